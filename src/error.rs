@@ -1,0 +1,192 @@
+//! Typed errors: one enum per area, all convertible into [`Error`].
+
+use crate::model::{NodeStatus, Status};
+
+/// A record or argument that was rejected on the way in. Nothing was stored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A required field is absent or empty.
+    #[error("`{field}` is required")]
+    Missing {
+        /// Path of the field, e.g. `outputs[1].name`.
+        field: String,
+    },
+    /// A field has a value that is not allowed.
+    #[error("`{field}` is invalid: {reason}")]
+    Invalid {
+        /// Path of the field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A field or record is bigger than the configured limit.
+    #[error("`{field}` is too large: {size} exceeds the limit of {limit}")]
+    TooLarge {
+        /// Path of the field.
+        field: String,
+        /// Its size (bytes or items).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl ValidationError {
+    /// Shorthand for [`ValidationError::Invalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The path of the offending field.
+    pub fn field(&self) -> &str {
+        match self {
+            ValidationError::Missing { field }
+            | ValidationError::Invalid { field, .. }
+            | ValidationError::TooLarge { field, .. } => field,
+        }
+    }
+}
+
+/// A recording call that the execution's lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// An execution that has finished cannot be finished again or reopened.
+    #[error("execution {id} cannot go from {from} to {to}: it has already finished")]
+    AlreadyFinished {
+        /// The execution.
+        id: String,
+        /// Its final status.
+        from: Status,
+        /// The status that was attempted.
+        to: Status,
+    },
+    /// `running` is where executions start, never where they go.
+    #[error("execution {id} cannot go from {from} to running: executions only start as running")]
+    CannotReopen {
+        /// The execution.
+        id: String,
+        /// Its current status.
+        from: Status,
+    },
+    /// A node event arrived after the execution ended.
+    #[error("node {node_id} of execution {id} cannot {event}: the execution has already finished ({status})")]
+    NodeAfterEnd {
+        /// The execution.
+        id: String,
+        /// The node.
+        node_id: String,
+        /// What was attempted (`start`, `succeed`, `fail`, `skip`).
+        event: &'static str,
+        /// The execution's final status.
+        status: Status,
+    },
+    /// A node run that has finished cannot change again.
+    #[error("node {node_id} (attempt {attempt}) of execution {id} cannot go from {from} to {to}: it has already finished")]
+    NodeAlreadyFinished {
+        /// The execution.
+        id: String,
+        /// The node.
+        node_id: String,
+        /// Which run of the node.
+        attempt: u32,
+        /// Its final status.
+        from: NodeStatus,
+        /// The status that was attempted.
+        to: NodeStatus,
+    },
+    /// The execution is not known to this tracker (never started here, or long finished).
+    #[error("execution {id} is not being recorded by this tracker")]
+    UnknownExecution {
+        /// The execution.
+        id: String,
+    },
+}
+
+/// A failure of the storage medium. What was stored before it is untouched.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The disk or the origin's quota is full. The write was rolled back as a whole.
+    #[error("storage quota exceeded while writing {records} record(s); the write was rolled back and nothing stored before was lost ({detail})")]
+    QuotaExceeded {
+        /// How many records the failed write held.
+        records: usize,
+        /// The platform's message.
+        detail: String,
+    },
+    /// A transaction failed and was rolled back as a whole.
+    #[error("storage transaction failed during {operation} ({name}: {message}); it was rolled back")]
+    Transaction {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The platform error's name (`AbortError`, `ConstraintError`, ...).
+        name: String,
+        /// The platform's message.
+        message: String,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store `{name}`: {reason}")]
+    Open {
+        /// The database name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored record could not be read back.
+    #[error("stored record {key} cannot be read: {reason}")]
+    Corrupt {
+        /// Its key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// An option passed to `Tracker.open` that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("option `{option}` is invalid: {reason}")]
+pub struct ConfigError {
+    /// The option's name.
+    pub option: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Any runledger error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ValidationError`].
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// See [`LifecycleError`].
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// See [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl Error {
+    /// The name a JS `Error` carries for this error.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "ValidationError",
+            Error::Lifecycle(_) => "LifecycleError",
+            Error::Store(StoreError::QuotaExceeded { .. }) => "QuotaExceededError",
+            Error::Store(_) => "StoreError",
+            Error::Config(_) => "ConfigError",
+        }
+    }
+}

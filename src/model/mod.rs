@@ -1,0 +1,16 @@
+//! The record model: executions, node runs and their lifecycle. Pure data, no I/O.
+
+mod execution;
+mod ids;
+mod lifecycle;
+mod node;
+pub mod time;
+
+pub use execution::{
+    Column, ErrorInfo, Execution, Kind, Metadata, Output, OutputKind, OutputRole, QueryInfo,
+    Status, Trigger, TriggerType, SCHEMA_VERSION,
+};
+pub use ids::IdGenerator;
+pub use lifecycle::{NodeDef, NodeOutcome};
+pub use node::{NodeRun, NodeStatus};
+pub use time::Millis;

@@ -1,0 +1,591 @@
+//! The recording core: executions being recorded, and the batches that make them durable.
+//!
+//! Recording calls change in-memory state and return at once; nothing here awaits storage.
+//! A flush takes the changed executions as one batch ([`Recorder::take_batch`]); when the
+//! store confirms it, [`Recorder::acknowledge`] forgets finished ones, and when it fails,
+//! [`Recorder::requeue`] puts them back so that nothing is lost because a write failed once.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, LifecycleError, ValidationError};
+use crate::intake::{validate_id, validate_output, IntakePolicy};
+use crate::model::time::{de_opt_millis, Millis};
+use crate::model::{
+    ErrorInfo, Execution, IdGenerator, Kind, Metadata, NodeDef, NodeOutcome, Output, QueryInfo,
+    Status, Trigger, SCHEMA_VERSION,
+};
+
+/// How many finished execution ids are remembered to explain late events.
+const REMEMBERED_FINISHED: usize = 10_000;
+
+/// What `tracker.start()` takes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartSpec {
+    /// An id of the caller's; generated (UUIDv7) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// What runs (default `workflow`).
+    #[serde(default)]
+    pub kind: Kind,
+    /// See [`Execution::workflow_id`].
+    #[serde(default, alias = "pipelineId")]
+    pub workflow_id: Option<String>,
+    /// See [`Execution::workflow_name`].
+    #[serde(default, alias = "pipelineName")]
+    pub workflow_name: Option<String>,
+    /// See [`Execution::user_id`].
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// See [`Execution::session_id`].
+    #[serde(default, alias = "conversationId")]
+    pub session_id: Option<String>,
+    /// See [`Execution::parent_id`].
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// See [`Execution::plan_id`].
+    #[serde(default)]
+    pub plan_id: Option<String>,
+    /// See [`Execution::external_ids`].
+    #[serde(default)]
+    pub external_ids: std::collections::BTreeMap<String, String>,
+    /// See [`Execution::trigger`].
+    #[serde(default)]
+    pub trigger: Option<Trigger>,
+    /// See [`Execution::query`].
+    #[serde(default)]
+    pub query: Option<QueryInfo>,
+    /// See [`Execution::metadata`].
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// See [`Execution::tags`].
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When it started (default: now).
+    #[serde(default, deserialize_with = "de_opt_millis")]
+    pub started_at: Option<Millis>,
+}
+
+/// What `tracker.logQuery()` takes: one finished query execution, in the shape of a query
+/// tracking API (execution time in seconds).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryLog {
+    /// An id of the caller's; generated when absent.
+    #[serde(default, alias = "executionId")]
+    pub id: Option<String>,
+    /// The query text.
+    pub query: String,
+    /// The database type.
+    #[serde(default)]
+    pub database_type: Option<String>,
+    /// `success`, `failed`, `timeout` or `error`.
+    pub status: Status,
+    /// Seconds the query took.
+    #[serde(default)]
+    pub execution_time: Option<f64>,
+    /// Rows produced in total.
+    #[serde(default)]
+    pub total_rows: Option<u64>,
+    /// Rows returned.
+    #[serde(default)]
+    pub returned_rows: Option<u64>,
+    /// Page returned.
+    #[serde(default)]
+    pub page: Option<u64>,
+    /// Page size.
+    #[serde(default)]
+    pub page_size: Option<u64>,
+    /// Complexity class.
+    #[serde(default, alias = "queryComplexity")]
+    pub complexity: Option<String>,
+    /// Who ran it.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The conversation or session.
+    #[serde(default, alias = "conversationId")]
+    pub session_id: Option<String>,
+    /// Error message, for failures.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// Error class, for failures.
+    #[serde(default)]
+    pub error_type: Option<String>,
+    /// Start time (default: completion minus execution time, or now).
+    #[serde(default, deserialize_with = "de_opt_millis")]
+    pub started_at: Option<Millis>,
+    /// Completion time (default: start plus execution time, or now).
+    #[serde(default, deserialize_with = "de_opt_millis")]
+    pub completed_at: Option<Millis>,
+    /// Connection parameters (passwords redacted).
+    #[serde(default, alias = "connectionParams")]
+    pub connection: Value,
+    /// Request context.
+    #[serde(default, alias = "requestMetadata")]
+    pub request: Value,
+    /// Response context.
+    #[serde(default, alias = "responseMetadata")]
+    pub response: Value,
+}
+
+impl QueryLog {
+    /// The execution this query log describes.
+    pub fn into_execution(self, now: Millis) -> Execution {
+        let took_ms = self.execution_time.map(|s| (s * 1000.0).round() as Millis);
+        let (started_at, completed_at) = match (self.started_at, self.completed_at, took_ms) {
+            (Some(s), Some(c), _) => (s, c),
+            (Some(s), None, took) => (s, s + took.unwrap_or(0)),
+            (None, Some(c), took) => (c - took.unwrap_or(0), c),
+            (None, None, took) => (now - took.unwrap_or(0), now),
+        };
+        let error = (self.error_message.is_some() || self.error_type.is_some()).then(|| ErrorInfo {
+            message: self.error_message.unwrap_or_default(),
+            error_type: self.error_type,
+            ..ErrorInfo::default()
+        });
+        Execution {
+            id: self.id.unwrap_or_default(),
+            kind: Kind::Query,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            status: self.status,
+            started_at,
+            completed_at: Some(completed_at),
+            duration_ms: took_ms.map(|ms| ms as f64),
+            error,
+            query: Some(QueryInfo {
+                text: Some(self.query),
+                database_type: self.database_type,
+                complexity: self.complexity,
+                total_rows: self.total_rows,
+                returned_rows: self.returned_rows,
+                page: self.page,
+                page_size: self.page_size,
+            }),
+            metadata: Metadata {
+                connection: self.connection,
+                request: self.request,
+                response: self.response,
+            },
+            ..Execution::default()
+        }
+    }
+}
+
+/// In-memory state of one tracker: live executions and which of them changed.
+#[derive(Debug)]
+pub struct Recorder {
+    policy: IntakePolicy,
+    ids: IdGenerator,
+    owner: String,
+    live: HashMap<String, Execution>,
+    dirty: VecDeque<String>,
+    dirty_set: HashSet<String>,
+    finished: HashMap<String, Status>,
+    finished_order: VecDeque<String>,
+}
+
+impl Recorder {
+    /// A recorder for the tracker instance `owner`.
+    pub fn new(policy: IntakePolicy, owner: impl Into<String>) -> Self {
+        Recorder {
+            policy,
+            ids: IdGenerator::new(),
+            owner: owner.into(),
+            live: HashMap::new(),
+            dirty: VecDeque::new(),
+            dirty_set: HashSet::new(),
+            finished: HashMap::new(),
+            finished_order: VecDeque::new(),
+        }
+    }
+
+    /// The tracker instance id written into running executions.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The intake policy in force.
+    pub fn policy(&self) -> &IntakePolicy {
+        &self.policy
+    }
+
+    /// Executions changed since their last confirmed write.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// Executions held in memory (running, or finished and not yet confirmed durable).
+    pub fn live_len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// A new UUIDv7 id.
+    pub fn new_id(&mut self, now: Millis, random: [u8; 10]) -> String {
+        self.ids.next(now, random)
+    }
+
+    fn mark_dirty(&mut self, id: &str) {
+        if self.dirty_set.insert(id.to_owned()) {
+            self.dirty.push_back(id.to_owned());
+        }
+    }
+
+    fn remember_finished(&mut self, id: &str, status: Status) {
+        if self.finished.insert(id.to_owned(), status).is_none() {
+            self.finished_order.push_back(id.to_owned());
+            if self.finished_order.len() > REMEMBERED_FINISHED {
+                if let Some(old) = self.finished_order.pop_front() {
+                    self.finished.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn ensure_new_id(&self, id: &str) -> Result<(), ValidationError> {
+        if self.live.contains_key(id) || self.finished.contains_key(id) {
+            return Err(ValidationError::invalid(
+                "id",
+                format!("{id} is already used by an execution of this tracker"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn live_mut(&mut self, id: &str, node_id: &str, event: &'static str) -> Result<&mut Execution, LifecycleError> {
+        if !self.live.contains_key(id) {
+            return Err(match self.finished.get(id) {
+                Some(&status) if node_id.is_empty() => LifecycleError::AlreadyFinished {
+                    id: id.to_owned(),
+                    from: status,
+                    to: status,
+                },
+                Some(&status) => LifecycleError::NodeAfterEnd {
+                    id: id.to_owned(),
+                    node_id: node_id.to_owned(),
+                    event,
+                    status,
+                },
+                None => LifecycleError::UnknownExecution { id: id.to_owned() },
+            });
+        }
+        Ok(self.live.get_mut(id).expect("checked above"))
+    }
+
+    /// Starts recording an execution; returns its id.
+    pub fn start(&mut self, spec: StartSpec, now: Millis, random: [u8; 10]) -> Result<String, Error> {
+        let id = match spec.id {
+            Some(id) => id,
+            None => self.new_id(now, random),
+        };
+        self.ensure_new_id(&id)?;
+        let mut e = Execution {
+            id: id.clone(),
+            schema_version: SCHEMA_VERSION,
+            version: 1,
+            kind: spec.kind,
+            workflow_id: spec.workflow_id,
+            workflow_name: spec.workflow_name,
+            user_id: spec.user_id,
+            session_id: spec.session_id,
+            parent_id: spec.parent_id,
+            plan_id: spec.plan_id,
+            external_ids: spec.external_ids,
+            trigger: spec.trigger,
+            status: Status::Running,
+            started_at: spec.started_at.unwrap_or(now),
+            query: spec.query,
+            metadata: spec.metadata,
+            tags: spec.tags,
+            owner: Some(self.owner.clone()),
+            last_seen_at: Some(now),
+            ..Execution::default()
+        };
+        self.policy.admit(&mut e)?;
+        self.live.insert(id.clone(), e);
+        self.mark_dirty(&id);
+        Ok(id)
+    }
+
+    /// Starts a node run inside a running execution; returns its index.
+    pub fn node_start(&mut self, id: &str, def: NodeDef, mut input: Value, now: Millis) -> Result<usize, Error> {
+        validate_id("node.id", &def.id)?;
+        self.policy.clean_value(&mut input);
+        let max = self.policy.max_node_runs;
+        let e = self.live_mut(id, &def.id, "start")?;
+        if e.nodes.len() >= max {
+            return Err(ValidationError::TooLarge {
+                field: "nodes".into(),
+                size: e.nodes.len() as u64 + 1,
+                limit: max as u64,
+            }
+            .into());
+        }
+        let index = e.start_node(def, input, now)?;
+        self.mark_dirty(id);
+        Ok(index)
+    }
+
+    /// Ends a node run.
+    pub fn node_finish(&mut self, id: &str, index: usize, outcome: NodeOutcome, now: Millis) -> Result<(), Error> {
+        let outcome = match outcome {
+            NodeOutcome::Success(mut output) => {
+                self.policy.clean_value(&mut output);
+                NodeOutcome::Success(output)
+            }
+            other => other,
+        };
+        let node_id = self
+            .live
+            .get(id)
+            .and_then(|e| e.nodes.get(index))
+            .map(|n| n.id.clone())
+            .unwrap_or_else(|| format!("#{index}"));
+        let event = match outcome {
+            NodeOutcome::Success(_) => "succeed",
+            NodeOutcome::Error(_) => "fail",
+            NodeOutcome::Skipped(_) => "skip",
+        };
+        self.live_mut(id, &node_id, event)?.finish_node(index, outcome, now)?;
+        self.mark_dirty(id);
+        Ok(())
+    }
+
+    /// Adds an output to a running execution.
+    pub fn add_output(&mut self, id: &str, output: Output) -> Result<(), Error> {
+        validate_output("output", &output)?;
+        let e = self.live_mut(id, "", "output")?;
+        if e.status.is_final() {
+            return Err(LifecycleError::AlreadyFinished { id: id.to_owned(), from: e.status, to: e.status }.into());
+        }
+        e.outputs.push(output);
+        e.version += 1;
+        self.mark_dirty(id);
+        Ok(())
+    }
+
+    /// Records the end of a running execution.
+    pub fn finish(&mut self, id: &str, status: Status, error: Option<ErrorInfo>, now: Millis) -> Result<(), Error> {
+        let e = self.live_mut(id, "", "finish").map_err(|err| match err {
+            LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished { id, from, to: status },
+            other => other,
+        })?;
+        e.finish(status, error, now)?;
+        e.last_seen_at = Some(now);
+        self.remember_finished(id, status);
+        self.mark_dirty(id);
+        Ok(())
+    }
+
+    /// Records an execution that has already finished (one call, e.g. from generated code).
+    pub fn log(&mut self, mut e: Execution, now: Millis, random: [u8; 10]) -> Result<String, Error> {
+        if !e.status.is_final() {
+            return Err(ValidationError::invalid(
+                "status",
+                "log() records finished executions; use start() for one that is still running",
+            )
+            .into());
+        }
+        if e.id.is_empty() {
+            e.id = self.new_id(now, random);
+        }
+        self.ensure_new_id(&e.id)?;
+        if e.completed_at.is_none() {
+            e.completed_at = Some(match e.duration_ms {
+                Some(d) if d.is_finite() => e.started_at + d.round() as Millis,
+                _ => now.max(e.started_at),
+            });
+        }
+        if e.duration_ms.is_none() {
+            e.duration_ms = e.completed_at.map(|c| (c - e.started_at).max(0) as f64);
+        }
+        e.schema_version = SCHEMA_VERSION;
+        e.version = e.version.max(1);
+        e.owner = None;
+        e.last_seen_at = Some(now);
+        e.refresh_node_summary();
+        self.policy.admit(&mut e)?;
+        let id = e.id.clone();
+        self.remember_finished(&id, e.status);
+        self.live.insert(id.clone(), e);
+        self.mark_dirty(&id);
+        Ok(id)
+    }
+
+    /// Takes up to `max` changed executions, oldest change first, stamped as seen at `now`.
+    pub fn take_batch(&mut self, max: usize, now: Millis) -> Vec<Execution> {
+        let mut batch = Vec::with_capacity(max.min(self.dirty.len()));
+        while batch.len() < max {
+            let Some(id) = self.dirty.pop_front() else { break };
+            self.dirty_set.remove(&id);
+            if let Some(e) = self.live.get_mut(&id) {
+                if !e.status.is_final() {
+                    e.last_seen_at = Some(now);
+                }
+                batch.push(e.clone());
+            }
+        }
+        batch
+    }
+
+    /// The store confirmed `batch`: finished executions written at their last version leave
+    /// memory.
+    pub fn acknowledge(&mut self, batch: &[Execution]) {
+        for written in batch {
+            let done = self
+                .live
+                .get(&written.id)
+                .is_some_and(|e| e.status.is_final() && e.version == written.version && !self.dirty_set.contains(&e.id));
+            if done {
+                self.live.remove(&written.id);
+            }
+        }
+    }
+
+    /// The store rejected `batch`: every execution in it is marked changed again, ahead of
+    /// newer changes.
+    pub fn requeue(&mut self, batch: &[Execution]) {
+        for written in batch.iter().rev() {
+            if self.dirty_set.insert(written.id.clone()) {
+                self.dirty.push_front(written.id.clone());
+            }
+        }
+    }
+
+    /// The ids of executions still running here.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.live
+            .values()
+            .filter(|e| !e.status.is_final())
+            .map(|e| e.id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: Millis = 1_700_000_000_000;
+
+    fn recorder() -> Recorder {
+        Recorder::new(IntakePolicy::default(), "owner-1")
+    }
+
+    fn spec() -> StartSpec {
+        StartSpec {
+            workflow_id: Some("wf".into()),
+            ..StartSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_run_becomes_one_dirty_record_and_leaves_memory_once_confirmed() {
+        let mut r = recorder();
+        let id = r.start(spec(), T0, [1; 10]).unwrap();
+        let n = r.node_start(&id, NodeDef { id: "n".into(), ..Default::default() }, json!({"password": "x"}), T0 + 1).unwrap();
+        r.node_finish(&id, n, NodeOutcome::Success(json!(1)), T0 + 2).unwrap();
+        r.finish(&id, Status::Success, None, T0 + 3).unwrap();
+        assert_eq!(r.dirty_len(), 1);
+        let batch = r.take_batch(100, T0 + 4);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].version, 4);
+        assert_eq!(batch[0].nodes[0].input, json!({"password": "[REDACTED]"}));
+        r.acknowledge(&batch);
+        assert_eq!(r.live_len(), 0);
+        // Late events are explained, not silently dropped.
+        let err = r.finish(&id, Status::Failed, None, T0 + 5).unwrap_err();
+        assert!(err.to_string().contains("cannot go from success to failed"), "{err}");
+        let err = r.node_start(&id, NodeDef { id: "late".into(), ..Default::default() }, Value::Null, T0 + 6).unwrap_err();
+        assert!(matches!(err, Error::Lifecycle(LifecycleError::NodeAfterEnd { .. })));
+    }
+
+    #[test]
+    fn a_failed_write_is_requeued_and_nothing_is_lost() {
+        let mut r = recorder();
+        let a = r.start(spec(), T0, [1; 10]).unwrap();
+        let b = r.start(spec(), T0, [2; 10]).unwrap();
+        let batch = r.take_batch(10, T0 + 1);
+        assert_eq!(r.dirty_len(), 0);
+        r.finish(&a, Status::Success, None, T0 + 2).unwrap();
+        r.requeue(&batch);
+        let again = r.take_batch(10, T0 + 3);
+        let mut ids: Vec<_> = again.iter().map(|e| e.id.clone()).collect();
+        ids.sort();
+        assert_eq!(ids, vec![a.clone(), b.clone()]);
+        assert!(again.iter().any(|e| e.id == a && e.status == Status::Success));
+    }
+
+    #[test]
+    fn a_change_during_a_write_keeps_the_record_in_memory() {
+        let mut r = recorder();
+        let a = r.start(spec(), T0, [1; 10]).unwrap();
+        r.finish(&a, Status::Success, None, T0 + 1).unwrap();
+        let batch = r.take_batch(10, T0 + 2);
+        r.acknowledge(&batch);
+        assert_eq!(r.live_len(), 0);
+
+        let b = r.start(spec(), T0, [2; 10]).unwrap();
+        let batch = r.take_batch(10, T0 + 2);
+        r.finish(&b, Status::Failed, None, T0 + 3).unwrap();
+        r.acknowledge(&batch);
+        assert_eq!(r.live_len(), 1, "finished after the batch was taken: must be written again");
+        assert_eq!(r.take_batch(10, T0 + 4)[0].status, Status::Failed);
+    }
+
+    #[test]
+    fn batches_respect_the_size_limit() {
+        let mut r = recorder();
+        for i in 0..5 {
+            r.start(spec(), T0, [i; 10]).unwrap();
+        }
+        assert_eq!(r.take_batch(2, T0).len(), 2);
+        assert_eq!(r.dirty_len(), 3);
+    }
+
+    #[test]
+    fn log_requires_a_final_status_and_fills_completion() {
+        let mut r = recorder();
+        let running = Execution { started_at: T0, ..Execution::default() };
+        assert_eq!(
+            r.log(running, T0, [0; 10]).unwrap_err().to_string(),
+            "`status` is invalid: log() records finished executions; use start() for one that is still running"
+        );
+        let done = Execution { started_at: T0, status: Status::Success, duration_ms: Some(20.0), ..Execution::default() };
+        let id = r.log(done, T0 + 100, [0; 10]).unwrap();
+        let e = &r.take_batch(1, T0)[0];
+        assert_eq!((e.id.as_str(), e.completed_at), (id.as_str(), Some(T0 + 20)));
+        assert_eq!(e.owner, None);
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let mut r = recorder();
+        let s = StartSpec { id: Some("fixed".into()), ..spec() };
+        r.start(s.clone(), T0, [0; 10]).unwrap();
+        assert_eq!(r.start(s, T0, [0; 10]).unwrap_err().to_string(), "`id` is invalid: fixed is already used by an execution of this tracker");
+    }
+
+    #[test]
+    fn query_log_maps_seconds_and_statuses() {
+        let q: QueryLog = serde_json::from_value(json!({
+            "query": "select 1", "databaseType": "kdb", "status": "timeout",
+            "executionTime": 1.5, "completedAt": T0, "connectionParams": {"password": "p"},
+            "errorMessage": "took too long"
+        }))
+        .unwrap();
+        let mut r = recorder();
+        r.log(q.into_execution(T0), T0, [0; 10]).unwrap();
+        let e = &r.take_batch(1, T0)[0];
+        assert_eq!(e.kind, Kind::Query);
+        assert_eq!(e.started_at, T0 - 1500);
+        assert_eq!(e.duration_ms, Some(1500.0));
+        assert_eq!(e.database_type(), Some("kdb"));
+        assert_eq!(e.metadata.connection, json!({"password": "[REDACTED]"}));
+        assert_eq!(e.error.as_ref().unwrap().message, "took too long");
+    }
+}

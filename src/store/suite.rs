@@ -1,0 +1,260 @@
+//! The behavioural suite every [`Store`] must pass: memory natively, IndexedDB in Chromium.
+//!
+//! Each case gets a fresh, empty store. Run them all with [`run_all`].
+
+use std::future::Future;
+
+use serde_json::json;
+
+use super::{FailPoint, Store};
+use crate::error::StoreError;
+use crate::history::HistoryQuery;
+use crate::model::{Execution, Kind, NodeRun, NodeStatus, QueryInfo, Status};
+
+/// 2023-11-14T22:13:20Z, a base for test timestamps.
+pub const T0: i64 = 1_700_000_000_000;
+
+/// A finished workflow execution with two node runs.
+pub fn sample(id: &str, workflow: &str, started_at: i64, status: Status) -> Execution {
+    let node = |nid: &str, at: i64| NodeRun {
+        id: nid.into(),
+        attempt: 1,
+        status: NodeStatus::Success,
+        started_at: at,
+        completed_at: Some(at + 5),
+        duration_ms: Some(5.0),
+        input: json!({"rows": [1, 2, 3], "from": nid}),
+        output: json!({"ok": true}),
+        ..NodeRun::default()
+    };
+    let mut e = Execution {
+        id: id.into(),
+        version: 1,
+        kind: Kind::Workflow,
+        workflow_id: Some(workflow.into()),
+        user_id: Some("u1".into()),
+        status,
+        started_at,
+        completed_at: status.is_final().then_some(started_at + 20),
+        nodes: vec![node("fetch", started_at + 1), node("load", started_at + 10)],
+        ..Execution::default()
+    };
+    e.refresh_node_summary();
+    e
+}
+
+fn ids(items: &[Execution]) -> Vec<&str> {
+    items.iter().map(|e| e.id.as_str()).collect()
+}
+
+async fn history<S: Store>(store: &S, q: HistoryQuery) -> Vec<String> {
+    let page = store.history(&q).await.expect("history");
+    ids(&page.items).into_iter().map(String::from).collect()
+}
+
+/// Runs every case against fresh stores from `make(case_name)`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store,
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = S>,
+{
+    write_then_get_round_trips_the_whole_execution(&make("round_trip").await).await;
+    history_items_are_summaries_without_payloads(&make("summaries").await).await;
+    history_is_newest_first_and_pages_without_gaps_or_repeats(&make("pages").await).await;
+    pagination_is_stable_while_new_records_arrive(&make("stable_pages").await).await;
+    history_filters_combine(&make("filters").await).await;
+    rewriting_replaces_the_earlier_version(&make("rewrite").await).await;
+    delete_removes_metadata_and_payload(&make("delete").await).await;
+    clear_removes_one_workflow_or_everything(&make("clear").await).await;
+    a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored(&make("atomic").await).await;
+    quota_failure_is_typed_and_loses_nothing(&make("quota").await).await;
+    running_lists_only_running_executions_with_nodes(&make("running").await).await;
+}
+
+/// `get` returns exactly what was written, node payloads included.
+pub async fn write_then_get_round_trips_the_whole_execution<S: Store>(store: &S) {
+    let e = sample("a", "wf", T0, Status::Success);
+    store.write(std::slice::from_ref(&e)).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), Some(e));
+    assert_eq!(store.get("missing").await.unwrap(), None);
+}
+
+/// History lists metadata only, with the node count kept.
+pub async fn history_items_are_summaries_without_payloads<S: Store>(store: &S) {
+    store.write(&[sample("a", "wf", T0, Status::Success)]).await.unwrap();
+    let page = store.history(&HistoryQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.items[0].nodes.is_empty());
+    assert_eq!(page.items[0].node_count, 2);
+}
+
+/// Pages come newest first and together list every record once.
+pub async fn history_is_newest_first_and_pages_without_gaps_or_repeats<S: Store>(store: &S) {
+    // Two share a start time: the id breaks the tie.
+    let batch: Vec<_> = (0..7)
+        .map(|i| sample(&format!("e{i}"), "wf", T0 + (i.min(5) as i64) * 1000, Status::Success))
+        .collect();
+    store.write(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = store
+            .history(&HistoryQuery { limit: Some(3), cursor: cursor.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|e| e.id.clone()));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["e6", "e5", "e4", "e3", "e2", "e1", "e0"]);
+}
+
+/// A record that arrives between two pages does not shift the next page.
+pub async fn pagination_is_stable_while_new_records_arrive<S: Store>(store: &S) {
+    let batch: Vec<_> = (0..4).map(|i| sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success)).collect();
+    store.write(&batch).await.unwrap();
+    let first = store.history(&HistoryQuery { limit: Some(2), ..Default::default() }).await.unwrap();
+    assert_eq!(ids(&first.items), ["e3", "e2"]);
+    store.write(&[sample("newer", "wf", T0 + 9000, Status::Running)]).await.unwrap();
+    let second = store
+        .history(&HistoryQuery { limit: Some(2), cursor: first.next_cursor, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second.items), ["e1", "e0"]);
+    assert_eq!(second.next_cursor, None);
+}
+
+/// Workflow, status, user, database type and time filters, alone and combined.
+pub async fn history_filters_combine<S: Store>(store: &S) {
+    let mut q1 = sample("q1", "wf-q", T0 + 1000, Status::Failed);
+    q1.query = Some(QueryInfo { database_type: Some("kdb".into()), ..Default::default() });
+    q1.user_id = Some("u2".into());
+    let mut q2 = sample("q2", "wf-q", T0 + 2000, Status::Success);
+    q2.query = Some(QueryInfo { database_type: Some("starburst".into()), ..Default::default() });
+    q2.user_id = Some("u2".into());
+    store
+        .write(&[
+            sample("a", "wf-a", T0, Status::Success),
+            sample("b", "wf-a", T0 + 3000, Status::Failed),
+            sample("c", "wf-b", T0 + 4000, Status::Running),
+            q1,
+            q2,
+        ])
+        .await
+        .unwrap();
+    let wf = |w: &str| Some(w.to_owned());
+    assert_eq!(history(store, HistoryQuery { workflow_id: wf("wf-a"), ..Default::default() }).await, ["b", "a"]);
+    assert_eq!(
+        history(store, HistoryQuery { workflow_id: wf("wf-a"), status: Some(Status::Failed), ..Default::default() }).await,
+        ["b"]
+    );
+    assert_eq!(history(store, HistoryQuery { status: Some(Status::Failed), ..Default::default() }).await, ["b", "q1"]);
+    assert_eq!(
+        history(store, HistoryQuery { user_id: wf("u2"), database_type: wf("kdb"), ..Default::default() }).await,
+        ["q1"]
+    );
+    assert_eq!(history(store, HistoryQuery { database_type: wf("starburst"), ..Default::default() }).await, ["q2"]);
+    assert_eq!(
+        history(store, HistoryQuery { since: Some(T0 + 1000), until: Some(T0 + 3000), ..Default::default() }).await,
+        ["b", "q2", "q1"]
+    );
+    assert_eq!(
+        history(store, HistoryQuery { workflow_id: wf("wf-a"), until: Some(T0 + 2999), ..Default::default() }).await,
+        ["a"]
+    );
+    assert!(history(store, HistoryQuery { workflow_id: wf("nope"), ..Default::default() }).await.is_empty());
+}
+
+/// Writing a newer version replaces the old one in every index.
+pub async fn rewriting_replaces_the_earlier_version<S: Store>(store: &S) {
+    let mut e = sample("a", "wf", T0, Status::Running);
+    store.write(std::slice::from_ref(&e)).await.unwrap();
+    e.status = Status::Success;
+    e.completed_at = Some(T0 + 50);
+    e.version = 2;
+    store.write(std::slice::from_ref(&e)).await.unwrap();
+    assert!(history(store, HistoryQuery { status: Some(Status::Running), ..Default::default() }).await.is_empty());
+    assert_eq!(history(store, HistoryQuery { status: Some(Status::Success), ..Default::default() }).await, ["a"]);
+    assert_eq!(store.get("a").await.unwrap().unwrap().version, 2);
+}
+
+/// Delete removes the payload with the metadata.
+pub async fn delete_removes_metadata_and_payload<S: Store>(store: &S) {
+    store
+        .write(&[sample("a", "wf", T0, Status::Success), sample("b", "wf", T0 + 1, Status::Success)])
+        .await
+        .unwrap();
+    assert!(store.delete("a").await.unwrap());
+    assert!(!store.delete("a").await.unwrap());
+    assert_eq!(store.get("a").await.unwrap(), None);
+    assert_eq!(history(store, HistoryQuery::default()).await, ["b"]);
+    // Writing the id again starts from nothing: no stale payload resurfaces.
+    let mut bare = sample("a", "wf", T0, Status::Success);
+    bare.nodes.clear();
+    store.write(&[bare]).await.unwrap();
+    assert!(store.get("a").await.unwrap().unwrap().nodes.is_empty());
+}
+
+/// Clear removes one workflow's history, or everything.
+pub async fn clear_removes_one_workflow_or_everything<S: Store>(store: &S) {
+    store
+        .write(&[
+            sample("a1", "wf-a", T0, Status::Success),
+            sample("a2", "wf-a", T0 + 1, Status::Failed),
+            sample("b1", "wf-b", T0 + 2, Status::Success),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.clear(Some("wf-a")).await.unwrap(), 2);
+    assert_eq!(history(store, HistoryQuery::default()).await, ["b1"]);
+    assert_eq!(store.get("a1").await.unwrap(), None);
+    assert_eq!(store.clear(None).await.unwrap(), 1);
+    assert!(history(store, HistoryQuery::default()).await.is_empty());
+}
+
+/// A write that fails part-way leaves none of its records, and earlier ones intact.
+pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: Store>(store: &S) {
+    let kept = sample("kept", "wf", T0, Status::Success);
+    store.write(std::slice::from_ref(&kept)).await.unwrap();
+    let mut changed = kept.clone();
+    changed.version = 2;
+    changed.status = Status::Failed;
+    // Fails after the first execution's metadata and payload and the second one's metadata.
+    store.inject_failure(FailPoint { after_puts: 3, error_name: "AbortError".into() });
+    let err = store
+        .write(&[sample("new1", "wf", T0 + 1, Status::Success), sample("new2", "wf", T0 + 2, Status::Success), changed])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Transaction { .. }), "{err:?}");
+    assert_eq!(store.get("new1").await.unwrap(), None);
+    assert_eq!(store.get("new2").await.unwrap(), None);
+    assert_eq!(store.get("kept").await.unwrap(), Some(kept));
+    assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
+    // The same write succeeds once the fault is gone.
+    store.write(&[sample("new1", "wf", T0 + 1, Status::Success)]).await.unwrap();
+    assert!(store.get("new1").await.unwrap().is_some());
+}
+
+/// A full disk is reported as a quota error; nothing already stored is lost.
+pub async fn quota_failure_is_typed_and_loses_nothing<S: Store>(store: &S) {
+    store.write(&[sample("kept", "wf", T0, Status::Success)]).await.unwrap();
+    store.inject_failure(FailPoint { after_puts: 1, error_name: "QuotaExceededError".into() });
+    let err = store.write(&[sample("big", "wf", T0 + 1, Status::Success)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::QuotaExceeded { records: 1, .. }), "{err:?}");
+    assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
+}
+
+/// `running` lists running executions with their node runs.
+pub async fn running_lists_only_running_executions_with_nodes<S: Store>(store: &S) {
+    store
+        .write(&[sample("done", "wf", T0, Status::Success), sample("live", "wf", T0 + 1, Status::Running)])
+        .await
+        .unwrap();
+    let running = store.running().await.unwrap();
+    assert_eq!(ids(&running), ["live"]);
+    assert_eq!(running[0].nodes.len(), 2);
+}
