@@ -455,6 +455,11 @@ impl Recorder {
         }
     }
 
+    /// An execution held in memory (running, or not yet confirmed durable).
+    pub fn live(&self, id: &str) -> Option<&Execution> {
+        self.live.get(id)
+    }
+
     /// The ids of executions still running here.
     pub fn running_ids(&self) -> Vec<String> {
         self.live

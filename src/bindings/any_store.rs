@@ -1,0 +1,59 @@
+//! The store a tracker uses: IndexedDB where it exists, memory otherwise.
+
+use crate::error::StoreError;
+use crate::history::{HistoryPage, HistoryQuery};
+use crate::model::Execution;
+use crate::store::indexeddb::IdbStore;
+use crate::store::{FailPoint, MemoryStore, Store};
+
+/// One of the stores, chosen at `Tracker.open`.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// In memory (Node, or `storage: 'memory'`).
+    Memory(MemoryStore),
+    /// IndexedDB.
+    IndexedDb(IdbStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $call,
+            AnyStore::IndexedDb($s) => $call,
+        }
+    };
+}
+
+impl AnyStore {
+    /// The word for the kind of store (`indexeddb` or `memory`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyStore::Memory(_) => "memory",
+            AnyStore::IndexedDb(_) => "indexeddb",
+        }
+    }
+}
+
+impl Store for AnyStore {
+    async fn write(&self, batch: &[Execution]) -> Result<(), StoreError> {
+        delegate!(self, s => s.write(batch).await)
+    }
+    async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        delegate!(self, s => s.get(id).await)
+    }
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        delegate!(self, s => s.history(query).await)
+    }
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.delete(id).await)
+    }
+    async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
+        delegate!(self, s => s.clear(workflow_id).await)
+    }
+    async fn running(&self) -> Result<Vec<Execution>, StoreError> {
+        delegate!(self, s => s.running().await)
+    }
+    fn inject_failure(&self, fail: FailPoint) {
+        delegate!(self, s => s.inject_failure(fail))
+    }
+}

@@ -1,0 +1,188 @@
+//! The tracker's engine: recording state, the store, background flushing and error events.
+//!
+//! ```text
+//!  JS call ──► Recorder (memory, returns at once) ──► dirty set
+//!                                                      │ size trigger / timer
+//!                                                      ▼
+//!                              flush: take_batch ──► Store::write (one transaction)
+//!                                   ok  ─► acknowledge       err ─► requeue, retry with
+//!                                                                    backoff, 'error' event
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::JsValue;
+
+use super::any_store::AnyStore;
+use super::convert::js_error;
+use super::locks::HeldLock;
+use super::platform;
+use crate::config::Config;
+use crate::error::{Error, StoreError};
+use crate::recorder::Recorder;
+use crate::store::Store;
+
+/// Shared state behind a `Tracker` and its `Run` and `NodeRun` handles.
+pub struct Engine {
+    /// Checked options.
+    pub config: Config,
+    /// Recording state.
+    pub recorder: RefCell<Recorder>,
+    /// Where records go.
+    pub store: AnyStore,
+    listeners: RefCell<Vec<(String, Function)>>,
+    flush_lock: futures::lock::Mutex<()>,
+    timer_armed: Cell<bool>,
+    retry_armed: Cell<bool>,
+    failures_in_a_row: Cell<u32>,
+    closed: Cell<bool>,
+    /// The Web Lock that marks this instance's running executions as alive.
+    pub owner_lock: RefCell<Option<HeldLock>>,
+}
+
+/// The events a caller can subscribe to.
+pub const EVENTS: &[&str] = &["error"];
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(config: Config, recorder: Recorder, store: AnyStore) -> Rc<Engine> {
+        Rc::new(Engine {
+            config,
+            recorder: RefCell::new(recorder),
+            store,
+            listeners: RefCell::default(),
+            flush_lock: futures::lock::Mutex::new(()),
+            timer_armed: Cell::new(false),
+            retry_armed: Cell::new(false),
+            failures_in_a_row: Cell::new(0),
+            closed: Cell::new(false),
+            owner_lock: RefCell::default(),
+        })
+    }
+
+    /// Fails once the tracker is closed.
+    pub fn ensure_open(&self) -> Result<(), Error> {
+        if self.closed.get() {
+            return Err(StoreError::Closed.into());
+        }
+        Ok(())
+    }
+
+    /// Subscribes `listener` to `event`.
+    pub fn on(&self, event: &str, listener: Function) {
+        self.listeners.borrow_mut().push((event.to_owned(), listener));
+    }
+
+    /// Unsubscribes `listener` from `event`.
+    pub fn off(&self, event: &str, listener: &Function) {
+        self.listeners
+            .borrow_mut()
+            .retain(|(e, l)| !(e == event && JsValue::from(l) == JsValue::from(listener)));
+    }
+
+    /// Reports a background failure: a console warning plus every `error` listener.
+    pub fn emit_error(&self, context: &str, error: &Error) {
+        let js = js_error(error);
+        platform::warn(context, &js);
+        let listeners: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .filter(|(e, _)| e == "error")
+            .map(|(_, l)| l.clone())
+            .collect();
+        for listener in listeners {
+            if let Err(thrown) = listener.call1(&JsValue::NULL, &js) {
+                platform::warn("an 'error' listener threw", &thrown);
+            }
+        }
+    }
+
+    /// Called after every recording call: flush now if the batch is full, else arm the timer.
+    pub fn changed(self: &Rc<Self>) {
+        let dirty = self.recorder.borrow().dirty_len();
+        if dirty >= self.config.max_batch_size {
+            self.spawn_flush();
+        } else if dirty > 0 && !self.timer_armed.replace(true) {
+            let engine = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                platform::sleep(engine.config.flush_interval_ms).await;
+                engine.timer_armed.set(false);
+                engine.background_flush().await;
+            });
+        }
+    }
+
+    fn spawn_flush(self: &Rc<Self>) {
+        let engine = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { engine.background_flush().await });
+    }
+
+    async fn background_flush(self: Rc<Self>) {
+        if let Err(error) = self.flush().await {
+            self.emit_error("a background write failed; the records are kept and will be retried", &error);
+        }
+    }
+
+    /// Writes everything recorded so far, in batches, each one transaction. On failure the
+    /// records stay queued, a retry is scheduled, and the cause is returned.
+    pub async fn flush(self: &Rc<Self>) -> Result<(), Error> {
+        let _guard = self.flush_lock.lock().await;
+        // Only what was recorded before this call must be durable when it resolves; a caller
+        // recording without pause must not keep it from resolving.
+        let mut owed = self.recorder.borrow().dirty_len();
+        while owed > 0 {
+            let batch = self.recorder.borrow_mut().take_batch(self.config.max_batch_size, platform::now());
+            if batch.is_empty() {
+                break;
+            }
+            owed = owed.saturating_sub(batch.len());
+            match self.store.write(&batch).await {
+                Ok(()) => {
+                    self.recorder.borrow_mut().acknowledge(&batch);
+                    self.failures_in_a_row.set(0);
+                }
+                Err(error) => {
+                    self.recorder.borrow_mut().requeue(&batch);
+                    self.schedule_retry();
+                    return Err(error.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn schedule_retry(self: &Rc<Self>) {
+        let attempt = self.failures_in_a_row.get();
+        self.failures_in_a_row.set(attempt + 1);
+        if self.closed.get() || self.retry_armed.replace(true) {
+            return;
+        }
+        let delay = self.config.backoff.delay_ms(attempt, platform::random_unit()).max(10.0);
+        let engine = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            platform::sleep(delay as u32).await;
+            engine.retry_armed.set(false);
+            if engine.recorder.borrow().dirty_len() > 0 {
+                engine.background_flush().await;
+            }
+        });
+    }
+
+    /// Flushes, releases the owner lock and closes the store. Later calls fail with `Closed`.
+    pub async fn close(self: &Rc<Self>) -> Result<(), Error> {
+        let flushed = self.flush().await;
+        self.closed.set(true);
+        if flushed.is_ok() {
+            if let Some(lock) = self.owner_lock.borrow_mut().take() {
+                lock.release();
+            }
+            if let AnyStore::IndexedDb(db) = &self.store {
+                db.close();
+            }
+        }
+        flushed
+    }
+}

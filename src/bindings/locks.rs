@@ -1,0 +1,71 @@
+//! Web Locks: one exclusive lock per tracker instance tells live recorders from dead ones.
+
+use std::collections::HashSet;
+
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    type LockManager;
+    #[wasm_bindgen(method)]
+    fn request(this: &LockManager, name: &str, callback: &Function) -> Promise;
+    #[wasm_bindgen(method)]
+    fn query(this: &LockManager) -> Promise;
+}
+
+fn lock_manager() -> Option<LockManager> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
+    (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
+}
+
+/// The lock name that marks tracker instance `owner` of database `db` as alive.
+pub fn owner_lock_name(db: &str, owner: &str) -> String {
+    format!("runledger:{db}:owner:{owner}")
+}
+
+/// A held lock; released by [`HeldLock::release`] or when the page goes away.
+#[must_use = "the lock is released when the page goes away or release() is called; keep it while recording"]
+pub struct HeldLock {
+    release: Function,
+}
+
+impl HeldLock {
+    /// Takes the exclusive lock `name`, waiting until it is granted. `None` without Web Locks.
+    pub async fn acquire(name: &str) -> Option<HeldLock> {
+        let manager = lock_manager()?;
+        let mut release = None;
+        // The lock is held until the promise the callback returns settles.
+        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+        let mut granted_resolve = None;
+        let granted = Promise::new(&mut |resolve, _| granted_resolve = Some(resolve));
+        let granted_resolve = granted_resolve.expect("Promise::new runs its executor at once");
+        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+            let _ = granted_resolve.call0(&JsValue::NULL);
+            held.into()
+        });
+        let _ = manager.request(name, callback.unchecked_ref());
+        JsFuture::from(granted).await.ok()?;
+        Some(HeldLock { release: release.expect("Promise::new runs its executor at once") })
+    }
+
+    /// Lets the lock go.
+    pub fn release(&self) {
+        let _ = self.release.call0(&JsValue::NULL);
+    }
+}
+
+/// Names of every lock currently held in this origin (all tabs and workers). `None` without
+/// Web Locks.
+pub async fn held_names() -> Option<HashSet<String>> {
+    let snapshot = JsFuture::from(lock_manager()?.query()).await.ok()?;
+    let held: Array = Reflect::get(&snapshot, &"held".into()).ok()?.dyn_into().ok()?;
+    Some(
+        held.iter()
+            .filter_map(|lock| Reflect::get(&lock, &"name".into()).ok()?.as_string())
+            .collect(),
+    )
+}

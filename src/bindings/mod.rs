@@ -1,0 +1,14 @@
+//! The JS API (wasm only): thin glue over the pure core.
+
+mod any_store;
+mod convert;
+mod engine;
+mod locks;
+mod platform;
+mod tracker;
+mod types;
+
+pub use any_store::AnyStore;
+pub use engine::Engine;
+pub use locks::{held_names, owner_lock_name, HeldLock};
+pub use tracker::{NodeRun, Run, Tracker};

@@ -1,0 +1,372 @@
+//! The JS classes: `Tracker`, `Run` and `NodeRun`.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::any_store::AnyStore;
+use super::convert::{decode, decode_error_info, decode_value, encode, js_error};
+use super::engine::{Engine, EVENTS};
+use super::locks::{self, HeldLock};
+use super::platform::{self, now, random_bytes};
+use crate::config::{StorageKind, TrackerOptions};
+use crate::error::{ConfigError, Error};
+use crate::history::HistoryQuery;
+use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
+use crate::recorder::{QueryLog, Recorder, StartSpec};
+use crate::recovery::interrupt_orphans;
+use crate::store::indexeddb::IdbStore;
+use crate::store::{FailPoint, MemoryStore, Store};
+
+type JsResult<T> = Result<T, JsValue>;
+
+fn js<T>(result: Result<T, Error>) -> JsResult<T> {
+    result.map_err(|e| js_error(&e))
+}
+
+fn promise<F>(future: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, Error>> + 'static,
+{
+    future_to_promise(async move { future.await.map_err(|e| js_error(&e)) })
+}
+
+fn has_indexed_db() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Records executions and keeps them: IndexedDB in browsers, memory in Node.
+#[wasm_bindgen]
+pub struct Tracker {
+    engine: Rc<Engine>,
+    recovered: Vec<String>,
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// Opens a tracker. Options: `name`, `storage` (`auto` | `indexeddb` | `memory`),
+    /// `flushIntervalMs`, `maxBatchSize`, `maxValueBytes`, `previewBytes`, `maxNodeRuns`,
+    /// `redact` (`false` or `{keys, enabled}`), `retry` (`{baseMs, capMs}`).
+    ///
+    /// Executions left running by a tab or process that went away are marked `interrupted`;
+    /// their ids are in `tracker.recovered`.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
+    ) -> JsResult<Tracker> {
+        let options = js(decode::<TrackerOptions>("options", options))?;
+        js(Self::open_with(options).await)
+    }
+
+    /// Starts recording an execution and returns its handle. Never waits for storage.
+    pub fn start(&self, #[wasm_bindgen(unchecked_param_type = "StartSpec")] spec: JsValue) -> JsResult<Run> {
+        js(self.engine.ensure_open())?;
+        let spec: StartSpec = js(decode("spec", spec))?;
+        let id = js(self.engine.recorder.borrow_mut().start(spec, now(), random_bytes()))?;
+        self.engine.changed();
+        Ok(Run { engine: self.engine.clone(), id })
+    }
+
+    /// Records an execution that has already finished, in one call; returns its id.
+    pub fn log(&self, #[wasm_bindgen(unchecked_param_type = "ExecutionInput")] execution: JsValue) -> JsResult<String> {
+        js(self.engine.ensure_open())?;
+        let e: Execution = js(decode("execution", execution))?;
+        let id = js(self.engine.recorder.borrow_mut().log(e, now(), random_bytes()))?;
+        self.engine.changed();
+        Ok(id)
+    }
+
+    /// Records one finished query execution (`executionTime` in seconds); returns its id.
+    #[wasm_bindgen(js_name = logQuery)]
+    pub fn log_query(&self, #[wasm_bindgen(unchecked_param_type = "QueryLog")] query: JsValue) -> JsResult<String> {
+        js(self.engine.ensure_open())?;
+        let q: QueryLog = js(decode("query", query))?;
+        let t = now();
+        let id = js(self.engine.recorder.borrow_mut().log(q.into_execution(t), t, random_bytes()))?;
+        self.engine.changed();
+        Ok(id)
+    }
+
+    /// Resolves when everything recorded before the call is durable; rejects with the cause
+    /// when a write fails (the records stay queued and are retried).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.flush().await.map(|()| JsValue::UNDEFINED) })
+    }
+
+    /// One execution with its node runs, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Execution | null>")]
+    pub fn get(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            // A run still waiting for its flush is already visible.
+            if let Some(e) = engine.recorder.borrow().live(&id) {
+                return Ok(encode(e));
+            }
+            Ok(engine.store.get(&id).await?.map_or(JsValue::NULL, |e| encode(&e)))
+        })
+    }
+
+    /// A page of execution summaries, newest first: `{ items, nextCursor }`. Filters:
+    /// `workflowId`, `status`, `userId`, `databaseType`, `kind`, `since`, `until`; paging:
+    /// `limit` (1..1000, default 50) and `cursor`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
+    pub fn history(&self, #[wasm_bindgen(unchecked_param_type = "HistoryQuery | undefined")] query: JsValue) -> Promise {
+        let engine = self.engine.clone();
+        let query = decode::<HistoryQuery>("query", query);
+        promise(async move {
+            let query = query?;
+            query.validate()?;
+            // History reads the store: pending records are written first so lists agree.
+            engine.flush().await?;
+            Ok(encode(&engine.store.history(&query).await?))
+        })
+    }
+
+    /// Deletes an execution and its node payloads; resolves to whether it existed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn delete(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            engine.flush().await?;
+            Ok(JsValue::from_bool(engine.store.delete(&id).await?))
+        })
+    }
+
+    /// Deletes a workflow's history (`{ workflowId }`), or everything (no argument);
+    /// resolves to the number of executions removed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn clear(&self, #[wasm_bindgen(unchecked_param_type = "{ workflowId?: string } | undefined")] filter: JsValue) -> Promise {
+        let engine = self.engine.clone();
+        let filter = decode::<ClearFilter>("filter", filter);
+        promise(async move {
+            let filter = filter?;
+            engine.flush().await?;
+            Ok(JsValue::from(engine.store.clear(filter.workflow_id.as_deref()).await? as u32))
+        })
+    }
+
+    /// Subscribes to an event. `error` receives every background failure as an `Error`.
+    pub fn on(&self, event: String, listener: Function) -> JsResult<()> {
+        if !EVENTS.contains(&event.as_str()) {
+            return Err(js_error(&Error::Config(ConfigError {
+                option: "event".into(),
+                reason: format!("unknown event `{event}`; known events: {}", EVENTS.join(", ")),
+            })));
+        }
+        self.engine.on(&event, listener);
+        Ok(())
+    }
+
+    /// Unsubscribes a listener added with `on`.
+    pub fn off(&self, event: String, listener: Function) {
+        self.engine.off(&event, &listener);
+    }
+
+    /// Flushes, then releases the store. Recording afterwards throws.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.close().await.map(|()| JsValue::UNDEFINED) })
+    }
+
+    /// Ids of executions that an earlier tab or process left running and this open marked
+    /// `interrupted`.
+    #[wasm_bindgen(getter, unchecked_return_type = "string[]")]
+    pub fn recovered(&self) -> Array {
+        self.recovered.iter().map(|id| JsValue::from_str(id)).collect()
+    }
+
+    /// `indexeddb` or `memory`.
+    #[wasm_bindgen(getter)]
+    pub fn storage(&self) -> String {
+        self.engine.store.kind().into()
+    }
+
+    /// Executions changed and not yet durable.
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> usize {
+        self.engine.recorder.borrow().dirty_len()
+    }
+
+    /// Test hook: make the next write fail after `afterPuts` puts with the DOMException name
+    /// `errorName` (e.g. `QuotaExceededError`). The transaction is really aborted.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __injectWriteFailure)]
+    pub fn inject_write_failure(&self, after_puts: usize, error_name: String) {
+        self.engine.store.inject_failure(FailPoint { after_puts, error_name });
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClearFilter {
+    #[serde(default)]
+    workflow_id: Option<String>,
+}
+
+impl Tracker {
+    /// Opens a tracker from Rust (the JS `open` decodes its options and calls this).
+    pub async fn open_with(options: TrackerOptions) -> Result<Tracker, Error> {
+        let config = options.build()?;
+        let use_idb = match config.storage {
+            StorageKind::Memory => false,
+            StorageKind::IndexedDb if !has_indexed_db() => {
+                return Err(ConfigError {
+                    option: "storage".into(),
+                    reason: "`indexeddb` was asked for, but this environment has no IndexedDB".into(),
+                }
+                .into())
+            }
+            StorageKind::IndexedDb => true,
+            StorageKind::Auto => has_indexed_db(),
+        };
+        let owner = crate::model::IdGenerator::new().next(now(), random_bytes());
+        let recorder = Recorder::new(config.intake.clone(), owner.clone());
+        let name = config.name.clone();
+        let store = if use_idb {
+            AnyStore::IndexedDb(IdbStore::open(&name).await?)
+        } else {
+            AnyStore::Memory(MemoryStore::new())
+        };
+        let engine = Engine::new(config, recorder, store);
+        let mut recovered = Vec::new();
+        if use_idb {
+            // Hold our own lock before anything of ours is written as running.
+            *engine.owner_lock.borrow_mut() = HeldLock::acquire(&locks::owner_lock_name(&name, &owner)).await;
+            recovered = recover_orphans(&engine, &name).await?;
+        }
+        Ok(Tracker { engine, recovered })
+    }
+
+    /// The shared engine (for tests and other bindings).
+    pub fn engine(&self) -> &Rc<Engine> {
+        &self.engine
+    }
+}
+
+/// Marks executions of dead tracker instances as interrupted; returns their ids.
+async fn recover_orphans(engine: &Rc<Engine>, name: &str) -> Result<Vec<String>, Error> {
+    let Some(held) = locks::held_names().await else {
+        platform::warn(
+            "this environment has no Web Locks; executions left running by closed tabs are not recovered",
+            &JsValue::UNDEFINED,
+        );
+        return Ok(Vec::new());
+    };
+    let running = engine.store.running().await?;
+    let orphans = interrupt_orphans(running, |owner| held.contains(&locks::owner_lock_name(name, owner)));
+    engine.store.write(&orphans).await?;
+    Ok(orphans.into_iter().map(|e| e.id).collect())
+}
+
+/// A running execution. Every method returns at once.
+#[wasm_bindgen]
+pub struct Run {
+    engine: Rc<Engine>,
+    id: String,
+}
+
+#[wasm_bindgen]
+impl Run {
+    /// The execution id.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// Starts a node run (`{ id, name?, type? }`) with its input; a node id that ran before
+    /// in this execution is recorded as its next attempt.
+    pub fn node(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "NodeDef")] node: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] input: JsValue,
+    ) -> JsResult<NodeRun> {
+        js(self.engine.ensure_open())?;
+        let def: NodeDef = js(decode("node", node))?;
+        let input = js(decode_value("input", input))?;
+        let index = js(self.engine.recorder.borrow_mut().node_start(&self.id, def, input, now()))?;
+        self.engine.changed();
+        Ok(NodeRun { engine: self.engine.clone(), execution_id: self.id.clone(), index })
+    }
+
+    /// Adds an output: `{ name, kind?, rows?, columns?, role? }`.
+    pub fn output(&self, #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let output: Output = js(decode("output", output))?;
+        js(self.engine.recorder.borrow_mut().add_output(&self.id, output))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    fn finish(&self, status: Status, error: JsValue) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let error = js(decode_error_info("error", error))?;
+        js(self.engine.recorder.borrow_mut().finish(&self.id, status, error, now()))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Ends the execution successfully.
+    pub fn succeed(&self) -> JsResult<()> {
+        self.finish(Status::Success, JsValue::UNDEFINED)
+    }
+
+    /// Ends the execution as failed, with an `Error`, a message or `{message, type, stack, nodeId}`.
+    pub fn fail(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+        self.finish(Status::Failed, error)
+    }
+
+    /// Ends the execution as an error of the machinery around the work.
+    pub fn error(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+        self.finish(Status::Error, error)
+    }
+
+    /// Ends the execution as timed out.
+    pub fn timeout(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+        self.finish(Status::Timeout, error)
+    }
+
+    /// Ends the execution as cancelled.
+    pub fn cancel(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] reason: JsValue) -> JsResult<()> {
+        self.finish(Status::Cancelled, reason)
+    }
+}
+
+/// One run of one node. Every method returns at once.
+#[wasm_bindgen]
+pub struct NodeRun {
+    engine: Rc<Engine>,
+    execution_id: String,
+    index: usize,
+}
+
+#[wasm_bindgen]
+impl NodeRun {
+    fn end(&self, outcome: NodeOutcome) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        js(self.engine.recorder.borrow_mut().node_finish(&self.execution_id, self.index, outcome, now()))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Ends the node run with its output.
+    pub fn succeed(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] output: JsValue) -> JsResult<()> {
+        let output = js(decode_value("output", output))?;
+        self.end(NodeOutcome::Success(output))
+    }
+
+    /// Ends the node run with an error (`Error`, message, or `{message, type, stack}`).
+    pub fn fail(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+        let error = js(decode_error_info("error", error))?.unwrap_or_default();
+        self.end(NodeOutcome::Error(error))
+    }
+
+    /// Marks the node run skipped, with an optional reason.
+    pub fn skip(&self, reason: Option<String>) -> JsResult<()> {
+        self.end(NodeOutcome::Skipped(reason))
+    }
+}

@@ -1,0 +1,97 @@
+//! TypeScript declarations for the objects the JS API takes and returns.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Milliseconds since the epoch (`Date.now()`) or an RFC 3339 string. */
+export type Timestamp = number | string;
+export type ExecutionStatus = 'running' | 'success' | 'failed' | 'error' | 'timeout' | 'cancelled' | 'interrupted';
+export type NodeStatus = 'pending' | 'running' | 'success' | 'error' | 'skipped' | 'cancelled';
+export type ExecutionKind = 'workflow' | 'query' | 'pipeline' | 'step' | (string & {});
+
+export interface TrackerOptions {
+  /** Database name (default `runledger`). */
+  name?: string;
+  /** `auto` (IndexedDB where it exists, else memory), `indexeddb` or `memory`. */
+  storage?: 'auto' | 'indexeddb' | 'memory';
+  /** Delay before recorded changes are written, ms (default 50). */
+  flushIntervalMs?: number;
+  /** Changed executions that trigger a write at once; most per write (default 500). */
+  maxBatchSize?: number;
+  /** Largest JSON size of one input/output/metadata value before truncation (default 65536). */
+  maxValueBytes?: number;
+  /** Preview bytes kept in a truncation marker (default 512). */
+  previewBytes?: number;
+  /** Most node runs per execution (default 10000). */
+  maxNodeRuns?: number;
+  /** `false` turns redaction off; `keys` replaces the list of secret key fragments. */
+  redact?: boolean | { keys?: string[]; enabled?: boolean };
+  /** Backoff for retried background writes. */
+  retry?: { baseMs?: number; capMs?: number };
+}
+
+export interface Trigger { type: 'manual' | 'http' | 'scheduled' | 'api' | 'other'; data?: unknown }
+export interface ErrorInfo { message: string; type?: string; stack?: string; nodeId?: string }
+export interface QueryInfo {
+  text?: string; databaseType?: string; complexity?: string;
+  totalRows?: number; returnedRows?: number; page?: number; pageSize?: number;
+}
+export interface Column { name: string; type?: string }
+export interface OutputInput {
+  name: string; kind?: 'table' | 'file' | 'model' | 'other'; rows?: number;
+  columns?: Column[]; role?: 'primary' | 'auxiliary';
+}
+export interface Metadata { connection?: unknown; request?: unknown; response?: unknown }
+
+export interface StartSpec {
+  id?: string; kind?: ExecutionKind; workflowId?: string; workflowName?: string;
+  userId?: string; sessionId?: string; parentId?: string; planId?: string;
+  externalIds?: Record<string, string>; trigger?: Trigger; query?: QueryInfo;
+  metadata?: Metadata; tags?: string[]; startedAt?: Timestamp;
+}
+
+export interface NodeDef { id: string; name?: string; type?: string }
+
+export interface NodeRunRecord {
+  id: string; name?: string; type?: string; attempt: number; status: NodeStatus;
+  startedAt: number; completedAt?: number; durationMs?: number;
+  input?: unknown; output?: unknown; error?: ErrorInfo;
+}
+
+export interface Execution {
+  id: string; schemaVersion: number; version: number; kind: ExecutionKind;
+  workflowId?: string; workflowName?: string; userId?: string; sessionId?: string;
+  parentId?: string; planId?: string; externalIds?: Record<string, string>;
+  trigger?: Trigger; status: ExecutionStatus; startedAt: number; completedAt?: number;
+  durationMs?: number; error?: ErrorInfo; query?: QueryInfo; outputs?: OutputInput[];
+  metadata: Metadata; tags?: string[]; nodes?: NodeRunRecord[]; nodeCount?: number;
+  failedNodes?: string[]; lastSeenAt?: number; owner?: string;
+}
+
+/** A finished execution for `tracker.log()`: `status` must be final. */
+export interface ExecutionInput extends Omit<Partial<Execution>, 'startedAt' | 'completedAt' | 'nodes'> {
+  status: Exclude<ExecutionStatus, 'running'>;
+  startedAt: Timestamp;
+  completedAt?: Timestamp;
+  nodes?: Array<Omit<NodeRunRecord, 'startedAt' | 'completedAt' | 'attempt'> & { startedAt: Timestamp; completedAt?: Timestamp; attempt?: number }>;
+}
+
+export interface QueryLog {
+  id?: string; executionId?: string; query: string; databaseType?: string;
+  status: 'success' | 'failed' | 'timeout' | 'error';
+  /** Seconds. */
+  executionTime?: number; totalRows?: number; returnedRows?: number; page?: number; pageSize?: number;
+  complexity?: string; userId?: string; sessionId?: string; conversationId?: string;
+  errorMessage?: string; errorType?: string; startedAt?: Timestamp; completedAt?: Timestamp;
+  connection?: unknown; connectionParams?: unknown; request?: unknown; requestMetadata?: unknown;
+  response?: unknown; responseMetadata?: unknown;
+}
+
+export interface HistoryQuery {
+  workflowId?: string; status?: ExecutionStatus; userId?: string; databaseType?: string;
+  kind?: ExecutionKind; since?: Timestamp; until?: Timestamp; limit?: number; cursor?: string;
+}
+
+export interface HistoryPage { items: Execution[]; nextCursor?: string }
+"#;

@@ -1,0 +1,299 @@
+//! The IndexedDB store (browsers), through web-sys.
+//!
+//! Layout (database version [`DB_VERSION`]):
+//!
+//! ```text
+//! executions  keyPath id   execution metadata, no node payloads
+//!   by_started   [startedAt, id]
+//!   by_workflow  [workflowId, startedAt, id]
+//!   by_user      [userId, startedAt, id]
+//!   by_database  [query.databaseType, startedAt, id]
+//!   by_status    [status, startedAt, id]
+//! payloads    keyPath id   {id, nodes: [...]}: node inputs, outputs, errors
+//! ```
+//!
+//! Every history filter walks one of these indexes newest-first from the cursor position;
+//! records are never scanned wholesale. A write puts metadata and payloads of the whole batch
+//! in one readwrite transaction over both stores: it commits entirely or not at all.
+
+mod request;
+mod schema;
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbKeyRange, IdbTransaction, IdbTransactionMode};
+
+pub use request::error_parts;
+use request::{once, Request, TxDone};
+pub use schema::{create_legacy_v1, DB_VERSION};
+
+use super::{classify_failure, FailPoint, Store};
+use crate::error::StoreError;
+use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
+use crate::model::{Execution, Status};
+
+const EXECUTIONS: &str = "executions";
+const PAYLOADS: &str = "payloads";
+
+/// Executions in one IndexedDB database.
+#[derive(Debug)]
+pub struct IdbStore {
+    name: String,
+    db: IdbDatabase,
+    fail: RefCell<Option<FailPoint>>,
+}
+
+fn js_err(operation: &'static str, records: usize) -> impl Fn(JsValue) -> StoreError {
+    move |error| {
+        let (name, message) = error_parts(&error);
+        classify_failure(operation, records, &name, &message)
+    }
+}
+
+fn serializer() -> serde_wasm_bindgen::Serializer {
+    serde_wasm_bindgen::Serializer::json_compatible()
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
+    value.serialize(&serializer()).map_err(|e| StoreError::Transaction {
+        operation: "encode",
+        name: "DataError".into(),
+        message: e.to_string(),
+    })
+}
+
+fn from_js(key: &JsValue, value: JsValue) -> Result<Execution, StoreError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| StoreError::Corrupt {
+        key: key.as_string().unwrap_or_else(|| format!("{key:?}")),
+        reason: e.to_string(),
+    })
+}
+
+impl IdbStore {
+    /// Opens (creating or migrating) the database `name`.
+    pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
+        let db = schema::open(name).await?;
+        Ok(IdbStore { name: name.to_owned(), db, fail: RefCell::new(None) })
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Closes the connection (pending transactions still complete).
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    fn tx(&self, stores: &[&str], mode: IdbTransactionMode, operation: &'static str) -> Result<IdbTransaction, StoreError> {
+        let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        self.db.transaction_with_str_sequence_and_mode(&names, mode).map_err(js_err(operation, 0))
+    }
+
+    async fn collect_page(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (limit, cursor) = query.checked_bounds();
+        let tx = self.tx(&[EXECUTIONS], IdbTransactionMode::Readonly, "history")?;
+        let store = tx.object_store(EXECUTIONS).map_err(js_err("history", 0))?;
+        let (index_name, prefix) = match query.plan() {
+            IndexPlan::Workflow(w) => ("by_workflow", Some(JsValue::from(w))),
+            IndexPlan::User(u) => ("by_user", Some(JsValue::from(u))),
+            IndexPlan::DatabaseType(d) => ("by_database", Some(JsValue::from(d))),
+            IndexPlan::Status(s) => ("by_status", Some(JsValue::from(s.as_str()))),
+            IndexPlan::Time => ("by_started", None),
+        };
+        let Some(range) = key_range(prefix, query.since, query.until, cursor.as_ref()) else {
+            return Ok(HistoryPage::default());
+        };
+        let index = store.index(index_name).map_err(js_err("history", 0))?;
+        let req = index
+            .open_cursor_with_range_and_direction(&range, IdbCursorDirection::Prev)
+            .map_err(js_err("history", 0))?;
+        let cursor_req = Request::new(req.unchecked_into());
+        let mut hits = Vec::with_capacity(limit + 1);
+        while hits.len() <= limit {
+            let next = cursor_req.next().await.map_err(js_err("history", 0))?;
+            let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else { break };
+            let e = from_js(&c.primary_key().unwrap_or(JsValue::NULL), c.value().map_err(js_err("history", 0))?)?;
+            if query.matches(&e) && HistoryQuery::before(&cursor, &e) {
+                hits.push(e);
+            }
+            c.continue_().map_err(js_err("history", 0))?;
+        }
+        Ok(paginate(hits, limit))
+    }
+
+    async fn ids_of_workflow(&self, tx: &IdbTransaction, workflow_id: &str) -> Result<Vec<JsValue>, StoreError> {
+        let store = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
+        let index = store.index("by_workflow").map_err(js_err("clear", 0))?;
+        let range = key_range(Some(JsValue::from(workflow_id)), None, None, None).expect("an open range is always valid");
+        let req = Request::new(index.open_key_cursor_with_range(&range).map_err(js_err("clear", 0))?.unchecked_into());
+        let mut ids = Vec::new();
+        loop {
+            let next = req.next().await.map_err(js_err("clear", 0))?;
+            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else { break };
+            ids.push(c.primary_key().map_err(js_err("clear", 0))?);
+            c.continue_().map_err(js_err("clear", 0))?;
+        }
+        Ok(ids)
+    }
+}
+
+/// The key range over `[prefix?, startedAt, id]` for a query, or `None` when it is empty.
+fn key_range(prefix: Option<JsValue>, since: Option<i64>, until: Option<i64>, cursor: Option<&Cursor>) -> Option<IdbKeyRange> {
+    let key = |tail: &[JsValue]| -> JsValue {
+        prefix.iter().cloned().chain(tail.iter().cloned()).collect::<Array>().into()
+    };
+    // An empty array sorts after every number and string, so it closes a range from above.
+    let top = || JsValue::from(Array::new());
+    let lower = match (since, &prefix) {
+        (Some(s), _) => Some(key(&[JsValue::from(s as f64)])),
+        (None, Some(_)) => Some(key(&[])),
+        (None, None) => None,
+    };
+    let (upper, upper_open) = match (cursor, until) {
+        (Some(c), u) if u.is_none_or(|u| c.started_at <= u) => {
+            (key(&[JsValue::from(c.started_at as f64), JsValue::from(c.id.as_str())]), true)
+        }
+        (_, Some(u)) => (key(&[JsValue::from(u as f64), top()]), false),
+        (_, None) => (key(&[top()]), false),
+    };
+    match lower {
+        // `bound` throws when lower > upper: that range is empty.
+        Some(lower) => IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, upper_open).ok(),
+        None => IdbKeyRange::upper_bound_with_open(&upper, upper_open).ok(),
+    }
+}
+
+impl Store for IdbStore {
+    async fn write(&self, batch: &[Execution]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let fail_err = js_err("write", batch.len());
+        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "write")?;
+        let done = TxDone::new(&tx);
+        let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
+        let payloads = tx.object_store(PAYLOADS).map_err(&fail_err)?;
+        let fail = self.fail.borrow_mut().take();
+        let mut puts = 0usize;
+        let abort = |error: StoreError| {
+            let _ = tx.abort();
+            error
+        };
+        for e in batch {
+            // One serialization: the node runs are lifted out of the execution object.
+            let obj = to_js(e).map_err(abort)?;
+            let nodes = Reflect::get(&obj, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
+            let _ = Reflect::delete_property(obj.unchecked_ref::<Object>(), &"nodes".into());
+            let _ = Reflect::set(&obj, &"nodeCount".into(), &JsValue::from(e.nodes.len().max(e.node_count as usize) as u32));
+            let payload = Object::new();
+            let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
+            let nodes = if nodes.is_undefined() { Array::new().into() } else { nodes };
+            let _ = Reflect::set(&payload, &"nodes".into(), &nodes);
+            for (store, value) in [(&meta, &obj), (&payloads, payload.as_ref())] {
+                if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
+                    let _ = tx.abort();
+                    let _ = done.wait().await;
+                    return Err(classify_failure("write", batch.len(), &f.error_name, "injected failure"));
+                }
+                if let Err(err) = store.put(value) {
+                    let _ = tx.abort();
+                    let _ = done.wait().await;
+                    return Err(fail_err(err));
+                }
+                puts += 1;
+            }
+        }
+        done.wait().await.map_err(fail_err)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readonly, "get")?;
+        let key = JsValue::from(id);
+        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key))).await.map_err(js_err("get", 0))?;
+        if meta.is_undefined() {
+            return Ok(None);
+        }
+        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key))).await.map_err(js_err("get", 0))?;
+        let mut e = from_js(&key, meta)?;
+        if !payload.is_undefined() {
+            let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
+            if !nodes.is_undefined() {
+                e.nodes = serde_wasm_bindgen::from_value(nodes).map_err(|err| StoreError::Corrupt {
+                    key: format!("payload {id}"),
+                    reason: err.to_string(),
+                })?;
+            }
+        }
+        Ok(Some(e))
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        self.collect_page(query).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "delete")?;
+        let done = TxDone::new(&tx);
+        let key = JsValue::from(id);
+        let meta = tx.object_store(EXECUTIONS).map_err(js_err("delete", 1))?;
+        let existed = once(meta.count_with_key(&key)).await.map_err(js_err("delete", 1))?.as_f64().unwrap_or(0.0) > 0.0;
+        meta.delete(&key).map_err(js_err("delete", 1))?;
+        tx.object_store(PAYLOADS).and_then(|s| s.delete(&key)).map_err(js_err("delete", 1))?;
+        done.wait().await.map_err(js_err("delete", 1))?;
+        Ok(existed)
+    }
+
+    async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
+        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "clear")?;
+        let done = TxDone::new(&tx);
+        let meta = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
+        let payloads = tx.object_store(PAYLOADS).map_err(js_err("clear", 0))?;
+        let removed = match workflow_id {
+            None => {
+                let n = once(meta.count()).await.map_err(js_err("clear", 0))?.as_f64().unwrap_or(0.0) as usize;
+                meta.clear().map_err(js_err("clear", n))?;
+                payloads.clear().map_err(js_err("clear", n))?;
+                n
+            }
+            Some(w) => {
+                let ids = self.ids_of_workflow(&tx, w).await?;
+                for key in &ids {
+                    meta.delete(key).map_err(js_err("clear", ids.len()))?;
+                    payloads.delete(key).map_err(js_err("clear", ids.len()))?;
+                }
+                ids.len()
+            }
+        };
+        done.wait().await.map_err(js_err("clear", removed))?;
+        Ok(removed)
+    }
+
+    async fn running(&self) -> Result<Vec<Execution>, StoreError> {
+        let mut out = Vec::new();
+        let mut query = HistoryQuery {
+            status: Some(Status::Running),
+            limit: Some(crate::history::MAX_PAGE_SIZE),
+            ..HistoryQuery::default()
+        };
+        loop {
+            let page = self.collect_page(&query).await?;
+            for summary in page.items {
+                out.extend(self.get(&summary.id).await?);
+            }
+            match page.next_cursor {
+                Some(next) => query.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn inject_failure(&self, fail: FailPoint) {
+        *self.fail.borrow_mut() = Some(fail);
+    }
+}

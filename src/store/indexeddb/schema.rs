@@ -1,0 +1,185 @@
+//! Opening the database, creating its layout, and migrating older layouts.
+//!
+//! Versions:
+//! - 1: the pre-release layout: one `executions` store holding whole executions, node runs
+//!   embedded, with one index `by_started` on `startedAt`.
+//! - 2: metadata and payloads in separate stores, one index per history filter.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbObjectStore, IdbObjectStoreParameters, IdbOpenDbRequest,
+    IdbTransaction, IdbVersionChangeEvent,
+};
+
+use super::request::{error_parts, Request};
+use super::{EXECUTIONS, PAYLOADS};
+use crate::error::StoreError;
+
+/// The database version this library creates and migrates to.
+pub const DB_VERSION: u32 = 2;
+
+const INDEXES: &[(&str, &[&str])] = &[
+    ("by_started", &["startedAt", "id"]),
+    ("by_workflow", &["workflowId", "startedAt", "id"]),
+    ("by_user", &["userId", "startedAt", "id"]),
+    ("by_database", &["query.databaseType", "startedAt", "id"]),
+    ("by_status", &["status", "startedAt", "id"]),
+];
+
+fn factory() -> Result<IdbFactory, JsValue> {
+    Reflect::get(&js_sys::global(), &"indexedDB".into())?
+        .dyn_into::<IdbFactory>()
+        .map_err(|_| JsValue::from_str("IndexedDB is not available in this environment"))
+}
+
+fn open_error(name: &str) -> impl Fn(JsValue) -> StoreError + '_ {
+    move |e| {
+        let (kind, message) = error_parts(&e);
+        StoreError::Open { name: name.to_owned(), reason: format!("{kind}: {message}") }
+    }
+}
+
+fn store_params(key_path: &str) -> IdbObjectStoreParameters {
+    let params = IdbObjectStoreParameters::new();
+    params.set_key_path(&JsValue::from_str(key_path));
+    params
+}
+
+fn key_path(parts: &[&str]) -> Array {
+    parts.iter().map(|p| JsValue::from_str(p)).collect()
+}
+
+fn has_store(db: &IdbDatabase, name: &str) -> bool {
+    db.object_store_names().contains(name)
+}
+
+/// Opens `name` at [`DB_VERSION`], creating or migrating it inside the upgrade transaction.
+pub async fn open(name: &str) -> Result<IdbDatabase, StoreError> {
+    let req: IdbOpenDbRequest = factory().and_then(|f| f.open_with_u32(name, DB_VERSION)).map_err(open_error(name))?;
+    let upgrade_error: Rc<RefCell<Option<String>>> = Rc::default();
+    let upgrade_error_in = upgrade_error.clone();
+    let req_in = req.clone();
+    let on_upgrade = Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
+        let old = event.old_version() as u32;
+        let result = req_in
+            .result()
+            .and_then(|db| db.dyn_into::<IdbDatabase>().map_err(JsValue::from))
+            .and_then(|db| {
+                let tx = req_in.transaction().ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
+                upgrade(&db, &tx, old)
+            });
+        if let Err(e) = result {
+            let (kind, message) = error_parts(&e);
+            *upgrade_error_in.borrow_mut() = Some(format!("upgrade from version {old} failed: {kind}: {message}"));
+            if let Some(tx) = req_in.transaction() {
+                let _ = tx.abort();
+            }
+        }
+    });
+    req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let opened = Request::new(req.clone().unchecked_into()).next().await;
+    req.set_onupgradeneeded(None);
+    let db = match opened {
+        Ok(db) => db.unchecked_into::<IdbDatabase>(),
+        Err(e) => {
+            let reason = upgrade_error.borrow_mut().take();
+            return Err(match reason {
+                Some(reason) => StoreError::Open { name: name.to_owned(), reason },
+                None => open_error(name)(e),
+            });
+        }
+    };
+    // Another tab upgrading the database asks us to let go; holding on would block it.
+    let db_in = db.clone();
+    let on_version_change = Closure::<dyn FnMut()>::new(move || db_in.close());
+    db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+    on_version_change.forget();
+    Ok(db)
+}
+
+fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValue> {
+    let executions: IdbObjectStore = if has_store(db, EXECUTIONS) {
+        tx.object_store(EXECUTIONS)?
+    } else {
+        db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id"))?
+    };
+    // Version 1 had `by_started` on `startedAt` alone: rebuild every index from the table.
+    for (index, parts) in INDEXES {
+        if executions.index_names().contains(index) {
+            executions.delete_index(index)?;
+        }
+        executions.create_index_with_str_sequence(index, &key_path(parts))?;
+    }
+    let payloads = if has_store(db, PAYLOADS) {
+        tx.object_store(PAYLOADS)?
+    } else {
+        db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"))?
+    };
+    if old == 1 {
+        let tx = tx.clone();
+        let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+        // Runs in microtasks inside the upgrade transaction, which stays open while only IDB
+        // requests are awaited; the open request succeeds only after it commits.
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = split_payloads(&cursor, &payloads).await {
+                web_sys::console::error_2(&"runledger: migrating the execution store failed; the upgrade is rolled back".into(), &e);
+                let _ = tx.abort();
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Moves the node runs embedded in version-1 records into the payload store.
+async fn split_payloads(cursor: &Request, payloads: &IdbObjectStore) -> Result<(), JsValue> {
+    loop {
+        let next = cursor.next().await?;
+        let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else { return Ok(()) };
+        let record = c.value()?;
+        let nodes = Reflect::get(&record, &"nodes".into())?;
+        let nodes: JsValue = if nodes.is_undefined() { Array::new().into() } else { nodes };
+        let payload = js_sys::Object::new();
+        Reflect::set(&payload, &"id".into(), &Reflect::get(&record, &"id".into())?)?;
+        Reflect::set(&payload, &"nodes".into(), &nodes)?;
+        payloads.put(&payload)?;
+        Reflect::delete_property(record.unchecked_ref::<js_sys::Object>(), &"nodes".into())?;
+        let count = nodes.dyn_ref::<Array>().map_or(0, Array::length);
+        Reflect::set(&record, &"nodeCount".into(), &JsValue::from(count))?;
+        c.update(&record)?;
+        c.continue_()?;
+    }
+}
+
+/// Creates a database in the version-1 layout holding `records` (JS objects, node runs
+/// embedded): what an early build of this library left behind. Used by the migration test.
+#[doc(hidden)]
+pub async fn create_legacy_v1(name: &str, records: &[JsValue]) -> Result<(), StoreError> {
+    let req = factory().and_then(|f| f.open_with_u32(name, 1)).map_err(open_error(name))?;
+    let req_in = req.clone();
+    let on_upgrade = Closure::<dyn FnMut()>::new(move || {
+        if let Ok(db) = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
+            if let Ok(store) = db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id")) {
+                let _ = store.create_index_with_str("by_started", "startedAt");
+            }
+        }
+    });
+    req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let db: IdbDatabase = Request::new(req.clone().unchecked_into()).next().await.map_err(open_error(name))?.unchecked_into();
+    req.set_onupgradeneeded(None);
+    let tx = db
+        .transaction_with_str_and_mode(EXECUTIONS, web_sys::IdbTransactionMode::Readwrite)
+        .map_err(open_error(name))?;
+    let done = super::request::TxDone::new(&tx);
+    let store = tx.object_store(EXECUTIONS).map_err(open_error(name))?;
+    for record in records {
+        store.put(record).map_err(open_error(name))?;
+    }
+    done.wait().await.map_err(open_error(name))?;
+    db.close();
+    Ok(())
+}
