@@ -3,7 +3,9 @@
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::intake::{IntakePolicy, Redactor, DEFAULT_MAX_NODE_RUNS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES};
+use crate::intake::{
+    IntakePolicy, Redactor, DEFAULT_MAX_NODE_RUNS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
+};
 use crate::retry::Backoff;
 
 /// Database name when none is given.
@@ -95,10 +97,19 @@ pub struct Config {
 }
 
 fn bad(option: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { option: option.into(), reason: reason.into() }
+    ConfigError {
+        option: option.into(),
+        reason: reason.into(),
+    }
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(option: &str, value: Option<T>, default: T, min: T, max: T) -> Result<T, ConfigError> {
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    option: &str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
     let v = value.unwrap_or(default);
     if v < min || v > max {
         return Err(bad(option, format!("{v} is outside {min}..={max}")));
@@ -115,8 +126,14 @@ impl TrackerOptions {
         }
         let redactor = match self.redact {
             None | Some(RedactOption::Switch(true)) => Redactor::default(),
-            Some(RedactOption::Switch(false)) | Some(RedactOption::Settings { enabled: Some(false), .. }) => Redactor::disabled(),
-            Some(RedactOption::Settings { keys: Some(keys), .. }) => {
+            Some(RedactOption::Switch(false))
+            | Some(RedactOption::Settings {
+                enabled: Some(false),
+                ..
+            }) => Redactor::disabled(),
+            Some(RedactOption::Settings {
+                keys: Some(keys), ..
+            }) => {
                 if keys.iter().any(|k| k.trim().is_empty()) {
                     return Err(bad("redact.keys", "key fragments must not be empty"));
                 }
@@ -124,11 +141,29 @@ impl TrackerOptions {
             }
             Some(RedactOption::Settings { keys: None, .. }) => Redactor::default(),
         };
-        let max_value_bytes = in_range("maxValueBytes", self.max_value_bytes, DEFAULT_MAX_VALUE_BYTES, 256, 64 << 20)?;
+        let max_value_bytes = in_range(
+            "maxValueBytes",
+            self.max_value_bytes,
+            DEFAULT_MAX_VALUE_BYTES,
+            256,
+            64 << 20,
+        )?;
         let retry = self.retry.unwrap_or_default();
         let backoff = Backoff {
-            base_ms: in_range("retry.baseMs", retry.base_ms, crate::retry::DEFAULT_BASE_MS, 1.0, 3_600_000.0)?,
-            cap_ms: in_range("retry.capMs", retry.cap_ms, crate::retry::DEFAULT_CAP_MS, 1.0, 86_400_000.0)?,
+            base_ms: in_range(
+                "retry.baseMs",
+                retry.base_ms,
+                crate::retry::DEFAULT_BASE_MS,
+                1.0,
+                3_600_000.0,
+            )?,
+            cap_ms: in_range(
+                "retry.capMs",
+                retry.cap_ms,
+                crate::retry::DEFAULT_CAP_MS,
+                1.0,
+                86_400_000.0,
+            )?,
         };
         if backoff.cap_ms < backoff.base_ms {
             return Err(bad("retry.capMs", "must be at least retry.baseMs"));
@@ -136,13 +171,37 @@ impl TrackerOptions {
         Ok(Config {
             name,
             storage: self.storage.unwrap_or_default(),
-            flush_interval_ms: in_range("flushIntervalMs", self.flush_interval_ms, DEFAULT_FLUSH_INTERVAL_MS, 0, 60_000)?,
-            max_batch_size: in_range("maxBatchSize", self.max_batch_size, DEFAULT_MAX_BATCH_SIZE, 1, 10_000)?,
+            flush_interval_ms: in_range(
+                "flushIntervalMs",
+                self.flush_interval_ms,
+                DEFAULT_FLUSH_INTERVAL_MS,
+                0,
+                60_000,
+            )?,
+            max_batch_size: in_range(
+                "maxBatchSize",
+                self.max_batch_size,
+                DEFAULT_MAX_BATCH_SIZE,
+                1,
+                10_000,
+            )?,
             intake: IntakePolicy {
                 redactor,
                 max_value_bytes,
-                preview_bytes: in_range("previewBytes", self.preview_bytes, DEFAULT_PREVIEW_BYTES, 0, max_value_bytes)?,
-                max_node_runs: in_range("maxNodeRuns", self.max_node_runs, DEFAULT_MAX_NODE_RUNS, 1, 1_000_000)?,
+                preview_bytes: in_range(
+                    "previewBytes",
+                    self.preview_bytes,
+                    DEFAULT_PREVIEW_BYTES,
+                    0,
+                    max_value_bytes,
+                )?,
+                max_node_runs: in_range(
+                    "maxNodeRuns",
+                    self.max_node_runs,
+                    DEFAULT_MAX_NODE_RUNS,
+                    1,
+                    1_000_000,
+                )?,
             },
             backoff,
         })
@@ -157,26 +216,45 @@ mod tests {
     #[test]
     fn defaults_are_filled_in() {
         let c = TrackerOptions::default().build().unwrap();
-        assert_eq!((c.name.as_str(), c.storage, c.max_batch_size), ("runledger", StorageKind::Auto, 500));
+        assert_eq!(
+            (c.name.as_str(), c.storage, c.max_batch_size),
+            ("runledger", StorageKind::Auto, 500)
+        );
         assert!(c.intake.redactor.is_secret_key("password"));
     }
 
     #[test]
     fn bad_values_name_the_option() {
-        let o = TrackerOptions { max_batch_size: Some(0), ..Default::default() };
+        let o = TrackerOptions {
+            max_batch_size: Some(0),
+            ..Default::default()
+        };
         assert_eq!(o.build().unwrap_err().option, "maxBatchSize");
-        let o = TrackerOptions { retry: Some(RetryOption { base_ms: Some(10.0), cap_ms: Some(5.0) }), ..Default::default() };
+        let o = TrackerOptions {
+            retry: Some(RetryOption {
+                base_ms: Some(10.0),
+                cap_ms: Some(5.0),
+            }),
+            ..Default::default()
+        };
         assert_eq!(o.build().unwrap_err().option, "retry.capMs");
     }
 
     #[test]
     fn unknown_options_and_redaction_switches() {
-        let err = serde_json::from_value::<TrackerOptions>(json!({"flushIntervalMS": 5})).unwrap_err();
-        assert!(err.to_string().contains("unknown field `flushIntervalMS`"), "{err}");
+        let err =
+            serde_json::from_value::<TrackerOptions>(json!({"flushIntervalMS": 5})).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `flushIntervalMS`"),
+            "{err}"
+        );
         let o: TrackerOptions = serde_json::from_value(json!({"redact": false})).unwrap();
         assert!(!o.build().unwrap().intake.redactor.is_secret_key("nothing"));
-        let o: TrackerOptions = serde_json::from_value(json!({"redact": {"keys": ["pin"]}})).unwrap();
+        let o: TrackerOptions =
+            serde_json::from_value(json!({"redact": {"keys": ["pin"]}})).unwrap();
         let c = o.build().unwrap();
-        assert!(c.intake.redactor.is_secret_key("PIN") && !c.intake.redactor.is_secret_key("password"));
+        assert!(
+            c.intake.redactor.is_secret_key("PIN") && !c.intake.redactor.is_secret_key("password")
+        );
     }
 }

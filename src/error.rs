@@ -120,7 +120,9 @@ pub enum StoreError {
         detail: String,
     },
     /// A transaction failed and was rolled back as a whole.
-    #[error("storage transaction failed during {operation} ({name}: {message}); it was rolled back")]
+    #[error(
+        "storage transaction failed during {operation} ({name}: {message}); it was rolled back"
+    )]
     Transaction {
         /// What the store was doing.
         operation: &'static str,

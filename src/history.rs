@@ -80,7 +80,12 @@ impl Cursor {
 
     /// Reads a cursor made by [`Cursor::encode`].
     pub fn decode(text: &str) -> Result<Cursor, ValidationError> {
-        let bad = || ValidationError::invalid("cursor", format!("`{text}` is not a cursor returned by history()"));
+        let bad = || {
+            ValidationError::invalid(
+                "cursor",
+                format!("`{text}` is not a cursor returned by history()"),
+            )
+        };
         let (at, id) = text.split_once('~').ok_or_else(bad)?;
         Ok(Cursor {
             started_at: at.parse().map_err(|_| bad())?,
@@ -207,18 +212,31 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_ids_containing_the_separator() {
-        let c = Cursor { started_at: 42, id: "a~b".into() };
+        let c = Cursor {
+            started_at: 42,
+            id: "a~b".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert_eq!(Cursor::decode("nope").unwrap_err().field(), "cursor");
     }
 
     #[test]
     fn limits_and_ranges_are_checked() {
-        let q = HistoryQuery { limit: Some(0), ..Default::default() };
+        let q = HistoryQuery {
+            limit: Some(0),
+            ..Default::default()
+        };
         assert_eq!(q.validate().unwrap_err().field(), "limit");
-        let q = HistoryQuery { limit: Some(1001), ..Default::default() };
+        let q = HistoryQuery {
+            limit: Some(1001),
+            ..Default::default()
+        };
         assert!(q.validate().is_err());
-        let q = HistoryQuery { since: Some(5), until: Some(4), ..Default::default() };
+        let q = HistoryQuery {
+            since: Some(5),
+            until: Some(4),
+            ..Default::default()
+        };
         assert_eq!(q.validate().unwrap_err().field(), "since");
         assert_eq!(HistoryQuery::default().page_size().unwrap(), 50);
     }

@@ -141,11 +141,12 @@ impl QueryLog {
             (None, Some(c), took) => (c - took.unwrap_or(0), c),
             (None, None, took) => (now - took.unwrap_or(0), now),
         };
-        let error = (self.error_message.is_some() || self.error_type.is_some()).then(|| ErrorInfo {
-            message: self.error_message.unwrap_or_default(),
-            error_type: self.error_type,
-            ..ErrorInfo::default()
-        });
+        let error =
+            (self.error_message.is_some() || self.error_type.is_some()).then(|| ErrorInfo {
+                message: self.error_message.unwrap_or_default(),
+                error_type: self.error_type,
+                ..ErrorInfo::default()
+            });
         Execution {
             id: self.id.unwrap_or_default(),
             kind: Kind::Query,
@@ -255,7 +256,12 @@ impl Recorder {
         Ok(())
     }
 
-    fn live_mut(&mut self, id: &str, node_id: &str, event: &'static str) -> Result<&mut Execution, LifecycleError> {
+    fn live_mut(
+        &mut self,
+        id: &str,
+        node_id: &str,
+        event: &'static str,
+    ) -> Result<&mut Execution, LifecycleError> {
         if !self.live.contains_key(id) {
             return Err(match self.finished.get(id) {
                 Some(&status) if node_id.is_empty() => LifecycleError::AlreadyFinished {
@@ -276,7 +282,12 @@ impl Recorder {
     }
 
     /// Starts recording an execution; returns its id.
-    pub fn start(&mut self, spec: StartSpec, now: Millis, random: [u8; 10]) -> Result<String, Error> {
+    pub fn start(
+        &mut self,
+        spec: StartSpec,
+        now: Millis,
+        random: [u8; 10],
+    ) -> Result<String, Error> {
         let id = match spec.id {
             Some(id) => id,
             None => self.new_id(now, random),
@@ -311,7 +322,13 @@ impl Recorder {
     }
 
     /// Starts a node run inside a running execution; returns its index.
-    pub fn node_start(&mut self, id: &str, def: NodeDef, mut input: Value, now: Millis) -> Result<usize, Error> {
+    pub fn node_start(
+        &mut self,
+        id: &str,
+        def: NodeDef,
+        mut input: Value,
+        now: Millis,
+    ) -> Result<usize, Error> {
         validate_id("node.id", &def.id)?;
         self.policy.clean_value(&mut input);
         let max = self.policy.max_node_runs;
@@ -330,7 +347,13 @@ impl Recorder {
     }
 
     /// Ends a node run.
-    pub fn node_finish(&mut self, id: &str, index: usize, outcome: NodeOutcome, now: Millis) -> Result<(), Error> {
+    pub fn node_finish(
+        &mut self,
+        id: &str,
+        index: usize,
+        outcome: NodeOutcome,
+        now: Millis,
+    ) -> Result<(), Error> {
         let outcome = match outcome {
             NodeOutcome::Success(mut output) => {
                 self.policy.clean_value(&mut output);
@@ -349,7 +372,8 @@ impl Recorder {
             NodeOutcome::Error(_) => "fail",
             NodeOutcome::Skipped(_) => "skip",
         };
-        self.live_mut(id, &node_id, event)?.finish_node(index, outcome, now)?;
+        self.live_mut(id, &node_id, event)?
+            .finish_node(index, outcome, now)?;
         self.mark_dirty(id);
         Ok(())
     }
@@ -359,7 +383,12 @@ impl Recorder {
         validate_output("output", &output)?;
         let e = self.live_mut(id, "", "output")?;
         if e.status.is_final() {
-            return Err(LifecycleError::AlreadyFinished { id: id.to_owned(), from: e.status, to: e.status }.into());
+            return Err(LifecycleError::AlreadyFinished {
+                id: id.to_owned(),
+                from: e.status,
+                to: e.status,
+            }
+            .into());
         }
         e.outputs.push(output);
         e.version += 1;
@@ -368,9 +397,19 @@ impl Recorder {
     }
 
     /// Records the end of a running execution.
-    pub fn finish(&mut self, id: &str, status: Status, error: Option<ErrorInfo>, now: Millis) -> Result<(), Error> {
+    pub fn finish(
+        &mut self,
+        id: &str,
+        status: Status,
+        error: Option<ErrorInfo>,
+        now: Millis,
+    ) -> Result<(), Error> {
         let e = self.live_mut(id, "", "finish").map_err(|err| match err {
-            LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished { id, from, to: status },
+            LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished {
+                id,
+                from,
+                to: status,
+            },
             other => other,
         })?;
         e.finish(status, error, now)?;
@@ -381,7 +420,12 @@ impl Recorder {
     }
 
     /// Records an execution that has already finished (one call, e.g. from generated code).
-    pub fn log(&mut self, mut e: Execution, now: Millis, random: [u8; 10]) -> Result<String, Error> {
+    pub fn log(
+        &mut self,
+        mut e: Execution,
+        now: Millis,
+        random: [u8; 10],
+    ) -> Result<String, Error> {
         if !e.status.is_final() {
             return Err(ValidationError::invalid(
                 "status",
@@ -419,7 +463,9 @@ impl Recorder {
     pub fn take_batch(&mut self, max: usize, now: Millis) -> Vec<Execution> {
         let mut batch = Vec::with_capacity(max.min(self.dirty.len()));
         while batch.len() < max {
-            let Some(id) = self.dirty.pop_front() else { break };
+            let Some(id) = self.dirty.pop_front() else {
+                break;
+            };
             self.dirty_set.remove(&id);
             if let Some(e) = self.live.get_mut(&id) {
                 if !e.status.is_final() {
@@ -435,10 +481,11 @@ impl Recorder {
     /// memory.
     pub fn acknowledge(&mut self, batch: &[Execution]) {
         for written in batch {
-            let done = self
-                .live
-                .get(&written.id)
-                .is_some_and(|e| e.status.is_final() && e.version == written.version && !self.dirty_set.contains(&e.id));
+            let done = self.live.get(&written.id).is_some_and(|e| {
+                e.status.is_final()
+                    && e.version == written.version
+                    && !self.dirty_set.contains(&e.id)
+            });
             if done {
                 self.live.remove(&written.id);
             }
@@ -492,8 +539,19 @@ mod tests {
     fn a_run_becomes_one_dirty_record_and_leaves_memory_once_confirmed() {
         let mut r = recorder();
         let id = r.start(spec(), T0, [1; 10]).unwrap();
-        let n = r.node_start(&id, NodeDef { id: "n".into(), ..Default::default() }, json!({"password": "x"}), T0 + 1).unwrap();
-        r.node_finish(&id, n, NodeOutcome::Success(json!(1)), T0 + 2).unwrap();
+        let n = r
+            .node_start(
+                &id,
+                NodeDef {
+                    id: "n".into(),
+                    ..Default::default()
+                },
+                json!({"password": "x"}),
+                T0 + 1,
+            )
+            .unwrap();
+        r.node_finish(&id, n, NodeOutcome::Success(json!(1)), T0 + 2)
+            .unwrap();
         r.finish(&id, Status::Success, None, T0 + 3).unwrap();
         assert_eq!(r.dirty_len(), 1);
         let batch = r.take_batch(100, T0 + 4);
@@ -504,9 +562,25 @@ mod tests {
         assert_eq!(r.live_len(), 0);
         // Late events are explained, not silently dropped.
         let err = r.finish(&id, Status::Failed, None, T0 + 5).unwrap_err();
-        assert!(err.to_string().contains("cannot go from success to failed"), "{err}");
-        let err = r.node_start(&id, NodeDef { id: "late".into(), ..Default::default() }, Value::Null, T0 + 6).unwrap_err();
-        assert!(matches!(err, Error::Lifecycle(LifecycleError::NodeAfterEnd { .. })));
+        assert!(
+            err.to_string().contains("cannot go from success to failed"),
+            "{err}"
+        );
+        let err = r
+            .node_start(
+                &id,
+                NodeDef {
+                    id: "late".into(),
+                    ..Default::default()
+                },
+                Value::Null,
+                T0 + 6,
+            )
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Lifecycle(LifecycleError::NodeAfterEnd { .. })
+        ));
     }
 
     #[test]
@@ -522,7 +596,9 @@ mod tests {
         let mut ids: Vec<_> = again.iter().map(|e| e.id.clone()).collect();
         ids.sort();
         assert_eq!(ids, vec![a.clone(), b.clone()]);
-        assert!(again.iter().any(|e| e.id == a && e.status == Status::Success));
+        assert!(again
+            .iter()
+            .any(|e| e.id == a && e.status == Status::Success));
     }
 
     #[test]
@@ -538,7 +614,11 @@ mod tests {
         let batch = r.take_batch(10, T0 + 2);
         r.finish(&b, Status::Failed, None, T0 + 3).unwrap();
         r.acknowledge(&batch);
-        assert_eq!(r.live_len(), 1, "finished after the batch was taken: must be written again");
+        assert_eq!(
+            r.live_len(),
+            1,
+            "finished after the batch was taken: must be written again"
+        );
         assert_eq!(r.take_batch(10, T0 + 4)[0].status, Status::Failed);
     }
 
@@ -555,24 +635,41 @@ mod tests {
     #[test]
     fn log_requires_a_final_status_and_fills_completion() {
         let mut r = recorder();
-        let running = Execution { started_at: T0, ..Execution::default() };
+        let running = Execution {
+            started_at: T0,
+            ..Execution::default()
+        };
         assert_eq!(
             r.log(running, T0, [0; 10]).unwrap_err().to_string(),
             "`status` is invalid: log() records finished executions; use start() for one that is still running"
         );
-        let done = Execution { started_at: T0, status: Status::Success, duration_ms: Some(20.0), ..Execution::default() };
+        let done = Execution {
+            started_at: T0,
+            status: Status::Success,
+            duration_ms: Some(20.0),
+            ..Execution::default()
+        };
         let id = r.log(done, T0 + 100, [0; 10]).unwrap();
         let e = &r.take_batch(1, T0)[0];
-        assert_eq!((e.id.as_str(), e.completed_at), (id.as_str(), Some(T0 + 20)));
+        assert_eq!(
+            (e.id.as_str(), e.completed_at),
+            (id.as_str(), Some(T0 + 20))
+        );
         assert_eq!(e.owner, None);
     }
 
     #[test]
     fn duplicate_ids_are_rejected() {
         let mut r = recorder();
-        let s = StartSpec { id: Some("fixed".into()), ..spec() };
+        let s = StartSpec {
+            id: Some("fixed".into()),
+            ..spec()
+        };
         r.start(s.clone(), T0, [0; 10]).unwrap();
-        assert_eq!(r.start(s, T0, [0; 10]).unwrap_err().to_string(), "`id` is invalid: fixed is already used by an execution of this tracker");
+        assert_eq!(
+            r.start(s, T0, [0; 10]).unwrap_err().to_string(),
+            "`id` is invalid: fixed is already used by an execution of this tracker"
+        );
     }
 
     #[test]

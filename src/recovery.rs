@@ -10,10 +10,7 @@ pub const INTERRUPTED_ERROR_TYPE: &str = "Interrupted";
 ///
 /// `alive(owner)` says whether the tracker instance `owner` still records (another tab or
 /// process holding its lock). An execution with no owner is taken as orphaned.
-pub fn interrupt_orphans(
-    running: Vec<Execution>,
-    alive: impl Fn(&str) -> bool,
-) -> Vec<Execution> {
+pub fn interrupt_orphans(running: Vec<Execution>, alive: impl Fn(&str) -> bool) -> Vec<Execution> {
     running
         .into_iter()
         .filter(|e| !e.status.is_final())
@@ -51,7 +48,11 @@ mod tests {
     #[test]
     fn only_executions_of_dead_owners_are_interrupted_at_last_seen() {
         let out = interrupt_orphans(
-            vec![running("a", Some("dead")), running("b", Some("alive")), running("c", None)],
+            vec![
+                running("a", Some("dead")),
+                running("b", Some("alive")),
+                running("c", None),
+            ],
             |owner| owner == "alive",
         );
         let ids: Vec<_> = out.iter().map(|e| e.id.as_str()).collect();
@@ -59,6 +60,9 @@ mod tests {
         assert_eq!(out[0].status, Status::Interrupted);
         assert_eq!(out[0].completed_at, Some(1_500));
         assert_eq!(out[0].version, 4);
-        assert_eq!(out[0].error.as_ref().unwrap().error_type.as_deref(), Some("Interrupted"));
+        assert_eq!(
+            out[0].error.as_ref().unwrap().error_type.as_deref(),
+            Some("Interrupted")
+        );
     }
 }

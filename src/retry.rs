@@ -38,7 +38,10 @@ mod tests {
 
     #[test]
     fn grows_then_caps_and_jitters_over_the_whole_range() {
-        let b = Backoff { base_ms: 100.0, cap_ms: 1_000.0 };
+        let b = Backoff {
+            base_ms: 100.0,
+            cap_ms: 1_000.0,
+        };
         assert_eq!(b.delay_ms(0, 0.999_999).round(), 100.0);
         assert_eq!(b.delay_ms(3, 0.5), 400.0);
         assert_eq!(b.delay_ms(60, 0.999_999).round(), 1_000.0);

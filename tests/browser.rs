@@ -21,11 +21,15 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn obj(v: serde_json::Value) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap()
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap()
 }
 
 fn unique(name: &str) -> String {
-    format!("{name}-{}", js_sys::Math::random().to_string().replace("0.", ""))
+    format!(
+        "{name}-{}",
+        js_sys::Math::random().to_string().replace("0.", "")
+    )
 }
 
 async fn wait(p: Promise) -> Result<JsValue, JsValue> {
@@ -33,9 +37,12 @@ async fn wait(p: Promise) -> Result<JsValue, JsValue> {
 }
 
 async fn open(name: &str) -> Tracker {
-    Tracker::open_with(TrackerOptions { name: Some(name.into()), ..Default::default() })
-        .await
-        .expect("open")
+    Tracker::open_with(TrackerOptions {
+        name: Some(name.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("open")
 }
 
 async fn get(t: &Tracker, id: &str) -> Option<Execution> {
@@ -44,7 +51,10 @@ async fn get(t: &Tracker, id: &str) -> Option<Execution> {
 }
 
 fn error_name(e: &JsValue) -> String {
-    Reflect::get(e, &"name".into()).unwrap().as_string().unwrap()
+    Reflect::get(e, &"name".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
 }
 
 async fn sleep(ms: u32) {
@@ -62,14 +72,23 @@ async fn records_survive_close_and_reopen_with_their_node_runs() {
     let t = open(&name).await;
     assert_eq!(t.storage(), "indexeddb");
     let run = t
-        .start(obj(json!({"workflowId": "wf-1", "workflowName": "Import", "userId": "u1",
-                           "trigger": {"type": "manual", "data": {"apiKey": "k-123"}}})))
+        .start(obj(
+            json!({"workflowId": "wf-1", "workflowName": "Import", "userId": "u1",
+                           "trigger": {"type": "manual", "data": {"apiKey": "k-123"}}}),
+        ))
         .unwrap();
-    let n = run.node(obj(json!({"id": "n1", "name": "Fetch", "type": "http"})), obj(json!({"url": "https://x", "password": "pw"}))).unwrap();
+    let n = run
+        .node(
+            obj(json!({"id": "n1", "name": "Fetch", "type": "http"})),
+            obj(json!({"url": "https://x", "password": "pw"})),
+        )
+        .unwrap();
     n.succeed(obj(json!({"rows": 3}))).unwrap();
-    run.output(obj(json!({"name": "orders", "kind": "table", "rows": 1200, "role": "primary",
-                           "columns": [{"name": "id", "type": "int"}]})))
-        .unwrap();
+    run.output(obj(
+        json!({"name": "orders", "kind": "table", "rows": 1200, "role": "primary",
+                           "columns": [{"name": "id", "type": "int"}]}),
+    ))
+    .unwrap();
     run.succeed().unwrap();
     // Recording returned at once; the write is still pending.
     assert!(t.pending() > 0);
@@ -79,22 +98,34 @@ async fn records_survive_close_and_reopen_with_their_node_runs() {
     wait(t.flush()).await.unwrap();
     assert_eq!(t.pending(), 0);
     wait(t.close()).await.unwrap();
-    assert!(t.start(obj(json!({}))).is_err(), "a closed tracker refuses to record");
+    assert!(
+        t.start(obj(json!({}))).is_err(),
+        "a closed tracker refuses to record"
+    );
 
     let t = open(&name).await;
     let e = get(&t, &run.id()).await.expect("stored");
     assert_eq!(e.status, Status::Success);
     assert_eq!(e.nodes.len(), 1);
     assert_eq!(e.nodes[0].output, json!({"rows": 3}));
-    assert_eq!(e.nodes[0].input, json!({"url": "https://x", "password": "[REDACTED]"}));
+    assert_eq!(
+        e.nodes[0].input,
+        json!({"url": "https://x", "password": "[REDACTED]"})
+    );
     assert_eq!(e.trigger.unwrap().data, json!({"apiKey": "[REDACTED]"}));
     assert_eq!(e.outputs[0].rows, Some(1200));
     let q = get(&t, &query_id).await.expect("query stored");
     assert_eq!(q.duration_ms, Some(250.0));
     let page: runledger::HistoryPage = {
-        let v = wait(t.history(obj(json!({"workflowId": "wf-1"})))).await.unwrap();
-        let items: Vec<Execution> = serde_wasm_bindgen::from_value(Reflect::get(&v, &"items".into()).unwrap()).unwrap();
-        runledger::HistoryPage { items, next_cursor: None }
+        let v = wait(t.history(obj(json!({"workflowId": "wf-1"}))))
+            .await
+            .unwrap();
+        let items: Vec<Execution> =
+            serde_wasm_bindgen::from_value(Reflect::get(&v, &"items".into()).unwrap()).unwrap();
+        runledger::HistoryPage {
+            items,
+            next_cursor: None,
+        }
     };
     assert_eq!(page.items.len(), 1);
     assert!(page.items[0].nodes.is_empty(), "history lists summaries");
@@ -130,7 +161,10 @@ async fn quota_errors_are_typed_reach_error_listeners_and_lose_nothing() {
     let t = Tracker::open_with(TrackerOptions {
         name: Some(name.clone()),
         flush_interval_ms: Some(5),
-        retry: Some(runledger::config::RetryOption { base_ms: Some(20.0), cap_ms: Some(40.0) }),
+        retry: Some(runledger::config::RetryOption {
+            base_ms: Some(20.0),
+            cap_ms: Some(40.0),
+        }),
         ..Default::default()
     })
     .await
@@ -141,8 +175,17 @@ async fn quota_errors_are_typed_reach_error_listeners_and_lose_nothing() {
 
     let seen: Rc<RefCell<Vec<String>>> = Rc::default();
     let sink = seen.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(error_name(&e)));
-    t.on("error".into(), listener.as_ref().unchecked_ref::<js_sys::Function>().clone()).unwrap();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.borrow_mut().push(error_name(&e))
+    });
+    t.on(
+        "error".into(),
+        listener
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    )
+    .unwrap();
     t.inject_write_failure(0, "QuotaExceededError".into());
     let second = t.start(obj(json!({"workflowId": "wf"}))).unwrap();
     second.succeed().unwrap();
@@ -153,7 +196,10 @@ async fn quota_errors_are_typed_reach_error_listeners_and_lose_nothing() {
         }
         sleep(20).await;
     }
-    assert_eq!(seen.borrow().first().map(String::as_str), Some("QuotaExceededError"));
+    assert_eq!(
+        seen.borrow().first().map(String::as_str),
+        Some("QuotaExceededError")
+    );
     assert_eq!(t.pending(), 0, "the retry wrote the record");
     wait(t.close()).await.unwrap();
     let store = IdbStore::open(&name).await.unwrap();
@@ -168,7 +214,10 @@ async fn explicit_flush_rejects_with_a_quota_error() {
     t.inject_write_failure(1, "QuotaExceededError".into());
     let err = wait(t.flush()).await.unwrap_err();
     assert_eq!(error_name(&err), "QuotaExceededError");
-    let message = Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
+    let message = Reflect::get(&err, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert!(message.contains("rolled back"), "{message}");
     wait(t.flush()).await.unwrap();
 }
@@ -186,12 +235,21 @@ async fn an_older_database_layout_is_migrated_on_open() {
     let e = get(&t, "old-1").await.expect("migrated record");
     assert_eq!(e.nodes.len(), 1);
     assert_eq!(e.nodes[0].input, json!({"a": 1}));
-    assert_eq!(e.nodes[0].attempt, 1, "fields the old layout lacked get their defaults");
-    let v = wait(t.history(obj(json!({"workflowId": "wf-old"})))).await.unwrap();
-    let items: Vec<Execution> = serde_wasm_bindgen::from_value(Reflect::get(&v, &"items".into()).unwrap()).unwrap();
+    assert_eq!(
+        e.nodes[0].attempt, 1,
+        "fields the old layout lacked get their defaults"
+    );
+    let v = wait(t.history(obj(json!({"workflowId": "wf-old"}))))
+        .await
+        .unwrap();
+    let items: Vec<Execution> =
+        serde_wasm_bindgen::from_value(Reflect::get(&v, &"items".into()).unwrap()).unwrap();
     assert_eq!(items.len(), 1, "the new indexes cover migrated records");
     assert_eq!(items[0].node_count, 1);
-    assert!(items[0].nodes.is_empty(), "payloads moved out of the metadata");
+    assert!(
+        items[0].nodes.is_empty(),
+        "payloads moved out of the metadata"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -206,15 +264,24 @@ async fn runs_of_a_dead_tracker_are_interrupted_but_a_live_ones_are_not() {
     store.write(&[dead, alive]).await.unwrap();
     store.close();
     // Another tab that is still recording holds its owner lock.
-    let lock = HeldLock::acquire(&owner_lock_name(&name, "other-tab")).await.expect("web locks");
-    assert!(held_names().await.unwrap().contains(&owner_lock_name(&name, "other-tab")));
+    let lock = HeldLock::acquire(&owner_lock_name(&name, "other-tab"))
+        .await
+        .expect("web locks");
+    assert!(held_names()
+        .await
+        .unwrap()
+        .contains(&owner_lock_name(&name, "other-tab")));
 
     let t = open(&name).await;
     let recovered: Vec<String> = t.recovered().iter().filter_map(|v| v.as_string()).collect();
     assert_eq!(recovered, ["dead-run"]);
     let e = get(&t, "dead-run").await.unwrap();
     assert_eq!(e.status, Status::Interrupted);
-    assert_eq!(e.completed_at, Some(suite::T0 + 700), "finished when last seen");
+    assert_eq!(
+        e.completed_at,
+        Some(suite::T0 + 700),
+        "finished when last seen"
+    );
     assert_eq!(e.nodes.len(), 2, "node runs are kept");
     assert_eq!(get(&t, "alive-run").await.unwrap().status, Status::Running);
     wait(t.close()).await.unwrap();
@@ -233,25 +300,49 @@ async fn delete_and_clear_through_the_tracker() {
         })
         .collect();
     assert_eq!(wait(t.delete(ids[0].clone())).await.unwrap(), JsValue::TRUE);
-    assert_eq!(wait(t.delete(ids[0].clone())).await.unwrap(), JsValue::FALSE);
+    assert_eq!(
+        wait(t.delete(ids[0].clone())).await.unwrap(),
+        JsValue::FALSE
+    );
     assert!(get(&t, &ids[0]).await.is_none());
-    assert_eq!(wait(t.clear(obj(json!({"workflowId": "wf-a"})))).await.unwrap().as_f64(), Some(1.0));
+    assert_eq!(
+        wait(t.clear(obj(json!({"workflowId": "wf-a"}))))
+            .await
+            .unwrap()
+            .as_f64(),
+        Some(1.0)
+    );
     assert!(get(&t, &ids[2]).await.is_some());
-    assert_eq!(wait(t.clear(JsValue::UNDEFINED)).await.unwrap().as_f64(), Some(1.0));
+    assert_eq!(
+        wait(t.clear(JsValue::UNDEFINED)).await.unwrap().as_f64(),
+        Some(1.0)
+    );
 }
 
 #[wasm_bindgen_test]
 async fn errors_thrown_to_js_name_what_and_where() {
     let t = open(&unique("errors")).await;
-    let err = t.start(obj(json!({"startedAt": "yesterday"}))).err().unwrap();
+    let err = t
+        .start(obj(json!({"startedAt": "yesterday"})))
+        .err()
+        .unwrap();
     assert_eq!(error_name(&err), "ValidationError");
-    assert_eq!(Reflect::get(&err, &"field".into()).unwrap().as_string().as_deref(), Some("spec.startedAt"));
+    assert_eq!(
+        Reflect::get(&err, &"field".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("spec.startedAt")
+    );
     let run = t.start(obj(json!({}))).unwrap();
     run.succeed().unwrap();
     let err = run.fail(JsValue::from_str("late")).unwrap_err();
     assert_eq!(error_name(&err), "LifecycleError");
     let err = wait(t.history(obj(json!({"limit": 0})))).await.unwrap_err();
     assert_eq!(error_name(&err), "ValidationError");
-    let err = Tracker::open_with(serde_json::from_value(json!({"maxBatchSize": 0})).unwrap()).await.err().unwrap();
+    let err = Tracker::open_with(serde_json::from_value(json!({"maxBatchSize": 0})).unwrap())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.name(), "ConfigError");
 }

@@ -22,8 +22,25 @@ pub fn js_error(error: &Error) -> JsValue {
 
 /// Decodes an argument; `what` names it in errors (`execution.outputs[0].rows`).
 pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Error> {
-    let value = if value.is_undefined() || value.is_null() { js_sys::Object::new().into() } else { value };
+    let value = if value.is_undefined() || value.is_null() {
+        js_sys::Object::new().into()
+    } else {
+        value
+    };
     decode_with(what, serde_wasm_bindgen::Deserializer::from(value)).map_err(Error::from)
+}
+
+/// Decodes an argument whose unknown keys are errors (options: a typo must not pass
+/// silently). serde-wasm-bindgen only reads the fields a struct names, so the object goes
+/// through JSON first, where `deny_unknown_fields` sees every key.
+pub fn decode_strict<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Error> {
+    let json: serde_json::Value = decode_value(what, value)?;
+    let json = if json.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        json
+    };
+    crate::intake::decode_json(what, json).map_err(Error::from)
 }
 
 /// Decodes an optional payload value (input, output) as JSON.
@@ -47,10 +64,15 @@ pub fn decode_error_info(what: &str, value: JsValue) -> Result<Option<ErrorInfo>
         return Ok(None);
     }
     if let Some(text) = value.as_string() {
-        return Ok(Some(ErrorInfo { message: text, ..ErrorInfo::default() }));
+        return Ok(Some(ErrorInfo {
+            message: text,
+            ..ErrorInfo::default()
+        }));
     }
     if let Some(err) = value.dyn_ref::<js_sys::Error>() {
-        let stack = Reflect::get(err, &"stack".into()).ok().and_then(|s| s.as_string());
+        let stack = Reflect::get(err, &"stack".into())
+            .ok()
+            .and_then(|s| s.as_string());
         return Ok(Some(ErrorInfo {
             message: err.message().into(),
             error_type: Some(err.name().into()),
@@ -61,5 +83,9 @@ pub fn decode_error_info(what: &str, value: JsValue) -> Result<Option<ErrorInfo>
     if value.is_object() {
         return decode(what, value).map(Some);
     }
-    Err(ValidationError::invalid(what, "expected an Error, a string, or {message, type, stack}").into())
+    Err(ValidationError::invalid(
+        what,
+        "expected an Error, a string, or {message, type, stack}",
+    )
+    .into())
 }

@@ -72,7 +72,9 @@ impl Engine {
 
     /// Subscribes `listener` to `event`.
     pub fn on(&self, event: &str, listener: Function) {
-        self.listeners.borrow_mut().push((event.to_owned(), listener));
+        self.listeners
+            .borrow_mut()
+            .push((event.to_owned(), listener));
     }
 
     /// Unsubscribes `listener` from `event`.
@@ -122,7 +124,10 @@ impl Engine {
 
     async fn background_flush(self: Rc<Self>) {
         if let Err(error) = self.flush().await {
-            self.emit_error("a background write failed; the records are kept and will be retried", &error);
+            self.emit_error(
+                "a background write failed; the records are kept and will be retried",
+                &error,
+            );
         }
     }
 
@@ -134,7 +139,10 @@ impl Engine {
         // recording without pause must not keep it from resolving.
         let mut owed = self.recorder.borrow().dirty_len();
         while owed > 0 {
-            let batch = self.recorder.borrow_mut().take_batch(self.config.max_batch_size, platform::now());
+            let batch = self
+                .recorder
+                .borrow_mut()
+                .take_batch(self.config.max_batch_size, platform::now());
             if batch.is_empty() {
                 break;
             }
@@ -160,7 +168,11 @@ impl Engine {
         if self.closed.get() || self.retry_armed.replace(true) {
             return;
         }
-        let delay = self.config.backoff.delay_ms(attempt, platform::random_unit()).max(10.0);
+        let delay = self
+            .config
+            .backoff
+            .delay_ms(attempt, platform::random_unit())
+            .max(10.0);
         let engine = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             platform::sleep(delay as u32).await;

@@ -49,7 +49,9 @@ impl HeldLock {
         });
         let _ = manager.request(name, callback.unchecked_ref());
         JsFuture::from(granted).await.ok()?;
-        Some(HeldLock { release: release.expect("Promise::new runs its executor at once") })
+        Some(HeldLock {
+            release: release.expect("Promise::new runs its executor at once"),
+        })
     }
 
     /// Lets the lock go.
@@ -62,7 +64,10 @@ impl HeldLock {
 /// Web Locks.
 pub async fn held_names() -> Option<HashSet<String>> {
     let snapshot = JsFuture::from(lock_manager()?.query()).await.ok()?;
-    let held: Array = Reflect::get(&snapshot, &"held".into()).ok()?.dyn_into().ok()?;
+    let held: Array = Reflect::get(&snapshot, &"held".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
     Some(
         held.iter()
             .filter_map(|lock| Reflect::get(&lock, &"name".into()).ok()?.as_string())

@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::any_store::AnyStore;
-use super::convert::{decode, decode_error_info, decode_value, encode, js_error};
+use super::convert::{decode, decode_error_info, decode_strict, decode_value, encode, js_error};
 use super::engine::{Engine, EVENTS};
 use super::locks::{self, HeldLock};
 use super::platform::{self, now, random_bytes};
@@ -35,7 +35,8 @@ where
 }
 
 fn has_indexed_db() -> bool {
-    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
 /// Records executions and keeps them: IndexedDB in browsers, memory in Node.
@@ -56,35 +57,69 @@ impl Tracker {
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
     ) -> JsResult<Tracker> {
-        let options = js(decode::<TrackerOptions>("options", options))?;
+        // A bad option is a configuration error, named by the option's path.
+        let options = js(decode_strict::<TrackerOptions>("options", options).map_err(
+            |e| match e {
+                Error::Validation(v) => ConfigError {
+                    option: v.field().trim_start_matches("options.").to_owned(),
+                    reason: v.to_string(),
+                }
+                .into(),
+                other => other,
+            },
+        ))?;
         js(Self::open_with(options).await)
     }
 
     /// Starts recording an execution and returns its handle. Never waits for storage.
-    pub fn start(&self, #[wasm_bindgen(unchecked_param_type = "StartSpec")] spec: JsValue) -> JsResult<Run> {
+    pub fn start(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "StartSpec")] spec: JsValue,
+    ) -> JsResult<Run> {
         js(self.engine.ensure_open())?;
         let spec: StartSpec = js(decode("spec", spec))?;
-        let id = js(self.engine.recorder.borrow_mut().start(spec, now(), random_bytes()))?;
+        let id = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .start(spec, now(), random_bytes()))?;
         self.engine.changed();
-        Ok(Run { engine: self.engine.clone(), id })
+        Ok(Run {
+            engine: self.engine.clone(),
+            id,
+        })
     }
 
     /// Records an execution that has already finished, in one call; returns its id.
-    pub fn log(&self, #[wasm_bindgen(unchecked_param_type = "ExecutionInput")] execution: JsValue) -> JsResult<String> {
+    pub fn log(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ExecutionInput")] execution: JsValue,
+    ) -> JsResult<String> {
         js(self.engine.ensure_open())?;
         let e: Execution = js(decode("execution", execution))?;
-        let id = js(self.engine.recorder.borrow_mut().log(e, now(), random_bytes()))?;
+        let id = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .log(e, now(), random_bytes()))?;
         self.engine.changed();
         Ok(id)
     }
 
     /// Records one finished query execution (`executionTime` in seconds); returns its id.
     #[wasm_bindgen(js_name = logQuery)]
-    pub fn log_query(&self, #[wasm_bindgen(unchecked_param_type = "QueryLog")] query: JsValue) -> JsResult<String> {
+    pub fn log_query(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "QueryLog")] query: JsValue,
+    ) -> JsResult<String> {
         js(self.engine.ensure_open())?;
         let q: QueryLog = js(decode("query", query))?;
         let t = now();
-        let id = js(self.engine.recorder.borrow_mut().log(q.into_execution(t), t, random_bytes()))?;
+        let id = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .log(q.into_execution(t), t, random_bytes()))?;
         self.engine.changed();
         Ok(id)
     }
@@ -106,7 +141,11 @@ impl Tracker {
             if let Some(e) = engine.recorder.borrow().live(&id) {
                 return Ok(encode(e));
             }
-            Ok(engine.store.get(&id).await?.map_or(JsValue::NULL, |e| encode(&e)))
+            Ok(engine
+                .store
+                .get(&id)
+                .await?
+                .map_or(JsValue::NULL, |e| encode(&e)))
         })
     }
 
@@ -114,7 +153,10 @@ impl Tracker {
     /// `workflowId`, `status`, `userId`, `databaseType`, `kind`, `since`, `until`; paging:
     /// `limit` (1..1000, default 50) and `cursor`.
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
-    pub fn history(&self, #[wasm_bindgen(unchecked_param_type = "HistoryQuery | undefined")] query: JsValue) -> Promise {
+    pub fn history(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "HistoryQuery | undefined")] query: JsValue,
+    ) -> Promise {
         let engine = self.engine.clone();
         let query = decode::<HistoryQuery>("query", query);
         promise(async move {
@@ -139,13 +181,19 @@ impl Tracker {
     /// Deletes a workflow's history (`{ workflowId }`), or everything (no argument);
     /// resolves to the number of executions removed.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn clear(&self, #[wasm_bindgen(unchecked_param_type = "{ workflowId?: string } | undefined")] filter: JsValue) -> Promise {
+    pub fn clear(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ workflowId?: string } | undefined")]
+        filter: JsValue,
+    ) -> Promise {
         let engine = self.engine.clone();
-        let filter = decode::<ClearFilter>("filter", filter);
+        let filter = decode_strict::<ClearFilter>("filter", filter);
         promise(async move {
             let filter = filter?;
             engine.flush().await?;
-            Ok(JsValue::from(engine.store.clear(filter.workflow_id.as_deref()).await? as u32))
+            Ok(JsValue::from(
+                engine.store.clear(filter.workflow_id.as_deref()).await? as u32,
+            ))
         })
     }
 
@@ -154,7 +202,10 @@ impl Tracker {
         if !EVENTS.contains(&event.as_str()) {
             return Err(js_error(&Error::Config(ConfigError {
                 option: "event".into(),
-                reason: format!("unknown event `{event}`; known events: {}", EVENTS.join(", ")),
+                reason: format!(
+                    "unknown event `{event}`; known events: {}",
+                    EVENTS.join(", ")
+                ),
             })));
         }
         self.engine.on(&event, listener);
@@ -177,7 +228,10 @@ impl Tracker {
     /// `interrupted`.
     #[wasm_bindgen(getter, unchecked_return_type = "string[]")]
     pub fn recovered(&self) -> Array {
-        self.recovered.iter().map(|id| JsValue::from_str(id)).collect()
+        self.recovered
+            .iter()
+            .map(|id| JsValue::from_str(id))
+            .collect()
     }
 
     /// `indexeddb` or `memory`.
@@ -197,7 +251,10 @@ impl Tracker {
     #[doc(hidden)]
     #[wasm_bindgen(js_name = __injectWriteFailure)]
     pub fn inject_write_failure(&self, after_puts: usize, error_name: String) {
-        self.engine.store.inject_failure(FailPoint { after_puts, error_name });
+        self.engine.store.inject_failure(FailPoint {
+            after_puts,
+            error_name,
+        });
     }
 }
 
@@ -217,7 +274,8 @@ impl Tracker {
             StorageKind::IndexedDb if !has_indexed_db() => {
                 return Err(ConfigError {
                     option: "storage".into(),
-                    reason: "`indexeddb` was asked for, but this environment has no IndexedDB".into(),
+                    reason: "`indexeddb` was asked for, but this environment has no IndexedDB"
+                        .into(),
                 }
                 .into())
             }
@@ -236,7 +294,8 @@ impl Tracker {
         let mut recovered = Vec::new();
         if use_idb {
             // Hold our own lock before anything of ours is written as running.
-            *engine.owner_lock.borrow_mut() = HeldLock::acquire(&locks::owner_lock_name(&name, &owner)).await;
+            *engine.owner_lock.borrow_mut() =
+                HeldLock::acquire(&locks::owner_lock_name(&name, &owner)).await;
             recovered = recover_orphans(&engine, &name).await?;
         }
         Ok(Tracker { engine, recovered })
@@ -258,7 +317,9 @@ async fn recover_orphans(engine: &Rc<Engine>, name: &str) -> Result<Vec<String>,
         return Ok(Vec::new());
     };
     let running = engine.store.running().await?;
-    let orphans = interrupt_orphans(running, |owner| held.contains(&locks::owner_lock_name(name, owner)));
+    let orphans = interrupt_orphans(running, |owner| {
+        held.contains(&locks::owner_lock_name(name, owner))
+    });
     engine.store.write(&orphans).await?;
     Ok(orphans.into_iter().map(|e| e.id).collect())
 }
@@ -288,16 +349,31 @@ impl Run {
         js(self.engine.ensure_open())?;
         let def: NodeDef = js(decode("node", node))?;
         let input = js(decode_value("input", input))?;
-        let index = js(self.engine.recorder.borrow_mut().node_start(&self.id, def, input, now()))?;
+        let index = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .node_start(&self.id, def, input, now()))?;
         self.engine.changed();
-        Ok(NodeRun { engine: self.engine.clone(), execution_id: self.id.clone(), index })
+        Ok(NodeRun {
+            engine: self.engine.clone(),
+            execution_id: self.id.clone(),
+            index,
+        })
     }
 
     /// Adds an output: `{ name, kind?, rows?, columns?, role? }`.
-    pub fn output(&self, #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue) -> JsResult<()> {
+    pub fn output(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue,
+    ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
         let output: Output = js(decode("output", output))?;
-        js(self.engine.recorder.borrow_mut().add_output(&self.id, output))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .add_output(&self.id, output))?;
         self.engine.changed();
         Ok(())
     }
@@ -305,7 +381,11 @@ impl Run {
     fn finish(&self, status: Status, error: JsValue) -> JsResult<()> {
         js(self.engine.ensure_open())?;
         let error = js(decode_error_info("error", error))?;
-        js(self.engine.recorder.borrow_mut().finish(&self.id, status, error, now()))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .finish(&self.id, status, error, now()))?;
         self.engine.changed();
         Ok(())
     }
@@ -316,22 +396,34 @@ impl Run {
     }
 
     /// Ends the execution as failed, with an `Error`, a message or `{message, type, stack, nodeId}`.
-    pub fn fail(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+    pub fn fail(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> JsResult<()> {
         self.finish(Status::Failed, error)
     }
 
     /// Ends the execution as an error of the machinery around the work.
-    pub fn error(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+    pub fn error(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> JsResult<()> {
         self.finish(Status::Error, error)
     }
 
     /// Ends the execution as timed out.
-    pub fn timeout(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+    pub fn timeout(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> JsResult<()> {
         self.finish(Status::Timeout, error)
     }
 
     /// Ends the execution as cancelled.
-    pub fn cancel(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] reason: JsValue) -> JsResult<()> {
+    pub fn cancel(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] reason: JsValue,
+    ) -> JsResult<()> {
         self.finish(Status::Cancelled, reason)
     }
 }
@@ -348,19 +440,30 @@ pub struct NodeRun {
 impl NodeRun {
     fn end(&self, outcome: NodeOutcome) -> JsResult<()> {
         js(self.engine.ensure_open())?;
-        js(self.engine.recorder.borrow_mut().node_finish(&self.execution_id, self.index, outcome, now()))?;
+        js(self.engine.recorder.borrow_mut().node_finish(
+            &self.execution_id,
+            self.index,
+            outcome,
+            now(),
+        ))?;
         self.engine.changed();
         Ok(())
     }
 
     /// Ends the node run with its output.
-    pub fn succeed(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] output: JsValue) -> JsResult<()> {
+    pub fn succeed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] output: JsValue,
+    ) -> JsResult<()> {
         let output = js(decode_value("output", output))?;
         self.end(NodeOutcome::Success(output))
     }
 
     /// Ends the node run with an error (`Error`, message, or `{message, type, stack}`).
-    pub fn fail(&self, #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue) -> JsResult<()> {
+    pub fn fail(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> JsResult<()> {
         let error = js(decode_error_info("error", error))?.unwrap_or_default();
         self.end(NodeOutcome::Error(error))
     }

@@ -82,7 +82,11 @@ where
 {
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { what.to_owned() } else { format!("{what}.{path}") };
+        let field = if path == "." {
+            what.to_owned()
+        } else {
+            format!("{what}.{path}")
+        };
         ValidationError::invalid(field, err.into_inner().to_string())
     })
 }
@@ -122,7 +126,10 @@ mod tests {
             }),
         )
         .unwrap();
-        let policy = IntakePolicy { max_value_bytes: 80, ..IntakePolicy::default() };
+        let policy = IntakePolicy {
+            max_value_bytes: 80,
+            ..IntakePolicy::default()
+        };
         policy.admit(&mut e).unwrap();
         assert_eq!(e.trigger.as_ref().unwrap().data, json!({"token": REDACTED}));
         assert_eq!(

@@ -47,7 +47,11 @@ impl Redactor {
     /// A redactor for these key fragments.
     pub fn new<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Self {
         Redactor {
-            fragments: fragments.into_iter().map(normalize).filter(|f| !f.is_empty()).collect(),
+            fragments: fragments
+                .into_iter()
+                .map(normalize)
+                .filter(|f| !f.is_empty())
+                .collect(),
             enabled: true,
         }
     }
@@ -162,9 +166,15 @@ mod tests {
     fn masks_connection_string_passwords() {
         let mut v = json!({"dsn": "postgres://app:s3cr3t@db:5432/prod?sslmode=require"});
         Redactor::default().redact(&mut v);
-        assert_eq!(v["dsn"], json!("postgres://app:[REDACTED]@db:5432/prod?sslmode=require"));
+        assert_eq!(
+            v["dsn"],
+            json!("postgres://app:[REDACTED]@db:5432/prod?sslmode=require")
+        );
         assert_eq!(mask_url_password("https://example.com/a@b"), None);
-        assert_eq!(mask_url_password("redis://:pw@h"), Some("redis://:[REDACTED]@h".into()));
+        assert_eq!(
+            mask_url_password("redis://:pw@h"),
+            Some("redis://:[REDACTED]@h".into())
+        );
         assert_eq!(mask_url_password("ftp://user@h"), None);
     }
 

@@ -63,7 +63,10 @@ mod tests {
         assert!(truncate_value(&mut v, 50, 12));
         let m = &v[TRUNCATED_KEY];
         let kept = m["bytesKept"].as_u64().unwrap() as usize;
-        assert_eq!(kept + m["bytesDropped"].as_u64().unwrap() as usize, original);
+        assert_eq!(
+            kept + m["bytesDropped"].as_u64().unwrap() as usize,
+            original
+        );
         assert!(kept <= 12);
         assert_eq!(m["preview"].as_str().unwrap().len(), kept);
         assert!(is_truncation_marker(&v));

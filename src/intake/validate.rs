@@ -27,7 +27,10 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), ValidationError> {
         });
     }
     if id.chars().any(char::is_control) {
-        return Err(ValidationError::invalid(field, "contains control characters"));
+        return Err(ValidationError::invalid(
+            field,
+            "contains control characters",
+        ));
     }
     Ok(())
 }
@@ -90,9 +93,17 @@ pub fn validate_output(field: &str, output: &Output) -> Result<(), ValidationErr
 fn validate_node(field: &str, node: &NodeRun) -> Result<(), ValidationError> {
     validate_id(&format!("{field}.id"), &node.id)?;
     if node.attempt == 0 {
-        return Err(ValidationError::invalid(format!("{field}.attempt"), "attempts count from 1"));
+        return Err(ValidationError::invalid(
+            format!("{field}.attempt"),
+            "attempts count from 1",
+        ));
     }
-    validate_span(&format!("{field}."), node.started_at, node.completed_at, node.duration_ms)
+    validate_span(
+        &format!("{field}."),
+        node.started_at,
+        node.completed_at,
+        node.duration_ms,
+    )
 }
 
 /// Checks a whole execution before it is stored.
@@ -104,7 +115,9 @@ pub fn validate_execution(e: &Execution, max_node_runs: usize) -> Result<(), Val
     validate_opt_id("parentId", &e.parent_id)?;
     validate_opt_id("planId", &e.plan_id)?;
     if e.kind.as_str().trim().is_empty() {
-        return Err(ValidationError::Missing { field: "kind".into() });
+        return Err(ValidationError::Missing {
+            field: "kind".into(),
+        });
     }
     for (system, id) in &e.external_ids {
         validate_id("externalIds (system name)", system)?;
@@ -167,18 +180,26 @@ mod tests {
 
         let mut e = valid();
         e.completed_at = Some(e.started_at - 1);
-        assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "completedAt");
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "completedAt"
+        );
 
         let mut e = valid();
         e.status = Status::Success;
         assert_eq!(
             validate_execution(&e, 10).unwrap_err(),
-            ValidationError::Missing { field: "completedAt".into() }
+            ValidationError::Missing {
+                field: "completedAt".into()
+            }
         );
 
         let mut e = valid();
         e.id = "x".repeat(MAX_ID_LEN + 1);
-        assert!(matches!(validate_execution(&e, 10), Err(ValidationError::TooLarge { .. })));
+        assert!(matches!(
+            validate_execution(&e, 10),
+            Err(ValidationError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -195,7 +216,11 @@ mod tests {
         assert!(validate_execution(&e, 3).is_ok());
         assert!(matches!(
             validate_execution(&e, 2),
-            Err(ValidationError::TooLarge { size: 3, limit: 2, .. })
+            Err(ValidationError::TooLarge {
+                size: 3,
+                limit: 2,
+                ..
+            })
         ));
     }
 }

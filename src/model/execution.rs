@@ -307,13 +307,21 @@ pub struct Execution {
     #[serde(default, alias = "pipelineId", skip_serializing_if = "Option::is_none")]
     pub workflow_id: Option<String>,
     /// Its display name.
-    #[serde(default, alias = "pipelineName", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "pipelineName",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workflow_name: Option<String>,
     /// Who ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// The conversation or editor session it belongs to.
-    #[serde(default, alias = "conversationId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "conversationId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub session_id: Option<String>,
     /// The execution this one ran inside of, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -104,7 +104,11 @@ impl Execution {
         outcome: NodeOutcome,
         at: Millis,
     ) -> Result<(), LifecycleError> {
-        let node_id = self.nodes.get(index).map(|n| n.id.clone()).unwrap_or_default();
+        let node_id = self
+            .nodes
+            .get(index)
+            .map(|n| n.id.clone())
+            .unwrap_or_default();
         self.ensure_running(&node_id, outcome.event())?;
         let id = self.id.clone();
         let node = self
@@ -249,7 +253,13 @@ mod tests {
         let err = e
             .finish_node(n, NodeOutcome::Success(json!(1)), 2_001)
             .unwrap_err();
-        assert!(matches!(err, LifecycleError::NodeAfterEnd { event: "succeed", .. }));
+        assert!(matches!(
+            err,
+            LifecycleError::NodeAfterEnd {
+                event: "succeed",
+                ..
+            }
+        ));
         assert!(e.start_node(def("n2"), Value::Null, 2_002).is_err());
         // The node that was still running when the execution ended was cancelled.
         assert_eq!(e.nodes[0].status, NodeStatus::Cancelled);
@@ -259,13 +269,27 @@ mod tests {
     fn retries_keep_every_attempt_in_order() {
         let mut e = running();
         let a = e.start_node(def("fetch"), json!(1), 1_001).unwrap();
-        e.finish_node(a, NodeOutcome::Error(ErrorInfo { message: "503".into(), ..Default::default() }), 1_002)
-            .unwrap();
+        e.finish_node(
+            a,
+            NodeOutcome::Error(ErrorInfo {
+                message: "503".into(),
+                ..Default::default()
+            }),
+            1_002,
+        )
+        .unwrap();
         let b = e.start_node(def("fetch"), json!(2), 1_003).unwrap();
-        e.finish_node(b, NodeOutcome::Success(json!("ok")), 1_009).unwrap();
+        e.finish_node(b, NodeOutcome::Success(json!("ok")), 1_009)
+            .unwrap();
         assert_eq!(e.nodes.len(), 2);
-        assert_eq!((e.nodes[0].attempt, e.nodes[0].status), (1, NodeStatus::Error));
-        assert_eq!((e.nodes[1].attempt, e.nodes[1].status), (2, NodeStatus::Success));
+        assert_eq!(
+            (e.nodes[0].attempt, e.nodes[0].status),
+            (1, NodeStatus::Error)
+        );
+        assert_eq!(
+            (e.nodes[1].attempt, e.nodes[1].status),
+            (2, NodeStatus::Success)
+        );
         assert_eq!(e.nodes[1].duration_ms, Some(6.0));
         // The last run of `fetch` succeeded, so it is not listed as failed.
         assert!(e.failed_nodes.is_empty());
@@ -275,19 +299,40 @@ mod tests {
     fn node_cannot_finish_twice() {
         let mut e = running();
         let n = e.start_node(def("n"), Value::Null, 1_001).unwrap();
-        e.finish_node(n, NodeOutcome::Skipped(Some("disabled".into())), 1_002).unwrap();
-        let err = e.finish_node(n, NodeOutcome::Success(Value::Null), 1_003).unwrap_err();
-        assert!(err.to_string().contains("cannot go from skipped to success"), "{err}");
+        e.finish_node(n, NodeOutcome::Skipped(Some("disabled".into())), 1_002)
+            .unwrap();
+        let err = e
+            .finish_node(n, NodeOutcome::Success(Value::Null), 1_003)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot go from skipped to success"),
+            "{err}"
+        );
     }
 
     #[test]
     fn failure_names_the_failing_node() {
         let mut e = running();
         let n = e.start_node(def("load"), Value::Null, 1_001).unwrap();
-        e.finish_node(n, NodeOutcome::Error(ErrorInfo { message: "boom".into(), ..Default::default() }), 1_002)
-            .unwrap();
-        e.finish(Status::Failed, Some(ErrorInfo { message: "load failed".into(), ..Default::default() }), 1_003)
-            .unwrap();
+        e.finish_node(
+            n,
+            NodeOutcome::Error(ErrorInfo {
+                message: "boom".into(),
+                ..Default::default()
+            }),
+            1_002,
+        )
+        .unwrap();
+        e.finish(
+            Status::Failed,
+            Some(ErrorInfo {
+                message: "load failed".into(),
+                ..Default::default()
+            }),
+            1_003,
+        )
+        .unwrap();
         assert_eq!(e.error.unwrap().node_id.as_deref(), Some("load"));
         assert_eq!(e.failed_nodes, vec!["load".to_owned()]);
     }

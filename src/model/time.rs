@@ -13,7 +13,9 @@ pub fn parse_rfc3339(text: &str) -> Option<Millis> {
     let b = text.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
         let s = text.get(from..from + len)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -77,7 +79,9 @@ enum RawTime {
 fn from_raw<E: serde::de::Error>(raw: RawTime) -> Result<Millis, E> {
     match raw {
         RawTime::Number(n) if n.is_finite() => Ok(n.round() as Millis),
-        RawTime::Number(_) => Err(E::custom("timestamp must be a finite number of milliseconds")),
+        RawTime::Number(_) => Err(E::custom(
+            "timestamp must be a finite number of milliseconds",
+        )),
         RawTime::Text(s) => parse_rfc3339(&s).ok_or_else(|| {
             E::custom(format!(
                 "timestamp `{s}` is neither milliseconds since the epoch nor an RFC 3339 date"
@@ -106,7 +110,10 @@ mod tests {
     #[test]
     fn parses_utc_and_offsets() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-02-29T12:00:00.5Z"), Some(1_709_208_000_500));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00.5Z"),
+            Some(1_709_208_000_500)
+        );
         assert_eq!(
             parse_rfc3339("2024-02-29T13:00:00+01:00"),
             parse_rfc3339("2024-02-29T12:00:00Z")
@@ -115,7 +122,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00+0100"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T00:00:00+0100",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

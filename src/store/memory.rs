@@ -37,11 +37,19 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn write(&self, batch: &[Execution]) -> Result<(), StoreError> {
         // Stage every put, then apply them together: a failure part-way leaves nothing.
-        let staged: Vec<_> = batch.iter().map(|e| (e.summary(), e.nodes.clone())).collect();
+        let staged: Vec<_> = batch
+            .iter()
+            .map(|e| (e.summary(), e.nodes.clone()))
+            .collect();
         // Two puts per execution (metadata, payload), as in IndexedDB.
         if let Some(f) = self.fail.borrow_mut().take() {
             if f.after_puts < batch.len() * 2 {
-                return Err(classify_failure("write", batch.len(), &f.error_name, "injected failure"));
+                return Err(classify_failure(
+                    "write",
+                    batch.len(),
+                    &f.error_name,
+                    "injected failure",
+                ));
             }
         }
         let (mut meta, mut payloads) = (self.meta.borrow_mut(), self.payloads.borrow_mut());

@@ -82,7 +82,10 @@ pub async fn write_then_get_round_trips_the_whole_execution<S: Store>(store: &S)
 
 /// History lists metadata only, with the node count kept.
 pub async fn history_items_are_summaries_without_payloads<S: Store>(store: &S) {
-    store.write(&[sample("a", "wf", T0, Status::Success)]).await.unwrap();
+    store
+        .write(&[sample("a", "wf", T0, Status::Success)])
+        .await
+        .unwrap();
     let page = store.history(&HistoryQuery::default()).await.unwrap();
     assert_eq!(page.items.len(), 1);
     assert!(page.items[0].nodes.is_empty());
@@ -93,14 +96,25 @@ pub async fn history_items_are_summaries_without_payloads<S: Store>(store: &S) {
 pub async fn history_is_newest_first_and_pages_without_gaps_or_repeats<S: Store>(store: &S) {
     // Two share a start time: the id breaks the tie.
     let batch: Vec<_> = (0..7)
-        .map(|i| sample(&format!("e{i}"), "wf", T0 + (i.min(5) as i64) * 1000, Status::Success))
+        .map(|i| {
+            sample(
+                &format!("e{i}"),
+                "wf",
+                T0 + (i.min(5) as i64) * 1000,
+                Status::Success,
+            )
+        })
         .collect();
     store.write(&batch).await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     for _ in 0..10 {
         let page = store
-            .history(&HistoryQuery { limit: Some(3), cursor: cursor.clone(), ..Default::default() })
+            .history(&HistoryQuery {
+                limit: Some(3),
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert!(page.items.len() <= 3);
@@ -115,13 +129,28 @@ pub async fn history_is_newest_first_and_pages_without_gaps_or_repeats<S: Store>
 
 /// A record that arrives between two pages does not shift the next page.
 pub async fn pagination_is_stable_while_new_records_arrive<S: Store>(store: &S) {
-    let batch: Vec<_> = (0..4).map(|i| sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success)).collect();
+    let batch: Vec<_> = (0..4)
+        .map(|i| sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success))
+        .collect();
     store.write(&batch).await.unwrap();
-    let first = store.history(&HistoryQuery { limit: Some(2), ..Default::default() }).await.unwrap();
+    let first = store
+        .history(&HistoryQuery {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(ids(&first.items), ["e3", "e2"]);
-    store.write(&[sample("newer", "wf", T0 + 9000, Status::Running)]).await.unwrap();
+    store
+        .write(&[sample("newer", "wf", T0 + 9000, Status::Running)])
+        .await
+        .unwrap();
     let second = store
-        .history(&HistoryQuery { limit: Some(2), cursor: first.next_cursor, ..Default::default() })
+        .history(&HistoryQuery {
+            limit: Some(2),
+            cursor: first.next_cursor,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(ids(&second.items), ["e1", "e0"]);
@@ -131,10 +160,16 @@ pub async fn pagination_is_stable_while_new_records_arrive<S: Store>(store: &S) 
 /// Workflow, status, user, database type and time filters, alone and combined.
 pub async fn history_filters_combine<S: Store>(store: &S) {
     let mut q1 = sample("q1", "wf-q", T0 + 1000, Status::Failed);
-    q1.query = Some(QueryInfo { database_type: Some("kdb".into()), ..Default::default() });
+    q1.query = Some(QueryInfo {
+        database_type: Some("kdb".into()),
+        ..Default::default()
+    });
     q1.user_id = Some("u2".into());
     let mut q2 = sample("q2", "wf-q", T0 + 2000, Status::Success);
-    q2.query = Some(QueryInfo { database_type: Some("starburst".into()), ..Default::default() });
+    q2.query = Some(QueryInfo {
+        database_type: Some("starburst".into()),
+        ..Default::default()
+    });
     q2.user_id = Some("u2".into());
     store
         .write(&[
@@ -147,26 +182,96 @@ pub async fn history_filters_combine<S: Store>(store: &S) {
         .await
         .unwrap();
     let wf = |w: &str| Some(w.to_owned());
-    assert_eq!(history(store, HistoryQuery { workflow_id: wf("wf-a"), ..Default::default() }).await, ["b", "a"]);
     assert_eq!(
-        history(store, HistoryQuery { workflow_id: wf("wf-a"), status: Some(Status::Failed), ..Default::default() }).await,
+        history(
+            store,
+            HistoryQuery {
+                workflow_id: wf("wf-a"),
+                ..Default::default()
+            }
+        )
+        .await,
+        ["b", "a"]
+    );
+    assert_eq!(
+        history(
+            store,
+            HistoryQuery {
+                workflow_id: wf("wf-a"),
+                status: Some(Status::Failed),
+                ..Default::default()
+            }
+        )
+        .await,
         ["b"]
     );
-    assert_eq!(history(store, HistoryQuery { status: Some(Status::Failed), ..Default::default() }).await, ["b", "q1"]);
     assert_eq!(
-        history(store, HistoryQuery { user_id: wf("u2"), database_type: wf("kdb"), ..Default::default() }).await,
+        history(
+            store,
+            HistoryQuery {
+                status: Some(Status::Failed),
+                ..Default::default()
+            }
+        )
+        .await,
+        ["b", "q1"]
+    );
+    assert_eq!(
+        history(
+            store,
+            HistoryQuery {
+                user_id: wf("u2"),
+                database_type: wf("kdb"),
+                ..Default::default()
+            }
+        )
+        .await,
         ["q1"]
     );
-    assert_eq!(history(store, HistoryQuery { database_type: wf("starburst"), ..Default::default() }).await, ["q2"]);
     assert_eq!(
-        history(store, HistoryQuery { since: Some(T0 + 1000), until: Some(T0 + 3000), ..Default::default() }).await,
+        history(
+            store,
+            HistoryQuery {
+                database_type: wf("starburst"),
+                ..Default::default()
+            }
+        )
+        .await,
+        ["q2"]
+    );
+    assert_eq!(
+        history(
+            store,
+            HistoryQuery {
+                since: Some(T0 + 1000),
+                until: Some(T0 + 3000),
+                ..Default::default()
+            }
+        )
+        .await,
         ["b", "q2", "q1"]
     );
     assert_eq!(
-        history(store, HistoryQuery { workflow_id: wf("wf-a"), until: Some(T0 + 2999), ..Default::default() }).await,
+        history(
+            store,
+            HistoryQuery {
+                workflow_id: wf("wf-a"),
+                until: Some(T0 + 2999),
+                ..Default::default()
+            }
+        )
+        .await,
         ["a"]
     );
-    assert!(history(store, HistoryQuery { workflow_id: wf("nope"), ..Default::default() }).await.is_empty());
+    assert!(history(
+        store,
+        HistoryQuery {
+            workflow_id: wf("nope"),
+            ..Default::default()
+        }
+    )
+    .await
+    .is_empty());
 }
 
 /// Writing a newer version replaces the old one in every index.
@@ -177,15 +282,36 @@ pub async fn rewriting_replaces_the_earlier_version<S: Store>(store: &S) {
     e.completed_at = Some(T0 + 50);
     e.version = 2;
     store.write(std::slice::from_ref(&e)).await.unwrap();
-    assert!(history(store, HistoryQuery { status: Some(Status::Running), ..Default::default() }).await.is_empty());
-    assert_eq!(history(store, HistoryQuery { status: Some(Status::Success), ..Default::default() }).await, ["a"]);
+    assert!(history(
+        store,
+        HistoryQuery {
+            status: Some(Status::Running),
+            ..Default::default()
+        }
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        history(
+            store,
+            HistoryQuery {
+                status: Some(Status::Success),
+                ..Default::default()
+            }
+        )
+        .await,
+        ["a"]
+    );
     assert_eq!(store.get("a").await.unwrap().unwrap().version, 2);
 }
 
 /// Delete removes the payload with the metadata.
 pub async fn delete_removes_metadata_and_payload<S: Store>(store: &S) {
     store
-        .write(&[sample("a", "wf", T0, Status::Success), sample("b", "wf", T0 + 1, Status::Success)])
+        .write(&[
+            sample("a", "wf", T0, Status::Success),
+            sample("b", "wf", T0 + 1, Status::Success),
+        ])
         .await
         .unwrap();
     assert!(store.delete("a").await.unwrap());
@@ -224,9 +350,16 @@ pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: 
     changed.version = 2;
     changed.status = Status::Failed;
     // Fails after the first execution's metadata and payload and the second one's metadata.
-    store.inject_failure(FailPoint { after_puts: 3, error_name: "AbortError".into() });
+    store.inject_failure(FailPoint {
+        after_puts: 3,
+        error_name: "AbortError".into(),
+    });
     let err = store
-        .write(&[sample("new1", "wf", T0 + 1, Status::Success), sample("new2", "wf", T0 + 2, Status::Success), changed])
+        .write(&[
+            sample("new1", "wf", T0 + 1, Status::Success),
+            sample("new2", "wf", T0 + 2, Status::Success),
+            changed,
+        ])
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Transaction { .. }), "{err:?}");
@@ -235,23 +368,41 @@ pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: 
     assert_eq!(store.get("kept").await.unwrap(), Some(kept));
     assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
     // The same write succeeds once the fault is gone.
-    store.write(&[sample("new1", "wf", T0 + 1, Status::Success)]).await.unwrap();
+    store
+        .write(&[sample("new1", "wf", T0 + 1, Status::Success)])
+        .await
+        .unwrap();
     assert!(store.get("new1").await.unwrap().is_some());
 }
 
 /// A full disk is reported as a quota error; nothing already stored is lost.
 pub async fn quota_failure_is_typed_and_loses_nothing<S: Store>(store: &S) {
-    store.write(&[sample("kept", "wf", T0, Status::Success)]).await.unwrap();
-    store.inject_failure(FailPoint { after_puts: 1, error_name: "QuotaExceededError".into() });
-    let err = store.write(&[sample("big", "wf", T0 + 1, Status::Success)]).await.unwrap_err();
-    assert!(matches!(err, StoreError::QuotaExceeded { records: 1, .. }), "{err:?}");
+    store
+        .write(&[sample("kept", "wf", T0, Status::Success)])
+        .await
+        .unwrap();
+    store.inject_failure(FailPoint {
+        after_puts: 1,
+        error_name: "QuotaExceededError".into(),
+    });
+    let err = store
+        .write(&[sample("big", "wf", T0 + 1, Status::Success)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::QuotaExceeded { records: 1, .. }),
+        "{err:?}"
+    );
     assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
 }
 
 /// `running` lists running executions with their node runs.
 pub async fn running_lists_only_running_executions_with_nodes<S: Store>(store: &S) {
     store
-        .write(&[sample("done", "wf", T0, Status::Success), sample("live", "wf", T0 + 1, Status::Running)])
+        .write(&[
+            sample("done", "wf", T0, Status::Success),
+            sample("live", "wf", T0 + 1, Status::Running),
+        ])
         .await
         .unwrap();
     let running = store.running().await.unwrap();

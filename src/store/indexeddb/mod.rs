@@ -25,7 +25,10 @@ use js_sys::{Array, Object, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbKeyRange, IdbTransaction, IdbTransactionMode};
+use web_sys::{
+    IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbKeyRange, IdbTransaction,
+    IdbTransactionMode,
+};
 
 pub use request::error_parts;
 use request::{once, Request, TxDone};
@@ -59,11 +62,13 @@ fn serializer() -> serde_wasm_bindgen::Serializer {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
-    value.serialize(&serializer()).map_err(|e| StoreError::Transaction {
-        operation: "encode",
-        name: "DataError".into(),
-        message: e.to_string(),
-    })
+    value
+        .serialize(&serializer())
+        .map_err(|e| StoreError::Transaction {
+            operation: "encode",
+            name: "DataError".into(),
+            message: e.to_string(),
+        })
 }
 
 fn from_js(key: &JsValue, value: JsValue) -> Result<Execution, StoreError> {
@@ -77,7 +82,11 @@ impl IdbStore {
     /// Opens (creating or migrating) the database `name`.
     pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
         let db = schema::open(name).await?;
-        Ok(IdbStore { name: name.to_owned(), db, fail: RefCell::new(None) })
+        Ok(IdbStore {
+            name: name.to_owned(),
+            db,
+            fail: RefCell::new(None),
+        })
     }
 
     /// The database name.
@@ -90,9 +99,16 @@ impl IdbStore {
         self.db.close();
     }
 
-    fn tx(&self, stores: &[&str], mode: IdbTransactionMode, operation: &'static str) -> Result<IdbTransaction, StoreError> {
+    fn tx(
+        &self,
+        stores: &[&str],
+        mode: IdbTransactionMode,
+        operation: &'static str,
+    ) -> Result<IdbTransaction, StoreError> {
         let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
-        self.db.transaction_with_str_sequence_and_mode(&names, mode).map_err(js_err(operation, 0))
+        self.db
+            .transaction_with_str_sequence_and_mode(&names, mode)
+            .map_err(js_err(operation, 0))
     }
 
     async fn collect_page(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -117,8 +133,13 @@ impl IdbStore {
         let mut hits = Vec::with_capacity(limit + 1);
         while hits.len() <= limit {
             let next = cursor_req.next().await.map_err(js_err("history", 0))?;
-            let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else { break };
-            let e = from_js(&c.primary_key().unwrap_or(JsValue::NULL), c.value().map_err(js_err("history", 0))?)?;
+            let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+                break;
+            };
+            let e = from_js(
+                &c.primary_key().unwrap_or(JsValue::NULL),
+                c.value().map_err(js_err("history", 0))?,
+            )?;
             if query.matches(&e) && HistoryQuery::before(&cursor, &e) {
                 hits.push(e);
             }
@@ -127,15 +148,27 @@ impl IdbStore {
         Ok(paginate(hits, limit))
     }
 
-    async fn ids_of_workflow(&self, tx: &IdbTransaction, workflow_id: &str) -> Result<Vec<JsValue>, StoreError> {
+    async fn ids_of_workflow(
+        &self,
+        tx: &IdbTransaction,
+        workflow_id: &str,
+    ) -> Result<Vec<JsValue>, StoreError> {
         let store = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
         let index = store.index("by_workflow").map_err(js_err("clear", 0))?;
-        let range = key_range(Some(JsValue::from(workflow_id)), None, None, None).expect("an open range is always valid");
-        let req = Request::new(index.open_key_cursor_with_range(&range).map_err(js_err("clear", 0))?.unchecked_into());
+        let range = key_range(Some(JsValue::from(workflow_id)), None, None, None)
+            .expect("an open range is always valid");
+        let req = Request::new(
+            index
+                .open_key_cursor_with_range(&range)
+                .map_err(js_err("clear", 0))?
+                .unchecked_into(),
+        );
         let mut ids = Vec::new();
         loop {
             let next = req.next().await.map_err(js_err("clear", 0))?;
-            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else { break };
+            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else {
+                break;
+            };
             ids.push(c.primary_key().map_err(js_err("clear", 0))?);
             c.continue_().map_err(js_err("clear", 0))?;
         }
@@ -144,9 +177,19 @@ impl IdbStore {
 }
 
 /// The key range over `[prefix?, startedAt, id]` for a query, or `None` when it is empty.
-fn key_range(prefix: Option<JsValue>, since: Option<i64>, until: Option<i64>, cursor: Option<&Cursor>) -> Option<IdbKeyRange> {
+fn key_range(
+    prefix: Option<JsValue>,
+    since: Option<i64>,
+    until: Option<i64>,
+    cursor: Option<&Cursor>,
+) -> Option<IdbKeyRange> {
     let key = |tail: &[JsValue]| -> JsValue {
-        prefix.iter().cloned().chain(tail.iter().cloned()).collect::<Array>().into()
+        prefix
+            .iter()
+            .cloned()
+            .chain(tail.iter().cloned())
+            .collect::<Array>()
+            .into()
     };
     // An empty array sorts after every number and string, so it closes a range from above.
     let top = || JsValue::from(Array::new());
@@ -156,15 +199,22 @@ fn key_range(prefix: Option<JsValue>, since: Option<i64>, until: Option<i64>, cu
         (None, None) => None,
     };
     let (upper, upper_open) = match (cursor, until) {
-        (Some(c), u) if u.is_none_or(|u| c.started_at <= u) => {
-            (key(&[JsValue::from(c.started_at as f64), JsValue::from(c.id.as_str())]), true)
-        }
+        (Some(c), u) if u.is_none_or(|u| c.started_at <= u) => (
+            key(&[
+                JsValue::from(c.started_at as f64),
+                JsValue::from(c.id.as_str()),
+            ]),
+            true,
+        ),
         (_, Some(u)) => (key(&[JsValue::from(u as f64), top()]), false),
         (_, None) => (key(&[top()]), false),
     };
     match lower {
         // `bound` throws when lower > upper: that range is empty.
-        Some(lower) => IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, upper_open).ok(),
+        Some(lower) => {
+            IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, upper_open)
+                .ok()
+        }
         None => IdbKeyRange::upper_bound_with_open(&upper, upper_open).ok(),
     }
 }
@@ -175,7 +225,11 @@ impl Store for IdbStore {
             return Ok(());
         }
         let fail_err = js_err("write", batch.len());
-        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "write")?;
+        let tx = self.tx(
+            &[EXECUTIONS, PAYLOADS],
+            IdbTransactionMode::Readwrite,
+            "write",
+        )?;
         let done = TxDone::new(&tx);
         let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
         let payloads = tx.object_store(PAYLOADS).map_err(&fail_err)?;
@@ -190,16 +244,29 @@ impl Store for IdbStore {
             let obj = to_js(e).map_err(abort)?;
             let nodes = Reflect::get(&obj, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
             let _ = Reflect::delete_property(obj.unchecked_ref::<Object>(), &"nodes".into());
-            let _ = Reflect::set(&obj, &"nodeCount".into(), &JsValue::from(e.nodes.len().max(e.node_count as usize) as u32));
+            let _ = Reflect::set(
+                &obj,
+                &"nodeCount".into(),
+                &JsValue::from(e.nodes.len().max(e.node_count as usize) as u32),
+            );
             let payload = Object::new();
             let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
-            let nodes = if nodes.is_undefined() { Array::new().into() } else { nodes };
+            let nodes = if nodes.is_undefined() {
+                Array::new().into()
+            } else {
+                nodes
+            };
             let _ = Reflect::set(&payload, &"nodes".into(), &nodes);
             for (store, value) in [(&meta, &obj), (&payloads, payload.as_ref())] {
                 if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
                     let _ = tx.abort();
                     let _ = done.wait().await;
-                    return Err(classify_failure("write", batch.len(), &f.error_name, "injected failure"));
+                    return Err(classify_failure(
+                        "write",
+                        batch.len(),
+                        &f.error_name,
+                        "injected failure",
+                    ));
                 }
                 if let Err(err) = store.put(value) {
                     let _ = tx.abort();
@@ -215,19 +282,24 @@ impl Store for IdbStore {
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readonly, "get")?;
         let key = JsValue::from(id);
-        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key))).await.map_err(js_err("get", 0))?;
+        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key)))
+            .await
+            .map_err(js_err("get", 0))?;
         if meta.is_undefined() {
             return Ok(None);
         }
-        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key))).await.map_err(js_err("get", 0))?;
+        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key)))
+            .await
+            .map_err(js_err("get", 0))?;
         let mut e = from_js(&key, meta)?;
         if !payload.is_undefined() {
             let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
             if !nodes.is_undefined() {
-                e.nodes = serde_wasm_bindgen::from_value(nodes).map_err(|err| StoreError::Corrupt {
-                    key: format!("payload {id}"),
-                    reason: err.to_string(),
-                })?;
+                e.nodes =
+                    serde_wasm_bindgen::from_value(nodes).map_err(|err| StoreError::Corrupt {
+                        key: format!("payload {id}"),
+                        reason: err.to_string(),
+                    })?;
             }
         }
         Ok(Some(e))
@@ -238,25 +310,44 @@ impl Store for IdbStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "delete")?;
+        let tx = self.tx(
+            &[EXECUTIONS, PAYLOADS],
+            IdbTransactionMode::Readwrite,
+            "delete",
+        )?;
         let done = TxDone::new(&tx);
         let key = JsValue::from(id);
         let meta = tx.object_store(EXECUTIONS).map_err(js_err("delete", 1))?;
-        let existed = once(meta.count_with_key(&key)).await.map_err(js_err("delete", 1))?.as_f64().unwrap_or(0.0) > 0.0;
+        let existed = once(meta.count_with_key(&key))
+            .await
+            .map_err(js_err("delete", 1))?
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0;
         meta.delete(&key).map_err(js_err("delete", 1))?;
-        tx.object_store(PAYLOADS).and_then(|s| s.delete(&key)).map_err(js_err("delete", 1))?;
+        tx.object_store(PAYLOADS)
+            .and_then(|s| s.delete(&key))
+            .map_err(js_err("delete", 1))?;
         done.wait().await.map_err(js_err("delete", 1))?;
         Ok(existed)
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
-        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readwrite, "clear")?;
+        let tx = self.tx(
+            &[EXECUTIONS, PAYLOADS],
+            IdbTransactionMode::Readwrite,
+            "clear",
+        )?;
         let done = TxDone::new(&tx);
         let meta = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
         let payloads = tx.object_store(PAYLOADS).map_err(js_err("clear", 0))?;
         let removed = match workflow_id {
             None => {
-                let n = once(meta.count()).await.map_err(js_err("clear", 0))?.as_f64().unwrap_or(0.0) as usize;
+                let n = once(meta.count())
+                    .await
+                    .map_err(js_err("clear", 0))?
+                    .as_f64()
+                    .unwrap_or(0.0) as usize;
                 meta.clear().map_err(js_err("clear", n))?;
                 payloads.clear().map_err(js_err("clear", n))?;
                 n

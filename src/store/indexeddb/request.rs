@@ -70,7 +70,12 @@ impl Request {
         });
         req.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
         req.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        Request { req, slot, _on_success: on_success, _on_error: on_error }
+        Request {
+            req,
+            slot,
+            _on_success: on_success,
+            _on_error: on_error,
+        }
     }
 
     /// The next result of the request.
@@ -104,19 +109,27 @@ impl TxDone {
     pub fn new(tx: &IdbTransaction) -> Self {
         let slot = Rc::new(RefCell::new(Slot::default()));
         let done_slot = slot.clone();
-        let on_complete = Closure::<dyn FnMut(Event)>::new(move |_| Slot::fill(&done_slot, Ok(JsValue::UNDEFINED)));
+        let on_complete = Closure::<dyn FnMut(Event)>::new(move |_| {
+            Slot::fill(&done_slot, Ok(JsValue::UNDEFINED))
+        });
         let (abort_slot, abort_tx) = (slot.clone(), tx.clone());
         // `error` events bubble into `abort`, so listening to `abort` sees every failure.
         let on_abort = Closure::<dyn FnMut(Event)>::new(move |_| {
-            let error = abort_tx
-                .error()
-                .map(JsValue::from)
-                .unwrap_or_else(|| DomException::new_with_message_and_name("transaction aborted", "AbortError").map(JsValue::from).unwrap_or(JsValue::NULL));
+            let error = abort_tx.error().map(JsValue::from).unwrap_or_else(|| {
+                DomException::new_with_message_and_name("transaction aborted", "AbortError")
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::NULL)
+            });
             Slot::fill(&abort_slot, Err(error));
         });
         tx.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
         tx.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
-        TxDone { tx: tx.clone(), slot, _on_complete: on_complete, _on_abort: on_abort }
+        TxDone {
+            tx: tx.clone(),
+            slot,
+            _on_complete: on_complete,
+            _on_abort: on_abort,
+        }
     }
 
     /// Waits for commit or abort.
@@ -140,5 +153,8 @@ pub fn error_parts(error: &JsValue) -> (String, String) {
     if let Some(err) = error.dyn_ref::<js_sys::Error>() {
         return (String::from(err.name()), String::from(err.message()));
     }
-    ("Error".into(), error.as_string().unwrap_or_else(|| format!("{error:?}")))
+    (
+        "Error".into(),
+        error.as_string().unwrap_or_else(|| format!("{error:?}")),
+    )
 }

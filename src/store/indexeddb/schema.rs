@@ -12,8 +12,8 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbObjectStore, IdbObjectStoreParameters, IdbOpenDbRequest,
-    IdbTransaction, IdbVersionChangeEvent,
+    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbObjectStore, IdbObjectStoreParameters,
+    IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent,
 };
 
 use super::request::{error_parts, Request};
@@ -40,7 +40,10 @@ fn factory() -> Result<IdbFactory, JsValue> {
 fn open_error(name: &str) -> impl Fn(JsValue) -> StoreError + '_ {
     move |e| {
         let (kind, message) = error_parts(&e);
-        StoreError::Open { name: name.to_owned(), reason: format!("{kind}: {message}") }
+        StoreError::Open {
+            name: name.to_owned(),
+            reason: format!("{kind}: {message}"),
+        }
     }
 }
 
@@ -60,27 +63,34 @@ fn has_store(db: &IdbDatabase, name: &str) -> bool {
 
 /// Opens `name` at [`DB_VERSION`], creating or migrating it inside the upgrade transaction.
 pub async fn open(name: &str) -> Result<IdbDatabase, StoreError> {
-    let req: IdbOpenDbRequest = factory().and_then(|f| f.open_with_u32(name, DB_VERSION)).map_err(open_error(name))?;
+    let req: IdbOpenDbRequest = factory()
+        .and_then(|f| f.open_with_u32(name, DB_VERSION))
+        .map_err(open_error(name))?;
     let upgrade_error: Rc<RefCell<Option<String>>> = Rc::default();
     let upgrade_error_in = upgrade_error.clone();
     let req_in = req.clone();
-    let on_upgrade = Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
-        let old = event.old_version() as u32;
-        let result = req_in
-            .result()
-            .and_then(|db| db.dyn_into::<IdbDatabase>().map_err(JsValue::from))
-            .and_then(|db| {
-                let tx = req_in.transaction().ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
-                upgrade(&db, &tx, old)
-            });
-        if let Err(e) = result {
-            let (kind, message) = error_parts(&e);
-            *upgrade_error_in.borrow_mut() = Some(format!("upgrade from version {old} failed: {kind}: {message}"));
-            if let Some(tx) = req_in.transaction() {
-                let _ = tx.abort();
+    let on_upgrade =
+        Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |event: IdbVersionChangeEvent| {
+            let old = event.old_version() as u32;
+            let result = req_in
+                .result()
+                .and_then(|db| db.dyn_into::<IdbDatabase>())
+                .and_then(|db| {
+                    let tx = req_in
+                        .transaction()
+                        .ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
+                    upgrade(&db, &tx, old)
+                });
+            if let Err(e) = result {
+                let (kind, message) = error_parts(&e);
+                *upgrade_error_in.borrow_mut() = Some(format!(
+                    "upgrade from version {old} failed: {kind}: {message}"
+                ));
+                if let Some(tx) = req_in.transaction() {
+                    let _ = tx.abort();
+                }
             }
-        }
-    });
+        });
     req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
     let opened = Request::new(req.clone().unchecked_into()).next().await;
     req.set_onupgradeneeded(None);
@@ -89,7 +99,10 @@ pub async fn open(name: &str) -> Result<IdbDatabase, StoreError> {
         Err(e) => {
             let reason = upgrade_error.borrow_mut().take();
             return Err(match reason {
-                Some(reason) => StoreError::Open { name: name.to_owned(), reason },
+                Some(reason) => StoreError::Open {
+                    name: name.to_owned(),
+                    reason,
+                },
                 None => open_error(name)(e),
             });
         }
@@ -127,7 +140,11 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         // requests are awaited; the open request succeeds only after it commits.
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = split_payloads(&cursor, &payloads).await {
-                web_sys::console::error_2(&"runledger: migrating the execution store failed; the upgrade is rolled back".into(), &e);
+                web_sys::console::error_2(
+                    &"runledger: migrating the execution store failed; the upgrade is rolled back"
+                        .into(),
+                    &e,
+                );
                 let _ = tx.abort();
             }
         });
@@ -139,12 +156,22 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
 async fn split_payloads(cursor: &Request, payloads: &IdbObjectStore) -> Result<(), JsValue> {
     loop {
         let next = cursor.next().await?;
-        let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else { return Ok(()) };
+        let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+            return Ok(());
+        };
         let record = c.value()?;
         let nodes = Reflect::get(&record, &"nodes".into())?;
-        let nodes: JsValue = if nodes.is_undefined() { Array::new().into() } else { nodes };
+        let nodes: JsValue = if nodes.is_undefined() {
+            Array::new().into()
+        } else {
+            nodes
+        };
         let payload = js_sys::Object::new();
-        Reflect::set(&payload, &"id".into(), &Reflect::get(&record, &"id".into())?)?;
+        Reflect::set(
+            &payload,
+            &"id".into(),
+            &Reflect::get(&record, &"id".into())?,
+        )?;
         Reflect::set(&payload, &"nodes".into(), &nodes)?;
         payloads.put(&payload)?;
         Reflect::delete_property(record.unchecked_ref::<js_sys::Object>(), &"nodes".into())?;
@@ -159,17 +186,25 @@ async fn split_payloads(cursor: &Request, payloads: &IdbObjectStore) -> Result<(
 /// embedded): what an early build of this library left behind. Used by the migration test.
 #[doc(hidden)]
 pub async fn create_legacy_v1(name: &str, records: &[JsValue]) -> Result<(), StoreError> {
-    let req = factory().and_then(|f| f.open_with_u32(name, 1)).map_err(open_error(name))?;
+    let req = factory()
+        .and_then(|f| f.open_with_u32(name, 1))
+        .map_err(open_error(name))?;
     let req_in = req.clone();
     let on_upgrade = Closure::<dyn FnMut()>::new(move || {
-        if let Ok(db) = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
-            if let Ok(store) = db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id")) {
+        if let Ok(db) = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>()) {
+            if let Ok(store) =
+                db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id"))
+            {
                 let _ = store.create_index_with_str("by_started", "startedAt");
             }
         }
     });
     req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-    let db: IdbDatabase = Request::new(req.clone().unchecked_into()).next().await.map_err(open_error(name))?.unchecked_into();
+    let db: IdbDatabase = Request::new(req.clone().unchecked_into())
+        .next()
+        .await
+        .map_err(open_error(name))?
+        .unchecked_into();
     req.set_onupgradeneeded(None);
     let tx = db
         .transaction_with_str_and_mode(EXECUTIONS, web_sys::IdbTransactionMode::Readwrite)

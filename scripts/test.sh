@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Everything `npm test` runs: lint, native tests, browser tests, the package in Node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+export CHROMEDRIVER=/usr/bin/chromedriver
+
+echo "[test] cargo fmt and clippy"
+cargo fmt --all --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+
+echo "[test] native tests (model, lifecycle, validation, redaction, truncation, pagination, memory store)"
+cargo test --quiet
+
+echo "[test] browser tests: real IndexedDB in headless Chromium"
+cargo test --target wasm32-unknown-unknown --quiet
+
+echo "[test] the npm package in Node"
+bash scripts/build.sh
+node --test tests/node/
