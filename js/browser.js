@@ -1,6 +1,7 @@
 // Browser entry (plain <script type="module"> and bundlers): the wasm is fetched next to
 // this file on the first Tracker.open().
 import init, * as core from './runledger_core.js';
+import { install } from './api.js';
 
 let loading;
 
@@ -10,6 +11,7 @@ export function ready() {
   return loading.then(() => undefined);
 }
 
+install(core.Tracker);
 const open = core.Tracker.open;
 core.Tracker.open = async function openWhenReady(options) {
   await ready();
@@ -17,3 +19,4 @@ core.Tracker.open = async function openWhenReady(options) {
 };
 
 export * from './runledger_core.js';
+export { Run, NodeRun } from './api.js';

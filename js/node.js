@@ -1,8 +1,10 @@
 // Node entry (Node 20+): the same wasm as in browsers, loaded synchronously from disk.
 import { readFileSync } from 'node:fs';
-import { initSync } from './runledger_core.js';
+import { initSync, Tracker } from './runledger_core.js';
+import { install } from './api.js';
 
 initSync({ module: readFileSync(new URL('./runledger_core_bg.wasm', import.meta.url)) });
+install(Tracker);
 
 /** Resolves at once: in Node the module is loaded on import. */
 export function ready() {
@@ -10,3 +12,4 @@ export function ready() {
 }
 
 export * from './runledger_core.js';
+export { Run, NodeRun } from './api.js';

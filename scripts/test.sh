@@ -15,7 +15,7 @@ echo "[test] native tests (model, lifecycle, validation, redaction, truncation, 
 cargo test --quiet
 
 echo "[test] browser tests: real IndexedDB in headless Chromium"
-cargo test --target wasm32-unknown-unknown --quiet
+cargo test --target wasm32-unknown-unknown --test browser
 
 echo "[test] the npm package in Node"
 bash scripts/build.sh

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, LifecycleError, ValidationError};
-use crate::intake::{validate_id, validate_output, IntakePolicy};
+use crate::intake::{validate_id, validate_output, IntakePolicy, Payload};
 use crate::model::time::{de_opt_millis, Millis};
 use crate::model::{
     ErrorInfo, Execution, IdGenerator, Kind, Metadata, NodeDef, NodeOutcome, Output, QueryInfo,
@@ -326,11 +326,11 @@ impl Recorder {
         &mut self,
         id: &str,
         def: NodeDef,
-        mut input: Value,
+        input: impl Into<Payload>,
         now: Millis,
     ) -> Result<usize, Error> {
         validate_id("node.id", &def.id)?;
-        self.policy.clean_value(&mut input);
+        let input = self.policy.clean_payload(input.into());
         let max = self.policy.max_node_runs;
         let e = self.live_mut(id, &def.id, "start")?;
         if e.nodes.len() >= max {
@@ -354,10 +354,24 @@ impl Recorder {
         outcome: NodeOutcome,
         now: Millis,
     ) -> Result<(), Error> {
+        self.node_finish_sized(id, index, outcome, None, now)
+    }
+
+    /// [`Self::node_finish`] for an output whose JSON length is known (no re-measuring).
+    pub fn node_finish_sized(
+        &mut self,
+        id: &str,
+        index: usize,
+        outcome: NodeOutcome,
+        output_json_len: Option<usize>,
+        now: Millis,
+    ) -> Result<(), Error> {
         let outcome = match outcome {
-            NodeOutcome::Success(mut output) => {
-                self.policy.clean_value(&mut output);
-                NodeOutcome::Success(output)
+            NodeOutcome::Success(output) => {
+                NodeOutcome::Success(self.policy.clean_payload(Payload {
+                    value: output,
+                    json_len: output_json_len,
+                }))
             }
             other => other,
         };

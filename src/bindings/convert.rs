@@ -6,7 +6,7 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Error, ValidationError};
-use crate::intake::decode_with;
+use crate::intake::{decode_with, Payload};
 use crate::model::ErrorInfo;
 
 /// A JS `Error` whose `name` and `message` say what went wrong and where. Validation errors
@@ -20,41 +20,55 @@ pub fn js_error(error: &Error) -> JsValue {
     js.into()
 }
 
-/// Decodes an argument; `what` names it in errors (`execution.outputs[0].rows`).
-pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Error> {
-    let value = if value.is_undefined() || value.is_null() {
-        js_sys::Object::new().into()
-    } else {
-        value
-    };
-    decode_with(what, serde_wasm_bindgen::Deserializer::from(value)).map_err(Error::from)
-}
-
-/// Decodes an argument whose unknown keys are errors (options: a typo must not pass
-/// silently). serde-wasm-bindgen only reads the fields a struct names, so the object goes
-/// through JSON first, where `deny_unknown_fields` sees every key.
-pub fn decode_strict<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Error> {
-    let json: serde_json::Value = decode_value(what, value)?;
-    let json = if json.is_null() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        json
-    };
-    crate::intake::decode_json(what, json).map_err(Error::from)
-}
-
-/// Decodes an optional payload value (input, output) as JSON.
-pub fn decode_value(what: &str, value: JsValue) -> Result<serde_json::Value, Error> {
+/// The JSON text of a JS value (`None` for `undefined`).
+///
+/// Arguments cross the boundary as JSON text: one native `JSON.stringify` and one
+/// `serde_json` parse cost far less than reading every property through the boundary, and
+/// the text's length sizes payloads for free.
+pub fn json_text(what: &str, value: &JsValue) -> Result<Option<String>, Error> {
     if value.is_undefined() {
-        return Ok(serde_json::Value::Null);
+        return Ok(None);
     }
-    decode_with(what, serde_wasm_bindgen::Deserializer::from(value)).map_err(Error::from)
+    let text = js_sys::JSON::stringify(value).map_err(|e| {
+        let message = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_default();
+        Error::from(ValidationError::invalid(
+            what,
+            format!("cannot be converted to JSON: {message}"),
+        ))
+    })?;
+    Ok(text.as_string())
 }
 
-/// Encodes a result as plain JS objects (maps become objects, absent fields stay absent).
+/// Decodes an argument; `what` names it in errors (`execution.outputs[0].rows`). `undefined`
+/// and `null` read as `{}`. Unknown keys are errors where the type denies them.
+pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Error> {
+    let text = json_text(what, &value)?
+        .filter(|t| t != "null")
+        .unwrap_or_else(|| "{}".into());
+    decode_with(what, &mut serde_json::Deserializer::from_str(&text)).map_err(Error::from)
+}
+
+/// Decodes a payload value (input, output) with its JSON length.
+pub fn decode_payload(what: &str, value: JsValue) -> Result<Payload, Error> {
+    let Some(text) = json_text(what, &value)? else {
+        return Ok(Payload::default());
+    };
+    let value =
+        serde_json::from_str(&text).map_err(|e| ValidationError::invalid(what, e.to_string()))?;
+    Ok(Payload {
+        value,
+        json_len: Some(text.len()),
+    })
+}
+
+/// Encodes a result as plain JS objects (through JSON text and the native `JSON.parse`).
 pub fn encode<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
 }
 

@@ -35,6 +35,7 @@ pub struct Engine {
     listeners: RefCell<Vec<(String, Function)>>,
     flush_lock: futures::lock::Mutex<()>,
     timer_armed: Cell<bool>,
+    flush_queued: Cell<bool>,
     retry_armed: Cell<bool>,
     failures_in_a_row: Cell<u32>,
     closed: Cell<bool>,
@@ -55,6 +56,7 @@ impl Engine {
             listeners: RefCell::default(),
             flush_lock: futures::lock::Mutex::new(()),
             timer_armed: Cell::new(false),
+            flush_queued: Cell::new(false),
             retry_armed: Cell::new(false),
             failures_in_a_row: Cell::new(0),
             closed: Cell::new(false),
@@ -118,8 +120,15 @@ impl Engine {
     }
 
     fn spawn_flush(self: &Rc<Self>) {
+        // One queued flush takes everything dirty by the time it runs: never queue two.
+        if self.flush_queued.replace(true) {
+            return;
+        }
         let engine = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { engine.background_flush().await });
+        wasm_bindgen_futures::spawn_local(async move {
+            engine.flush_queued.set(false);
+            engine.background_flush().await
+        });
     }
 
     async fn background_flush(self: Rc<Self>) {

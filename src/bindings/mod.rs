@@ -11,4 +11,4 @@ mod types;
 pub use any_store::AnyStore;
 pub use engine::Engine;
 pub use locks::{held_names, owner_lock_name, HeldLock};
-pub use tracker::{NodeRun, Run, Tracker};
+pub use tracker::Tracker;

@@ -8,12 +8,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::any_store::AnyStore;
-use super::convert::{decode, decode_error_info, decode_strict, decode_value, encode, js_error};
+use super::convert::{decode, decode_error_info, decode_payload, encode, js_error};
 use super::engine::{Engine, EVENTS};
 use super::locks::{self, HeldLock};
 use super::platform::{self, now, random_bytes};
 use crate::config::{StorageKind, TrackerOptions};
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, ValidationError};
 use crate::history::HistoryQuery;
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
@@ -58,24 +58,30 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
     ) -> JsResult<Tracker> {
         // A bad option is a configuration error, named by the option's path.
-        let options = js(decode_strict::<TrackerOptions>("options", options).map_err(
-            |e| match e {
+        let options = js(
+            decode::<TrackerOptions>("options", options).map_err(|e| match e {
                 Error::Validation(v) => ConfigError {
                     option: v.field().trim_start_matches("options.").to_owned(),
                     reason: v.to_string(),
                 }
                 .into(),
                 other => other,
-            },
-        ))?;
+            }),
+        )?;
         js(Self::open_with(options).await)
     }
 
-    /// Starts recording an execution and returns its handle. Never waits for storage.
-    pub fn start(
+    // The recording calls below take execution ids and node indexes instead of returning
+    // wasm objects: the `Run` and `NodeRun` handles are plain JS classes (js/api.js) over
+    // them, because a wasm-bindgen object per handle costs a finalizer each, which dominated
+    // the hot path under load.
+
+    /// Starts recording an execution; returns its id (`tracker.start()` wraps it in a `Run`).
+    #[wasm_bindgen(js_name = startRun)]
+    pub fn start_run(
         &self,
         #[wasm_bindgen(unchecked_param_type = "StartSpec")] spec: JsValue,
-    ) -> JsResult<Run> {
+    ) -> JsResult<String> {
         js(self.engine.ensure_open())?;
         let spec: StartSpec = js(decode("spec", spec))?;
         let id = js(self
@@ -84,10 +90,114 @@ impl Tracker {
             .borrow_mut()
             .start(spec, now(), random_bytes()))?;
         self.engine.changed();
-        Ok(Run {
-            engine: self.engine.clone(),
-            id,
-        })
+        Ok(id)
+    }
+
+    /// Starts a node run in execution `run_id`; returns the node run's index.
+    #[wasm_bindgen(js_name = startNode)]
+    pub fn start_node(
+        &self,
+        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "NodeDef")] node: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] input: JsValue,
+    ) -> JsResult<u32> {
+        js(self.engine.ensure_open())?;
+        let def: NodeDef = js(decode("node", node))?;
+        let input = js(decode_payload("input", input))?;
+        let index = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .node_start(run_id, def, input, now()))?;
+        self.engine.changed();
+        Ok(index as u32)
+    }
+
+    /// Ends node run `index` of execution `run_id`: `outcome` is `success` (with the output),
+    /// `error` (with an error) or `skipped` (with a reason).
+    #[wasm_bindgen(js_name = endNode)]
+    pub fn end_node(
+        &self,
+        run_id: &str,
+        index: u32,
+        outcome: &str,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
+    ) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let (outcome, json_len) = match outcome {
+            "success" => {
+                let output = js(decode_payload("output", value))?;
+                (NodeOutcome::Success(output.value), output.json_len)
+            }
+            "error" => {
+                let error = js(decode_error_info("error", value))?.unwrap_or_default();
+                (NodeOutcome::Error(error), None)
+            }
+            "skipped" => (NodeOutcome::Skipped(value.as_string()), None),
+            other => {
+                return Err(js_error(
+                    &ValidationError::invalid(
+                        "outcome",
+                        format!("`{other}` is not success, error or skipped"),
+                    )
+                    .into(),
+                ))
+            }
+        };
+        js(self.engine.recorder.borrow_mut().node_finish_sized(
+            run_id,
+            index as usize,
+            outcome,
+            json_len,
+            now(),
+        ))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Adds an output (`{ name, kind?, rows?, columns?, role? }`) to execution `run_id`.
+    #[wasm_bindgen(js_name = addOutput)]
+    pub fn add_output(
+        &self,
+        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue,
+    ) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let output: Output = js(decode("output", output))?;
+        js(self.engine.recorder.borrow_mut().add_output(run_id, output))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Ends execution `run_id` with `status` (`success`, `failed`, `error`, `timeout`,
+    /// `cancelled`) and an optional error.
+    #[wasm_bindgen(js_name = finishRun)]
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let status = Status::parse(status)
+            .filter(|s| !matches!(s, Status::Running | Status::Interrupted))
+            .ok_or_else(|| {
+                js_error(
+                    &ValidationError::invalid(
+                        "status",
+                        format!("`{status}` is not success, failed, error, timeout or cancelled"),
+                    )
+                    .into(),
+                )
+            })?;
+        let error = js(decode_error_info("error", error))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .finish(run_id, status, error, now()))?;
+        self.engine.changed();
+        Ok(())
     }
 
     /// Records an execution that has already finished, in one call; returns its id.
@@ -187,7 +297,7 @@ impl Tracker {
         filter: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
-        let filter = decode_strict::<ClearFilter>("filter", filter);
+        let filter = decode::<ClearFilter>("filter", filter);
         promise(async move {
             let filter = filter?;
             engine.flush().await?;
@@ -322,154 +432,4 @@ async fn recover_orphans(engine: &Rc<Engine>, name: &str) -> Result<Vec<String>,
     });
     engine.store.write(&orphans).await?;
     Ok(orphans.into_iter().map(|e| e.id).collect())
-}
-
-/// A running execution. Every method returns at once.
-#[wasm_bindgen]
-pub struct Run {
-    engine: Rc<Engine>,
-    id: String,
-}
-
-#[wasm_bindgen]
-impl Run {
-    /// The execution id.
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.id.clone()
-    }
-
-    /// Starts a node run (`{ id, name?, type? }`) with its input; a node id that ran before
-    /// in this execution is recorded as its next attempt.
-    pub fn node(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "NodeDef")] node: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] input: JsValue,
-    ) -> JsResult<NodeRun> {
-        js(self.engine.ensure_open())?;
-        let def: NodeDef = js(decode("node", node))?;
-        let input = js(decode_value("input", input))?;
-        let index = js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .node_start(&self.id, def, input, now()))?;
-        self.engine.changed();
-        Ok(NodeRun {
-            engine: self.engine.clone(),
-            execution_id: self.id.clone(),
-            index,
-        })
-    }
-
-    /// Adds an output: `{ name, kind?, rows?, columns?, role? }`.
-    pub fn output(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue,
-    ) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let output: Output = js(decode("output", output))?;
-        js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .add_output(&self.id, output))?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    fn finish(&self, status: Status, error: JsValue) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let error = js(decode_error_info("error", error))?;
-        js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .finish(&self.id, status, error, now()))?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    /// Ends the execution successfully.
-    pub fn succeed(&self) -> JsResult<()> {
-        self.finish(Status::Success, JsValue::UNDEFINED)
-    }
-
-    /// Ends the execution as failed, with an `Error`, a message or `{message, type, stack, nodeId}`.
-    pub fn fail(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
-    ) -> JsResult<()> {
-        self.finish(Status::Failed, error)
-    }
-
-    /// Ends the execution as an error of the machinery around the work.
-    pub fn error(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
-    ) -> JsResult<()> {
-        self.finish(Status::Error, error)
-    }
-
-    /// Ends the execution as timed out.
-    pub fn timeout(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
-    ) -> JsResult<()> {
-        self.finish(Status::Timeout, error)
-    }
-
-    /// Ends the execution as cancelled.
-    pub fn cancel(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] reason: JsValue,
-    ) -> JsResult<()> {
-        self.finish(Status::Cancelled, reason)
-    }
-}
-
-/// One run of one node. Every method returns at once.
-#[wasm_bindgen]
-pub struct NodeRun {
-    engine: Rc<Engine>,
-    execution_id: String,
-    index: usize,
-}
-
-#[wasm_bindgen]
-impl NodeRun {
-    fn end(&self, outcome: NodeOutcome) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        js(self.engine.recorder.borrow_mut().node_finish(
-            &self.execution_id,
-            self.index,
-            outcome,
-            now(),
-        ))?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    /// Ends the node run with its output.
-    pub fn succeed(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] output: JsValue,
-    ) -> JsResult<()> {
-        let output = js(decode_value("output", output))?;
-        self.end(NodeOutcome::Success(output))
-    }
-
-    /// Ends the node run with an error (`Error`, message, or `{message, type, stack}`).
-    pub fn fail(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
-    ) -> JsResult<()> {
-        let error = js(decode_error_info("error", error))?.unwrap_or_default();
-        self.end(NodeOutcome::Error(error))
-    }
-
-    /// Marks the node run skipped, with an optional reason.
-    pub fn skip(&self, reason: Option<String>) -> JsResult<()> {
-        self.end(NodeOutcome::Skipped(reason))
-    }
 }

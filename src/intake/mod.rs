@@ -52,6 +52,22 @@ impl IntakePolicy {
         truncate_value(value, self.max_value_bytes, self.preview_bytes);
     }
 
+    /// Like [`Self::clean_value`] for a payload whose JSON length is already known (it
+    /// arrived as JSON text): when nothing was redacted and it fits, it is not serialized
+    /// again to be measured. This is the recording hot path.
+    pub fn clean_payload(&self, payload: Payload) -> Value {
+        let Payload {
+            mut value,
+            json_len,
+        } = payload;
+        let hidden = self.redactor.redact(&mut value);
+        let fits = json_len.is_some_and(|len| len <= self.max_value_bytes);
+        if hidden > 0 || !fits {
+            truncate_value(&mut value, self.max_value_bytes, self.preview_bytes);
+        }
+        value
+    }
+
     /// Cleans every payload of an execution: trigger data, metadata, node inputs and outputs.
     /// The query text is kept as it is.
     pub fn clean_execution(&self, e: &mut Execution) {
@@ -71,6 +87,24 @@ impl IntakePolicy {
     pub fn admit(&self, e: &mut Execution) -> Result<(), ValidationError> {
         self.clean_execution(e);
         validate_execution(e, self.max_node_runs)
+    }
+}
+
+/// A payload value (node input or output) on its way in, with its JSON length when known.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Payload {
+    /// The value.
+    pub value: Value,
+    /// Length of its JSON text, if it arrived as text.
+    pub json_len: Option<usize>,
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Payload {
+            value,
+            json_len: None,
+        }
     }
 }
 
@@ -100,6 +134,30 @@ pub fn decode_json<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, V
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn known_length_payloads_are_still_redacted_and_truncated() {
+        let policy = IntakePolicy {
+            max_value_bytes: 300,
+            ..IntakePolicy::default()
+        };
+        let small = policy.clean_payload(Payload {
+            value: json!({"a": 1}),
+            json_len: Some(7),
+        });
+        assert_eq!(small, json!({"a": 1}));
+        let secret = policy.clean_payload(Payload {
+            value: json!({"token": "t"}),
+            json_len: Some(13),
+        });
+        assert_eq!(secret, json!({"token": REDACTED}));
+        let big = json!({"blob": "x".repeat(400)});
+        let len = serde_json::to_string(&big).unwrap().len();
+        assert!(is_truncation_marker(&policy.clean_payload(Payload {
+            value: big,
+            json_len: Some(len)
+        })));
+    }
 
     #[test]
     fn decode_errors_carry_the_path() {

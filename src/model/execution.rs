@@ -408,12 +408,64 @@ impl Execution {
 
     /// The execution without its node payloads: what history lists show.
     pub fn summary(&self) -> Execution {
-        let mut meta = Execution {
+        // Field by field, so the node payloads are never copied (and a new field cannot be
+        // forgotten: the pattern is exhaustive).
+        let Execution {
+            id,
+            schema_version,
+            version,
+            kind,
+            workflow_id,
+            workflow_name,
+            user_id,
+            session_id,
+            parent_id,
+            plan_id,
+            external_ids,
+            trigger,
+            status,
+            started_at,
+            completed_at,
+            duration_ms,
+            error,
+            query,
+            outputs,
+            metadata,
+            tags,
+            nodes,
+            node_count,
+            failed_nodes,
+            last_seen_at,
+            owner,
+        } = self;
+        Execution {
+            id: id.clone(),
+            schema_version: *schema_version,
+            version: *version,
+            kind: kind.clone(),
+            workflow_id: workflow_id.clone(),
+            workflow_name: workflow_name.clone(),
+            user_id: user_id.clone(),
+            session_id: session_id.clone(),
+            parent_id: parent_id.clone(),
+            plan_id: plan_id.clone(),
+            external_ids: external_ids.clone(),
+            trigger: trigger.clone(),
+            status: *status,
+            started_at: *started_at,
+            completed_at: *completed_at,
+            duration_ms: *duration_ms,
+            error: error.clone(),
+            query: query.clone(),
+            outputs: outputs.clone(),
+            metadata: metadata.clone(),
+            tags: tags.clone(),
             nodes: Vec::new(),
-            ..self.clone()
-        };
-        meta.node_count = self.nodes.len().max(self.node_count as usize) as u32;
-        meta
+            node_count: nodes.len().max(*node_count as usize) as u32,
+            failed_nodes: failed_nodes.clone(),
+            last_seen_at: *last_seen_at,
+            owner: owner.clone(),
+        }
     }
 
     /// The database type of a query execution.

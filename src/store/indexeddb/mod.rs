@@ -22,6 +22,7 @@ mod schema;
 use std::cell::RefCell;
 
 use js_sys::{Array, Object, Reflect};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -57,25 +58,28 @@ fn js_err(operation: &'static str, records: usize) -> impl Fn(JsValue) -> StoreE
     }
 }
 
-fn serializer() -> serde_wasm_bindgen::Serializer {
-    serde_wasm_bindgen::Serializer::json_compatible()
-}
-
+// Records cross the wasm boundary as JSON text: `serde_json` plus the native `JSON.parse`
+// and `JSON.stringify` cost far less than building objects property by property.
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
-    value
-        .serialize(&serializer())
-        .map_err(|e| StoreError::Transaction {
-            operation: "encode",
-            name: "DataError".into(),
-            message: e.to_string(),
-        })
+    let encode_error = |message: String| StoreError::Transaction {
+        operation: "encode",
+        name: "DataError".into(),
+        message,
+    };
+    let text = serde_json::to_string(value).map_err(|e| encode_error(e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|e| encode_error(error_parts(&e).1))
 }
 
-fn from_js(key: &JsValue, value: JsValue) -> Result<Execution, StoreError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| StoreError::Corrupt {
+fn from_js<T: DeserializeOwned>(key: &JsValue, value: &JsValue) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
         key: key.as_string().unwrap_or_else(|| format!("{key:?}")),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|e| corrupt(error_parts(&e).1))?
+        .as_string()
+        .unwrap_or_default();
+    serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))
 }
 
 impl IdbStore {
@@ -136,9 +140,9 @@ impl IdbStore {
             let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
                 break;
             };
-            let e = from_js(
+            let e: Execution = from_js(
                 &c.primary_key().unwrap_or(JsValue::NULL),
-                c.value().map_err(js_err("history", 0))?,
+                &c.value().map_err(js_err("history", 0))?,
             )?;
             if query.matches(&e) && HistoryQuery::before(&cursor, &e) {
                 hits.push(e);
@@ -240,23 +244,19 @@ impl Store for IdbStore {
             error
         };
         for e in batch {
-            // One serialization: the node runs are lifted out of the execution object.
-            let obj = to_js(e).map_err(abort)?;
-            let nodes = Reflect::get(&obj, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
-            let _ = Reflect::delete_property(obj.unchecked_ref::<Object>(), &"nodes".into());
-            let _ = Reflect::set(
-                &obj,
-                &"nodeCount".into(),
-                &JsValue::from(e.nodes.len().max(e.node_count as usize) as u32),
-            );
+            // Metadata is stored as an object (its fields are indexed); node payloads as JSON
+            // text, which IndexedDB clones far faster than a tree of small objects.
+            let obj = to_js(&e.summary()).map_err(abort)?;
+            let nodes = serde_json::to_string(&e.nodes).map_err(|err| {
+                abort(StoreError::Transaction {
+                    operation: "encode",
+                    name: "DataError".into(),
+                    message: err.to_string(),
+                })
+            })?;
             let payload = Object::new();
             let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
-            let nodes = if nodes.is_undefined() {
-                Array::new().into()
-            } else {
-                nodes
-            };
-            let _ = Reflect::set(&payload, &"nodes".into(), &nodes);
+            let _ = Reflect::set(&payload, &"nodes".into(), &JsValue::from(nodes));
             for (store, value) in [(&meta, &obj), (&payloads, payload.as_ref())] {
                 if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
                     let _ = tx.abort();
@@ -291,16 +291,18 @@ impl Store for IdbStore {
         let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key)))
             .await
             .map_err(js_err("get", 0))?;
-        let mut e = from_js(&key, meta)?;
+        let mut e: Execution = from_js(&key, &meta)?;
         if !payload.is_undefined() {
             let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
-            if !nodes.is_undefined() {
-                e.nodes =
-                    serde_wasm_bindgen::from_value(nodes).map_err(|err| StoreError::Corrupt {
-                        key: format!("payload {id}"),
-                        reason: err.to_string(),
-                    })?;
-            }
+            // JSON text since layout 2; an array in records migrated from layout 1.
+            e.nodes = match nodes.as_string() {
+                Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+                    key: format!("payload {id}"),
+                    reason: err.to_string(),
+                })?,
+                None if nodes.is_undefined() => Vec::new(),
+                None => from_js(&JsValue::from(format!("payload {id}")), &nodes)?,
+            };
         }
         Ok(Some(e))
     }

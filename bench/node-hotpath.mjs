@@ -1,0 +1,45 @@
+// Node side of the benchmark: the hot-path cost of recording one workflow run (start,
+// 10 × node start/succeed with input/output, finish), runledger against OpenTelemetry JS
+// recording the same run as 11 spans with the same attributes (BatchSpanProcessor, an
+// exporter that discards).
+import { Tracker } from '../pkg/node.js';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { context, trace } from '@opentelemetry/api';
+import { rng, workflowRun, recordWithRunledger } from './workload.js';
+
+export async function hotPath(n) {
+  const rand = rng(2);
+  const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
+
+  const tracker = await Tracker.open({ name: 'bench-hot', storage: 'memory' });
+  for (const run of work.slice(0, 200)) recordWithRunledger(tracker, run); // warm-up
+  await tracker.flush();
+  let t0 = performance.now();
+  for (const run of work) recordWithRunledger(tracker, run);
+  const runledgerUs = ((performance.now() - t0) * 1000) / n;
+  await tracker.close();
+
+  const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
+  const tracer = provider.getTracer('bench');
+  const record = (run) => {
+    const root = tracer.startSpan('workflow', { attributes: { ...flat(run.spec) } });
+    const ctx = trace.setSpan(context.active(), root);
+    for (const node of run.nodes) {
+      const span = tracer.startSpan(node.def.name, { attributes: { 'node.id': node.def.id, 'node.type': node.def.type, input: JSON.stringify(node.input) } }, ctx);
+      span.setAttribute('output', JSON.stringify(node.output));
+      span.end();
+    }
+    root.end();
+  };
+  for (const run of work.slice(0, 200)) record(run); // warm-up
+  t0 = performance.now();
+  for (const run of work) record(run);
+  const otelUs = ((performance.now() - t0) * 1000) / n;
+  await provider.shutdown();
+  return { runledgerUs, otelUs };
+}
+
+function flat(spec) {
+  return { kind: spec.kind, 'workflow.id': spec.workflowId, 'workflow.name': spec.workflowName, 'user.id': spec.userId, 'trigger.type': spec.trigger.type };
+}

@@ -1,0 +1,80 @@
+// `npm run bench` (add `-- --quick` for a small smoke run): measures runledger and its
+// anchors side by side in the same run, prints a table, writes bench/results.json.
+import { createServer } from 'node:http';
+import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { extname, join, resolve } from 'node:path';
+import { cpus, totalmem } from 'node:os';
+import { chromium } from 'playwright-core';
+import { hotPath } from './node-hotpath.mjs';
+
+const root = resolve(import.meta.dirname, '..');
+const quick = process.argv.includes('--quick');
+const N = quick ? 200 : 5000;
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+const server = createServer(async (req, res) => {
+  const path = new URL(req.url, 'http://x').pathname;
+  const allowed = ['/bench/', '/pkg/', '/node_modules/dexie/'].some((p) => path.startsWith(p)) && !path.includes('..');
+  try {
+    if (!allowed) throw new Error('forbidden');
+    const body = await readFile(join(root, path));
+    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
+  } catch { res.writeHead(404).end(); }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const port = server.address().port;
+
+const sizes = () => {
+  const gz = (f) => gzipSync(readFileSync(join(root, f)), { level: 9 }).length;
+  const raw = (f) => readFileSync(join(root, f)).length;
+  const ours = ['pkg/runledger_core_bg.wasm', 'pkg/runledger_core.js', 'pkg/browser.js'];
+  return {
+    runledgerRaw: ours.map(raw).reduce((a, b) => a + b), runledgerGzip: ours.map(gz).reduce((a, b) => a + b),
+    dexieGzip: gz('node_modules/dexie/dist/dexie.min.js'),
+  };
+};
+
+let browser;
+try {
+  console.error(`[bench] ${N} executions of 10 nodes each${quick ? ' (quick)' : ''}`);
+  const hot = await hotPath(N);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error('[browser]', m.text()); });
+  await page.goto(`http://127.0.0.1:${port}/bench/browser.html?n=${N}`);
+  await page.waitForFunction(() => window.__bench, null, { timeout: 600_000, polling: 200 });
+  const b = await page.evaluate(() => window.__bench);
+  if (b.error) throw new Error(`browser benchmark failed: ${b.error}`);
+  const size = sizes();
+  const rows = [
+    ['hot path, Node (µs/execution, lower is better)', hot.runledgerUs, { 'OpenTelemetry JS': hot.otelUs }, 'lower'],
+    ['hot path, Chromium (µs/execution)', b.runledger.hotPathUsPerExecution, {}, 'lower'],
+    ['durable writes, Chromium IndexedDB (executions/s)', b.runledger.durablePerSecond,
+      { 'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
+    ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip }, 'lower'],
+  ];
+  const table = [];
+  for (const [metric, ours, anchors, better] of rows) {
+    table.push({ metric, runledger: round(ours), anchor: '', value: '', ratio: '' });
+    for (const [name, v] of Object.entries(anchors)) {
+      table.push({ metric: '', runledger: '', anchor: name, value: round(v), ratio: `${(ours / v).toFixed(2)}× (${better} is better)` });
+    }
+  }
+  console.table(table);
+  const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
+    hotPathNode: hot, chromium: b, bundle: size };
+  await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
+  for (const v of [hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip]) {
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
+  }
+  console.error('[bench] wrote bench/results.json');
+} finally {
+  await browser?.close();
+  server.close();
+}
+
+function round(v) { return v >= 100 ? Math.round(v) : Number(v.toFixed(2)); }
