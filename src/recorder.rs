@@ -346,7 +346,7 @@ impl Recorder {
         Ok(index)
     }
 
-    /// Ends a node run.
+    /// Ends a node run. A success's output goes through redaction and payload limits.
     pub fn node_finish(
         &mut self,
         id: &str,
@@ -354,27 +354,36 @@ impl Recorder {
         outcome: NodeOutcome,
         now: Millis,
     ) -> Result<(), Error> {
-        self.node_finish_sized(id, index, outcome, None, now)
+        let outcome = match outcome {
+            NodeOutcome::Success(output) => NodeOutcome::Success(
+                self.policy
+                    .clean_payload(Payload::Text(output.text().to_owned())),
+            ),
+            other => other,
+        };
+        self.end_node(id, index, outcome, now)
     }
 
-    /// [`Self::node_finish`] for an output whose JSON length is known (no re-measuring).
-    pub fn node_finish_sized(
+    /// Ends a node run successfully with an output that arrived as a [`Payload`] (the JS
+    /// path: parsed once, its text kept when nothing needed hiding).
+    pub fn node_succeed(
+        &mut self,
+        id: &str,
+        index: usize,
+        output: Payload,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let output = self.policy.clean_payload(output);
+        self.end_node(id, index, NodeOutcome::Success(output), now)
+    }
+
+    fn end_node(
         &mut self,
         id: &str,
         index: usize,
         outcome: NodeOutcome,
-        output_json_len: Option<usize>,
         now: Millis,
     ) -> Result<(), Error> {
-        let outcome = match outcome {
-            NodeOutcome::Success(output) => {
-                NodeOutcome::Success(self.policy.clean_payload(Payload {
-                    value: output,
-                    json_len: output_json_len,
-                }))
-            }
-            other => other,
-        };
         let node_id = self
             .live
             .get(id)
@@ -564,7 +573,7 @@ mod tests {
                 T0 + 1,
             )
             .unwrap();
-        r.node_finish(&id, n, NodeOutcome::Success(json!(1)), T0 + 2)
+        r.node_finish(&id, n, NodeOutcome::Success(json!(1).into()), T0 + 2)
             .unwrap();
         r.finish(&id, Status::Success, None, T0 + 3).unwrap();
         assert_eq!(r.dirty_len(), 1);

@@ -25,6 +25,60 @@ fn obj(v: serde_json::Value) -> JsValue {
         .unwrap()
 }
 
+/// The JS `Run` and `NodeRun` handles (js/api.js), mirrored for Rust tests: they call the
+/// same id-based tracker methods.
+trait Record {
+    fn start(&self, spec: JsValue) -> Result<TestRun<'_>, JsValue>;
+}
+
+impl Record for Tracker {
+    fn start(&self, spec: JsValue) -> Result<TestRun<'_>, JsValue> {
+        Ok(TestRun {
+            t: self,
+            id: self.start_run(spec)?,
+        })
+    }
+}
+
+struct TestRun<'a> {
+    t: &'a Tracker,
+    id: String,
+}
+
+impl TestRun<'_> {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn node(&self, def: JsValue, input: JsValue) -> Result<TestNode<'_>, JsValue> {
+        Ok(TestNode {
+            run: self,
+            index: self.t.start_node(&self.id, def, input)?,
+        })
+    }
+    fn output(&self, output: JsValue) -> Result<(), JsValue> {
+        self.t.add_output(&self.id, output)
+    }
+    fn succeed(&self) -> Result<(), JsValue> {
+        self.t.finish_run(&self.id, "success", JsValue::UNDEFINED)
+    }
+    fn fail(&self, error: JsValue) -> Result<(), JsValue> {
+        self.t.finish_run(&self.id, "failed", error)
+    }
+}
+
+struct TestNode<'a> {
+    run: &'a TestRun<'a>,
+    index: u32,
+}
+
+impl TestNode<'_> {
+    fn succeed(&self, output: JsValue) -> Result<(), JsValue> {
+        self.run
+            .t
+            .end_node(&self.run.id, self.index, "success", output)
+    }
+}
+
 fn unique(name: &str) -> String {
     format!(
         "{name}-{}",

@@ -51,16 +51,11 @@ pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Erro
     decode_with(what, &mut serde_json::Deserializer::from_str(&text)).map_err(Error::from)
 }
 
-/// Decodes a payload value (input, output) with its JSON length.
+/// Takes a payload value (input, output) as JSON text; it is parsed only if it needs to be.
 pub fn decode_payload(what: &str, value: JsValue) -> Result<Payload, Error> {
-    let Some(text) = json_text(what, &value)? else {
-        return Ok(Payload::default());
-    };
-    let value =
-        serde_json::from_str(&text).map_err(|e| ValidationError::invalid(what, e.to_string()))?;
-    Ok(Payload {
-        value,
-        json_len: Some(text.len()),
+    Ok(match json_text(what, &value)? {
+        Some(text) => Payload::Text(text),
+        None => Payload::default(),
     })
 }
 

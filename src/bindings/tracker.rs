@@ -124,16 +124,20 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
-        let (outcome, json_len) = match outcome {
+        let mut recorder = self.engine.recorder.borrow_mut();
+        let (run_id, index, at) = (run_id, index as usize, now());
+        let ended = match outcome {
             "success" => {
                 let output = js(decode_payload("output", value))?;
-                (NodeOutcome::Success(output.value), output.json_len)
+                recorder.node_succeed(run_id, index, output, at)
             }
             "error" => {
                 let error = js(decode_error_info("error", value))?.unwrap_or_default();
-                (NodeOutcome::Error(error), None)
+                recorder.node_finish(run_id, index, NodeOutcome::Error(error), at)
             }
-            "skipped" => (NodeOutcome::Skipped(value.as_string()), None),
+            "skipped" => {
+                recorder.node_finish(run_id, index, NodeOutcome::Skipped(value.as_string()), at)
+            }
             other => {
                 return Err(js_error(
                     &ValidationError::invalid(
@@ -144,13 +148,8 @@ impl Tracker {
                 ))
             }
         };
-        js(self.engine.recorder.borrow_mut().node_finish_sized(
-            run_id,
-            index as usize,
-            outcome,
-            json_len,
-            now(),
-        ))?;
+        drop(recorder);
+        js(ended)?;
         self.engine.changed();
         Ok(())
     }

@@ -19,7 +19,7 @@ pub use validate::{
 };
 
 use crate::error::ValidationError;
-use crate::model::Execution;
+use crate::model::{Execution, Json};
 
 /// The rules applied to every value before it is stored.
 #[derive(Clone, Debug)]
@@ -52,20 +52,34 @@ impl IntakePolicy {
         truncate_value(value, self.max_value_bytes, self.preview_bytes);
     }
 
-    /// Like [`Self::clean_value`] for a payload whose JSON length is already known (it
-    /// arrived as JSON text): when nothing was redacted and it fits, it is not serialized
-    /// again to be measured. This is the recording hot path.
-    pub fn clean_payload(&self, payload: Payload) -> Value {
-        let Payload {
-            mut value,
-            json_len,
-        } = payload;
-        let hidden = self.redactor.redact(&mut value);
-        let fits = json_len.is_some_and(|len| len <= self.max_value_bytes);
-        if hidden > 0 || !fits {
-            truncate_value(&mut value, self.max_value_bytes, self.preview_bytes);
+    /// Redacts and size-limits a node payload, returning it as JSON text.
+    ///
+    /// Text that fits and certainly holds no secret ([`Redactor::might_match`]) is kept as
+    /// it is, without being parsed into a tree: the recording hot path.
+    pub fn clean_payload(&self, payload: Payload) -> Json {
+        let mut value = match payload {
+            Payload::Text(text) => {
+                if text.len() <= self.max_value_bytes && !self.redactor.might_match(&text) {
+                    if let Some(json) = Json::from_text(text.clone()) {
+                        return json;
+                    }
+                }
+                match serde_json::from_str(&text) {
+                    Ok(value) => value,
+                    Err(_) => Value::String(text),
+                }
+            }
+            Payload::Value(value) => value,
+        };
+        self.redactor.redact(&mut value);
+        truncate_value(&mut value, self.max_value_bytes, self.preview_bytes);
+        Json::from_value(&value)
+    }
+
+    fn clean_json(&self, json: &mut Json) {
+        if !json.is_null() {
+            *json = self.clean_payload(Payload::Text(json.text().to_owned()));
         }
-        value
     }
 
     /// Cleans every payload of an execution: trigger data, metadata, node inputs and outputs.
@@ -78,8 +92,8 @@ impl IntakePolicy {
             self.clean_value(value);
         }
         for node in &mut e.nodes {
-            self.clean_value(&mut node.input);
-            self.clean_value(&mut node.output);
+            self.clean_json(&mut node.input);
+            self.clean_json(&mut node.output);
         }
     }
 
@@ -90,21 +104,24 @@ impl IntakePolicy {
     }
 }
 
-/// A payload value (node input or output) on its way in, with its JSON length when known.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Payload {
-    /// The value.
-    pub value: Value,
-    /// Length of its JSON text, if it arrived as text.
-    pub json_len: Option<usize>,
+/// A payload value (node input or output) on its way in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// JSON text (from `JSON.stringify`): parsed only if it may need redaction or is too big.
+    Text(String),
+    /// An already parsed value.
+    Value(Value),
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload::Value(Value::Null)
+    }
 }
 
 impl From<Value> for Payload {
     fn from(value: Value) -> Self {
-        Payload {
-            value,
-            json_len: None,
-        }
+        Payload::Value(value)
     }
 }
 
@@ -136,27 +153,21 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn known_length_payloads_are_still_redacted_and_truncated() {
+    fn payload_text_is_kept_unless_something_was_hidden_or_cut() {
         let policy = IntakePolicy {
             max_value_bytes: 300,
             ..IntakePolicy::default()
         };
-        let small = policy.clean_payload(Payload {
-            value: json!({"a": 1}),
-            json_len: Some(7),
-        });
-        assert_eq!(small, json!({"a": 1}));
-        let secret = policy.clean_payload(Payload {
-            value: json!({"token": "t"}),
-            json_len: Some(13),
-        });
-        assert_eq!(secret, json!({"token": REDACTED}));
-        let big = json!({"blob": "x".repeat(400)});
-        let len = serde_json::to_string(&big).unwrap().len();
-        assert!(is_truncation_marker(&policy.clean_payload(Payload {
-            value: big,
-            json_len: Some(len)
-        })));
+        let kept = policy.clean_payload(Payload::Text(r#"{"b":1,"a":2}"#.into()));
+        assert_eq!(kept.text(), r#"{"b":1,"a":2}"#, "the caller's text is kept");
+        let cleaned = policy.clean_payload(Payload::Text(r#"{"Token":"t","n":1}"#.into()));
+        assert_eq!(cleaned, json!({"Token": REDACTED, "n": 1}));
+        let big = serde_json::to_string(&json!({"blob": "x".repeat(400)})).unwrap();
+        let cut = policy.clean_payload(Payload::Text(big));
+        assert!(is_truncation_marker(&cut.to_value()));
+        // A word that only looks secret in a value is parsed, checked and kept.
+        let word = policy.clean_payload(Payload::Text(r#"{"note":"token bucket"}"#.into()));
+        assert_eq!(word, json!({"note": "token bucket"}));
     }
 
     #[test]
@@ -195,7 +206,7 @@ mod tests {
             json!({"url": "postgres://u:[REDACTED]@h/db", "password": REDACTED})
         );
         assert_eq!(e.nodes[0].input, json!({"apiKey": REDACTED}));
-        assert!(is_truncation_marker(&e.nodes[0].output));
+        assert!(is_truncation_marker(&e.nodes[0].output.to_value()));
         assert_eq!(
             e.query.unwrap().text.as_deref(),
             Some("select * from users where password = 'x'")

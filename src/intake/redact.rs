@@ -70,6 +70,28 @@ impl Redactor {
         self.fragments.iter().any(|f| key.contains(f.as_str()))
     }
 
+    /// False when JSON `text` certainly holds nothing to redact: no key fragment appears in
+    /// it (case and separators ignored) and no URL does. True means "parse and look": it may
+    /// be a value that merely contains the word. Text with non-ASCII characters or escapes
+    /// always answers true, so that no spelling slips past.
+    pub fn might_match(&self, text: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        if !text.is_ascii() || text.contains('\\') || text.contains("://") {
+            return true;
+        }
+        let folded: Vec<u8> = text
+            .bytes()
+            .filter(|b| !matches!(b, b'_' | b'-' | b' ' | b'.'))
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        self.fragments.iter().any(|f| {
+            let f = f.as_bytes();
+            folded.windows(f.len()).any(|w| w == f)
+        })
+    }
+
     /// Redacts `value` in place; returns how many values were hidden.
     pub fn redact(&self, value: &mut Value) -> usize {
         if !self.enabled {
@@ -160,6 +182,22 @@ mod tests {
                 "list": [{"accessToken": REDACTED}, {"db_passwd": null}],
             })
         );
+    }
+
+    #[test]
+    fn might_match_never_misses_what_redact_would_hide() {
+        let r = Redactor::default();
+        for text in [
+            r#"{"API_KEY":"x"}"#,
+            r#"{"nested":{"Pass-Word":1}}"#,
+            r#"{"dsn":"postgres://u:p@h"}"#,
+            r#"{"k\u0065y":"escaped"}"#,
+            "{\"K\u{212A}\":1}",
+        ] {
+            assert!(r.might_match(text), "{text}");
+        }
+        assert!(!r.might_match(r#"{"rows":[1,2,3],"source":"orders"}"#));
+        assert!(!Redactor::disabled().might_match(r#"{"password":"x"}"#));
     }
 
     #[test]

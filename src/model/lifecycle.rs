@@ -1,8 +1,7 @@
 //! The execution lifecycle: `running` → one final status, once; node runs inside it.
 
-use serde_json::Value;
-
 use super::execution::{ErrorInfo, Execution, Status};
+use super::json::Json;
 use super::node::{NodeRun, NodeStatus};
 use super::time::Millis;
 use crate::error::LifecycleError;
@@ -25,7 +24,7 @@ pub struct NodeDef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeOutcome {
     /// It produced this output.
-    Success(Value),
+    Success(Json),
     /// It failed with this error.
     Error(ErrorInfo),
     /// It was skipped, for this reason.
@@ -77,7 +76,7 @@ impl Execution {
     pub fn start_node(
         &mut self,
         def: NodeDef,
-        input: Value,
+        input: Json,
         at: Millis,
     ) -> Result<usize, LifecycleError> {
         self.ensure_running(&def.id, "start")?;
@@ -248,10 +247,12 @@ mod tests {
     #[test]
     fn node_events_after_end_are_rejected() {
         let mut e = running();
-        let n = e.start_node(def("n1"), json!({"a": 1}), 1_010).unwrap();
+        let n = e
+            .start_node(def("n1"), json!({"a": 1}).into(), 1_010)
+            .unwrap();
         e.finish(Status::Timeout, None, 2_000).unwrap();
         let err = e
-            .finish_node(n, NodeOutcome::Success(json!(1)), 2_001)
+            .finish_node(n, NodeOutcome::Success(json!(1).into()), 2_001)
             .unwrap_err();
         assert!(matches!(
             err,
@@ -260,7 +261,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(e.start_node(def("n2"), Value::Null, 2_002).is_err());
+        assert!(e.start_node(def("n2"), Json::null(), 2_002).is_err());
         // The node that was still running when the execution ended was cancelled.
         assert_eq!(e.nodes[0].status, NodeStatus::Cancelled);
     }
@@ -268,7 +269,7 @@ mod tests {
     #[test]
     fn retries_keep_every_attempt_in_order() {
         let mut e = running();
-        let a = e.start_node(def("fetch"), json!(1), 1_001).unwrap();
+        let a = e.start_node(def("fetch"), json!(1).into(), 1_001).unwrap();
         e.finish_node(
             a,
             NodeOutcome::Error(ErrorInfo {
@@ -278,8 +279,8 @@ mod tests {
             1_002,
         )
         .unwrap();
-        let b = e.start_node(def("fetch"), json!(2), 1_003).unwrap();
-        e.finish_node(b, NodeOutcome::Success(json!("ok")), 1_009)
+        let b = e.start_node(def("fetch"), json!(2).into(), 1_003).unwrap();
+        e.finish_node(b, NodeOutcome::Success(json!("ok").into()), 1_009)
             .unwrap();
         assert_eq!(e.nodes.len(), 2);
         assert_eq!(
@@ -298,11 +299,11 @@ mod tests {
     #[test]
     fn node_cannot_finish_twice() {
         let mut e = running();
-        let n = e.start_node(def("n"), Value::Null, 1_001).unwrap();
+        let n = e.start_node(def("n"), Json::null(), 1_001).unwrap();
         e.finish_node(n, NodeOutcome::Skipped(Some("disabled".into())), 1_002)
             .unwrap();
         let err = e
-            .finish_node(n, NodeOutcome::Success(Value::Null), 1_003)
+            .finish_node(n, NodeOutcome::Success(Json::null()), 1_003)
             .unwrap_err();
         assert!(
             err.to_string()
@@ -314,7 +315,7 @@ mod tests {
     #[test]
     fn failure_names_the_failing_node() {
         let mut e = running();
-        let n = e.start_node(def("load"), Value::Null, 1_001).unwrap();
+        let n = e.start_node(def("load"), Json::null(), 1_001).unwrap();
         e.finish_node(
             n,
             NodeOutcome::Error(ErrorInfo {

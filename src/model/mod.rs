@@ -2,6 +2,7 @@
 
 mod execution;
 mod ids;
+mod json;
 mod lifecycle;
 mod node;
 pub mod time;
@@ -11,6 +12,7 @@ pub use execution::{
     Status, Trigger, TriggerType, SCHEMA_VERSION,
 };
 pub use ids::IdGenerator;
+pub use json::Json;
 pub use lifecycle::{NodeDef, NodeOutcome};
 pub use node::{NodeRun, NodeStatus};
 pub use time::Millis;

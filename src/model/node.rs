@@ -1,9 +1,9 @@
 //! Node runs: one step of a workflow execution, each attempt kept.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::execution::ErrorInfo;
+use super::json::Json;
 use super::time::{de_millis, de_opt_millis, Millis};
 
 /// Where a node run stands.
@@ -82,11 +82,11 @@ pub struct NodeRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     /// What went in (redacted, size-limited).
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub input: Value,
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub input: Json,
     /// What came out (redacted, size-limited).
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub output: Value,
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub output: Json,
     /// Why it failed, or why it was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,

@@ -23,8 +23,8 @@ pub fn sample(id: &str, workflow: &str, started_at: i64, status: Status) -> Exec
         started_at: at,
         completed_at: Some(at + 5),
         duration_ms: Some(5.0),
-        input: json!({"rows": [1, 2, 3], "from": nid}),
-        output: json!({"ok": true}),
+        input: json!({"rows": [1, 2, 3], "from": nid}).into(),
+        output: json!({"ok": true}).into(),
         ..NodeRun::default()
     };
     let mut e = Execution {
