@@ -16,6 +16,7 @@ const N = quick ? 200 : 5000;
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 const server = createServer(async (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
+  if (path === "/favicon.ico") { res.writeHead(204).end(); return; }
   const allowed = ['/bench/', '/pkg/', '/node_modules/dexie/'].some((p) => path.startsWith(p)) && !path.includes('..');
   try {
     if (!allowed) throw new Error('forbidden');

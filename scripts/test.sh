@@ -17,6 +17,8 @@ cargo test --quiet
 echo "[test] browser tests: real IndexedDB in headless Chromium"
 cargo test --target wasm32-unknown-unknown --test browser
 
-echo "[test] the npm package in Node"
+echo "[test] the npm package: TypeScript types, benchmark smoke run, Node and Chromium"
 bash scripts/build.sh
+node_modules/.bin/tsc -p tests/types/tsconfig.json
+node bench/run.mjs --quick
 node --test tests/node/

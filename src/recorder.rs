@@ -525,6 +525,26 @@ impl Recorder {
         }
     }
 
+    /// Drops executions held in memory that `doomed` picks, so that a delete is not undone
+    /// by a pending write; returns how many were dropped.
+    pub fn forget(&mut self, doomed: impl Fn(&Execution) -> bool) -> usize {
+        let ids: Vec<String> = self
+            .live
+            .values()
+            .filter(|e| doomed(e))
+            .map(|e| e.id.clone())
+            .collect();
+        for id in &ids {
+            self.live.remove(id);
+            self.dirty_set.remove(id);
+        }
+        if !ids.is_empty() {
+            let dirty_set = &self.dirty_set;
+            self.dirty.retain(|id| dirty_set.contains(id));
+        }
+        ids.len()
+    }
+
     /// An execution held in memory (running, or not yet confirmed durable).
     pub fn live(&self, id: &str) -> Option<&Execution> {
         self.live.get(id)
@@ -643,6 +663,18 @@ mod tests {
             "finished after the batch was taken: must be written again"
         );
         assert_eq!(r.take_batch(10, T0 + 4)[0].status, Status::Failed);
+    }
+
+    #[test]
+    fn forgotten_executions_are_not_written() {
+        let mut r = recorder();
+        let a = r.start(spec(), T0, [1; 10]).unwrap();
+        r.finish(&a, Status::Success, None, T0 + 1).unwrap();
+        let b = r.start(spec(), T0, [2; 10]).unwrap();
+        assert_eq!(r.forget(|e| e.id == a), 1);
+        let batch = r.take_batch(10, T0 + 2);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].id, b);
     }
 
     #[test]

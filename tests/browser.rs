@@ -371,6 +371,12 @@ async fn delete_and_clear_through_the_tracker() {
         wait(t.clear(JsValue::UNDEFINED)).await.unwrap().as_f64(),
         Some(1.0)
     );
+    // A run deleted before its write is not written afterwards.
+    let quick = t.start(obj(json!({"workflowId": "wf-c"}))).unwrap();
+    quick.succeed().unwrap();
+    assert_eq!(wait(t.delete(quick.id())).await.unwrap(), JsValue::TRUE);
+    wait(t.flush()).await.unwrap();
+    assert!(get(&t, &quick.id()).await.is_none());
 }
 
 #[wasm_bindgen_test]

@@ -271,8 +271,11 @@ impl Tracker {
         promise(async move {
             let query = query?;
             query.validate()?;
-            // History reads the store: pending records are written first so lists agree.
-            engine.flush().await?;
+            // History reads the store: pending records are written first so lists agree. If
+            // that write fails, what is stored is still listed and the failure is reported.
+            if let Err(error) = engine.flush().await {
+                engine.emit_error("history() lists only what was already stored", &error);
+            }
             Ok(encode(&engine.store.history(&query).await?))
         })
     }
@@ -282,13 +285,15 @@ impl Tracker {
     pub fn delete(&self, id: String) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            engine.flush().await?;
-            Ok(JsValue::from_bool(engine.store.delete(&id).await?))
+            // A copy still waiting to be written goes too, or it would come back.
+            let pending = engine.recorder.borrow_mut().forget(|e| e.id == id) > 0;
+            let stored = engine.store.delete(&id).await?;
+            Ok(JsValue::from_bool(pending || stored))
         })
     }
 
     /// Deletes a workflow's history (`{ workflowId }`), or everything (no argument);
-    /// resolves to the number of executions removed.
+    /// resolves to the number of executions removed. Runs still running are kept.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn clear(
         &self,
@@ -299,10 +304,17 @@ impl Tracker {
         let filter = decode::<ClearFilter>("filter", filter);
         promise(async move {
             let filter = filter?;
-            engine.flush().await?;
-            Ok(JsValue::from(
-                engine.store.clear(filter.workflow_id.as_deref()).await? as u32,
-            ))
+            let workflow = filter.workflow_id.as_deref();
+            // Pending records are written first so the count covers them; what a failed
+            // write left pending is dropped too. Running executions keep recording.
+            if let Err(error) = engine.flush().await {
+                engine.emit_error("clear() could not write pending records first", &error);
+            }
+            let dropped = engine.recorder.borrow_mut().forget(|e| {
+                e.status.is_final() && workflow.is_none_or(|w| e.workflow_id.as_deref() == Some(w))
+            });
+            let removed = engine.store.clear(workflow).await? + dropped;
+            Ok(JsValue::from(removed as u32))
         })
     }
 

@@ -70,10 +70,9 @@ impl Redactor {
         self.fragments.iter().any(|f| key.contains(f.as_str()))
     }
 
-    /// False when JSON `text` certainly holds nothing to redact: no key fragment appears in
-    /// it (case and separators ignored) and no URL does. True means "parse and look": it may
-    /// be a value that merely contains the word. Text with non-ASCII characters or escapes
-    /// always answers true, so that no spelling slips past.
+    /// False when JSON `text` certainly holds nothing to redact: none of its object keys
+    /// looks secret and it holds no URL. True means "parse and look". Text with non-ASCII
+    /// characters or escapes always answers true, so that no spelling slips past.
     pub fn might_match(&self, text: &str) -> bool {
         if !self.enabled {
             return false;
@@ -81,15 +80,21 @@ impl Redactor {
         if !text.is_ascii() || text.contains('\\') || text.contains("://") {
             return true;
         }
-        let folded: Vec<u8> = text
-            .bytes()
-            .filter(|b| !matches!(b, b'_' | b'-' | b' ' | b'.'))
-            .map(|b| b.to_ascii_lowercase())
-            .collect();
-        self.fragments.iter().any(|f| {
-            let f = f.as_bytes();
-            folded.windows(f.len()).any(|w| w == f)
-        })
+        // Without escapes every string runs from one quote to the next; a string followed by
+        // a colon is an object key.
+        let mut rest = text;
+        while let Some(open) = rest.find('"') {
+            let after_open = &rest[open + 1..];
+            let Some(close) = after_open.find('"') else {
+                return true;
+            };
+            let string = &after_open[..close];
+            rest = &after_open[close + 1..];
+            if rest.trim_start().starts_with(':') && self.is_secret_key(string) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Redacts `value` in place; returns how many values were hidden.
@@ -197,6 +202,11 @@ mod tests {
             assert!(r.might_match(text), "{text}");
         }
         assert!(!r.might_match(r#"{"rows":[1,2,3],"source":"orders"}"#));
+        assert!(
+            !r.might_match(r#"{"note":"password reset"}"#),
+            "values are not keys"
+        );
+        assert!(r.might_match(r#"[{"a":{"db_password" : "x"}}]"#));
         assert!(!Redactor::disabled().might_match(r#"{"password":"x"}"#));
     }
 
