@@ -76,9 +76,75 @@ async function dexie() {
   return { durablePerSecond: (N * 1000) / (t1 - t0) };
 }
 
+const HISTORY_SIZES = (params.get('history') ?? '10000,100000').split(',').map(Number);
+const WORKFLOWS = 20;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** A small finished execution for seeding history: 2 node runs, about 600 bytes. */
+function seedExecution(i, t0) {
+  const startedAt = t0 + i * 1000;
+  return {
+    id: `h-${String(i).padStart(7, '0')}`, workflowId: `wf-${i % WORKFLOWS}`, userId: `u${i % 50}`, status: i % 13 ? 'success' : 'failed',
+    startedAt, completedAt: startedAt + 40,
+    nodes: [{ id: 'a', status: 'success', startedAt, completedAt: startedAt + 10, input: { i }, output: { rows: i % 1000 } },
+      { id: 'b', status: 'success', startedAt: startedAt + 10, completedAt: startedAt + 40, input: { i }, output: { ok: true } }],
+  };
+}
+
+/** History page of 50 for one workflow, at `size` stored executions: runledger, Dexie's
+ * indexed query, and a naive full scan (getAll, filter, sort), median of 25 queries each. */
+async function historyAt(size) {
+  const t0 = Date.UTC(2026, 0, 1);
+  const tracker = await Tracker.open({ name: `bench-hist-${size}-${tag}` });
+  for (let i = 0; i < size; i++) {
+    tracker.log(seedExecution(i, t0));
+    if (i % 5000 === 4999) await tracker.flush();
+  }
+  await tracker.flush();
+  const dx = new Dexie(`bench-hist-dexie-${size}-${tag}`);
+  dx.version(1).stores({ executions: '&id, [workflow_id+started_at], status, started_at' });
+  await dx.open();
+  for (let start = 0; start < size; start += 5000) {
+    const rows = [];
+    for (let i = start; i < Math.min(size, start + 5000); i++) {
+      const e = seedExecution(i, t0);
+      rows.push({ id: e.id, workflow_id: e.workflowId, user_id: e.userId, status: e.status, started_at: e.startedAt, completed_at: e.completedAt, nodes: e.nodes });
+    }
+    await dx.executions.bulkPut(rows);
+  }
+  const times = { runledger: [], dexie: [], naiveScan: [] };
+  for (let q = 0; q < 25; q++) {
+    const wf = `wf-${q % WORKFLOWS}`;
+    let t = performance.now();
+    const page = await tracker.history({ workflowId: wf, limit: 50 });
+    times.runledger.push(performance.now() - t);
+    t = performance.now();
+    const dpage = await dx.executions.where('[workflow_id+started_at]').between([wf, Dexie.minKey], [wf, Dexie.maxKey]).reverse().limit(50).toArray();
+    times.dexie.push(performance.now() - t);
+    if (q < 5) {
+      t = performance.now();
+      const all = await dx.executions.toArray();
+      all.filter((e) => e.workflow_id === wf).sort((a, b) => b.started_at - a.started_at).slice(0, 50);
+      times.naiveScan.push(performance.now() - t);
+    }
+    if (page.items.length !== 50 || dpage.length !== 50 || page.items[0].id !== dpage[0].id) {
+      throw new Error(`history answers disagree at ${size}: ${page.items.length} vs ${dpage.length}`);
+    }
+  }
+  await tracker.close();
+  dx.close();
+  return { size, runledgerMs: median(times.runledger), dexieMs: median(times.dexie), naiveScanMs: median(times.naiveScan) };
+}
+
 try {
   // Each contender runs once to warm up on a small slice, then measured.
   const result = { n: N, runledger: await runledger(), rawIndexedDb: await rawIndexedDb(), dexie: await dexie() };
+  result.history = [];
+  for (const size of HISTORY_SIZES) result.history.push(await historyAt(size));
   window.__bench = result;
 } catch (e) {
   window.__bench = { error: `${e.name}: ${e.message}` };

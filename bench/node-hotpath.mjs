@@ -40,6 +40,53 @@ export async function hotPath(n) {
   return { runledgerUs, otelUs };
 }
 
+/**
+ * Peak RSS while recording `n` executions, flushing every 1,000 (runledger; in Node its store
+ * is memory for now, so what it keeps counts too) against OpenTelemetry exporting them.
+ * Each side runs in a child process of its own so that neither inherits the other's heap.
+ */
+export async function peakMemory(n) {
+  const { execFileSync } = await import('node:child_process');
+  const run = (which) => JSON.parse(execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--memory', which, String(n)], { encoding: 'utf8' }));
+  return { executions: n, runledgerPeakRssMiB: run('runledger'), otelPeakRssMiB: run('otel') };
+}
+
+async function memoryChild(which, n) {
+  const rand = rng(3);
+  let peak = 0;
+  const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
+  if (which === 'runledger') {
+    const tracker = await Tracker.open({ name: 'bench-mem', storage: 'memory' });
+    for (let i = 0; i < n; i++) {
+      recordWithRunledger(tracker, workflowRun(i, rand));
+      if (i % 1000 === 999) { await tracker.flush(); sample(); }
+    }
+    await tracker.flush();
+  } else {
+    const exporter = { export: (_s, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
+    const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+    const tracer = provider.getTracer('bench');
+    for (let i = 0; i < n; i++) {
+      const r = workflowRun(i, rand);
+      const root = tracer.startSpan('workflow', { attributes: flat(r.spec) });
+      const ctx = trace.setSpan(context.active(), root);
+      for (const node of r.nodes) {
+        const span = tracer.startSpan(node.def.name, { attributes: { input: JSON.stringify(node.input), output: JSON.stringify(node.output) } }, ctx);
+        span.end();
+      }
+      root.end();
+      if (i % 1000 === 999) { await provider.forceFlush(); sample(); }
+    }
+    await provider.shutdown();
+  }
+  sample();
+  process.stdout.write(JSON.stringify(Math.round(peak / 2 ** 20)));
+}
+
+if (process.argv[2] === '--memory') {
+  await memoryChild(process.argv[3], Number(process.argv[4]));
+}
+
 function flat(spec) {
   return { kind: spec.kind, 'workflow.id': spec.workflowId, 'workflow.name': spec.workflowName, 'user.id': spec.userId, 'trigger.type': spec.trigger.type };
 }

@@ -390,11 +390,7 @@ impl Recorder {
             .and_then(|e| e.nodes.get(index))
             .map(|n| n.id.clone())
             .unwrap_or_else(|| format!("#{index}"));
-        let event = match outcome {
-            NodeOutcome::Success(_) => "succeed",
-            NodeOutcome::Error(_) => "fail",
-            NodeOutcome::Skipped(_) => "skip",
-        };
+        let event = outcome.event();
         self.live_mut(id, &node_id, event)?
             .finish_node(index, outcome, now)?;
         self.mark_dirty(id);

@@ -40,7 +40,8 @@ impl NodeOutcome {
         }
     }
 
-    fn event(&self) -> &'static str {
+    /// The verb of the recording call (`succeed`, `fail`, `skip`), for error messages.
+    pub fn event(&self) -> &'static str {
         match self {
             NodeOutcome::Success(_) => "succeed",
             NodeOutcome::Error(_) => "fail",
