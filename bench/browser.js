@@ -3,6 +3,7 @@
 // executions + node_executions). Results go to window.__bench.
 import { Tracker } from '/pkg/browser.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
+import { BasicTracerProvider, BatchSpanProcessor, context, trace } from './otel.bundle.js';
 import { rng, workflowRun, asDocument, recordWithRunledger } from './workload.js';
 
 const params = new URLSearchParams(location.search);
@@ -15,6 +16,10 @@ function runs(seed) {
 }
 
 async function runledger() {
+  // Warm-up on a throwaway in-memory tracker, so the wasm is optimised before it is timed.
+  const warm = await Tracker.open({ name: `bench-warm-${tag}`, storage: 'memory' });
+  for (const run of runs(9).slice(0, 200)) recordWithRunledger(warm, run);
+  await warm.close();
   const tracker = await Tracker.open({ name: `bench-rl-${tag}` });
   const work = runs(1);
   const t0 = performance.now();
@@ -24,6 +29,31 @@ async function runledger() {
   const t2 = performance.now();
   await tracker.close();
   return { hotPathUsPerExecution: ((t1 - t0) * 1000) / N, durablePerSecond: (N * 1000) / (t2 - t0) };
+}
+
+/** The same runs recorded as 11 spans each with OpenTelemetry (exporter discards). */
+async function otelHotPath() {
+  const exporter = { export: (_s, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
+  const tracer = provider.getTracer('bench');
+  const work = runs(1);
+  const record = (run) => {
+    const s = run.spec;
+    const root = tracer.startSpan('workflow', { attributes: { kind: s.kind, 'workflow.id': s.workflowId, 'workflow.name': s.workflowName, 'user.id': s.userId, 'trigger.type': s.trigger.type } });
+    const ctx = trace.setSpan(context.active(), root);
+    for (const node of run.nodes) {
+      const span = tracer.startSpan(node.def.name, { attributes: { 'node.id': node.def.id, 'node.type': node.def.type, input: JSON.stringify(node.input) } }, ctx);
+      span.setAttribute('output', JSON.stringify(node.output));
+      span.end();
+    }
+    root.end();
+  };
+  for (const run of runs(9).slice(0, 200)) record(run); // warm-up
+  const t0 = performance.now();
+  for (const run of work) record(run);
+  const us = ((performance.now() - t0) * 1000) / N;
+  await provider.shutdown();
+  return us;
 }
 
 function idbRequest(req) {
@@ -142,7 +172,7 @@ async function historyAt(size) {
 
 try {
   // Each contender runs once to warm up on a small slice, then measured.
-  const result = { n: N, runledger: await runledger(), rawIndexedDb: await rawIndexedDb(), dexie: await dexie() };
+  const result = { n: N, runledger: await runledger(), otelHotPathUs: await otelHotPath(), rawIndexedDb: await rawIndexedDb(), dexie: await dexie() };
   result.history = [];
   for (const size of HISTORY_SIZES) result.history.push(await historyAt(size));
   window.__bench = result;
