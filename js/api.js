@@ -19,6 +19,9 @@ export class Run {
   /** Adds an output: `{ name, kind?, rows?, columns?, role? }`. */
   output(output) { this.#tracker.addOutput(this.id, output); }
 
+  /** Records the id another system gave this run (e.g. `externalId('airflow', runId)`). */
+  externalId(system, id) { this.#tracker.setExternalId(this.id, system, id); }
+
   /** Ends the execution successfully. */
   succeed() { this.#tracker.finishRun(this.id, 'success', undefined); }
 

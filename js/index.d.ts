@@ -20,6 +20,8 @@ export declare class Run {
   node(node: NodeDef, input?: unknown): NodeRun;
   /** Adds an output. */
   output(output: OutputInput): void;
+  /** Records the id another system gave this run (e.g. `externalId('airflow', runId)`). */
+  externalId(system: string, id: string): void;
   /** Ends the execution successfully. */
   succeed(): void;
   /** Ends it as failed: the work itself failed. */

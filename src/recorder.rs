@@ -415,6 +415,32 @@ impl Recorder {
         Ok(())
     }
 
+    /// Records the id another system gave a running execution (lineage: from that system's
+    /// data back to this run). Setting the same system again replaces its id.
+    pub fn set_external_id(
+        &mut self,
+        id: &str,
+        system: &str,
+        external_id: &str,
+    ) -> Result<(), Error> {
+        validate_id("system", system)?;
+        validate_id("externalId", external_id)?;
+        let e = self.live_mut(id, "", "externalId")?;
+        if e.status.is_final() {
+            return Err(LifecycleError::AlreadyFinished {
+                id: id.to_owned(),
+                from: e.status,
+                to: e.status,
+            }
+            .into());
+        }
+        e.external_ids
+            .insert(system.to_owned(), external_id.to_owned());
+        e.version += 1;
+        self.mark_dirty(id);
+        Ok(())
+    }
+
     /// Records the end of a running execution.
     pub fn finish(
         &mut self,
@@ -659,6 +685,26 @@ mod tests {
             "finished after the batch was taken: must be written again"
         );
         assert_eq!(r.take_batch(10, T0 + 4)[0].status, Status::Failed);
+    }
+
+    #[test]
+    fn external_ids_are_set_while_running_and_validated() {
+        let mut r = recorder();
+        let id = r.start(spec(), T0, [1; 10]).unwrap();
+        r.set_external_id(&id, "airflow", "run-42").unwrap();
+        assert_eq!(
+            r.set_external_id(&id, "airflow", " ")
+                .unwrap_err()
+                .to_string(),
+            "`externalId` is required"
+        );
+        r.finish(&id, Status::Success, None, T0 + 1).unwrap();
+        assert!(r.set_external_id(&id, "dbt", "x").is_err());
+        let e = &r.take_batch(1, T0)[0];
+        assert_eq!(
+            e.external_ids.get("airflow").map(String::as_str),
+            Some("run-42")
+        );
     }
 
     #[test]

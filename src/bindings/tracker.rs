@@ -168,6 +168,19 @@ impl Tracker {
         Ok(())
     }
 
+    /// Records the id `system` gave execution `run_id` (`run.externalId(system, id)`).
+    #[wasm_bindgen(js_name = setExternalId)]
+    pub fn set_external_id(&self, run_id: &str, system: &str, external_id: &str) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .set_external_id(run_id, system, external_id))?;
+        self.engine.changed();
+        Ok(())
+    }
+
     /// Ends execution `run_id` with `status` (`success`, `failed`, `error`, `timeout`,
     /// `cancelled`) and an optional error.
     #[wasm_bindgen(js_name = finishRun)]

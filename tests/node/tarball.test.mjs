@@ -48,6 +48,7 @@ test('records a workflow run with node runs and reads it back, secrets redacted'
   const retry = run.node({ id: 'n1', name: 'Fetch', type: 'http' }, { attempt: 2 });
   retry.succeed({ rows: 2 });
   run.output({ name: 'orders', kind: 'table', rows: 2, columns: [{ name: 'id', type: 'int' }], role: 'primary' });
+  run.externalId('airflow', 'scheduled__2026-11-22');
   run.succeed();
   await tracker.flush();
   const stored = await tracker.get(run.id);
@@ -57,6 +58,8 @@ test('records a workflow run with node runs and reads it back, secrets redacted'
   assert.equal(stored.nodes[0].input.url, 'postgres://app:[REDACTED]@db/x');
   assert.equal(stored.trigger.data.authorization, '[REDACTED]');
   assert.equal(stored.outputs[0].role, 'primary');
+  assert.deepEqual(stored.externalIds, { airflow: 'scheduled__2026-11-22' });
+  assert.throws(() => run.externalId('dbt', 'x'), (e) => e.name === 'LifecycleError');
   await tracker.close();
 });
 

@@ -10,6 +10,7 @@ export async function demo(): Promise<string | undefined> {
   const node: NodeRun = run.node({ id: 'n1', name: 'Fetch', type: 'http' }, { url: 'x' });
   node.succeed({ rows: 1 });
   run.output({ name: 'orders', kind: 'table', rows: 1, role: 'primary' });
+  run.externalId('airflow', 'run-1');
   run.succeed();
   tracker.logQuery({ query: 'select 1', status: 'success', executionTime: 0.1 });
   tracker.log({ status: 'failed', startedAt: '2026-01-01T00:00:00Z', error: { message: 'x' } });
