@@ -31,7 +31,7 @@
 //! Layout: [`model`] (records and lifecycle), [`intake`] (redaction, payload limits,
 //! validation), [`recorder`] (in-memory recording and batching), [`history`] (queries and
 //! pagination), [`store`] (the storage trait, memory and IndexedDB), [`recovery`] (crash
-//! recovery), [`retry`] (backoff), and `bindings` (the JS API, wasm only).
+//! recovery), [`retry`] (backoff), [`sync`] (the ingest protocol and upload decisions), and `bindings` (the JS API, wasm only).
 
 #![deny(missing_docs)]
 
@@ -44,6 +44,7 @@ pub mod recorder;
 pub mod recovery;
 pub mod retry;
 pub mod store;
+pub mod sync;
 
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;

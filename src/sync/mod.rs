@@ -1,0 +1,24 @@
+//! Sync to an ingest endpoint: the protocol's messages and the uploader's decisions.
+//!
+//! Pure logic only (no network, no storage), so that every retry rule is tested natively.
+//! The split follows OpenTelemetry's: a batcher ([`plan_batches`]) cuts pending records
+//! into bounded batches; an uploader sends one batch and, from the [`Reply`], [`decide`]s
+//! the next [`Step`]. Unlike OpenTelemetry nothing is ever dropped: a record ends synced or
+//! dead-lettered with its reason.
+//!
+//! ```text
+//! pending ──plan_batches──► batch ──POST /v1/ingest──► Reply ──decide──► Step
+//!                                ▲                                        │
+//!                                └──── RetryAfter(ms) / Split (halves) ◄──┘
+//!                                      Commit / DeadLetter / PauseForAuth ──► outbox
+//! ```
+
+mod batch;
+mod protocol;
+mod reply;
+
+pub use batch::{halves, plan_batches};
+pub use protocol::{
+    ClientInfo, ErrorBody, ErrorDetail, IngestRequest, IngestResponse, Rejected, INGEST_PATH,
+};
+pub use reply::{decide, parse_retry_after, Reply, Step};
