@@ -31,6 +31,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  step "installing Debian's PostgreSQL 15 server binaries (the server tests start a throwaway cluster)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

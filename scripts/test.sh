@@ -8,17 +8,21 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 
 echo "[test] cargo fmt and clippy"
 cargo fmt --all --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo clippy --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p runledger --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
 echo "[test] native tests (model, lifecycle, validation, redaction, truncation, pagination, memory store)"
-cargo test --quiet
+cargo test --workspace --quiet
 
 echo "[test] browser tests: real IndexedDB in headless Chromium"
-cargo test --target wasm32-unknown-unknown --test browser
+cargo test -p runledger --target wasm32-unknown-unknown --test browser
 
 echo "[test] the npm package: TypeScript types, benchmark smoke run, Node and Chromium"
 bash scripts/build.sh
 node_modules/.bin/tsc -p tests/types/tsconfig.json
 node bench/run.mjs --quick
 node --test tests/node/
+
+echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway PostgreSQL"
+cargo build -p runledger-server --quiet
+node --test tests/server/

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm start`: installs what is missing, builds the package and the ingest server, starts the
+# server on its embedded SQLite default and serves the demo page. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+PORT="${PORT:-8080}"
+SERVER_LISTEN="${SERVER_LISTEN:-127.0.0.1:8787}"
+echo "[start] building the ingest server (release)"
+cargo build --release --quiet -p runledger-server
+
+target/release/runledger-server --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --listen "$SERVER_LISTEN" \
+  --cors-origin "http://127.0.0.1:${PORT}" --cors-origin "http://localhost:${PORT}" &
+server_pid=$!
+stop() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+echo "[start] ingest server: http://${SERVER_LISTEN}/health"
+PORT="$PORT" node scripts/serve.mjs

@@ -1,0 +1,208 @@
+//! The router and its handlers.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use runledger::intake::{validate_execution, DEFAULT_MAX_NODE_RUNS};
+use runledger::sync::{IngestRequest, IngestResponse, Rejected, INGEST_PATH};
+use serde_json::json;
+use sqlx::AnyPool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::db;
+use crate::error::AppError;
+
+/// Settings the handlers need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Accepted API keys; empty means open.
+    pub api_keys: Vec<String>,
+    /// Largest request body, after decompression.
+    pub max_body_bytes: usize,
+    /// Browser origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+}
+
+/// Shared state.
+#[derive(Clone)]
+pub struct AppState {
+    pool: AnyPool,
+    settings: Arc<Settings>,
+}
+
+/// The whole application.
+pub fn app(pool: AnyPool, settings: Settings) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(
+            settings
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        ))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+        ]);
+    let state = AppState {
+        pool,
+        settings: Arc::new(settings),
+    };
+    Router::new()
+        .route("/health", get(health))
+        .route(INGEST_PATH, post(ingest_create))
+        .route("/api/v1/execution/{id}", get(execution_get))
+        .layer(DefaultBodyLimit::disable())
+        .layer(cors)
+        .with_state(state)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn authorize(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
+    if settings.api_keys.is_empty() {
+        return Ok(());
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(key) if settings.api_keys.iter().any(|k| k == key) => Ok(()),
+        _ => Err(AppError::Unauthorized),
+    }
+}
+
+/// Reads the body within the limit, inflating gzip.
+async fn read_body(
+    settings: &Settings,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, AppError> {
+    let limit = settings.max_body_bytes;
+    let raw = to_bytes(body, limit)
+        .await
+        .map_err(|_| AppError::TooLarge { limit })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    match encoding {
+        "identity" => Ok(raw),
+        "gzip" => {
+            let mut inflated = Vec::new();
+            // Read one byte past the limit to tell "exactly the limit" from "over it".
+            flate2::read::GzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|e| {
+                    AppError::MalformedBody(format!("the gzip body cannot be inflated: {e}"))
+                })?;
+            if inflated.len() > limit {
+                return Err(AppError::TooLarge { limit });
+            }
+            Ok(inflated.into())
+        }
+        other => Err(AppError::BadRequest(format!(
+            "Content-Encoding `{other}` is not supported; send identity or gzip"
+        ))),
+    }
+}
+
+fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path == "?" {
+            AppError::MalformedBody(format!("the body is not a valid ingest batch: {inner}"))
+        } else {
+            AppError::MalformedBody(format!("`{path}` is invalid: {inner}"))
+        }
+    })
+}
+
+/// `POST /v1/ingest`: one batch, one SQL transaction.
+async fn ingest_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    authorize(&state.settings, &headers)?;
+    let bytes = read_body(&state.settings, &headers, body).await?;
+    let batch = parse_batch(&bytes)?;
+    if batch.batch_id.trim().is_empty() {
+        return Err(AppError::MalformedBody("`batch_id` is required".into()));
+    }
+    let now = now();
+    let mut tx = state.pool.begin().await?;
+    if let Some(previous) = db::batch_response(&mut tx, &batch.batch_id).await? {
+        tx.commit().await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], previous).into_response());
+    }
+    let mut answer = IngestResponse::default();
+    for record in &batch.records {
+        match validate_execution(record, DEFAULT_MAX_NODE_RUNS) {
+            Ok(()) => {
+                db::upsert(&mut tx, record, now).await?;
+                answer.accepted.push(record.id.clone());
+            }
+            Err(reason) => answer.rejected.push(Rejected {
+                id: record.id.clone(),
+                reason: reason.to_string(),
+            }),
+        }
+    }
+    let text = serde_json::to_string(&answer).expect("a response always serializes");
+    db::remember_batch(&mut tx, &batch.batch_id, &text, now).await?;
+    tx.commit().await?;
+    tracing::info!(
+        batch = %batch.batch_id,
+        client = %batch.client.id,
+        accepted = answer.accepted.len(),
+        rejected = answer.rejected.len(),
+        "batch stored"
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// `GET /api/v1/execution/{id}`: one execution with its node runs.
+async fn execution_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize(&state.settings, &headers)?;
+    match db::execution(&state.pool, &id).await? {
+        Some(record) => Ok(([(header::CONTENT_TYPE, "application/json")], record).into_response()),
+        None => Err(AppError::NotFound(format!("no execution {id}"))),
+    }
+}
+
+/// `GET /health`: the database's reachability and the version.
+async fn health(State(state): State<AppState>) -> Response {
+    let reachable = db::reachable(&state.pool).await;
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if reachable { "ok" } else { "degraded" },
+        "database": if reachable { "reachable" } else { "unreachable" },
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,118 @@
+//! `runledger-server`: the reference ingest server.
+//!
+//! ```text
+//! runledger-server --db sqlite:./runledger.db --listen 127.0.0.1:8787
+//! runledger-server --db postgres://user@host/db --api-key "$KEY" --cors-origin http://127.0.0.1:8080
+//! ```
+
+mod app;
+mod db;
+mod error;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The reference ingest server for runledger.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Database URL: `sqlite:PATH` (created when missing) or `postgres://…`.
+    #[arg(long, default_value = "sqlite:./runledger.db")]
+    db: String,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// An accepted API key (repeatable). Without any key the server is open to anyone.
+    #[arg(long = "api-key")]
+    api_keys: Vec<String>,
+    /// A file with one accepted API key per line.
+    #[arg(long)]
+    api_keys_file: Option<PathBuf>,
+    /// A browser origin allowed to call the server (repeatable), e.g. http://127.0.0.1:8080.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Largest request body in bytes, after gzip inflation.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("runledger-server: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut api_keys = cli.api_keys;
+    if let Some(path) = &cli.api_keys_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --api-keys-file {}: {e}", path.display()))?;
+        api_keys.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    if api_keys.is_empty() {
+        tracing::warn!("NO API KEY CONFIGURED: anyone who can reach this server can write and read executions (use --api-key or --api-keys-file)");
+    }
+    let engine = db::engine_of(&cli.db);
+    let pool = db::connect(&cli.db)
+        .await
+        .map_err(|e| format!("cannot open the {engine} database: {e}"))?;
+    let settings = app::Settings {
+        api_keys,
+        max_body_bytes: cli.max_body_bytes,
+        cors_origins: cli.cors_origins,
+    };
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // Listen for SIGTERM before announcing the address, so that a stop sent right after
+    // start is a graceful one too.
+    let shutdown = shutdown_signal()?;
+    // The first line on stdout is the address: tests and scripts read it.
+    println!("listening on http://{address}");
+    tracing::info!(%address, engine, "runledger-server ready");
+    axum::serve(listener, app::app(pool.clone(), settings))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    // In-flight requests (and their transactions) have finished by now.
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminated = terminate.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminated => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    })
+}
