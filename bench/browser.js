@@ -4,7 +4,7 @@
 import { Tracker } from '/pkg/browser.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
 import { BasicTracerProvider, BatchSpanProcessor, context, trace } from './otel.bundle.js';
-import { rng, workflowRun, asDocument, recordWithRunledger } from './workload.js';
+import { rng, workflowRun, asDocument, recordWithRunledger, recordWithOtel } from './workload.js';
 
 const params = new URLSearchParams(location.search);
 const N = Number(params.get('n') ?? 2000);
@@ -37,17 +37,7 @@ async function otelHotPath() {
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
   const tracer = provider.getTracer('bench');
   const work = runs(1);
-  const record = (run) => {
-    const s = run.spec;
-    const root = tracer.startSpan('workflow', { attributes: { kind: s.kind, 'workflow.id': s.workflowId, 'workflow.name': s.workflowName, 'user.id': s.userId, 'trigger.type': s.trigger.type } });
-    const ctx = trace.setSpan(context.active(), root);
-    for (const node of run.nodes) {
-      const span = tracer.startSpan(node.def.name, { attributes: { 'node.id': node.def.id, 'node.type': node.def.type, input: JSON.stringify(node.input) } }, ctx);
-      span.setAttribute('output', JSON.stringify(node.output));
-      span.end();
-    }
-    root.end();
-  };
+  const record = (run) => recordWithOtel({ tracer, trace, context }, run);
   for (const run of runs(9).slice(0, 200)) record(run); // warm-up
   const t0 = performance.now();
   for (const run of work) record(run);

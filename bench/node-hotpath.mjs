@@ -5,7 +5,7 @@
 import { Tracker } from '../pkg/node.js';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { context, trace } from '@opentelemetry/api';
-import { rng, workflowRun, recordWithRunledger } from './workload.js';
+import { rng, workflowRun, recordWithRunledger, recordWithOtel } from './workload.js';
 
 export async function hotPath(n) {
   const rand = rng(2);
@@ -22,16 +22,7 @@ export async function hotPath(n) {
   const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
   const tracer = provider.getTracer('bench');
-  const record = (run) => {
-    const root = tracer.startSpan('workflow', { attributes: { ...flat(run.spec) } });
-    const ctx = trace.setSpan(context.active(), root);
-    for (const node of run.nodes) {
-      const span = tracer.startSpan(node.def.name, { attributes: { 'node.id': node.def.id, 'node.type': node.def.type, input: JSON.stringify(node.input) } }, ctx);
-      span.setAttribute('output', JSON.stringify(node.output));
-      span.end();
-    }
-    root.end();
-  };
+  const record = (run) => recordWithOtel({ tracer, trace, context }, run);
   for (const run of work.slice(0, 200)) record(run); // warm-up
   t0 = performance.now();
   for (const run of work) record(run);
@@ -67,14 +58,7 @@ async function memoryChild(which, n) {
     const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
     const tracer = provider.getTracer('bench');
     for (let i = 0; i < n; i++) {
-      const r = workflowRun(i, rand);
-      const root = tracer.startSpan('workflow', { attributes: flat(r.spec) });
-      const ctx = trace.setSpan(context.active(), root);
-      for (const node of r.nodes) {
-        const span = tracer.startSpan(node.def.name, { attributes: { input: JSON.stringify(node.input), output: JSON.stringify(node.output) } }, ctx);
-        span.end();
-      }
-      root.end();
+      recordWithOtel({ tracer, trace, context }, workflowRun(i, rand));
       if (i % 1000 === 999) { await provider.forceFlush(); sample(); }
     }
     await provider.shutdown();
@@ -85,8 +69,4 @@ async function memoryChild(which, n) {
 
 if (process.argv[2] === '--memory') {
   await memoryChild(process.argv[3], Number(process.argv[4]));
-}
-
-function flat(spec) {
-  return { kind: spec.kind, 'workflow.id': spec.workflowId, 'workflow.name': spec.workflowName, 'user.id': spec.userId, 'trigger.type': spec.trigger.type };
 }

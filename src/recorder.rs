@@ -281,6 +281,23 @@ impl Recorder {
         Ok(self.live.get_mut(id).expect("checked above"))
     }
 
+    /// An execution that is still running, for a change that only running ones accept.
+    fn running_mut(
+        &mut self,
+        id: &str,
+        event: &'static str,
+    ) -> Result<&mut Execution, LifecycleError> {
+        let e = self.live_mut(id, "", event)?;
+        if e.status.is_final() {
+            return Err(LifecycleError::AlreadyFinished {
+                id: id.to_owned(),
+                from: e.status,
+                to: e.status,
+            });
+        }
+        Ok(e)
+    }
+
     /// Starts recording an execution; returns its id.
     pub fn start(
         &mut self,
@@ -400,15 +417,7 @@ impl Recorder {
     /// Adds an output to a running execution.
     pub fn add_output(&mut self, id: &str, output: Output) -> Result<(), Error> {
         validate_output("output", &output)?;
-        let e = self.live_mut(id, "", "output")?;
-        if e.status.is_final() {
-            return Err(LifecycleError::AlreadyFinished {
-                id: id.to_owned(),
-                from: e.status,
-                to: e.status,
-            }
-            .into());
-        }
+        let e = self.running_mut(id, "output")?;
         e.outputs.push(output);
         e.version += 1;
         self.mark_dirty(id);
@@ -425,15 +434,7 @@ impl Recorder {
     ) -> Result<(), Error> {
         validate_id("system", system)?;
         validate_id("externalId", external_id)?;
-        let e = self.live_mut(id, "", "externalId")?;
-        if e.status.is_final() {
-            return Err(LifecycleError::AlreadyFinished {
-                id: id.to_owned(),
-                from: e.status,
-                to: e.status,
-            }
-            .into());
-        }
+        let e = self.running_mut(id, "externalId")?;
         e.external_ids
             .insert(system.to_owned(), external_id.to_owned());
         e.version += 1;
