@@ -1,10 +1,10 @@
 // `npm run bench` (add `-- --quick` for a small smoke run): measures runledger and its
 // anchors side by side in the same run, prints a table, writes bench/results.json.
-import { createServer } from 'node:http';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createStaticServer } from '../scripts/static-server.mjs';
 import { cpus, totalmem } from 'node:os';
 import { chromium } from 'playwright-core';
 import { buildSync } from 'esbuild';
@@ -21,17 +21,9 @@ buildSync({
   bundle: true, minify: true, format: 'esm', platform: 'browser', outfile: join(root, 'bench/otel.bundle.js'), logLevel: 'error',
 });
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
-const server = createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://x').pathname;
-  if (path === "/favicon.ico") { res.writeHead(204).end(); return; }
-  const allowed = ['/bench/', '/pkg/', '/node_modules/dexie/'].some((p) => path.startsWith(p)) && !path.includes('..');
-  try {
-    if (!allowed) throw new Error('forbidden');
-    const body = await readFile(join(root, path));
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
-  } catch { res.writeHead(404).end(); }
-});
+const server = createStaticServer([
+  ['/bench/', join(root, 'bench')], ['/pkg/', join(root, 'pkg')], ['/node_modules/dexie/', join(root, 'node_modules/dexie')],
+]);
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const port = server.address().port;
 

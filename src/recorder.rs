@@ -263,22 +263,28 @@ impl Recorder {
         event: &'static str,
     ) -> Result<&mut Execution, LifecycleError> {
         if !self.live.contains_key(id) {
-            return Err(match self.finished.get(id) {
-                Some(&status) if node_id.is_empty() => LifecycleError::AlreadyFinished {
-                    id: id.to_owned(),
-                    from: status,
-                    to: status,
-                },
-                Some(&status) => LifecycleError::NodeAfterEnd {
-                    id: id.to_owned(),
-                    node_id: node_id.to_owned(),
-                    event,
-                    status,
-                },
-                None => LifecycleError::UnknownExecution { id: id.to_owned() },
-            });
+            return Err(self.not_live(id, node_id, event));
         }
         Ok(self.live.get_mut(id).expect("checked above"))
+    }
+
+    /// Why an event for an execution that is not in memory cannot be recorded: it finished
+    /// (and was written), or this tracker never started it.
+    fn not_live(&self, id: &str, node_id: &str, event: &'static str) -> LifecycleError {
+        match self.finished.get(id) {
+            Some(&status) if node_id.is_empty() => LifecycleError::AlreadyFinished {
+                id: id.to_owned(),
+                from: status,
+                to: status,
+            },
+            Some(&status) => LifecycleError::NodeAfterEnd {
+                id: id.to_owned(),
+                node_id: node_id.to_owned(),
+                event,
+                status,
+            },
+            None => LifecycleError::UnknownExecution { id: id.to_owned() },
+        }
     }
 
     /// An execution that is still running, for a change that only running ones accept.
@@ -401,15 +407,12 @@ impl Recorder {
         outcome: NodeOutcome,
         now: Millis,
     ) -> Result<(), Error> {
-        let node_id = self
-            .live
-            .get(id)
-            .and_then(|e| e.nodes.get(index))
-            .map(|n| n.id.clone())
-            .unwrap_or_else(|| format!("#{index}"));
         let event = outcome.event();
-        self.live_mut(id, &node_id, event)?
-            .finish_node(index, outcome, now)?;
+        // The node's label is only needed to explain a failure: no allocation when it works.
+        let Some(e) = self.live.get_mut(id) else {
+            return Err(self.not_live(id, &format!("#{index}"), event).into());
+        };
+        e.finish_node(index, outcome, now)?;
         self.mark_dirty(id);
         Ok(())
     }
@@ -571,15 +574,6 @@ impl Recorder {
     /// An execution held in memory (running, or not yet confirmed durable).
     pub fn live(&self, id: &str) -> Option<&Execution> {
         self.live.get(id)
-    }
-
-    /// The ids of executions still running here.
-    pub fn running_ids(&self) -> Vec<String> {
-        self.live
-            .values()
-            .filter(|e| !e.status.is_final())
-            .map(|e| e.id.clone())
-            .collect()
     }
 }
 

@@ -434,11 +434,6 @@ impl Tracker {
         }
         Ok(Tracker { engine, recovered })
     }
-
-    /// The shared engine (for tests and other bindings).
-    pub fn engine(&self) -> &Rc<Engine> {
-        &self.engine
-    }
 }
 
 /// Marks executions of dead tracker instances as interrupted; returns their ids.

@@ -3,30 +3,17 @@
 // recovery when a tab is really closed. Needs pkg/ (npm test builds it first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createStaticServer } from '../../scripts/static-server.mjs';
 import { chromium } from 'playwright-core';
 
 const root = resolve(import.meta.dirname, '../..');
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 let server;
 let browser;
 let base;
 
 before(async () => {
-  server = createServer(async (req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
-    const file = path.startsWith('/pkg/') ? join(root, path) : join(root, 'tests/node/fixtures', path);
-    let body;
-    try {
-      body = await readFile(file);
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
-  });
+  server = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(root, 'tests/node/fixtures')]]);
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${server.address().port}`;
   browser = await chromium.launch({

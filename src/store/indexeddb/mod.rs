@@ -46,7 +46,6 @@ const PAYLOADS: &str = "payloads";
 /// Executions in one IndexedDB database.
 #[derive(Debug)]
 pub struct IdbStore {
-    name: String,
     db: IdbDatabase,
     fail: RefCell<Option<FailPoint>>,
 }
@@ -87,15 +86,9 @@ impl IdbStore {
     pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
         let db = schema::open(name).await?;
         Ok(IdbStore {
-            name: name.to_owned(),
             db,
             fail: RefCell::new(None),
         })
-    }
-
-    /// The database name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Closes the connection (pending transactions still complete).
