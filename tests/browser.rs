@@ -304,6 +304,14 @@ async fn an_older_database_layout_is_migrated_on_open() {
         items[0].nodes.is_empty(),
         "payloads moved out of the metadata"
     );
+    wait(t.close()).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
+    let queued = store.outbox(10).await.unwrap();
+    assert_eq!(
+        queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["old-1"],
+        "history kept before sync existed is queued to be sent"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -4,7 +4,7 @@ use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
 use crate::store::indexeddb::IdbStore;
-use crate::store::{FailPoint, MemoryStore, Store};
+use crate::store::{DeadLetter, FailPoint, MemoryStore, OutboxCounts, Store, Synced};
 
 /// One of the stores, chosen at `Tracker.open`.
 #[derive(Debug)]
@@ -52,6 +52,21 @@ impl Store for AnyStore {
     }
     async fn running(&self) -> Result<Vec<Execution>, StoreError> {
         delegate!(self, s => s.running().await)
+    }
+    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        delegate!(self, s => s.outbox(limit).await)
+    }
+    async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
+        delegate!(self, s => s.settle(synced, refused).await)
+    }
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        delegate!(self, s => s.outbox_counts().await)
+    }
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        delegate!(self, s => s.dead_letters().await)
+    }
+    async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        delegate!(self, s => s.retry_dead_letters(ids).await)
     }
     fn inject_failure(&self, fail: FailPoint) {
         delegate!(self, s => s.inject_failure(fail))

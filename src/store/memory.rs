@@ -1,10 +1,10 @@
 //! The in-memory store: the reference behaviour, native tests, and Node until it has a durable
 //! store.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use super::{classify_failure, FailPoint, Store};
+use super::{classify_failure, DeadLetter, FailPoint, OutboxCounts, Store, Synced};
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Status};
@@ -14,6 +14,10 @@ use crate::model::{Execution, Status};
 pub struct MemoryStore {
     meta: RefCell<HashMap<String, Execution>>,
     payloads: RefCell<HashMap<String, Vec<crate::model::NodeRun>>>,
+    /// Id → (version to send, queue position).
+    outbox: RefCell<HashMap<String, (u64, u64)>>,
+    dead: RefCell<HashMap<String, DeadLetter>>,
+    next_position: Cell<u64>,
     fail: RefCell<Option<FailPoint>>,
 }
 
@@ -41,7 +45,7 @@ impl Store for MemoryStore {
             .iter()
             .map(|e| (e.summary(), e.nodes.clone()))
             .collect();
-        // Two puts per execution (metadata, payload), as in IndexedDB.
+        // Three puts per execution (metadata, payload, outbox mark), as in IndexedDB.
         if let Some(f) = self.fail.borrow_mut().take() {
             if f.after_puts < batch.len() * 2 {
                 return Err(classify_failure(
@@ -53,7 +57,10 @@ impl Store for MemoryStore {
             }
         }
         let (mut meta, mut payloads) = (self.meta.borrow_mut(), self.payloads.borrow_mut());
+        let mut outbox = self.outbox.borrow_mut();
         for (summary, nodes) in staged {
+            let position = self.next_position.replace(self.next_position.get() + 1);
+            outbox.insert(summary.id.clone(), (summary.version, position));
             payloads.insert(summary.id.clone(), nodes);
             meta.insert(summary.id.clone(), summary);
         }
@@ -84,6 +91,8 @@ impl Store for MemoryStore {
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         self.payloads.borrow_mut().remove(id);
+        self.outbox.borrow_mut().remove(id);
+        self.dead.borrow_mut().remove(id);
         Ok(self.meta.borrow_mut().remove(id).is_some())
     }
 
@@ -95,9 +104,12 @@ impl Store for MemoryStore {
             .map(|e| e.id.clone())
             .collect();
         let mut payloads = self.payloads.borrow_mut();
+        let (mut outbox, mut dead) = (self.outbox.borrow_mut(), self.dead.borrow_mut());
         for id in &doomed {
             meta.remove(id);
             payloads.remove(id);
+            outbox.remove(id);
+            dead.remove(id);
         }
         Ok(doomed.len())
     }
@@ -115,6 +127,68 @@ impl Store for MemoryStore {
             out.extend(self.get(&id).await?);
         }
         Ok(out)
+    }
+
+    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let mut queued: Vec<(u64, String)> = self
+            .outbox
+            .borrow()
+            .iter()
+            .map(|(id, &(_, position))| (position, id.clone()))
+            .collect();
+        queued.sort_unstable();
+        let mut out = Vec::with_capacity(limit.min(queued.len()));
+        for (_, id) in queued.into_iter().take(limit) {
+            out.extend(self.get(&id).await?);
+        }
+        Ok(out)
+    }
+
+    async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
+        let (mut outbox, mut dead) = (self.outbox.borrow_mut(), self.dead.borrow_mut());
+        for s in synced {
+            if outbox.get(&s.id).is_some_and(|&(v, _)| v <= s.version) {
+                outbox.remove(&s.id);
+            }
+            if dead.get(&s.id).is_some_and(|d| d.version <= s.version) {
+                dead.remove(&s.id);
+            }
+        }
+        for r in refused {
+            if outbox.get(&r.id).is_some_and(|&(v, _)| v <= r.version) {
+                outbox.remove(&r.id);
+                dead.insert(r.id.clone(), r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        Ok(OutboxCounts {
+            pending: self.outbox.borrow().len(),
+            dead_lettered: self.dead.borrow().len(),
+        })
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut all: Vec<DeadLetter> = self.dead.borrow().values().cloned().collect();
+        all.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(all)
+    }
+
+    async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        let (mut outbox, mut dead) = (self.outbox.borrow_mut(), self.dead.borrow_mut());
+        let chosen: Vec<String> = dead
+            .keys()
+            .filter(|id| ids.is_none_or(|ids| ids.contains(id)))
+            .cloned()
+            .collect();
+        for id in &chosen {
+            let letter = dead.remove(id).expect("chosen from the dead letters");
+            let position = self.next_position.replace(self.next_position.get() + 1);
+            outbox.entry(id.clone()).or_insert((letter.version, position));
+        }
+        Ok(chosen.len())
     }
 
     fn inject_failure(&self, fail: FailPoint) {

@@ -1,8 +1,9 @@
 //! Storage: one small trait, an in-memory implementation, and IndexedDB in browsers.
 //!
 //! Every store keeps execution metadata apart from node payloads and writes both in one
-//! atomic step: a failed write leaves neither. All stores pass the same behavioural suite
-//! ([`suite`]).
+//! atomic step: a failed write leaves neither. The same step marks each written execution
+//! "to send" in the store's outbox, so that a crash can never leave a stored record that sync
+//! will not send. All stores pass the same behavioural suite ([`suite`]).
 
 mod memory;
 #[doc(hidden)]
@@ -12,6 +13,8 @@ pub mod suite;
 pub mod indexeddb;
 
 pub use memory::MemoryStore;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
@@ -27,26 +30,70 @@ pub struct FailPoint {
     pub error_name: String,
 }
 
+/// A record the ingest server refused for good: kept, visible and retryable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// The execution id.
+    pub id: String,
+    /// The version the server refused.
+    pub version: u64,
+    /// Why, in the server's words.
+    pub reason: String,
+    /// When it was refused, ms since the epoch.
+    pub at: i64,
+}
+
+/// A record version the server has acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Synced {
+    /// The execution id.
+    pub id: String,
+    /// The version it acknowledged.
+    pub version: u64,
+}
+
+/// How much the outbox holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Executions waiting to be sent.
+    pub pending: usize,
+    /// Executions the server refused.
+    pub dead_lettered: usize,
+}
+
 /// Where executions are kept.
 ///
 /// Methods take `&self`: stores are used from one thread (the JS event loop) and keep their
 /// own interior state.
 #[allow(async_fn_in_trait)]
 pub trait Store {
-    /// Writes whole executions (metadata and node payloads), replacing earlier versions, all
-    /// or nothing.
+    /// Writes whole executions (metadata and node payloads), replacing earlier versions, and
+    /// marks each one to be sent, all or nothing.
     async fn write(&self, batch: &[Execution]) -> Result<(), StoreError>;
     /// One execution with its node runs.
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError>;
     /// A page of execution summaries (no node payloads), newest first.
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
-    /// Removes an execution and its payload; false when there was none.
+    /// Removes an execution, its payload and its outbox mark; false when there was none.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
     /// Removes a workflow's history, or everything when `workflow_id` is `None`; returns how
     /// many executions were removed.
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError>;
     /// Every execution stored as running, with its node runs (for crash recovery).
     async fn running(&self) -> Result<Vec<Execution>, StoreError>;
+    /// Up to `limit` executions waiting to be sent, whole, the longest waiting first.
+    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError>;
+    /// Records the server's answer in one step: acknowledged versions leave the outbox (and
+    /// the dead letters); refused ones move to the dead letters. A record changed again since
+    /// the version that was sent stays in the outbox, to be sent again.
+    async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError>;
+    /// How many executions wait to be sent, and how many were refused.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Every refused record, oldest first.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Puts refused records (all, or those in `ids`) back in the outbox; returns how many.
+    async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError>;
     /// Makes the next write fail after `fail.after_puts` puts (tests only).
     #[doc(hidden)]
     fn inject_failure(&self, fail: FailPoint);

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use serde_json::json;
 
-use super::{FailPoint, Store};
+use super::{DeadLetter, FailPoint, OutboxCounts, Store, Synced};
 use crate::error::StoreError;
 use crate::history::HistoryQuery;
 use crate::model::{Execution, Kind, NodeRun, NodeStatus, QueryInfo, Status};
@@ -70,6 +70,24 @@ where
     a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored(&make("atomic").await).await;
     quota_failure_is_typed_and_loses_nothing(&make("quota").await).await;
     running_lists_only_running_executions_with_nodes(&make("running").await).await;
+    written_records_wait_in_the_outbox_until_acknowledged(&make("outbox").await).await;
+    a_record_changed_in_flight_is_sent_again(&make("in_flight").await).await;
+    refused_records_are_dead_lettered_kept_and_retryable(&make("dead_letters").await).await;
+}
+
+fn synced(id: &str, version: u64) -> Synced {
+    Synced {
+        id: id.into(),
+        version,
+    }
+}
+
+async fn counts<S: Store>(store: &S) -> (usize, usize) {
+    let OutboxCounts {
+        pending,
+        dead_lettered,
+    } = store.outbox_counts().await.expect("outbox counts");
+    (pending, dead_lettered)
 }
 
 /// `get` returns exactly what was written, node payloads included.
@@ -318,6 +336,8 @@ pub async fn delete_removes_metadata_and_payload<S: Store>(store: &S) {
     assert!(!store.delete("a").await.unwrap());
     assert_eq!(store.get("a").await.unwrap(), None);
     assert_eq!(history(store, HistoryQuery::default()).await, ["b"]);
+    // A deleted record is not sent either.
+    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["b"]);
     // Writing the id again starts from nothing: no stale payload resurfaces.
     let mut bare = sample("a", "wf", T0, Status::Success);
     bare.nodes.clear();
@@ -338,8 +358,10 @@ pub async fn clear_removes_one_workflow_or_everything<S: Store>(store: &S) {
     assert_eq!(store.clear(Some("wf-a")).await.unwrap(), 2);
     assert_eq!(history(store, HistoryQuery::default()).await, ["b1"]);
     assert_eq!(store.get("a1").await.unwrap(), None);
+    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["b1"]);
     assert_eq!(store.clear(None).await.unwrap(), 1);
     assert!(history(store, HistoryQuery::default()).await.is_empty());
+    assert_eq!(counts(store).await, (0, 0));
 }
 
 /// A write that fails part-way leaves none of its records, and earlier ones intact.
@@ -349,9 +371,10 @@ pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: 
     let mut changed = kept.clone();
     changed.version = 2;
     changed.status = Status::Failed;
-    // Fails after the first execution's metadata and payload and the second one's metadata.
+    // Fails after the first execution's metadata, payload and outbox mark, and the second
+    // one's metadata.
     store.inject_failure(FailPoint {
-        after_puts: 3,
+        after_puts: 4,
         error_name: "AbortError".into(),
     });
     let err = store
@@ -367,6 +390,9 @@ pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: 
     assert_eq!(store.get("new2").await.unwrap(), None);
     assert_eq!(store.get("kept").await.unwrap(), Some(kept));
     assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
+    // No outbox mark was left for what was not stored.
+    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["kept"]);
+    assert_eq!(store.outbox(10).await.unwrap()[0].version, 1);
     // The same write succeeds once the fault is gone.
     store
         .write(&[sample("new1", "wf", T0 + 1, Status::Success)])
@@ -408,4 +434,92 @@ pub async fn running_lists_only_running_executions_with_nodes<S: Store>(store: &
     let running = store.running().await.unwrap();
     assert_eq!(ids(&running), ["live"]);
     assert_eq!(running[0].nodes.len(), 2);
+}
+
+/// Every write marks its records to be sent; an acknowledgement removes the mark.
+pub async fn written_records_wait_in_the_outbox_until_acknowledged<S: Store>(store: &S) {
+    store
+        .write(&[
+            sample("a", "wf", T0, Status::Success),
+            sample("b", "wf", T0 + 1, Status::Success),
+        ])
+        .await
+        .unwrap();
+    store
+        .write(&[sample("c", "wf", T0 + 2, Status::Success)])
+        .await
+        .unwrap();
+    assert_eq!(counts(store).await, (3, 0));
+    // The longest waiting first, whole (node payloads included), bounded by the limit.
+    let first = store.outbox(2).await.unwrap();
+    assert_eq!(ids(&first), ["a", "b"]);
+    assert_eq!(first[0], sample("a", "wf", T0, Status::Success));
+    store
+        .settle(&[synced("a", 1), synced("b", 1)], &[])
+        .await
+        .unwrap();
+    assert_eq!(counts(store).await, (1, 0));
+    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["c"]);
+    // Acknowledging is idempotent, and acknowledged records stay stored locally.
+    store.settle(&[synced("a", 1)], &[]).await.unwrap();
+    assert_eq!(counts(store).await, (1, 0));
+    assert!(store.get("a").await.unwrap().is_some());
+}
+
+/// A record written again while its older version was in flight stays in the outbox.
+pub async fn a_record_changed_in_flight_is_sent_again<S: Store>(store: &S) {
+    let mut e = sample("a", "wf", T0, Status::Running);
+    store.write(std::slice::from_ref(&e)).await.unwrap();
+    let in_flight = store.outbox(10).await.unwrap();
+    e.version = 2;
+    e.status = Status::Success;
+    store.write(std::slice::from_ref(&e)).await.unwrap();
+    store
+        .settle(&[synced("a", in_flight[0].version)], &[])
+        .await
+        .unwrap();
+    let again = store.outbox(10).await.unwrap();
+    assert_eq!(ids(&again), ["a"]);
+    assert_eq!((again[0].version, again[0].status), (2, Status::Success));
+    store.settle(&[synced("a", 2)], &[]).await.unwrap();
+    assert_eq!(counts(store).await, (0, 0));
+}
+
+/// A refused record leaves the outbox for the dead letters with its reason; the record itself
+/// stays; retrying puts it back in the outbox.
+pub async fn refused_records_are_dead_lettered_kept_and_retryable<S: Store>(store: &S) {
+    store
+        .write(&[
+            sample("good", "wf", T0, Status::Success),
+            sample("bad", "wf", T0 + 1, Status::Success),
+        ])
+        .await
+        .unwrap();
+    let letter = DeadLetter {
+        id: "bad".into(),
+        version: 1,
+        reason: "the record is larger than the server accepts".into(),
+        at: T0 + 5,
+    };
+    store
+        .settle(&[synced("good", 1)], std::slice::from_ref(&letter))
+        .await
+        .unwrap();
+    assert_eq!(counts(store).await, (0, 1));
+    assert_eq!(store.dead_letters().await.unwrap(), [letter]);
+    assert!(store.get("bad").await.unwrap().is_some());
+    assert!(store.outbox(10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .retry_dead_letters(Some(&["other".to_string()]))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.retry_dead_letters(None).await.unwrap(), 1);
+    assert_eq!(counts(store).await, (1, 0));
+    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["bad"]);
+    // Once a version is accepted, nothing about it is left behind.
+    store.settle(&[synced("bad", 1)], &[]).await.unwrap();
+    assert_eq!(counts(store).await, (0, 0));
 }

@@ -9,12 +9,17 @@
 //!   by_user      [userId, startedAt, id]
 //!   by_database  [query.databaseType, startedAt, id]
 //!   by_status    [status, startedAt, id]
-//! payloads    keyPath id   {id, nodes: [...]}: node inputs, outputs, errors
+//! payloads    keyPath id   {id, nodes: "[...]"}: node inputs, outputs, errors (JSON text)
+//! outbox      keyPath id   {id, version, queuedAt}: to be sent to the ingest server
+//!   by_queued    [queuedAt, id]
+//! dead_letters keyPath id  {id, version, reason, at}: refused by the server, retryable
+//!   by_at        [at, id]
 //! ```
 //!
 //! Every history filter walks one of these indexes newest-first from the cursor position;
-//! records are never scanned wholesale. A write puts metadata and payloads of the whole batch
-//! in one readwrite transaction over both stores: it commits entirely or not at all.
+//! records are never scanned wholesale. A write puts metadata, payloads and outbox marks of the
+//! whole batch in one readwrite transaction: it commits entirely or not at all, so a stored
+//! record is always either acknowledged by the server or marked to be sent.
 
 mod request;
 mod schema;
@@ -35,13 +40,16 @@ pub use request::error_parts;
 use request::{once, Request, TxDone};
 pub use schema::{create_legacy_v1, DB_VERSION};
 
-use super::{classify_failure, FailPoint, Store};
+use super::{classify_failure, DeadLetter, FailPoint, OutboxCounts, Store, Synced};
 use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
 
 const EXECUTIONS: &str = "executions";
 const PAYLOADS: &str = "payloads";
+const OUTBOX: &str = "outbox";
+const DEAD_LETTERS: &str = "dead_letters";
+const ALL: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS];
 
 /// Executions in one IndexedDB database.
 #[derive(Debug)]
@@ -145,6 +153,34 @@ impl IdbStore {
         Ok(paginate(hits, limit))
     }
 
+    /// One execution with its node runs, read in `tx`.
+    async fn get_in(&self, tx: &IdbTransaction, id: &str) -> Result<Option<Execution>, StoreError> {
+        let key = JsValue::from(id);
+        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key)))
+            .await
+            .map_err(js_err("get", 0))?;
+        if meta.is_undefined() {
+            return Ok(None);
+        }
+        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key)))
+            .await
+            .map_err(js_err("get", 0))?;
+        let mut e: Execution = from_js(&key, &meta)?;
+        if !payload.is_undefined() {
+            let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
+            // JSON text since layout 2; an array in records migrated from layout 1.
+            e.nodes = match nodes.as_string() {
+                Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+                    key: format!("payload {id}"),
+                    reason: err.to_string(),
+                })?,
+                None if nodes.is_undefined() => Vec::new(),
+                None => from_js(&JsValue::from(format!("payload {id}")), &nodes)?,
+            };
+        }
+        Ok(Some(e))
+    }
+
     async fn ids_of_workflow(
         &self,
         tx: &IdbTransaction,
@@ -223,13 +259,15 @@ impl Store for IdbStore {
         }
         let fail_err = js_err("write", batch.len());
         let tx = self.tx(
-            &[EXECUTIONS, PAYLOADS],
+            &[EXECUTIONS, PAYLOADS, OUTBOX],
             IdbTransactionMode::Readwrite,
             "write",
         )?;
         let done = TxDone::new(&tx);
         let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
         let payloads = tx.object_store(PAYLOADS).map_err(&fail_err)?;
+        let outbox = tx.object_store(OUTBOX).map_err(&fail_err)?;
+        let queued_at = JsValue::from(js_sys::Date::now());
         let fail = self.fail.borrow_mut().take();
         let mut puts = 0usize;
         let abort = |error: StoreError| {
@@ -250,7 +288,12 @@ impl Store for IdbStore {
             let payload = Object::new();
             let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
             let _ = Reflect::set(&payload, &"nodes".into(), &JsValue::from(nodes));
-            for (store, value) in [(&meta, &obj), (&payloads, payload.as_ref())] {
+            let mark = outbox_mark(&e.id, e.version, &queued_at);
+            for (store, value) in [
+                (&meta, &obj),
+                (&payloads, payload.as_ref()),
+                (&outbox, mark.as_ref()),
+            ] {
                 if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
                     let _ = tx.abort();
                     let _ = done.wait().await;
@@ -274,30 +317,7 @@ impl Store for IdbStore {
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readonly, "get")?;
-        let key = JsValue::from(id);
-        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key)))
-            .await
-            .map_err(js_err("get", 0))?;
-        if meta.is_undefined() {
-            return Ok(None);
-        }
-        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key)))
-            .await
-            .map_err(js_err("get", 0))?;
-        let mut e: Execution = from_js(&key, &meta)?;
-        if !payload.is_undefined() {
-            let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
-            // JSON text since layout 2; an array in records migrated from layout 1.
-            e.nodes = match nodes.as_string() {
-                Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
-                    key: format!("payload {id}"),
-                    reason: err.to_string(),
-                })?,
-                None if nodes.is_undefined() => Vec::new(),
-                None => from_js(&JsValue::from(format!("payload {id}")), &nodes)?,
-            };
-        }
-        Ok(Some(e))
+        self.get_in(&tx, id).await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -305,11 +325,7 @@ impl Store for IdbStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let tx = self.tx(
-            &[EXECUTIONS, PAYLOADS],
-            IdbTransactionMode::Readwrite,
-            "delete",
-        )?;
+        let tx = self.tx(ALL, IdbTransactionMode::Readwrite, "delete")?;
         let done = TxDone::new(&tx);
         let key = JsValue::from(id);
         let meta = tx.object_store(EXECUTIONS).map_err(js_err("delete", 1))?;
@@ -319,39 +335,41 @@ impl Store for IdbStore {
             .as_f64()
             .unwrap_or(0.0)
             > 0.0;
-        meta.delete(&key).map_err(js_err("delete", 1))?;
-        tx.object_store(PAYLOADS)
-            .and_then(|s| s.delete(&key))
-            .map_err(js_err("delete", 1))?;
+        for name in ALL {
+            tx.object_store(name)
+                .and_then(|s| s.delete(&key))
+                .map_err(js_err("delete", 1))?;
+        }
         done.wait().await.map_err(js_err("delete", 1))?;
         Ok(existed)
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
-        let tx = self.tx(
-            &[EXECUTIONS, PAYLOADS],
-            IdbTransactionMode::Readwrite,
-            "clear",
-        )?;
+        let tx = self.tx(ALL, IdbTransactionMode::Readwrite, "clear")?;
         let done = TxDone::new(&tx);
-        let meta = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
-        let payloads = tx.object_store(PAYLOADS).map_err(js_err("clear", 0))?;
+        let stores = ALL
+            .iter()
+            .map(|name| tx.object_store(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(js_err("clear", 0))?;
         let removed = match workflow_id {
             None => {
-                let n = once(meta.count())
+                let n = once(stores[0].count())
                     .await
                     .map_err(js_err("clear", 0))?
                     .as_f64()
                     .unwrap_or(0.0) as usize;
-                meta.clear().map_err(js_err("clear", n))?;
-                payloads.clear().map_err(js_err("clear", n))?;
+                for store in &stores {
+                    store.clear().map_err(js_err("clear", n))?;
+                }
                 n
             }
             Some(w) => {
                 let ids = self.ids_of_workflow(&tx, w).await?;
                 for key in &ids {
-                    meta.delete(key).map_err(js_err("clear", ids.len()))?;
-                    payloads.delete(key).map_err(js_err("clear", ids.len()))?;
+                    for store in &stores {
+                        store.delete(key).map_err(js_err("clear", ids.len()))?;
+                    }
                 }
                 ids.len()
             }
@@ -379,7 +397,150 @@ impl Store for IdbStore {
         }
     }
 
+    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+        let err = || js_err("outbox", 0);
+        let tx = self.tx(
+            &[OUTBOX, EXECUTIONS, PAYLOADS],
+            IdbTransactionMode::Readonly,
+            "outbox",
+        )?;
+        let index = tx
+            .object_store(OUTBOX)
+            .and_then(|s| s.index("by_queued"))
+            .map_err(err())?;
+        let cursor = Request::new(index.open_key_cursor().map_err(err())?.unchecked_into());
+        let mut ids = Vec::new();
+        while ids.len() < limit {
+            let next = cursor.next().await.map_err(err())?;
+            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else {
+                break;
+            };
+            ids.extend(c.primary_key().map_err(err())?.as_string());
+            c.continue_().map_err(err())?;
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get_in(&tx, &id).await?);
+        }
+        Ok(out)
+    }
+
+    async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
+        let records = synced.len() + refused.len();
+        let err = || js_err("settle", records);
+        let tx = self.tx(
+            &[OUTBOX, DEAD_LETTERS],
+            IdbTransactionMode::Readwrite,
+            "settle",
+        )?;
+        let done = TxDone::new(&tx);
+        let outbox = tx.object_store(OUTBOX).map_err(err())?;
+        let dead = tx.object_store(DEAD_LETTERS).map_err(err())?;
+        // The stored version, when it is not newer than `sent`.
+        let at_most = |value: &JsValue, sent: u64| {
+            !value.is_undefined()
+                && Reflect::get(value, &"version".into())
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .is_some_and(|v| v <= sent as f64)
+        };
+        for s in synced {
+            let key = JsValue::from(s.id.as_str());
+            let queued = once(outbox.get(&key)).await.map_err(err())?;
+            if at_most(&queued, s.version) {
+                outbox.delete(&key).map_err(err())?;
+            }
+            let letter = once(dead.get(&key)).await.map_err(err())?;
+            if at_most(&letter, s.version) {
+                dead.delete(&key).map_err(err())?;
+            }
+        }
+        for r in refused {
+            let key = JsValue::from(r.id.as_str());
+            let queued = once(outbox.get(&key)).await.map_err(err())?;
+            if at_most(&queued, r.version) {
+                outbox.delete(&key).map_err(err())?;
+                dead.put(&to_js(r)?).map_err(err())?;
+            }
+        }
+        done.wait().await.map_err(err())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let err = || js_err("count", 0);
+        let tx = self.tx(&[OUTBOX, DEAD_LETTERS], IdbTransactionMode::Readonly, "count")?;
+        let count = |name: &str| {
+            let req = tx.object_store(name).and_then(|s| s.count());
+            async move {
+                once(req)
+                    .await
+                    .map(|n| n.as_f64().unwrap_or(0.0) as usize)
+                    .map_err(err())
+            }
+        };
+        Ok(OutboxCounts {
+            pending: count(OUTBOX).await?,
+            dead_lettered: count(DEAD_LETTERS).await?,
+        })
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let err = || js_err("dead letters", 0);
+        let tx = self.tx(&[DEAD_LETTERS], IdbTransactionMode::Readonly, "dead letters")?;
+        let all = once(
+            tx.object_store(DEAD_LETTERS)
+                .and_then(|s| s.index("by_at"))
+                .and_then(|i| i.get_all()),
+        )
+        .await
+        .map_err(err())?;
+        all.unchecked_into::<Array>()
+            .iter()
+            .map(|v| from_js(&Reflect::get(&v, &"id".into()).unwrap_or_default(), &v))
+            .collect()
+    }
+
+    async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        let letters = self.dead_letters().await?;
+        let chosen: Vec<&DeadLetter> = letters
+            .iter()
+            .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
+            .collect();
+        let err = || js_err("retry", chosen.len());
+        let tx = self.tx(
+            &[OUTBOX, DEAD_LETTERS],
+            IdbTransactionMode::Readwrite,
+            "retry",
+        )?;
+        let done = TxDone::new(&tx);
+        let outbox = tx.object_store(OUTBOX).map_err(err())?;
+        let dead = tx.object_store(DEAD_LETTERS).map_err(err())?;
+        let queued_at = JsValue::from(js_sys::Date::now());
+        for letter in &chosen {
+            let key = JsValue::from(letter.id.as_str());
+            dead.delete(&key).map_err(err())?;
+            // A newer version already waiting keeps its place.
+            let queued = once(outbox.get(&key)).await.map_err(err())?;
+            if queued.is_undefined() {
+                outbox
+                    .put(&outbox_mark(&letter.id, letter.version, &queued_at))
+                    .map_err(err())?;
+            }
+        }
+        done.wait().await.map_err(err())?;
+        Ok(chosen.len())
+    }
+
     fn inject_failure(&self, fail: FailPoint) {
         *self.fail.borrow_mut() = Some(fail);
     }
+}
+
+/// The outbox entry that marks version `version` of execution `id` to be sent.
+fn outbox_mark(id: &str, version: u64, queued_at: &JsValue) -> Object {
+    let mark = Object::new();
+    let _ = Reflect::set(&mark, &"id".into(), &JsValue::from(id));
+    let _ = Reflect::set(&mark, &"version".into(), &JsValue::from(version as f64));
+    let _ = Reflect::set(&mark, &"queuedAt".into(), queued_at);
+    mark
 }

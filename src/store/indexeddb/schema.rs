@@ -4,6 +4,8 @@
 //! - 1: the pre-release layout: one `executions` store holding whole executions, node runs
 //!   embedded, with one index `by_started` on `startedAt`.
 //! - 2: metadata and payloads in separate stores, one index per history filter.
+//! - 3: the sync outbox and dead letters. Every record stored before is put in the outbox,
+//!   so history kept by an older version reaches the server too.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,11 +19,11 @@ use web_sys::{
 };
 
 use super::request::{error_parts, Request};
-use super::{EXECUTIONS, PAYLOADS};
+use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, PAYLOADS};
 use crate::error::StoreError;
 
 /// The database version this library creates and migrates to.
-pub const DB_VERSION: u32 = 2;
+pub const DB_VERSION: u32 = 3;
 
 const INDEXES: &[(&str, &[&str])] = &[
     ("by_started", &["startedAt", "id"]),
@@ -133,6 +135,33 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
     } else {
         db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"))?
     };
+    let outbox = if has_store(db, OUTBOX) {
+        tx.object_store(OUTBOX)?
+    } else {
+        let outbox =
+            db.create_object_store_with_optional_parameters(OUTBOX, &store_params("id"))?;
+        outbox.create_index_with_str_sequence("by_queued", &key_path(&["queuedAt", "id"]))?;
+        outbox
+    };
+    if !has_store(db, DEAD_LETTERS) {
+        let dead =
+            db.create_object_store_with_optional_parameters(DEAD_LETTERS, &store_params("id"))?;
+        dead.create_index_with_str_sequence("by_at", &key_path(&["at", "id"]))?;
+    }
+    if (1..3).contains(&old) {
+        let tx = tx.clone();
+        let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = enqueue_all(&cursor, &outbox).await {
+                web_sys::console::error_2(
+                    &"runledger: queueing stored records for sync failed; the upgrade is rolled back"
+                        .into(),
+                    &e,
+                );
+                let _ = tx.abort();
+            }
+        });
+    }
     if old == 1 {
         let tx = tx.clone();
         let cursor = Request::new(executions.open_cursor()?.unchecked_into());
@@ -150,6 +179,30 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         });
     }
     Ok(())
+}
+
+/// Puts every stored execution in the outbox, at its current version.
+async fn enqueue_all(cursor: &Request, outbox: &IdbObjectStore) -> Result<(), JsValue> {
+    let queued_at = JsValue::from(js_sys::Date::now());
+    loop {
+        let next = cursor.next().await?;
+        let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+            return Ok(());
+        };
+        let record = c.value()?;
+        let mark = js_sys::Object::new();
+        Reflect::set(&mark, &"id".into(), &c.primary_key()?)?;
+        let version = Reflect::get(&record, &"version".into())?;
+        let version = if version.is_undefined() {
+            JsValue::from(0)
+        } else {
+            version
+        };
+        Reflect::set(&mark, &"version".into(), &version)?;
+        Reflect::set(&mark, &"queuedAt".into(), &queued_at)?;
+        outbox.put(&mark)?;
+        c.continue_()?;
+    }
 }
 
 /// Moves the node runs embedded in version-1 records into the payload store.
