@@ -55,6 +55,22 @@ pub struct RetryOption {
     pub cap_ms: Option<f64>,
 }
 
+/// Sync tuning: `sync: { maxBatchRecords, maxBatchBytes, debounceMs, timeoutMs, retry }`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncOption {
+    /// Most records in one request.
+    pub max_batch_records: Option<usize>,
+    /// Most bytes of records in one request.
+    pub max_batch_bytes: Option<usize>,
+    /// Wait after a change before syncing, ms (changes in between share one request).
+    pub debounce_ms: Option<u32>,
+    /// A request that takes longer fails, ms.
+    pub timeout_ms: Option<u32>,
+    /// Backoff between failed attempts.
+    pub retry: Option<RetryOption>,
+}
+
 /// What `Tracker.open(options)` takes. Unknown option names are rejected, so typos show.
 #[derive(Clone, Debug, PartialEq, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -77,6 +93,15 @@ pub struct TrackerOptions {
     pub redact: Option<RedactOption>,
     /// Retry timing.
     pub retry: Option<RetryOption>,
+    /// Base URL of the ingest server (`https://host/prefix`); records go to
+    /// `{endpoint}/v1/ingest`. Without it nothing is sent (records still queue up).
+    pub endpoint: Option<String>,
+    /// Sent as `Authorization: Bearer <apiKey>`.
+    pub api_key: Option<String>,
+    /// False keeps sync off (records queue up) until `tracker.setSyncEnabled(true)`.
+    pub sync_enabled: Option<bool>,
+    /// Sync tuning.
+    pub sync: Option<SyncOption>,
 }
 
 /// Checked options with every default filled in.
@@ -94,6 +119,151 @@ pub struct Config {
     pub intake: IntakePolicy,
     /// Retry timing.
     pub backoff: Backoff,
+    /// Sync settings.
+    pub sync: SyncConfig,
+}
+
+/// Most records in one ingest request, by default.
+pub const DEFAULT_SYNC_BATCH_RECORDS: usize = 200;
+/// Most bytes of records in one ingest request, by default (the server takes 8 MiB).
+pub const DEFAULT_SYNC_BATCH_BYTES: usize = 1 << 20;
+/// Wait after a change before syncing, by default.
+pub const DEFAULT_SYNC_DEBOUNCE_MS: u32 = 1_000;
+/// Ingest request timeout, by default.
+pub const DEFAULT_SYNC_TIMEOUT_MS: u32 = 30_000;
+/// Backoff between failed sync attempts, by default: 1 s growing to 5 min.
+pub const DEFAULT_SYNC_BACKOFF: Backoff = Backoff {
+    base_ms: 1_000.0,
+    cap_ms: 300_000.0,
+};
+
+/// Checked sync settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncConfig {
+    /// Base URL, without a trailing slash; `None` means sync is not configured.
+    pub endpoint: Option<String>,
+    /// The API key.
+    pub api_key: Option<String>,
+    /// Whether sync starts enabled.
+    pub enabled: bool,
+    /// Records per request.
+    pub max_batch_records: usize,
+    /// Bytes of records per request.
+    pub max_batch_bytes: usize,
+    /// Debounce after changes, ms.
+    pub debounce_ms: u32,
+    /// Request timeout, ms.
+    pub timeout_ms: u32,
+    /// Backoff between failed attempts.
+    pub backoff: Backoff,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            endpoint: None,
+            api_key: None,
+            enabled: true,
+            max_batch_records: DEFAULT_SYNC_BATCH_RECORDS,
+            max_batch_bytes: DEFAULT_SYNC_BATCH_BYTES,
+            debounce_ms: DEFAULT_SYNC_DEBOUNCE_MS,
+            timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
+            backoff: DEFAULT_SYNC_BACKOFF,
+        }
+    }
+}
+
+fn backoff_of(
+    prefix: &str,
+    retry: Option<RetryOption>,
+    default: Backoff,
+) -> Result<Backoff, ConfigError> {
+    let retry = retry.unwrap_or_default();
+    let backoff = Backoff {
+        base_ms: in_range(
+            &format!("{prefix}.baseMs"),
+            retry.base_ms,
+            default.base_ms,
+            1.0,
+            3_600_000.0,
+        )?,
+        cap_ms: in_range(
+            &format!("{prefix}.capMs"),
+            retry.cap_ms,
+            default.cap_ms,
+            1.0,
+            86_400_000.0,
+        )?,
+    };
+    if backoff.cap_ms < backoff.base_ms {
+        return Err(bad(
+            &format!("{prefix}.capMs"),
+            format!("must be at least {prefix}.baseMs"),
+        ));
+    }
+    Ok(backoff)
+}
+
+/// Checks an endpoint URL: http(s), no query or fragment; the trailing slash is dropped.
+fn endpoint_of(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = value else { return Ok(None) };
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !trimmed.contains(['?', '#', ' ']) => {
+            Ok(Some(trimmed.to_owned()))
+        }
+        _ => Err(bad(
+            "endpoint",
+            format!("`{url}` is not an http:// or https:// URL without query or fragment"),
+        )),
+    }
+}
+
+impl TrackerOptions {
+    fn sync_config(&mut self) -> Result<SyncConfig, ConfigError> {
+        let tuning = self.sync.take().unwrap_or_default();
+        let d = SyncConfig::default();
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(bad("apiKey", "must not be empty"));
+        }
+        Ok(SyncConfig {
+            endpoint: endpoint_of(self.endpoint.take())?,
+            api_key: self.api_key.take(),
+            enabled: self.sync_enabled.unwrap_or(true),
+            max_batch_records: in_range(
+                "sync.maxBatchRecords",
+                tuning.max_batch_records,
+                d.max_batch_records,
+                1,
+                10_000,
+            )?,
+            max_batch_bytes: in_range(
+                "sync.maxBatchBytes",
+                tuning.max_batch_bytes,
+                d.max_batch_bytes,
+                1_024,
+                64 << 20,
+            )?,
+            debounce_ms: in_range(
+                "sync.debounceMs",
+                tuning.debounce_ms,
+                d.debounce_ms,
+                0,
+                3_600_000,
+            )?,
+            timeout_ms: in_range(
+                "sync.timeoutMs",
+                tuning.timeout_ms,
+                d.timeout_ms,
+                100,
+                600_000,
+            )?,
+            backoff: backoff_of("sync.retry", tuning.retry, d.backoff)?,
+        })
+    }
 }
 
 fn bad(option: &str, reason: impl Into<String>) -> ConfigError {
@@ -119,12 +289,12 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 
 impl TrackerOptions {
     /// Checks the options and fills in defaults.
-    pub fn build(self) -> Result<Config, ConfigError> {
-        let name = self.name.unwrap_or_else(|| DEFAULT_NAME.into());
+    pub fn build(mut self) -> Result<Config, ConfigError> {
+        let name = self.name.take().unwrap_or_else(|| DEFAULT_NAME.into());
         if name.trim().is_empty() || name.len() > 200 {
             return Err(bad("name", "must be 1 to 200 characters"));
         }
-        let redactor = match self.redact {
+        let redactor = match self.redact.take() {
             None | Some(RedactOption::Switch(true)) => Redactor::default(),
             Some(RedactOption::Switch(false))
             | Some(RedactOption::Settings {
@@ -148,26 +318,8 @@ impl TrackerOptions {
             256,
             64 << 20,
         )?;
-        let retry = self.retry.unwrap_or_default();
-        let backoff = Backoff {
-            base_ms: in_range(
-                "retry.baseMs",
-                retry.base_ms,
-                crate::retry::DEFAULT_BASE_MS,
-                1.0,
-                3_600_000.0,
-            )?,
-            cap_ms: in_range(
-                "retry.capMs",
-                retry.cap_ms,
-                crate::retry::DEFAULT_CAP_MS,
-                1.0,
-                86_400_000.0,
-            )?,
-        };
-        if backoff.cap_ms < backoff.base_ms {
-            return Err(bad("retry.capMs", "must be at least retry.baseMs"));
-        }
+        let backoff = backoff_of("retry", self.retry.take(), Backoff::default())?;
+        let sync = self.sync_config()?;
         Ok(Config {
             name,
             storage: self.storage.unwrap_or_default(),
@@ -204,6 +356,7 @@ impl TrackerOptions {
                 )?,
             },
             backoff,
+            sync,
         })
     }
 }
@@ -238,6 +391,34 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(o.build().unwrap_err().option, "retry.capMs");
+    }
+
+    #[test]
+    fn sync_options_are_checked_and_defaulted() {
+        let parse = |v| serde_json::from_value::<TrackerOptions>(v).unwrap().build();
+        let c = parse(json!({"endpoint": "http://127.0.0.1:8787/", "apiKey": "k"})).unwrap();
+        assert_eq!(c.sync.endpoint.as_deref(), Some("http://127.0.0.1:8787"));
+        assert_eq!(c.sync.api_key.as_deref(), Some("k"));
+        assert!(c.sync.enabled);
+        assert_eq!(c.sync.max_batch_records, DEFAULT_SYNC_BATCH_RECORDS);
+        for (bad_value, option) in [
+            (json!({"endpoint": "ftp://x"}), "endpoint"),
+            (json!({"endpoint": "http://x?y=1"}), "endpoint"),
+            (json!({"apiKey": " "}), "apiKey"),
+            (
+                json!({"sync": {"maxBatchRecords": 0}}),
+                "sync.maxBatchRecords",
+            ),
+            (
+                json!({"sync": {"retry": {"baseMs": 10, "capMs": 1}}}),
+                "sync.retry.capMs",
+            ),
+        ] {
+            assert_eq!(parse(bad_value).unwrap_err().option, option);
+        }
+        let err =
+            serde_json::from_value::<TrackerOptions>(json!({"sync": {"batch": 1}})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `batch`"), "{err}");
     }
 
     #[test]

@@ -152,6 +152,57 @@ pub enum StoreError {
     Closed,
 }
 
+/// A failure to send records to the ingest server. Records are never lost by one: they stay
+/// queued (and are retried) or are dead-lettered (and can be retried).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// No answer: offline, connection refused, DNS, timeout.
+    #[error("the ingest server cannot be reached ({detail}); records stay queued and are retried")]
+    Unreachable {
+        /// What the platform said.
+        detail: String,
+    },
+    /// The server answered with an error status that may pass (5xx, 429).
+    #[error("the ingest server answered {status}: {message}; records stay queued and are retried")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The API key was refused; sync waits for a new key.
+    #[error("the ingest server refused the API key ({message}); sync is paused until tracker.setApiKey() gives a new key")]
+    Unauthorized {
+        /// The server's message.
+        message: String,
+    },
+    /// The server refused records for good; they are kept as dead letters.
+    #[error("the ingest server refused {count} record(s) for good, first {id}: {reason}; they are kept in tracker.deadLetters() and can be retried")]
+    Refused {
+        /// How many.
+        count: usize,
+        /// The first one's id.
+        id: String,
+        /// The first one's reason.
+        reason: String,
+    },
+    /// The server's answers make no progress (it acknowledges none of the records sent).
+    #[error("the ingest server acknowledged none of the {records} record(s) sent ({detail}); they stay queued and are retried")]
+    NoProgress {
+        /// How many records were sent.
+        records: usize,
+        /// What came back.
+        detail: String,
+    },
+    /// Sync cannot run as asked.
+    #[error("sync is not available: {reason}")]
+    NotConfigured {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// An option passed to `Tracker.open` that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("option `{option}` is invalid: {reason}")]
@@ -178,6 +229,9 @@ pub enum Error {
     /// See [`ConfigError`].
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// See [`SyncError`].
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 impl Error {
@@ -189,6 +243,8 @@ impl Error {
             Error::Store(StoreError::QuotaExceeded { .. }) => "QuotaExceededError",
             Error::Store(_) => "StoreError",
             Error::Config(_) => "ConfigError",
+            Error::Sync(SyncError::Unauthorized { .. }) => "SyncAuthError",
+            Error::Sync(_) => "SyncError",
         }
     }
 }

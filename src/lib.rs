@@ -49,7 +49,7 @@ pub mod sync;
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;
 
-pub use error::{ConfigError, Error, LifecycleError, StoreError, ValidationError};
+pub use error::{ConfigError, Error, LifecycleError, StoreError, SyncError, ValidationError};
 pub use history::{Cursor, HistoryPage, HistoryQuery};
 pub use intake::{IntakePolicy, Redactor};
 pub use model::{

@@ -186,7 +186,9 @@ impl Store for MemoryStore {
         for id in &chosen {
             let letter = dead.remove(id).expect("chosen from the dead letters");
             let position = self.next_position.replace(self.next_position.get() + 1);
-            outbox.entry(id.clone()).or_insert((letter.version, position));
+            outbox
+                .entry(id.clone())
+                .or_insert((letter.version, position));
         }
         Ok(chosen.len())
     }

@@ -16,9 +16,11 @@
 mod batch;
 mod protocol;
 mod reply;
+mod uploader;
 
 pub use batch::{halves, plan_batches};
 pub use protocol::{
     ClientInfo, ErrorBody, ErrorDetail, IngestRequest, IngestResponse, Rejected, INGEST_PATH,
 };
 pub use reply::{decide, parse_retry_after, Reply, Step};
+pub use uploader::{batch_id, PassEnd, SyncState, Uplink, Uploader, KEEPALIVE_BUDGET_BYTES};

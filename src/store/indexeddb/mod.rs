@@ -468,7 +468,11 @@ impl Store for IdbStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         let err = || js_err("count", 0);
-        let tx = self.tx(&[OUTBOX, DEAD_LETTERS], IdbTransactionMode::Readonly, "count")?;
+        let tx = self.tx(
+            &[OUTBOX, DEAD_LETTERS],
+            IdbTransactionMode::Readonly,
+            "count",
+        )?;
         let count = |name: &str| {
             let req = tx.object_store(name).and_then(|s| s.count());
             async move {
@@ -486,7 +490,11 @@ impl Store for IdbStore {
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         let err = || js_err("dead letters", 0);
-        let tx = self.tx(&[DEAD_LETTERS], IdbTransactionMode::Readonly, "dead letters")?;
+        let tx = self.tx(
+            &[DEAD_LETTERS],
+            IdbTransactionMode::Readonly,
+            "dead letters",
+        )?;
         let all = once(
             tx.object_store(DEAD_LETTERS)
                 .and_then(|s| s.index("by_at"))
