@@ -17,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::db;
 use crate::error::AppError;
+use crate::faults::{Faults, Plan};
 
 /// Settings the handlers need.
 #[derive(Clone, Debug)]
@@ -27,6 +28,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Browser origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// Serve the fault-injection endpoints (end-to-end tests only).
+    pub test_faults: bool,
 }
 
 /// Shared state.
@@ -34,6 +37,7 @@ pub struct Settings {
 pub struct AppState {
     pool: AnyPool,
     settings: Arc<Settings>,
+    faults: Option<Arc<Faults>>,
 }
 
 /// The whole application.
@@ -50,15 +54,24 @@ pub fn app(pool: AnyPool, settings: Settings) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::CONTENT_ENCODING,
-        ]);
+        ])
+        // Browsers hide non-safelisted headers from scripts unless exposed.
+        .expose_headers([header::RETRY_AFTER]);
     let state = AppState {
         pool,
+        faults: settings.test_faults.then(Arc::default),
         settings: Arc::new(settings),
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health))
         .route(INGEST_PATH, post(ingest_create))
-        .route("/api/v1/execution/{id}", get(execution_get))
+        .route("/api/v1/execution/{id}", get(execution_get));
+    if state.faults.is_some() {
+        router = router
+            .route("/v1/__test/faults", post(faults_program))
+            .route("/v1/__test/stats", get(faults_stats));
+    }
+    router
         .layer(DefaultBodyLimit::disable())
         .layer(cors)
         .with_state(state)
@@ -141,6 +154,16 @@ async fn ingest_create(
     body: Body,
 ) -> Result<Response, AppError> {
     authorize(&state.settings, &headers)?;
+    let (_in_flight, injected) = match &state.faults {
+        Some(faults) => {
+            let (guard, injected) = faults.enter();
+            (Some(guard), injected)
+        }
+        None => (None, None),
+    };
+    if let Some(response) = injected {
+        return Ok(response);
+    }
     let bytes = read_body(&state.settings, &headers, body).await?;
     let batch = parse_batch(&bytes)?;
     if batch.batch_id.trim().is_empty() {
@@ -167,6 +190,9 @@ async fn ingest_create(
     }
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, &batch.batch_id, &text, now).await?;
+    if let Some(faults) = &state.faults {
+        tokio::time::sleep(faults.delay()).await;
+    }
     tx.commit().await?;
     tracing::info!(
         batch = %batch.batch_id,
@@ -189,6 +215,25 @@ async fn execution_get(
         Some(record) => Ok(([(header::CONTENT_TYPE, "application/json")], record).into_response()),
         None => Err(AppError::NotFound(format!("no execution {id}"))),
     }
+}
+
+/// `POST /v1/__test/faults` (with `--test-faults`): programs failures and delays.
+async fn faults_program(State(state): State<AppState>, body: Bytes) -> Result<Response, AppError> {
+    let plan: Plan = serde_json::from_slice(&body)
+        .map_err(|e| AppError::MalformedBody(format!("not a fault plan: {e}")))?;
+    if let Some(faults) = &state.faults {
+        faults.program(plan);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v1/__test/stats` (with `--test-faults`): request counters and the row count.
+async fn faults_stats(State(state): State<AppState>) -> Result<Response, AppError> {
+    let rows = db::count(&state.pool).await?;
+    Ok(state
+        .faults
+        .as_ref()
+        .map_or_else(|| StatusCode::NOT_FOUND.into_response(), |f| f.stats(rows)))
 }
 
 /// `GET /health`: the database's reachability and the version.

@@ -139,3 +139,11 @@ pub async fn execution(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx:
 pub async fn reachable(pool: &AnyPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()
 }
+
+/// How many executions are stored.
+pub async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) FROM executions")
+        .fetch_one(pool)
+        .await?;
+    row.try_get::<i64, _>(0)
+}

@@ -8,6 +8,7 @@
 mod app;
 mod db;
 mod error;
+mod faults;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,10 @@ struct Cli {
     /// Largest request body in bytes, after gzip inflation.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Serve /v1/__test/faults and /v1/__test/stats, to inject failures (end-to-end tests
+    /// only; never in production).
+    #[arg(long, hide = true)]
+    test_faults: bool,
 }
 
 #[tokio::main]
@@ -79,7 +84,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         api_keys,
         max_body_bytes: cli.max_body_bytes,
         cors_origins: cli.cors_origins,
+        test_faults: cli.test_faults,
     };
+    if cli.test_faults {
+        tracing::warn!("--test-faults: fault injection endpoints are on; this is for tests only");
+    }
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;

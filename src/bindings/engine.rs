@@ -6,7 +6,9 @@
 //!                                                      ▼
 //!                              flush: take_batch ──► Store::write (one transaction)
 //!                                   ok  ─► acknowledge       err ─► requeue, retry with
-//!                                                                    backoff, 'error' event
+//!                                   │                                backoff, 'error' event
+//!                                   ▼
+//!                         outbox (same transaction) ──► sync (see `syncer`)
 //! ```
 
 use std::cell::{Cell, RefCell};
@@ -16,9 +18,10 @@ use js_sys::Function;
 use wasm_bindgen::JsValue;
 
 use super::any_store::AnyStore;
-use super::convert::js_error;
+use super::convert::{encode, js_error};
 use super::locks::HeldLock;
 use super::platform;
+use super::syncer::SyncDriver;
 use crate::config::Config;
 use crate::error::{Error, StoreError};
 use crate::recorder::Recorder;
@@ -41,26 +44,44 @@ pub struct Engine {
     closed: Cell<bool>,
     /// The Web Lock that marks this instance's running executions as alive.
     pub owner_lock: RefCell<Option<HeldLock>>,
+    /// Sync state and scheduling.
+    pub sync: SyncDriver,
 }
 
 /// The events a caller can subscribe to.
-pub const EVENTS: &[&str] = &["error"];
+pub const EVENTS: &[&str] = &["error", "sync"];
 
 impl Engine {
-    /// An engine over `store`.
-    pub fn new(config: Config, recorder: Recorder, store: AnyStore) -> Rc<Engine> {
-        Rc::new(Engine {
-            config,
-            recorder: RefCell::new(recorder),
-            store,
-            listeners: RefCell::default(),
-            flush_lock: futures::lock::Mutex::new(()),
-            timer_armed: Cell::new(false),
-            flush_queued: Cell::new(false),
-            retry_armed: Cell::new(false),
-            failures_in_a_row: Cell::new(0),
-            closed: Cell::new(false),
-            owner_lock: RefCell::default(),
+    /// An engine over `store`; `client_id` names this tracker instance to the ingest server.
+    pub fn new(config: Config, recorder: Recorder, store: AnyStore, client_id: &str) -> Rc<Engine> {
+        Rc::new_cyclic(|engine: &std::rc::Weak<Engine>| {
+            let engine = engine.clone();
+            let on_change = Box::new(move |state: &crate::sync::SyncState| {
+                if let Some(engine) = engine.upgrade() {
+                    engine.emit("sync", &encode(state));
+                }
+            });
+            let sync = SyncDriver::new(
+                &config.name,
+                client_id,
+                config.sync.api_key.clone(),
+                config.sync.enabled && config.sync.endpoint.is_some(),
+                on_change,
+            );
+            Engine {
+                config,
+                recorder: RefCell::new(recorder),
+                store,
+                listeners: RefCell::default(),
+                flush_lock: futures::lock::Mutex::new(()),
+                timer_armed: Cell::new(false),
+                flush_queued: Cell::new(false),
+                retry_armed: Cell::new(false),
+                failures_in_a_row: Cell::new(0),
+                closed: Cell::new(false),
+                owner_lock: RefCell::default(),
+                sync,
+            }
         })
     }
 
@@ -90,16 +111,21 @@ impl Engine {
     pub fn emit_error(&self, context: &str, error: &Error) {
         let js = js_error(error);
         platform::warn(context, &js);
+        self.emit("error", &js);
+    }
+
+    /// Calls every listener of `event` with `value`.
+    pub fn emit(&self, event: &str, value: &JsValue) {
         let listeners: Vec<Function> = self
             .listeners
             .borrow()
             .iter()
-            .filter(|(e, _)| e == "error")
+            .filter(|(e, _)| e == event)
             .map(|(_, l)| l.clone())
             .collect();
         for listener in listeners {
-            if let Err(thrown) = listener.call1(&JsValue::NULL, &js) {
-                platform::warn("an 'error' listener threw", &thrown);
+            if let Err(thrown) = listener.call1(&JsValue::NULL, value) {
+                platform::warn(&format!("a '{event}' listener threw"), &thrown);
             }
         }
     }
@@ -147,6 +173,10 @@ impl Engine {
         // Only what was recorded before this call must be durable when it resolves; a caller
         // recording without pause must not keep it from resolving.
         let mut owed = self.recorder.borrow().dirty_len();
+        if owed > 0 {
+            // New outbox entries: sync them once changes settle.
+            self.schedule_sync(self.config.sync.debounce_ms as f64);
+        }
         while owed > 0 {
             let batch = self
                 .recorder
@@ -192,10 +222,12 @@ impl Engine {
         });
     }
 
-    /// Flushes, releases the owner lock and closes the store. Later calls fail with `Closed`.
+    /// Flushes, lets a sync request under way finish, releases the owner lock and closes the
+    /// store. Later calls fail with `Closed`.
     pub async fn close(self: &Rc<Self>) -> Result<(), Error> {
         let flushed = self.flush().await;
         self.closed.set(true);
+        self.stop_sync().await;
         if flushed.is_ok() {
             if let Some(lock) = self.owner_lock.borrow_mut().take() {
                 lock.release();

@@ -1,4 +1,5 @@
-//! Web Locks: one exclusive lock per tracker instance tells live recorders from dead ones.
+//! Web Locks: one exclusive lock per tracker instance tells live recorders from dead ones, and
+//! one per database lets exactly one tab sync at a time.
 
 use std::collections::HashSet;
 
@@ -12,6 +13,13 @@ extern "C" {
     type LockManager;
     #[wasm_bindgen(method)]
     fn request(this: &LockManager, name: &str, callback: &Function) -> Promise;
+    #[wasm_bindgen(method, js_name = request)]
+    fn request_with_options(
+        this: &LockManager,
+        name: &str,
+        options: &JsValue,
+        callback: &Function,
+    ) -> Promise;
     #[wasm_bindgen(method)]
     fn query(this: &LockManager) -> Promise;
 }
@@ -54,10 +62,47 @@ impl HeldLock {
         })
     }
 
+    /// Takes the exclusive lock `name` if nobody holds it; `None` if somebody does.
+    pub async fn try_acquire(name: &str) -> Option<HeldLock> {
+        let manager = lock_manager()?;
+        let mut release = None;
+        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+        let mut granted_resolve = None;
+        let granted = Promise::new(&mut |resolve, _| granted_resolve = Some(resolve));
+        let granted_resolve = granted_resolve.expect("Promise::new runs its executor at once");
+        // With `ifAvailable` the callback gets `null` at once when the lock is taken.
+        let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+            let got = !lock.is_null();
+            let _ = granted_resolve.call1(&JsValue::NULL, &JsValue::from_bool(got));
+            if got {
+                held.into()
+            } else {
+                JsValue::UNDEFINED
+            }
+        });
+        let options = js_sys::Object::new();
+        let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+        let _ = manager.request_with_options(name, &options, callback.unchecked_ref());
+        let got = JsFuture::from(granted).await.ok()?.as_bool()?;
+        got.then(|| HeldLock {
+            release: release.expect("Promise::new runs its executor at once"),
+        })
+    }
+
     /// Lets the lock go.
     pub fn release(&self) {
         let _ = self.release.call0(&JsValue::NULL);
     }
+}
+
+/// The lock that one tab holds while it syncs database `db`.
+pub fn sync_lock_name(db: &str) -> String {
+    format!("runledger:{db}:sync")
+}
+
+/// Whether this environment has Web Locks.
+pub fn available() -> bool {
+    lock_manager().is_some()
 }
 
 /// Names of every lock currently held in this origin (all tabs and workers). `None` without

@@ -5,8 +5,10 @@ mod convert;
 mod engine;
 mod locks;
 mod platform;
+mod syncer;
 mod tracker;
 mod types;
+mod uplink;
 
 pub use any_store::AnyStore;
 pub use engine::Engine;

@@ -50,7 +50,9 @@ pub struct Tracker {
 impl Tracker {
     /// Opens a tracker. Options: `name`, `storage` (`auto` | `indexeddb` | `memory`),
     /// `flushIntervalMs`, `maxBatchSize`, `maxValueBytes`, `previewBytes`, `maxNodeRuns`,
-    /// `redact` (`false` or `{keys, enabled}`), `retry` (`{baseMs, capMs}`).
+    /// `redact` (`false` or `{keys, enabled}`), `retry` (`{baseMs, capMs}`), and for sync
+    /// `endpoint`, `apiKey`, `syncEnabled`, `sync` (`{maxBatchRecords, maxBatchBytes,
+    /// debounceMs, timeoutMs, retry}`).
     ///
     /// Executions left running by a tab or process that went away are marked `interrupted`;
     /// their ids are in `tracker.recovered`.
@@ -301,6 +303,7 @@ impl Tracker {
             // A copy still waiting to be written goes too, or it would come back.
             let pending = engine.recorder.borrow_mut().forget(|e| e.id == id) > 0;
             let stored = engine.store.delete(&id).await?;
+            engine.schedule_sync(0.0);
             Ok(JsValue::from_bool(pending || stored))
         })
     }
@@ -327,11 +330,78 @@ impl Tracker {
                 e.status.is_final() && workflow.is_none_or(|w| e.workflow_id.as_deref() == Some(w))
             });
             let removed = engine.store.clear(workflow).await? + dropped;
+            engine.schedule_sync(0.0);
             Ok(JsValue::from(removed as u32))
         })
     }
 
-    /// Subscribes to an event. `error` receives every background failure as an `Error`.
+    /// Writes pending records, then sends everything waiting to the ingest server now.
+    /// Resolves with the sync state once nothing waits; rejects with the reason otherwise
+    /// (a retry is scheduled as usual).
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncState>")]
+    pub fn sync(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { engine.sync_now().await.map(|state| encode(&state)) })
+    }
+
+    /// The sync state: `{ enabled, pending, inFlight, deadLettered, lastSuccessAt, lastError,
+    /// nextAttemptAt, paused }`. A `sync` event carries it on every change.
+    #[wasm_bindgen(js_name = syncState, unchecked_return_type = "SyncState")]
+    pub fn sync_state(&self) -> JsValue {
+        encode(&self.engine.sync.uploader.state())
+    }
+
+    /// Records the server refused for good: `[{ id, version, reason, at }]`, oldest first.
+    #[wasm_bindgen(js_name = deadLetters, unchecked_return_type = "Promise<DeadLetter[]>")]
+    pub fn dead_letters(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(encode(&engine.store.dead_letters().await?)) })
+    }
+
+    /// Puts refused records (all, or those with the given ids) back in the outbox and syncs;
+    /// resolves to how many.
+    #[wasm_bindgen(js_name = retryDeadLetters, unchecked_return_type = "Promise<number>")]
+    pub fn retry_dead_letters(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        let ids = if ids.is_undefined() || ids.is_null() {
+            Ok(None)
+        } else {
+            decode::<Vec<String>>("ids", ids).map(Some)
+        };
+        promise(async move {
+            let ids = ids?;
+            let n = engine.store.retry_dead_letters(ids.as_deref()).await?;
+            engine.resume_sync();
+            Ok(JsValue::from(n as u32))
+        })
+    }
+
+    /// Replaces the API key (or removes it with `null`); resumes a sync paused by a refused
+    /// key.
+    #[wasm_bindgen(js_name = setApiKey)]
+    pub fn set_api_key(&self, key: Option<String>) -> JsResult<()> {
+        if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(js_error(&Error::Config(ConfigError {
+                option: "apiKey".into(),
+                reason: "must not be empty".into(),
+            })));
+        }
+        self.engine.set_api_key(key);
+        Ok(())
+    }
+
+    /// Switches sync on or off ("work offline"): off, no request starts; records keep
+    /// queueing and go out when it is switched on again.
+    #[wasm_bindgen(js_name = setSyncEnabled)]
+    pub fn set_sync_enabled(&self, enabled: bool) {
+        self.engine.set_sync_enabled(enabled);
+    }
+
+    /// Subscribes to an event. `error` receives every background failure as an `Error`;
+    /// `sync` receives the sync state on every change.
     pub fn on(&self, event: String, listener: Function) -> JsResult<()> {
         if !EVENTS.contains(&event.as_str()) {
             return Err(js_error(&Error::Config(ConfigError {
@@ -424,7 +494,7 @@ impl Tracker {
         } else {
             AnyStore::Memory(MemoryStore::new())
         };
-        let engine = Engine::new(config, recorder, store);
+        let engine = Engine::new(config, recorder, store, &owner);
         let mut recovered = Vec::new();
         if use_idb {
             // Hold our own lock before anything of ours is written as running.
@@ -432,6 +502,9 @@ impl Tracker {
                 HeldLock::acquire(&locks::owner_lock_name(&name, &owner)).await;
             recovered = recover_orphans(&engine, &name).await?;
         }
+        // Records left by an earlier session go first: they are the oldest in the outbox.
+        engine.watch_platform();
+        engine.schedule_sync(0.0);
         Ok(Tracker { engine, recovered })
     }
 }

@@ -29,7 +29,46 @@ export interface TrackerOptions {
   redact?: boolean | { keys?: string[]; enabled?: boolean };
   /** Backoff for retried background writes. */
   retry?: { baseMs?: number; capMs?: number };
+  /** Base URL of the ingest server; records are POSTed to `{endpoint}/v1/ingest`. */
+  endpoint?: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** `false` queues records without sending them until `setSyncEnabled(true)` (default true). */
+  syncEnabled?: boolean;
+  /** Sync tuning. */
+  sync?: {
+    /** Most records per request (default 200). */
+    maxBatchRecords?: number;
+    /** Most bytes of records per request (default 1 MiB). */
+    maxBatchBytes?: number;
+    /** Wait after changes before sending, ms (default 1000). */
+    debounceMs?: number;
+    /** Request timeout, ms (default 30000). */
+    timeoutMs?: number;
+    /** Backoff between failed attempts (default 1 s growing to 5 min, full jitter). */
+    retry?: { baseMs?: number; capMs?: number };
+  };
 }
+
+export interface SyncState {
+  /** An endpoint is configured and sync is switched on. */
+  enabled: boolean;
+  /** Executions stored and waiting to be sent (including those in flight). */
+  pending: number;
+  /** Executions in the request under way. */
+  inFlight: number;
+  /** Executions the server refused for good (see `deadLetters()`). */
+  deadLettered: number;
+  lastSuccessAt?: number;
+  /** The last failure; cleared by the next success. */
+  lastError?: string;
+  /** When the next attempt is due after a failure. */
+  nextAttemptAt?: number;
+  /** True after the server refused the API key, until `setApiKey()`. */
+  paused: boolean;
+}
+
+export interface DeadLetter { id: string; version: number; reason: string; at: number }
 
 export interface Trigger { type: 'manual' | 'http' | 'scheduled' | 'api' | 'other'; data?: unknown }
 export interface ErrorInfo { message: string; type?: string; stack?: string; nodeId?: string }

@@ -33,6 +33,10 @@ pub trait Uplink {
     fn now(&self) -> i64;
     /// A uniformly random number in `[0, 1)`, for backoff jitter.
     fn random(&self) -> f64;
+    /// True when no further request may start (sync switched off, tracker closing).
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// What `tracker.syncState()` reports.
@@ -48,10 +52,13 @@ pub struct SyncState {
     /// Executions the server refused for good (see `tracker.deadLetters()`).
     pub dead_lettered: usize,
     /// When the server last acknowledged a batch, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_success_at: Option<i64>,
     /// The last failure, for a person; cleared by the next success.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// When the next attempt is due after a failure, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<i64>,
     /// True after the server refused the API key, until it changes.
     pub paused: bool,
@@ -68,6 +75,8 @@ pub enum PassEnd {
     Paused(SyncError),
     /// The store failed; the records are where they were.
     Store(StoreError),
+    /// Sync was switched off or the tracker closed before the outbox was empty.
+    Stopped,
 }
 
 /// Sync state shared between passes, with a hook called on every change of [`SyncState`].
@@ -235,6 +244,7 @@ impl Uploader {
                 s.next_attempt_at = None;
             }),
             PassEnd::Store(cause) => self.update(|s| s.last_error = Some(cause.to_string())),
+            PassEnd::Stopped => {}
         }
         (end, refusals)
     }
@@ -276,6 +286,9 @@ impl Uploader {
                 }
                 let mut work = vec![batch];
                 while let Some(range) = work.pop() {
+                    if link.stopped() {
+                        return PassEnd::Stopped;
+                    }
                     let (step, cause) = self
                         .send(
                             link,

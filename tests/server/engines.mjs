@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 export const SERVER_BIN = resolve(import.meta.dirname, '../../target/debug/runledger-server');
 
-function freePort() {
+/** A loopback port nobody listens on right now. */
+export function freePort() {
   return new Promise((res, rej) => {
     const s = createServer();
     s.unref();
@@ -47,9 +48,12 @@ export async function postgres() {
   };
 }
 
-/** Starts the real server binary; resolves with its base URL, a stop function and its log. */
-export function startServer(args) {
-  const child = spawn(SERVER_BIN, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts the real server binary; resolves with its base URL, a stop function and its log.
+ * `port` fixes the port (default: any free one).
+ */
+export function startServer(args, { port = 0 } = {}) {
+  const child = spawn(SERVER_BIN, ['--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   return new Promise((res, rej) => {

@@ -1,0 +1,142 @@
+//! The uplink over the platform's `fetch` (browsers and Node 18+ alike).
+
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::platform;
+use crate::sync::{parse_retry_after, ErrorBody, IngestResponse, Reply, Uplink, INGEST_PATH};
+
+/// POSTs ingest requests to one endpoint with `fetch`.
+pub struct FetchUplink {
+    url: String,
+    api_key: Option<String>,
+    timeout_ms: u32,
+    stopped: Rc<dyn Fn() -> bool>,
+}
+
+impl FetchUplink {
+    /// An uplink to `{endpoint}/v1/ingest`; `stopped` says when to stop sending.
+    pub fn new(
+        endpoint: &str,
+        api_key: Option<String>,
+        timeout_ms: u32,
+        stopped: Rc<dyn Fn() -> bool>,
+    ) -> Self {
+        FetchUplink {
+            url: format!("{endpoint}{INGEST_PATH}"),
+            api_key,
+            timeout_ms,
+            stopped,
+        }
+    }
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &key.into(), value);
+}
+
+fn message_of(error: &JsValue) -> String {
+    let message = Reflect::get(error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{error:?}"));
+    // Node's fetch hides the reason (ECONNREFUSED, ...) in `cause`.
+    match Reflect::get(error, &"cause".into())
+        .ok()
+        .filter(|c| c.is_object())
+        .and_then(|c| Reflect::get(&c, &"code".into()).ok()?.as_string())
+    {
+        Some(code) => format!("{message} ({code})"),
+        None => message,
+    }
+}
+
+async fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let function: Function = Reflect::get(target, &method.into())?.dyn_into()?;
+    let result = match args {
+        [] => function.call0(target)?,
+        [a] => function.call1(target, a)?,
+        [a, b] => function.call2(target, a, b)?,
+        _ => return Err(JsValue::from_str("too many arguments")),
+    };
+    match result.dyn_into::<Promise>() {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(value) => Ok(value),
+    }
+}
+
+impl Uplink for FetchUplink {
+    async fn post(&self, body: String, keepalive: bool) -> Reply {
+        let headers = Object::new();
+        set(&headers, "content-type", &"application/json".into());
+        if let Some(key) = &self.api_key {
+            set(&headers, "authorization", &format!("Bearer {key}").into());
+        }
+        let init = Object::new();
+        set(&init, "method", &"POST".into());
+        set(&init, "headers", &headers);
+        set(&init, "body", &body.into());
+        set(&init, "keepalive", &keepalive.into());
+        // A request that hangs must not hold the sync lock forever.
+        if let Ok(signal) = Reflect::get(&js_sys::global(), &"AbortSignal".into()) {
+            if let Ok(s) = call(&signal, "timeout", &[JsValue::from(self.timeout_ms)]).await {
+                set(&init, "signal", &s);
+            }
+        }
+        let global: JsValue = js_sys::global().into();
+        let response = match call(&global, "fetch", &[self.url.clone().into(), init.into()]).await {
+            Ok(response) => response,
+            Err(error) => return Reply::Network(message_of(&error)),
+        };
+        let code = Reflect::get(&response, &"status".into())
+            .ok()
+            .and_then(|s| s.as_f64())
+            .unwrap_or(0.0) as u16;
+        let text = match call(&response, "text", &[]).await {
+            Ok(text) => text.as_string().unwrap_or_default(),
+            Err(error) => return Reply::Network(message_of(&error)),
+        };
+        if code == 200 {
+            return match serde_json::from_str::<IngestResponse>(&text) {
+                Ok(answer) => Reply::Ok(answer),
+                Err(e) => Reply::Status {
+                    code: 502,
+                    retry_after_ms: None,
+                    message: format!("the server's answer cannot be read: {e}"),
+                },
+            };
+        }
+        let retry_after_ms = match Reflect::get(&response, &"headers".into()) {
+            Ok(headers) => call(&headers, "get", &["retry-after".into()])
+                .await
+                .ok()
+                .and_then(|v| v.as_string())
+                .and_then(|v| parse_retry_after(&v, platform::now())),
+            Err(_) => None,
+        };
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| format!("{} ({})", b.error.message, b.error.code))
+            .unwrap_or_else(|_| format!("HTTP {code}"));
+        Reply::Status {
+            code,
+            retry_after_ms,
+            message,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        platform::now()
+    }
+
+    fn random(&self) -> f64 {
+        platform::random_unit()
+    }
+
+    fn stopped(&self) -> bool {
+        (self.stopped)()
+    }
+}

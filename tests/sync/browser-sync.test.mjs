@@ -1,0 +1,275 @@
+// Offline-first sync end to end: pkg/browser.js in headless Chromium (Debian's
+// /usr/bin/chromium through playwright-core) against the real runledger-server binary over
+// loopback HTTP, with real IndexedDB, real Web Locks and real tabs. The server's
+// --test-faults switch injects 503s and slow commits; nothing else is simulated.
+// Needs pkg/ and target/debug/runledger-server (npm test builds both first).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createStaticServer } from '../../scripts/static-server.mjs';
+import { freePort, postgres, sqlite, startServer } from '../server/engines.mjs';
+
+const root = resolve(import.meta.dirname, '../..');
+let pages;
+let browser;
+let origin;
+let dbNumber = 0;
+
+before(async () => {
+  pages = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(import.meta.dirname, 'fixtures')]]);
+  await new Promise((r) => pages.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${pages.address().port}`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  pages?.close();
+});
+
+/** The real server on a fresh database, with fault injection, reachable from the pages. */
+async function server(args = [], { port, engine = sqlite } = {}) {
+  const db = await engine();
+  const s = await startServer(['--db', db.url, '--cors-origin', origin, '--test-faults', ...args], { port });
+  return {
+    ...s,
+    stats: async () => (await fetch(`${s.base}/v1/__test/stats`)).json(),
+    faults: (plan) => fetch(`${s.base}/v1/__test/faults`, { method: 'POST', body: JSON.stringify(plan) }),
+    record: async (id, key) => {
+      const r = await fetch(`${s.base}/api/v1/execution/${id}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      return r.status === 200 ? r.json() : null;
+    },
+    stop: async () => { await s.stop(); await db.stop(); },
+  };
+}
+
+/** Fast retries so that tests finish quickly; each test gets its own database name. */
+function options(endpoint, extra = {}) {
+  dbNumber += 1;
+  return {
+    name: `sync-${process.pid}-${dbNumber}`,
+    endpoint,
+    sync: { debounceMs: 50, retry: { baseMs: 100, capMs: 400 }, ...extra.sync },
+    ...extra,
+  };
+}
+
+async function openTab(context, opts) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${origin}/sync.html?options=${encodeURIComponent(JSON.stringify(opts))}`);
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 20_000 });
+  assert.deepEqual(errors, []);
+  return page;
+}
+
+const state = (page) => page.evaluate(() => window.tracker.syncState());
+const until = (page, predicate, arg) => page.waitForFunction(predicate, arg, { timeout: 20_000, polling: 50 });
+
+/** Polls `check` every 50 ms until it returns truthy, for at most 20 s. */
+async function eventually(check, what) {
+  for (let i = 0; i < 400; i++) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every id is on the server exactly at the version stored locally. */
+async function assertLandedAtLocalVersions(page, srv, ids, key) {
+  const local = await page.evaluate((ids) => Promise.all(ids.map((id) => window.tracker.get(id))), ids);
+  for (const e of local) {
+    const remote = await srv.record(e.id, key);
+    assert.ok(remote, `execution ${e.id} reached the server`);
+    assert.equal(remote.version, e.version);
+    assert.equal(remote.nodes.length, 3);
+    assert.equal(remote.nodes[0].input.token, '[REDACTED]', 'secrets never leave redacted');
+  }
+}
+
+for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]]) {
+  test(`records made while the server is down land exactly once when it comes up (${engineName})`, async () => {
+    const port = await freePort();
+    const context = await browser.newContext();
+    const page = await openTab(context, options(`http://127.0.0.1:${port}`));
+    const ids = await page.evaluate(() => window.record(30));
+    await until(page, () => window.tracker.syncState().lastError?.includes('cannot be reached'));
+    const down = await state(page);
+    assert.equal(down.pending, 30);
+    assert.ok(down.nextAttemptAt > Date.now() - 5_000);
+    const errors = await page.evaluate(() => window.errors);
+    assert.ok(errors.some((e) => e.name === 'SyncError' && /cannot be reached/.test(e.message)), JSON.stringify(errors));
+
+    const srv = await server([], { port, engine });
+    try {
+      await until(page, () => window.tracker.syncState().pending === 0);
+      const up = await state(page);
+      assert.equal(up.lastError, undefined);
+      assert.ok(up.lastSuccessAt > 0);
+      assert.equal((await srv.stats()).rows, 30);
+      await assertLandedAtLocalVersions(page, srv, ids);
+      // The observers saw it: pending went up, then to zero.
+      const seen = await page.evaluate(() => window.states.map((s) => s.pending));
+      assert.ok(seen.includes(30) && seen.at(-1) === 0, JSON.stringify(seen));
+    } finally {
+      await context.close();
+      await srv.stop();
+    }
+  });
+}
+
+test('503 with Retry-After is waited out; a record too big is dead-lettered alone and can be retried', async () => {
+  const srv = await server(['--max-body-bytes', '30000']);
+  const context = await browser.newContext();
+  try {
+    await srv.faults({ fail: { status: 503, retryAfter: 1, count: 2 } });
+    const page = await openTab(context, options(srv.base, { maxValueBytes: 100_000, sync: { debounceMs: 60_000 } }));
+    const small = await page.evaluate(() => window.record(5));
+    const [big] = await page.evaluate(() => window.record(1, 'wf-big', { output: { blob: 'x'.repeat(40_000) } }));
+    const t0 = Date.now();
+    const first = await page.evaluate(() => window.tracker.sync().then(() => 'resolved', (e) => `${e.name}: ${e.message}`));
+    assert.match(first, /^SyncError: .*503/);
+    await until(page, () => window.tracker.syncState().pending === 0);
+    assert.ok(Date.now() - t0 >= 1_000, 'the second 503 asked for a second; it was waited out');
+    const s = await state(page);
+    assert.equal(s.deadLettered, 1);
+    const letters = await page.evaluate(() => window.tracker.deadLetters());
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0].id, big);
+    assert.match(letters[0].reason, /larger than the server accepts/);
+    assert.equal((await srv.stats()).rows, 5, 'its neighbours were not held back');
+    await assertLandedAtLocalVersions(page, srv, small);
+    assert.ok(await page.evaluate((id) => window.tracker.get(id), big), 'a dead letter is kept locally');
+    const errors = await page.evaluate(() => window.errors.map((e) => e.message));
+    assert.ok(errors.some((m) => m.includes('refused') && m.includes(big)), JSON.stringify(errors));
+    // Retrying sends it again; it is still too big, so it comes back with its reason.
+    assert.equal(await page.evaluate(() => window.tracker.retryDeadLetters()), 1);
+    await until(page, () => window.tracker.syncState().deadLettered === 1 && window.tracker.syncState().pending === 0);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('a refused key pauses sync with an error event until the key changes', async () => {
+  const srv = await server(['--api-key', 'right-key']);
+  const context = await browser.newContext();
+  try {
+    const page = await openTab(context, options(srv.base, { apiKey: 'wrong-key' }));
+    const ids = await page.evaluate(() => window.record(3));
+    await until(page, () => window.tracker.syncState().paused === true);
+    const errors = await page.evaluate(() => window.errors);
+    assert.ok(errors.some((e) => e.name === 'SyncAuthError'), JSON.stringify(errors));
+    // Paused means paused: no retries in the background.
+    const requestsWhilePaused = (await srv.stats()).requests;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await srv.stats()).requests, requestsWhilePaused);
+    assert.equal((await state(page)).pending, 3);
+    await page.evaluate(() => window.tracker.setApiKey('right-key'));
+    await until(page, () => window.tracker.syncState().pending === 0);
+    assert.equal((await state(page)).paused, false);
+    await assertLandedAtLocalVersions(page, srv, ids, 'right-key');
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('two tabs of one editor: one syncs at a time; a tab closed mid-batch leaves nothing half-sent', async () => {
+  const srv = await server();
+  const context = await browser.newContext();
+  try {
+    await srv.faults({ delayMs: 300 });
+    const opts = options(srv.base, { sync: { debounceMs: 20, maxBatchRecords: 5 } });
+    const a = await openTab(context, opts);
+    const b = await openTab(context, opts);
+    const ids = (await Promise.all([a.evaluate(() => window.record(20, 'wf-a')), b.evaluate(() => window.record(20, 'wf-b'))])).flat();
+    await eventually(async () => (await srv.stats()).rows === 40, '40 rows on the server');
+    const stats = await srv.stats();
+    assert.equal(stats.maxConcurrent, 1, 'never two sync requests at once');
+    await assertLandedAtLocalVersions(b, srv, ids);
+
+    // Tab a sends a slow batch and is closed while the server works on it.
+    await srv.faults({ delayMs: 1_500 });
+    const before = (await srv.stats()).requests;
+    const late = await a.evaluate(() => window.record(5, 'wf-late'));
+    await eventually(async () => (await srv.stats()).requests > before, 'tab a sending');
+    await a.close();
+    await srv.faults({ delayMs: 0 });
+    // The other tab still has them in the shared outbox, and sends them.
+    await b.evaluate(() => window.tracker.sync());
+    assert.equal((await state(b)).pending, 0);
+    assert.equal((await srv.stats()).rows, 45);
+    await assertLandedAtLocalVersions(b, srv, late);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('offline is what a failed request says; the online event syncs at once', async () => {
+  const srv = await server();
+  const context = await browser.newContext();
+  try {
+    // A long backoff: only the online event can explain a quick sync afterwards.
+    const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20, retry: { baseMs: 60_000, capMs: 60_000 } } }));
+    await context.setOffline(true);
+    const ids = await page.evaluate(() => window.record(4));
+    await until(page, () => window.tracker.syncState().lastError !== undefined);
+    assert.equal((await state(page)).pending, 4);
+    await context.setOffline(false);
+    await until(page, () => window.tracker.syncState().pending === 0);
+    await assertLandedAtLocalVersions(page, srv, ids);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('work offline: switched off, no request is made; switched on, everything goes', async () => {
+  const srv = await server();
+  const context = await browser.newContext();
+  try {
+    const page = await openTab(context, options(srv.base, { syncEnabled: false }));
+    const ids = await page.evaluate(() => window.record(3));
+    await until(page, () => window.tracker.syncState().pending === 3);
+    assert.equal((await state(page)).enabled, false);
+    assert.equal((await srv.stats()).requests, 0);
+    const refused = await page.evaluate(() => window.tracker.sync().then(() => 'resolved', (e) => e.name));
+    assert.equal(refused, 'SyncError');
+    await page.evaluate(() => window.tracker.setSyncEnabled(true));
+    await until(page, () => window.tracker.syncState().pending === 0);
+    await assertLandedAtLocalVersions(page, srv, ids);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
+
+test('when the page is hidden, pending records go out with a keepalive request', async () => {
+  const srv = await server();
+  const context = await browser.newContext();
+  try {
+    // No debounced sync within the test: only the hidden page can send.
+    const page = await openTab(context, options(srv.base, { sync: { debounceMs: 600_000 } }));
+    const ids = await page.evaluate(() => window.record(3));
+    assert.equal((await srv.stats()).requests, 0);
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await eventually(async () => (await srv.stats()).rows === 3, 'the keepalive batch');
+    await assertLandedAtLocalVersions(page, srv, ids);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});
