@@ -22,4 +22,4 @@ stop() {
 trap stop EXIT INT TERM
 
 echo "[start] ingest server: http://${SERVER_LISTEN}/health"
-PORT="$PORT" node scripts/serve.mjs
+PORT="$PORT" RUNLEDGER_ENDPOINT="http://${SERVER_LISTEN}" node scripts/serve.mjs

@@ -12,12 +12,17 @@ const TYPES = {
 
 /**
  * An HTTP server for `mounts`: `[urlPrefix, directory]` pairs, most specific first. `/` maps
- * to `index.html`; anything outside the mounted directories is 404. Not listening yet.
+ * to `index.html`; anything outside the mounted directories is 404. `json` maps exact paths
+ * to values served as JSON (the demo's `/config.json`). Not listening yet.
  */
-export function createStaticServer(mounts) {
+export function createStaticServer(mounts, json = {}) {
   const resolved = mounts.map(([prefix, dir]) => [prefix, resolve(dir)]);
   return createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (Object.hasOwn(json, path)) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(json[path]));
+      return;
+    }
     const mount = resolved.find(([prefix]) => path.startsWith(prefix));
     const file = mount && normalize(join(mount[1], path.slice(mount[0].length) || 'index.html'));
     let body;

@@ -6,8 +6,24 @@ const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let cursor;
 
-const tracker = await Tracker.open({ name: 'runledger-demo' });
+// `npm start` serves /config.json with the ingest server's address.
+const config = await fetch('/config.json').then((r) => (r.ok ? r.json() : {}), () => ({}));
+const tracker = await Tracker.open({ name: 'runledger-demo', endpoint: config.endpoint ?? undefined });
 tracker.on('error', (e) => { $('status').textContent = `Background error: ${e.name}: ${e.message}`; });
+
+function showSync(s) {
+  const parts = s.enabled ? [`${s.pending} pending`, `${s.inFlight} in flight`, `${s.deadLettered} dead-lettered`]
+    : [config.endpoint ? 'working offline' : 'no ingest server configured', `${s.pending} waiting`];
+  if (s.lastSuccessAt) parts.push(`last synced ${new Date(s.lastSuccessAt).toLocaleTimeString()}`);
+  if (s.paused) parts.push('paused: API key refused');
+  if (s.lastError) parts.push(`last error: ${s.lastError}`);
+  $('sync').textContent = `Sync: ${parts.join(' · ')}`;
+}
+tracker.on('sync', showSync);
+showSync(tracker.syncState());
+$('sync-now').addEventListener('click', () => tracker.sync().catch((e) => { $('status').textContent = `${e.name}: ${e.message}`; }));
+$('offline').addEventListener('change', (ev) => tracker.setSyncEnabled(!ev.target.checked));
+$('sync-now').disabled = $('offline').disabled = !config.endpoint;
 $('status').textContent = tracker.recovered.length
   ? `Ready. ${tracker.recovered.length} run(s) left running by a closed tab were marked interrupted.`
   : `Ready (${tracker.storage}).`;
