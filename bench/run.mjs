@@ -8,7 +8,9 @@ import { createStaticServer } from '../scripts/static-server.mjs';
 import { cpus, totalmem } from 'node:os';
 import { chromium } from 'playwright-core';
 import { buildSync } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { hotPath, peakMemory } from './node-hotpath.mjs';
+import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -38,6 +40,31 @@ const sizes = () => {
   };
 };
 
+// The ingest server as it would run: release build for the full benchmark (debug for --quick,
+// which only checks that every metric produces a number).
+const profile = quick ? 'debug' : 'release';
+execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', ...(quick ? [] : ['--release'])], { stdio: 'inherit', cwd: root });
+const serverBin = join(root, 'target', profile, 'runledger-server');
+
+/** Sync throughput on one engine: runledger's sync() and a plain fetch loop, each to a fresh server. */
+async function syncThroughput(browser, engine) {
+  const dbs = [await engine(), await engine()];
+  const servers = [];
+  try {
+    for (const db of dbs) servers.push(await startServer(['--db', db.url, '--cors-origin', `http://127.0.0.1:${port}`], { bin: serverBin }));
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/bench/sync.html?n=${N}&ours=${servers[0].base}&anchor=${servers[1].base}`);
+    await page.waitForFunction(() => window.__sync, null, { timeout: 600_000, polling: 200 });
+    const result = await page.evaluate(() => window.__sync);
+    await page.close();
+    if (result.error) throw new Error(`sync benchmark failed: ${result.error}`);
+    return result;
+  } finally {
+    for (const s of servers) await s.stop();
+    for (const db of dbs) await db.stop();
+  }
+}
+
 let browser;
 try {
   console.error(`[bench] ${N} executions of 10 nodes each${quick ? ' (quick)' : ''}`);
@@ -52,6 +79,9 @@ try {
   await page.waitForFunction(() => window.__bench, null, { timeout: 600_000, polling: 200 });
   const b = await page.evaluate(() => window.__bench);
   if (b.error) throw new Error(`browser benchmark failed: ${b.error}`);
+  console.error('[bench] sync throughput on SQLite and PostgreSQL');
+  const syncSqlite = await syncThroughput(browser, sqlite);
+  const syncPostgres = await syncThroughput(browser, postgres);
   const size = sizes();
   const rows = [
     ['hot path, Node (µs/execution, lower is better)', hot.runledgerUs, { 'OpenTelemetry JS': hot.otelUs }, 'lower'],
@@ -60,6 +90,8 @@ try {
       { 'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
     ...b.history.map((h) => [`history page of 50 by workflow at ${h.size} stored (ms, median)`, h.runledgerMs,
       { "Dexie indexed query": h.dexieMs, 'naive full scan (getAll + filter + sort)': h.naiveScanMs }, 'lower']),
+    ['sync to the server, SQLite (executions/s committed)', syncSqlite.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncSqlite.plainFetchPerSecond }, 'higher'],
+    ['sync to the server, PostgreSQL (executions/s committed)', syncPostgres.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncPostgres.plainFetchPerSecond }, 'higher'],
     ['peak RSS recording ' + mem.executions + ' executions in Node (MiB)', mem.runledgerPeakRssMiB, { 'OpenTelemetry JS': mem.otelPeakRssMiB }, 'lower'],
     ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip, 'OpenTelemetry sdk-trace-base + api (esbuild, minified)': size.otelGzip }, 'lower'],
   ];
@@ -72,9 +104,10 @@ try {
   }
   console.table(table);
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, memoryNode: mem, chromium: b, bundle: size };
+    hotPathNode: hot, memoryNode: mem, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
-  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip]) {
+  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+    syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
   }
   console.error('[bench] wrote bench/results.json');

@@ -306,7 +306,12 @@ async fn an_older_database_layout_is_migrated_on_open() {
     );
     wait(t.close()).await.unwrap();
     let store = IdbStore::open(&name).await.unwrap();
-    let queued = store.outbox(10).await.unwrap();
+    let queued = store.outbox(10, None).await.unwrap();
+    assert!(
+        queued[0].json.contains(r#""nodes":[{"#),
+        "{}",
+        queued[0].json
+    );
     assert_eq!(
         queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         ["old-1"],

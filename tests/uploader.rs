@@ -10,7 +10,7 @@ use futures::executor::block_on;
 use futures::FutureExt;
 use runledger::config::SyncConfig;
 use runledger::store::suite::{sample, T0};
-use runledger::store::Store;
+use runledger::store::{Outgoing, QueuePosition, Store};
 use runledger::sync::{
     batch_id, ClientInfo, IngestRequest, IngestResponse, PassEnd, Rejected, Reply, SyncState,
     Uplink, Uploader, KEEPALIVE_BUDGET_BYTES,
@@ -341,7 +341,18 @@ fn a_record_changed_while_in_flight_is_sent_again_at_its_new_version() {
 
 #[test]
 fn batch_ids_repeat_for_the_same_versions_and_change_with_them() {
-    let mut batch = records(3);
+    let mut batch: Vec<Outgoing> = records(3)
+        .into_iter()
+        .map(|e| Outgoing {
+            json: serde_json::to_string(&e).unwrap(),
+            position: QueuePosition {
+                queued_at: 0.0,
+                id: e.id.clone(),
+            },
+            id: e.id,
+            version: e.version,
+        })
+        .collect();
     let id = batch_id(&client(), &batch);
     assert_eq!(id, batch_id(&client(), &batch));
     assert_eq!(id.len(), 32);

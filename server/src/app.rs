@@ -227,9 +227,17 @@ async fn faults_program(State(state): State<AppState>, body: Bytes) -> Result<Re
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /v1/__test/stats` (with `--test-faults`): request counters and the row count.
-async fn faults_stats(State(state): State<AppState>) -> Result<Response, AppError> {
-    let rows = db::count(&state.pool).await?;
+/// `GET /v1/__test/stats` (with `--test-faults`): request counters and the row count
+/// (`?rows=false` leaves the database alone, so it answers while a batch holds a write lock).
+async fn faults_stats(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, AppError> {
+    let rows = if query.as_deref() == Some("rows=false") {
+        -1
+    } else {
+        db::count(&state.pool).await?
+    };
     Ok(state
         .faults
         .as_ref()

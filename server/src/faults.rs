@@ -1,11 +1,12 @@
 //! Fault injection for end-to-end tests (`--test-faults` only; never on in production).
 //!
 //! `POST /v1/__test/faults` programs the next ingest requests:
-//! `{"fail": {"status": 503, "retryAfter": 1, "count": 2}, "delayMs": 300}`: the next
-//! `count` requests are answered `status` (with `Retry-After` when given) without touching the
-//! database, and every request waits `delayMs` before it commits (0 turns the delay off).
+//! `{"fail": [{"status": 503, "retryAfter": 1, "count": 2}, {"status": 500}], "delayMs": 300}`:
+//! the next requests are answered with these statuses in order (each `count` times, with
+//! `Retry-After` when given) without touching the database, and every request waits `delayMs`
+//! before it commits (0 turns the delay off).
 //! `GET /v1/__test/stats` → `{requests, maxConcurrent, rows}`: ingest requests received,
-//! the most handled at once, and rows in the executions table.
+//! the most handled at once, and rows in the executions table (`-1` with `?rows=false`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -36,7 +37,7 @@ fn one() -> usize {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plan {
     #[serde(default)]
-    fail: Option<Failure>,
+    fail: Vec<Failure>,
     #[serde(default)]
     delay_ms: Option<u64>,
 }
@@ -44,7 +45,7 @@ pub struct Plan {
 /// Programmed faults and request counters.
 #[derive(Debug, Default)]
 pub struct Faults {
-    fail: Mutex<Option<Failure>>,
+    fail: Mutex<std::collections::VecDeque<Failure>>,
     delay_ms: AtomicUsize,
     requests: AtomicUsize,
     in_flight: AtomicUsize,
@@ -63,7 +64,7 @@ impl Drop for InFlight<'_> {
 impl Faults {
     /// Applies a plan.
     pub fn program(&self, plan: Plan) {
-        *self.fail.lock().expect("fault lock") = plan.fail;
+        *self.fail.lock().expect("fault lock") = plan.fail.into();
         if let Some(ms) = plan.delay_ms {
             self.delay_ms.store(ms as usize, Ordering::SeqCst);
         }
@@ -76,12 +77,12 @@ impl Faults {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_concurrent.fetch_max(now, Ordering::SeqCst);
         let mut fail = self.fail.lock().expect("fault lock");
-        let answer = fail.as_mut().map(|f| {
-            f.count -= 1;
+        let answer = fail.front_mut().map(|f| {
+            f.count = f.count.saturating_sub(1);
             failure_response(f)
         });
-        if fail.as_ref().is_some_and(|f| f.count == 0) {
-            *fail = None;
+        if fail.front().is_some_and(|f| f.count == 0) {
+            fail.pop_front();
         }
         (InFlight(self), answer)
     }

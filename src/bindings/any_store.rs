@@ -4,7 +4,9 @@ use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
 use crate::store::indexeddb::IdbStore;
-use crate::store::{DeadLetter, FailPoint, MemoryStore, OutboxCounts, Store, Synced};
+use crate::store::{
+    DeadLetter, FailPoint, MemoryStore, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
+};
 
 /// One of the stores, chosen at `Tracker.open`.
 #[derive(Debug)]
@@ -53,8 +55,12 @@ impl Store for AnyStore {
     async fn running(&self) -> Result<Vec<Execution>, StoreError> {
         delegate!(self, s => s.running().await)
     }
-    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
-        delegate!(self, s => s.outbox(limit).await)
+    async fn outbox(
+        &self,
+        limit: usize,
+        after: Option<&QueuePosition>,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        delegate!(self, s => s.outbox(limit, after).await)
     }
     async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
         delegate!(self, s => s.settle(synced, refused).await)

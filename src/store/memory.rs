@@ -4,7 +4,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use super::{classify_failure, DeadLetter, FailPoint, OutboxCounts, Store, Synced};
+use super::{
+    classify_failure, DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
+};
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Status};
@@ -47,7 +49,7 @@ impl Store for MemoryStore {
             .collect();
         // Three puts per execution (metadata, payload, outbox mark), as in IndexedDB.
         if let Some(f) = self.fail.borrow_mut().take() {
-            if f.after_puts < batch.len() * 2 {
+            if f.after_puts < batch.len() * 3 {
                 return Err(classify_failure(
                     "write",
                     batch.len(),
@@ -129,17 +131,37 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+    async fn outbox(
+        &self,
+        limit: usize,
+        after: Option<&QueuePosition>,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        let start = after.map_or(-1.0, |p| p.queued_at);
         let mut queued: Vec<(u64, String)> = self
             .outbox
             .borrow()
             .iter()
+            .filter(|(_, &(_, position))| position as f64 > start)
             .map(|(id, &(_, position))| (position, id.clone()))
             .collect();
         queued.sort_unstable();
         let mut out = Vec::with_capacity(limit.min(queued.len()));
-        for (_, id) in queued.into_iter().take(limit) {
-            out.extend(self.get(&id).await?);
+        for (position, id) in queued.into_iter().take(limit) {
+            if let Some(e) = self.get(&id).await? {
+                let json = serde_json::to_string(&e).map_err(|err| StoreError::Corrupt {
+                    key: id.clone(),
+                    reason: err.to_string(),
+                })?;
+                out.push(Outgoing {
+                    position: QueuePosition {
+                        queued_at: position as f64,
+                        id: id.clone(),
+                    },
+                    id,
+                    version: e.version,
+                    json,
+                });
+            }
         }
         Ok(out)
     }
@@ -157,6 +179,8 @@ impl Store for MemoryStore {
         for r in refused {
             if outbox.get(&r.id).is_some_and(|&(v, _)| v <= r.version) {
                 outbox.remove(&r.id);
+            }
+            if dead.get(&r.id).is_none_or(|d| d.version <= r.version) {
                 dead.insert(r.id.clone(), r.clone());
             }
         }

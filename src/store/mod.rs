@@ -44,6 +44,30 @@ pub struct DeadLetter {
     pub at: i64,
 }
 
+/// A place in the outbox's queue (when the entry was queued, then its id): reading "after"
+/// one continues where an earlier read stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuePosition {
+    /// When it was queued (ms since the epoch; a sequence number in memory).
+    pub queued_at: f64,
+    /// The execution id.
+    pub id: String,
+}
+
+/// An execution waiting in the outbox, ready to send: its whole JSON (node runs included)
+/// with the id and version the acknowledgement will name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    /// The execution id.
+    pub id: String,
+    /// Its version as stored.
+    pub version: u64,
+    /// The whole execution as JSON, as it goes into an ingest request.
+    pub json: String,
+    /// Where it is in the queue.
+    pub position: QueuePosition,
+}
+
 /// A record version the server has acknowledged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Synced {
@@ -82,11 +106,17 @@ pub trait Store {
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError>;
     /// Every execution stored as running, with its node runs (for crash recovery).
     async fn running(&self) -> Result<Vec<Execution>, StoreError>;
-    /// Up to `limit` executions waiting to be sent, whole, the longest waiting first.
-    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError>;
-    /// Records the server's answer in one step: acknowledged versions leave the outbox (and
-    /// the dead letters); refused ones move to the dead letters. A record changed again since
-    /// the version that was sent stays in the outbox, to be sent again.
+    /// Up to `limit` executions waiting to be sent, whole, the longest waiting first,
+    /// starting after `after` (from the front when `None`).
+    async fn outbox(
+        &self,
+        limit: usize,
+        after: Option<&QueuePosition>,
+    ) -> Result<Vec<Outgoing>, StoreError>;
+    /// Records the server's answer in one step: acknowledged versions (and older ones) leave
+    /// the outbox and the dead letters; refused ones move to the dead letters (one per id, the
+    /// newest). A record changed again since the version that was sent stays in the outbox,
+    /// to be sent again.
     async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError>;
     /// How many executions wait to be sent, and how many were refused.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;

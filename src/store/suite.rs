@@ -82,6 +82,18 @@ fn synced(id: &str, version: u64) -> Synced {
     }
 }
 
+/// The outbox's records, checking that each one's JSON is the whole execution it names.
+async fn queued<S: Store>(store: &S, limit: usize) -> Vec<Execution> {
+    let out = store.outbox(limit, None).await.expect("outbox");
+    out.into_iter()
+        .map(|o| {
+            let e: Execution = serde_json::from_str(&o.json).expect("outbox JSON is an execution");
+            assert_eq!((e.id.as_str(), e.version), (o.id.as_str(), o.version));
+            e
+        })
+        .collect()
+}
+
 async fn counts<S: Store>(store: &S) -> (usize, usize) {
     let OutboxCounts {
         pending,
@@ -337,7 +349,7 @@ pub async fn delete_removes_metadata_and_payload<S: Store>(store: &S) {
     assert_eq!(store.get("a").await.unwrap(), None);
     assert_eq!(history(store, HistoryQuery::default()).await, ["b"]);
     // A deleted record is not sent either.
-    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["b"]);
+    assert_eq!(ids(&queued(store, 10).await), ["b"]);
     // Writing the id again starts from nothing: no stale payload resurfaces.
     let mut bare = sample("a", "wf", T0, Status::Success);
     bare.nodes.clear();
@@ -358,7 +370,7 @@ pub async fn clear_removes_one_workflow_or_everything<S: Store>(store: &S) {
     assert_eq!(store.clear(Some("wf-a")).await.unwrap(), 2);
     assert_eq!(history(store, HistoryQuery::default()).await, ["b1"]);
     assert_eq!(store.get("a1").await.unwrap(), None);
-    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["b1"]);
+    assert_eq!(ids(&queued(store, 10).await), ["b1"]);
     assert_eq!(store.clear(None).await.unwrap(), 1);
     assert!(history(store, HistoryQuery::default()).await.is_empty());
     assert_eq!(counts(store).await, (0, 0));
@@ -391,8 +403,8 @@ pub async fn a_failed_write_leaves_nothing_partial_and_keeps_what_was_stored<S: 
     assert_eq!(store.get("kept").await.unwrap(), Some(kept));
     assert_eq!(history(store, HistoryQuery::default()).await, ["kept"]);
     // No outbox mark was left for what was not stored.
-    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["kept"]);
-    assert_eq!(store.outbox(10).await.unwrap()[0].version, 1);
+    assert_eq!(ids(&queued(store, 10).await), ["kept"]);
+    assert_eq!(queued(store, 10).await[0].version, 1);
     // The same write succeeds once the fault is gone.
     store
         .write(&[sample("new1", "wf", T0 + 1, Status::Success)])
@@ -451,15 +463,27 @@ pub async fn written_records_wait_in_the_outbox_until_acknowledged<S: Store>(sto
         .unwrap();
     assert_eq!(counts(store).await, (3, 0));
     // The longest waiting first, whole (node payloads included), bounded by the limit.
-    let first = store.outbox(2).await.unwrap();
+    let first = queued(store, 2).await;
     assert_eq!(ids(&first), ["a", "b"]);
     assert_eq!(first[0], sample("a", "wf", T0, Status::Success));
+    // Reading on from a position continues after it.
+    let head = store.outbox(2, None).await.unwrap();
+    let rest = store.outbox(10, Some(&head[1].position)).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+    assert!(store
+        .outbox(10, Some(&rest[0].position))
+        .await
+        .unwrap()
+        .is_empty());
     store
         .settle(&[synced("a", 1), synced("b", 1)], &[])
         .await
         .unwrap();
     assert_eq!(counts(store).await, (1, 0));
-    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["c"]);
+    assert_eq!(ids(&queued(store, 10).await), ["c"]);
     // Acknowledging is idempotent, and acknowledged records stay stored locally.
     store.settle(&[synced("a", 1)], &[]).await.unwrap();
     assert_eq!(counts(store).await, (1, 0));
@@ -470,7 +494,7 @@ pub async fn written_records_wait_in_the_outbox_until_acknowledged<S: Store>(sto
 pub async fn a_record_changed_in_flight_is_sent_again<S: Store>(store: &S) {
     let mut e = sample("a", "wf", T0, Status::Running);
     store.write(std::slice::from_ref(&e)).await.unwrap();
-    let in_flight = store.outbox(10).await.unwrap();
+    let in_flight = queued(store, 10).await;
     e.version = 2;
     e.status = Status::Success;
     store.write(std::slice::from_ref(&e)).await.unwrap();
@@ -478,7 +502,7 @@ pub async fn a_record_changed_in_flight_is_sent_again<S: Store>(store: &S) {
         .settle(&[synced("a", in_flight[0].version)], &[])
         .await
         .unwrap();
-    let again = store.outbox(10).await.unwrap();
+    let again = queued(store, 10).await;
     assert_eq!(ids(&again), ["a"]);
     assert_eq!((again[0].version, again[0].status), (2, Status::Success));
     store.settle(&[synced("a", 2)], &[]).await.unwrap();
@@ -508,7 +532,7 @@ pub async fn refused_records_are_dead_lettered_kept_and_retryable<S: Store>(stor
     assert_eq!(counts(store).await, (0, 1));
     assert_eq!(store.dead_letters().await.unwrap(), [letter]);
     assert!(store.get("bad").await.unwrap().is_some());
-    assert!(store.outbox(10).await.unwrap().is_empty());
+    assert!(queued(store, 10).await.is_empty());
     assert_eq!(
         store
             .retry_dead_letters(Some(&["other".to_string()]))
@@ -518,7 +542,7 @@ pub async fn refused_records_are_dead_lettered_kept_and_retryable<S: Store>(stor
     );
     assert_eq!(store.retry_dead_letters(None).await.unwrap(), 1);
     assert_eq!(counts(store).await, (1, 0));
-    assert_eq!(ids(&store.outbox(10).await.unwrap()), ["bad"]);
+    assert_eq!(ids(&queued(store, 10).await), ["bad"]);
     // Once a version is accepted, nothing about it is left behind.
     store.settle(&[synced("bad", 1)], &[]).await.unwrap();
     assert_eq!(counts(store).await, (0, 0));

@@ -14,8 +14,7 @@ use super::protocol::ClientInfo;
 use super::reply::{decide, Reply, Step};
 use crate::config::SyncConfig;
 use crate::error::{StoreError, SyncError};
-use crate::model::Execution;
-use crate::store::{DeadLetter, Store, Synced};
+use crate::store::{DeadLetter, Outgoing, Store, Synced};
 
 /// What a page may send while it is being hidden or closed (`fetch(..., {keepalive: true})`
 /// allows 64 KiB in flight per page).
@@ -79,6 +78,15 @@ pub enum PassEnd {
     Stopped,
 }
 
+/// What one pass works with.
+struct PassContext<'a, S, U> {
+    store: &'a S,
+    link: &'a U,
+    config: &'a SyncConfig,
+    client: &'a ClientInfo,
+    keepalive: bool,
+}
+
 /// Sync state shared between passes, with a hook called on every change of [`SyncState`].
 pub struct Uploader {
     state: RefCell<SyncState>,
@@ -99,7 +107,7 @@ impl std::fmt::Debug for Uploader {
 /// versions reuses it (the server answers a replay without work), while a batch whose
 /// records changed gets a new one, so a remembered answer never covers versions it did not
 /// see.
-pub fn batch_id(client: &ClientInfo, records: &[Execution]) -> String {
+pub fn batch_id(client: &ClientInfo, records: &[Outgoing]) -> String {
     let mut a = Fnv::new(0xcbf2_9ce4_8422_2325);
     let mut b = Fnv::new(0x6c62_272e_07bb_0142);
     for part in std::iter::once(client.id.as_str()).chain(records.iter().map(|e| e.id.as_str())) {
@@ -127,21 +135,21 @@ impl Fnv {
     }
 }
 
-/// The JSON body of an ingest request for `records`, whose JSON texts are `texts`.
-fn request_body(client: &ClientInfo, records: &[Execution], texts: &[String]) -> String {
+/// The JSON body of an ingest request for `records`.
+fn request_body(client: &ClientInfo, records: &[Outgoing]) -> String {
     let client_json = serde_json::to_string(client).expect("client info always serializes");
-    let size: usize = texts.iter().map(|t| t.len() + 1).sum();
+    let size: usize = records.iter().map(|r| r.json.len() + 1).sum();
     let mut body = String::with_capacity(size + ENVELOPE_BYTES);
     body.push_str("{\"batch_id\":\"");
     body.push_str(&batch_id(client, records));
     body.push_str("\",\"client\":");
     body.push_str(&client_json);
     body.push_str(",\"records\":[");
-    for (i, text) in texts.iter().enumerate() {
+    for (i, record) in records.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
-        body.push_str(text);
+        body.push_str(&record.json);
     }
     body.push_str("]}");
     body
@@ -222,9 +230,14 @@ impl Uploader {
         keepalive: bool,
     ) -> (PassEnd, Vec<SyncError>) {
         let mut refusals = Vec::new();
-        let end = self
-            .drain(store, link, config, client, keepalive, &mut refusals)
-            .await;
+        let pass = PassContext {
+            store,
+            link,
+            config,
+            client,
+            keepalive,
+        };
+        let end = self.drain(&pass, &mut refusals).await;
         self.update(|s| s.in_flight = 0);
         if let Err(e) = self.refresh_counts(store).await {
             return (PassEnd::Store(e), refusals);
@@ -251,13 +264,77 @@ impl Uploader {
 
     async fn drain<S: Store, U: Uplink>(
         &self,
-        store: &S,
-        link: &U,
-        config: &SyncConfig,
-        client: &ClientInfo,
-        keepalive: bool,
+        pass: &PassContext<'_, S, U>,
         refusals: &mut Vec<SyncError>,
     ) -> PassEnd {
+        let PassContext {
+            store,
+            link,
+            config,
+            keepalive,
+            ..
+        } = *pass;
+        let limit = config.max_batch_records;
+        let mut prefetched: Vec<Outgoing> = Vec::new();
+        loop {
+            let records = if prefetched.is_empty() {
+                // From the front: also finds records re-queued behind an earlier read.
+                match store.outbox(limit, None).await {
+                    Ok(records) => records,
+                    Err(e) => return PassEnd::Store(e),
+                }
+            } else {
+                std::mem::take(&mut prefetched)
+            };
+            let Some(last) = records.last() else {
+                return PassEnd::Drained;
+            };
+            // Read the next records while these are on the wire.
+            let after = last.position.clone();
+            let next = async {
+                if keepalive {
+                    Ok(Vec::new())
+                } else {
+                    store.outbox(limit, Some(&after)).await
+                }
+            };
+            let this_round = self.round(pass, &records, refusals);
+            let (acknowledged, next) = futures::future::join(this_round, next).await;
+            match acknowledged {
+                Err(end) => return end,
+                Ok(0) => {
+                    return PassEnd::Retry(
+                        config.backoff.delay_ms(self.bump_failures(), link.random()),
+                        SyncError::NoProgress {
+                            records: records.len(),
+                            detail: "the answers list none of the records sent".into(),
+                        },
+                    )
+                }
+                Ok(_) => {}
+            }
+            match next {
+                Ok(next) => prefetched = next,
+                Err(e) => return PassEnd::Store(e),
+            }
+        }
+    }
+
+    /// Sends `records` in bounded batches; returns how many the server acknowledged, or how
+    /// the pass ends.
+    async fn round<S: Store, U: Uplink>(
+        &self,
+        pass: &PassContext<'_, S, U>,
+        records: &[Outgoing],
+        refusals: &mut Vec<SyncError>,
+    ) -> Result<usize, PassEnd> {
+        let PassContext {
+            store,
+            link,
+            config,
+            keepalive,
+            ..
+        } = *pass;
         let max_bytes = if keepalive {
             config
                 .max_batch_bytes
@@ -265,135 +342,105 @@ impl Uploader {
         } else {
             config.max_batch_bytes
         };
-        loop {
-            let records = match store.outbox(config.max_batch_records).await {
-                Ok(records) => records,
-                Err(e) => return PassEnd::Store(e),
-            };
-            if records.is_empty() {
-                return PassEnd::Drained;
+        let sizes: Vec<usize> = records.iter().map(|r| r.json.len()).collect();
+        let mut acknowledged = 0;
+        for batch in plan_batches(&sizes, config.max_batch_records, max_bytes) {
+            if keepalive && sizes[batch.start] > max_bytes {
+                // Too big for the keepalive budget: it goes on the next open instead.
+                return Err(PassEnd::Drained);
             }
-            let texts: Vec<String> = records
-                .iter()
-                .map(|e| serde_json::to_string(e).expect("executions always serialize"))
-                .collect();
-            let sizes: Vec<usize> = texts.iter().map(String::len).collect();
-            let mut acknowledged = 0;
-            for batch in plan_batches(&sizes, config.max_batch_records, max_bytes) {
-                if keepalive && sizes[batch.start] > max_bytes {
-                    // Too big for the keepalive budget: it goes on the next open instead.
-                    return PassEnd::Drained;
+            let mut work = vec![batch];
+            while let Some(range) = work.pop() {
+                if link.stopped() {
+                    return Err(PassEnd::Stopped);
                 }
-                let mut work = vec![batch];
-                while let Some(range) = work.pop() {
-                    if link.stopped() {
-                        return PassEnd::Stopped;
-                    }
-                    let (step, cause) = self
-                        .send(
-                            link,
-                            config,
-                            client,
-                            &records[range.clone()],
-                            &texts[range.clone()],
-                            keepalive,
-                        )
-                        .await;
-                    match step {
-                        Step::Commit(answer) => {
-                            acknowledged += answer.accepted.len() + answer.rejected.len();
-                            let version_of = |id: &str| {
-                                records[range.clone()]
-                                    .iter()
-                                    .find(|e| e.id == id)
-                                    .map(|e| e.version)
-                            };
-                            let synced: Vec<Synced> = answer
-                                .accepted
+                let (step, cause) = self.send(pass, &records[range.clone()]).await;
+                match step {
+                    Step::Commit(answer) => {
+                        acknowledged += answer.accepted.len() + answer.rejected.len();
+                        let version_of = |id: &str| {
+                            records[range.clone()]
                                 .iter()
-                                .filter_map(|id| {
-                                    Some(Synced {
-                                        id: id.clone(),
-                                        version: version_of(id)?,
-                                    })
+                                .find(|e| e.id == id)
+                                .map(|e| e.version)
+                        };
+                        let synced: Vec<Synced> = answer
+                            .accepted
+                            .iter()
+                            .filter_map(|id| {
+                                Some(Synced {
+                                    id: id.clone(),
+                                    version: version_of(id)?,
                                 })
-                                .collect();
-                            let at = link.now();
-                            let refused: Vec<DeadLetter> = answer
-                                .rejected
-                                .iter()
-                                .filter_map(|r| {
-                                    Some(DeadLetter {
-                                        id: r.id.clone(),
-                                        version: version_of(&r.id)?,
-                                        reason: r.reason.clone(),
-                                        at,
-                                    })
+                            })
+                            .collect();
+                        let at = link.now();
+                        let refused: Vec<DeadLetter> = answer
+                            .rejected
+                            .iter()
+                            .filter_map(|r| {
+                                Some(DeadLetter {
+                                    id: r.id.clone(),
+                                    version: version_of(&r.id)?,
+                                    reason: r.reason.clone(),
+                                    at,
                                 })
-                                .collect();
-                            if let Some(first) = refused.first() {
-                                refusals.push(SyncError::Refused {
-                                    count: refused.len(),
-                                    id: first.id.clone(),
-                                    reason: first.reason.clone(),
-                                });
-                            }
-                            if let Err(e) = store.settle(&synced, &refused).await {
-                                return PassEnd::Store(e);
-                            }
-                            self.failures.set(0);
-                            self.update(|s| {
-                                s.last_success_at = Some(at);
-                                s.last_error = None;
-                                s.paused = false;
-                            });
-                        }
-                        Step::Split => {
-                            let (first, second) = halves(range);
-                            work.push(second);
-                            work.push(first);
-                        }
-                        Step::DeadLetter(reason) => {
-                            acknowledged += 1;
-                            let e = &records[range.start];
-                            let letter = DeadLetter {
-                                id: e.id.clone(),
-                                version: e.version,
-                                reason,
-                                at: link.now(),
-                            };
+                            })
+                            .collect();
+                        if let Some(first) = refused.first() {
                             refusals.push(SyncError::Refused {
-                                count: 1,
-                                id: letter.id.clone(),
-                                reason: letter.reason.clone(),
+                                count: refused.len(),
+                                id: first.id.clone(),
+                                reason: first.reason.clone(),
                             });
-                            if let Err(e) = store.settle(&[], &[letter]).await {
-                                return PassEnd::Store(e);
-                            }
                         }
-                        Step::RetryAfter(ms) => {
-                            self.bump_failures();
-                            return PassEnd::Retry(ms, cause);
+                        if let Err(e) = store.settle(&synced, &refused).await {
+                            return Err(PassEnd::Store(e));
                         }
-                        Step::PauseForAuth(message) => {
-                            return PassEnd::Paused(SyncError::Unauthorized { message })
+                        self.failures.set(0);
+                        self.update(|s| {
+                            s.last_success_at = Some(at);
+                            s.last_error = None;
+                            s.paused = false;
+                        });
+                    }
+                    Step::Split => {
+                        let (first, second) = halves(range);
+                        work.push(second);
+                        work.push(first);
+                    }
+                    Step::DeadLetter(reason) => {
+                        acknowledged += 1;
+                        let e = &records[range.start];
+                        let letter = DeadLetter {
+                            id: e.id.clone(),
+                            version: e.version,
+                            reason,
+                            at: link.now(),
+                        };
+                        refusals.push(SyncError::Refused {
+                            count: 1,
+                            id: letter.id.clone(),
+                            reason: letter.reason.clone(),
+                        });
+                        if let Err(e) = store.settle(&[], &[letter]).await {
+                            return Err(PassEnd::Store(e));
                         }
                     }
-                }
-                if keepalive {
-                    return PassEnd::Drained;
+                    Step::RetryAfter(ms) => {
+                        self.bump_failures();
+                        return Err(PassEnd::Retry(ms, cause));
+                    }
+                    Step::PauseForAuth(message) => {
+                        return Err(PassEnd::Paused(SyncError::Unauthorized { message }))
+                    }
                 }
             }
-            if acknowledged == 0 {
-                return PassEnd::Retry(
-                    config.backoff.delay_ms(self.bump_failures(), link.random()),
-                    SyncError::NoProgress {
-                        records: records.len(),
-                        detail: "the answers list none of the records sent".into(),
-                    },
-                );
+            if keepalive {
+                return Err(PassEnd::Drained);
             }
         }
+        Ok(acknowledged)
     }
 
     fn bump_failures(&self) -> u32 {
@@ -403,16 +450,19 @@ impl Uploader {
     }
 
     /// Sends one batch; returns what to do next and, should it be a failure, its cause.
-    async fn send<U: Uplink>(
+    async fn send<S: Store, U: Uplink>(
         &self,
-        link: &U,
-        config: &SyncConfig,
-        client: &ClientInfo,
-        records: &[Execution],
-        texts: &[String],
-        keepalive: bool,
+        pass: &PassContext<'_, S, U>,
+        records: &[Outgoing],
     ) -> (Step, SyncError) {
-        let body = request_body(client, records, texts);
+        let PassContext {
+            link,
+            config,
+            client,
+            keepalive,
+            ..
+        } = *pass;
+        let body = request_body(client, records);
         self.update(|s| s.in_flight = records.len());
         let reply = link.post(body, keepalive).await;
         self.update(|s| s.in_flight = 0);

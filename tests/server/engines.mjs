@@ -50,10 +50,10 @@ export async function postgres() {
 
 /**
  * Starts the real server binary; resolves with its base URL, a stop function and its log.
- * `port` fixes the port (default: any free one).
+ * `port` fixes the port (default: any free one); `bin` picks another build of the binary.
  */
-export function startServer(args, { port = 0 } = {}) {
-  const child = spawn(SERVER_BIN, ['--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServer(args, { port = 0, bin = SERVER_BIN } = {}) {
+  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   return new Promise((res, rej) => {

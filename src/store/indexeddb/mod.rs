@@ -10,11 +10,15 @@
 //!   by_database  [query.databaseType, startedAt, id]
 //!   by_status    [status, startedAt, id]
 //! payloads    keyPath id   {id, nodes: "[...]"}: node inputs, outputs, errors (JSON text)
-//! outbox      keyPath id   {id, version, queuedAt}: to be sent to the ingest server
+//! outbox      keyPath [id, version]  {id, version, queuedAt}: to be sent to the server
 //!   by_queued    [queuedAt, id]
-//! dead_letters keyPath id  {id, version, reason, at}: refused by the server, retryable
+//! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
 //!   by_at        [at, id]
 //! ```
+//!
+//! Outbox marks and dead letters are keyed by id and version so that acknowledging version
+//! `v` is a blind range delete of `[id]..=[id, v]`: no read, and a newer version written in
+//! the meantime survives it. A write replaces the marks of older versions the same way.
 //!
 //! Every history filter walks one of these indexes newest-first from the cursor position;
 //! records are never scanned wholesale. A write puts metadata, payloads and outbox marks of the
@@ -40,7 +44,9 @@ pub use request::error_parts;
 use request::{once, Request, TxDone};
 pub use schema::{create_legacy_v1, DB_VERSION};
 
-use super::{classify_failure, DeadLetter, FailPoint, OutboxCounts, Store, Synced};
+use super::{
+    classify_failure, DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
+};
 use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
@@ -50,6 +56,31 @@ const PAYLOADS: &str = "payloads";
 const OUTBOX: &str = "outbox";
 const DEAD_LETTERS: &str = "dead_letters";
 const ALL: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS];
+
+/// Keys `[id, version]` of versions up to `version` (all versions when `None`).
+fn versions_of(id: &str, version: Option<u64>) -> IdbKeyRange {
+    let lower: Array = [JsValue::from(id)].into_iter().collect();
+    let upper: Array = match version {
+        Some(v) => [JsValue::from(id), JsValue::from(v as f64)]
+            .into_iter()
+            .collect(),
+        // An array sorts after every number: [id, []] is above every [id, version].
+        None => [JsValue::from(id), Array::new().into()]
+            .into_iter()
+            .collect(),
+    };
+    IdbKeyRange::bound(&lower, &upper).expect("[id] sorts before [id, …]")
+}
+
+/// Keys `[id, version]` of versions strictly below `version`.
+fn versions_below(id: &str, version: u64) -> IdbKeyRange {
+    let lower: Array = [JsValue::from(id)].into_iter().collect();
+    let upper: Array = [JsValue::from(id), JsValue::from(version as f64)]
+        .into_iter()
+        .collect();
+    IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, true)
+        .expect("[id] sorts before [id, version]")
+}
 
 /// Executions in one IndexedDB database.
 #[derive(Debug)]
@@ -155,16 +186,33 @@ impl IdbStore {
 
     /// One execution with its node runs, read in `tx`.
     async fn get_in(&self, tx: &IdbTransaction, id: &str) -> Result<Option<Execution>, StoreError> {
+        let pending = Self::start_get(tx, id)?;
+        Self::finish_get(id, pending).await
+    }
+
+    /// Issues the two reads of one execution without waiting for them: requests issued
+    /// together are served together, where awaiting each one costs a round trip.
+    fn start_get(tx: &IdbTransaction, id: &str) -> Result<(Request, Request), StoreError> {
         let key = JsValue::from(id);
-        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key)))
-            .await
-            .map_err(js_err("get", 0))?;
+        let read = |store: &str| {
+            tx.object_store(store)
+                .and_then(|s| s.get(&key))
+                .map(Request::new)
+                .map_err(js_err("get", 0))
+        };
+        Ok((read(EXECUTIONS)?, read(PAYLOADS)?))
+    }
+
+    async fn finish_get(
+        id: &str,
+        (meta, payload): (Request, Request),
+    ) -> Result<Option<Execution>, StoreError> {
+        let key = JsValue::from(id);
+        let meta = meta.next().await.map_err(js_err("get", 0))?;
+        let payload = payload.next().await.map_err(js_err("get", 0))?;
         if meta.is_undefined() {
             return Ok(None);
         }
-        let payload = once(tx.object_store(PAYLOADS).and_then(|s| s.get(&key)))
-            .await
-            .map_err(js_err("get", 0))?;
         let mut e: Execution = from_js(&key, &meta)?;
         if !payload.is_undefined() {
             let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
@@ -289,6 +337,11 @@ impl Store for IdbStore {
             let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
             let _ = Reflect::set(&payload, &"nodes".into(), &JsValue::from(nodes));
             let mark = outbox_mark(&e.id, e.version, &queued_at);
+            if let Err(err) = outbox.delete(&versions_below(&e.id, e.version)) {
+                let _ = tx.abort();
+                let _ = done.wait().await;
+                return Err(fail_err(err));
+            }
             for (store, value) in [
                 (&meta, &obj),
                 (&payloads, payload.as_ref()),
@@ -335,9 +388,15 @@ impl Store for IdbStore {
             .as_f64()
             .unwrap_or(0.0)
             > 0.0;
+        let every_version: JsValue = versions_of(id, None).into();
         for name in ALL {
+            let key = if [OUTBOX, DEAD_LETTERS].contains(name) {
+                &every_version
+            } else {
+                &key
+            };
             tx.object_store(name)
-                .and_then(|s| s.delete(&key))
+                .and_then(|s| s.delete(key))
                 .map_err(js_err("delete", 1))?;
         }
         done.wait().await.map_err(js_err("delete", 1))?;
@@ -367,7 +426,14 @@ impl Store for IdbStore {
             Some(w) => {
                 let ids = self.ids_of_workflow(&tx, w).await?;
                 for key in &ids {
-                    for store in &stores {
+                    let every_version: JsValue =
+                        versions_of(&key.as_string().unwrap_or_default(), None).into();
+                    for (store, name) in stores.iter().zip(ALL) {
+                        let key = if [OUTBOX, DEAD_LETTERS].contains(name) {
+                            &every_version
+                        } else {
+                            key
+                        };
                         store.delete(key).map_err(js_err("clear", ids.len()))?;
                     }
                 }
@@ -397,7 +463,11 @@ impl Store for IdbStore {
         }
     }
 
-    async fn outbox(&self, limit: usize) -> Result<Vec<Execution>, StoreError> {
+    async fn outbox(
+        &self,
+        limit: usize,
+        after: Option<&QueuePosition>,
+    ) -> Result<Vec<Outgoing>, StoreError> {
         let err = || js_err("outbox", 0);
         let tx = self.tx(
             &[OUTBOX, EXECUTIONS, PAYLOADS],
@@ -408,19 +478,43 @@ impl Store for IdbStore {
             .object_store(OUTBOX)
             .and_then(|s| s.index("by_queued"))
             .map_err(err())?;
-        let cursor = Request::new(index.open_key_cursor().map_err(err())?.unchecked_into());
-        let mut ids = Vec::new();
-        while ids.len() < limit {
-            let next = cursor.next().await.map_err(err())?;
-            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else {
-                break;
-            };
-            ids.extend(c.primary_key().map_err(err())?.as_string());
-            c.continue_().map_err(err())?;
-        }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.extend(self.get_in(&tx, &id).await?);
+        let range: JsValue = match after {
+            Some(p) => {
+                let from: Array = [JsValue::from(p.queued_at), JsValue::from(p.id.as_str())]
+                    .into_iter()
+                    .collect();
+                IdbKeyRange::lower_bound_with_open(&from, true)
+                    .map_err(err())?
+                    .into()
+            }
+            None => JsValue::NULL,
+        };
+        // Marks in queue order, the longest waiting first.
+        let marks = once(index.get_all_with_key_and_limit(&range, limit as u32))
+            .await
+            .map_err(err())?;
+        let positions: Vec<QueuePosition> = marks
+            .unchecked_into::<Array>()
+            .iter()
+            .filter_map(|m| {
+                Some(QueuePosition {
+                    queued_at: Reflect::get(&m, &"queuedAt".into()).ok()?.as_f64()?,
+                    id: Reflect::get(&m, &"id".into()).ok()?.as_string()?,
+                })
+            })
+            .collect();
+        // Every read is issued before any is awaited (one round trip, not one per record).
+        let reads = positions
+            .iter()
+            .map(|p| Self::start_get(&tx, &p.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(positions.len());
+        for (position, (meta, payload)) in positions.into_iter().zip(reads) {
+            let meta = meta.next().await.map_err(err())?;
+            let payload = payload.next().await.map_err(err())?;
+            if !meta.is_undefined() {
+                out.push(outgoing(position, &meta, &payload)?);
+            }
         }
         Ok(out)
     }
@@ -436,32 +530,19 @@ impl Store for IdbStore {
         let done = TxDone::new(&tx);
         let outbox = tx.object_store(OUTBOX).map_err(err())?;
         let dead = tx.object_store(DEAD_LETTERS).map_err(err())?;
-        // The stored version, when it is not newer than `sent`.
-        let at_most = |value: &JsValue, sent: u64| {
-            !value.is_undefined()
-                && Reflect::get(value, &"version".into())
-                    .ok()
-                    .and_then(|v| v.as_f64())
-                    .is_some_and(|v| v <= sent as f64)
-        };
+        // Blind range deletes: nothing is read, and newer versions are out of range.
         for s in synced {
-            let key = JsValue::from(s.id.as_str());
-            let queued = once(outbox.get(&key)).await.map_err(err())?;
-            if at_most(&queued, s.version) {
-                outbox.delete(&key).map_err(err())?;
-            }
-            let letter = once(dead.get(&key)).await.map_err(err())?;
-            if at_most(&letter, s.version) {
-                dead.delete(&key).map_err(err())?;
-            }
+            let acknowledged = versions_of(&s.id, Some(s.version));
+            outbox.delete(&acknowledged).map_err(err())?;
+            dead.delete(&acknowledged).map_err(err())?;
         }
         for r in refused {
-            let key = JsValue::from(r.id.as_str());
-            let queued = once(outbox.get(&key)).await.map_err(err())?;
-            if at_most(&queued, r.version) {
-                outbox.delete(&key).map_err(err())?;
-                dead.put(&to_js(r)?).map_err(err())?;
-            }
+            outbox
+                .delete(&versions_of(&r.id, Some(r.version)))
+                .map_err(err())?;
+            dead.delete(&versions_below(&r.id, r.version))
+                .map_err(err())?;
+            dead.put(&to_js(r)?).map_err(err())?;
         }
         done.wait().await.map_err(err())
     }
@@ -525,11 +606,12 @@ impl Store for IdbStore {
         let dead = tx.object_store(DEAD_LETTERS).map_err(err())?;
         let queued_at = JsValue::from(js_sys::Date::now());
         for letter in &chosen {
-            let key = JsValue::from(letter.id.as_str());
-            dead.delete(&key).map_err(err())?;
-            // A newer version already waiting keeps its place.
-            let queued = once(outbox.get(&key)).await.map_err(err())?;
-            if queued.is_undefined() {
+            dead.delete(&versions_of(&letter.id, None)).map_err(err())?;
+            // A version already waiting (the same or newer) keeps its place.
+            let waiting = once(outbox.count_with_key(&versions_of(&letter.id, None).into()))
+                .await
+                .map_err(err())?;
+            if waiting.as_f64().unwrap_or(0.0) == 0.0 {
                 outbox
                     .put(&outbox_mark(&letter.id, letter.version, &queued_at))
                     .map_err(err())?;
@@ -542,6 +624,61 @@ impl Store for IdbStore {
     fn inject_failure(&self, fail: FailPoint) {
         *self.fail.borrow_mut() = Some(fail);
     }
+}
+
+/// The JSON of a stored execution, spliced from its metadata and its payload's node text:
+/// the record is sent as stored, without decoding and re-encoding it.
+fn outgoing(
+    position: QueuePosition,
+    meta: &JsValue,
+    payload: &JsValue,
+) -> Result<Outgoing, StoreError> {
+    let id = position.id.clone();
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: id.clone(),
+        reason,
+    };
+    let text = |value: &JsValue| -> Result<String, StoreError> {
+        js_sys::JSON::stringify(value)
+            .map_err(|e| corrupt(error_parts(&e).1))?
+            .as_string()
+            .ok_or_else(|| corrupt("not JSON".into()))
+    };
+    let version = Reflect::get(meta, &"version".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0) as u64;
+    let mut json = text(meta)?;
+    let nodes = if payload.is_undefined() {
+        JsValue::UNDEFINED
+    } else {
+        Reflect::get(payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED)
+    };
+    // JSON text since layout 2; an array in records migrated from layout 1.
+    let nodes = match nodes.as_string() {
+        Some(nodes) => Some(nodes),
+        None if nodes.is_undefined() => None,
+        None => Some(text(&nodes)?),
+    };
+    if let Some(nodes) = nodes.filter(|n| n != "[]") {
+        if !json.ends_with('}') {
+            return Err(corrupt("the stored metadata is not an object".into()));
+        }
+        json.pop();
+        json.push_str(if json.len() > 1 {
+            ",\"nodes\":"
+        } else {
+            "\"nodes\":"
+        });
+        json.push_str(&nodes);
+        json.push('}');
+    }
+    Ok(Outgoing {
+        id,
+        version,
+        json,
+        position,
+    })
 }
 
 /// The outbox entry that marks version `version` of execution `id` to be sent.

@@ -55,6 +55,12 @@ fn store_params(key_path: &str) -> IdbObjectStoreParameters {
     params
 }
 
+fn store_key_path(parts: &[&str]) -> IdbObjectStoreParameters {
+    let params = IdbObjectStoreParameters::new();
+    params.set_key_path(&key_path(parts));
+    params
+}
+
 fn key_path(parts: &[&str]) -> Array {
     parts.iter().map(|p| JsValue::from_str(p)).collect()
 }
@@ -138,14 +144,18 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
     let outbox = if has_store(db, OUTBOX) {
         tx.object_store(OUTBOX)?
     } else {
-        let outbox =
-            db.create_object_store_with_optional_parameters(OUTBOX, &store_params("id"))?;
+        let outbox = db.create_object_store_with_optional_parameters(
+            OUTBOX,
+            &store_key_path(&["id", "version"]),
+        )?;
         outbox.create_index_with_str_sequence("by_queued", &key_path(&["queuedAt", "id"]))?;
         outbox
     };
     if !has_store(db, DEAD_LETTERS) {
-        let dead =
-            db.create_object_store_with_optional_parameters(DEAD_LETTERS, &store_params("id"))?;
+        let dead = db.create_object_store_with_optional_parameters(
+            DEAD_LETTERS,
+            &store_key_path(&["id", "version"]),
+        )?;
         dead.create_index_with_str_sequence("by_at", &key_path(&["at", "id"]))?;
     }
     if (1..3).contains(&old) {
