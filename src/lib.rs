@@ -43,6 +43,7 @@ pub mod model;
 pub mod recorder;
 pub mod recovery;
 pub mod retry;
+pub mod stats;
 pub mod store;
 pub mod sync;
 

@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
+use crate::stats::Cell;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{
     DeadLetter, FailPoint, MemoryStore, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
@@ -73,6 +74,16 @@ impl Store for AnyStore {
     }
     async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
         delegate!(self, s => s.retry_dead_letters(ids).await)
+    }
+    async fn cells(
+        &self,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        delegate!(self, s => s.cells(from_slot, to_slot).await)
+    }
+    async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
+        delegate!(self, s => s.rebuild_rollups().await)
     }
     fn inject_failure(&self, fail: FailPoint) {
         delegate!(self, s => s.inject_failure(fail))

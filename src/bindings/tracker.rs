@@ -18,6 +18,7 @@ use crate::history::HistoryQuery;
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
+use crate::stats::{aggregate, StatsQuery};
 use crate::store::indexeddb::IdbStore;
 use crate::store::{FailPoint, MemoryStore, Store};
 
@@ -292,6 +293,40 @@ impl Tracker {
                 engine.emit_error("history() lists only what was already stored", &error);
             }
             Ok(encode(&engine.store.history(&query).await?))
+        })
+    }
+
+    /// Stats from the rollups, never by scanning records: `{ since, until, groupBy, filter,
+    /// timeZone }` → `{ groups: [{ key, total, byStatus, successRate, durationMs: { avg,
+    /// min, max, p50, p95, p99 }, totalRows }], relativeError }`. Pending records are written
+    /// first, as for `history()`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StatsResult>")]
+    pub fn stats(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "StatsQuery | undefined")] query: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        let query = decode::<StatsQuery>("query", query);
+        promise(async move {
+            let query = query?;
+            let offset = query.validate()?;
+            if let Err(error) = engine.flush().await {
+                engine.emit_error("stats() count only what was already stored", &error);
+            }
+            let (from, to) = query.slots();
+            let cells = engine.store.cells(from, to).await?;
+            Ok(encode(&aggregate(&cells, &query, offset)))
+        })
+    }
+
+    /// Recomputes the stats rollups from the records (they are kept in step on every write;
+    /// this is the check and the repair). Resolves to the number of rollup cells.
+    #[wasm_bindgen(js_name = rebuildStats, unchecked_return_type = "Promise<number>")]
+    pub fn rebuild_stats(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            engine.flush().await?;
+            Ok(JsValue::from(engine.store.rebuild_rollups().await? as u32))
         })
     }
 

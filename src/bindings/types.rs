@@ -68,6 +68,28 @@ export interface SyncState {
   paused: boolean;
 }
 
+export interface StatsQuery {
+  /** From this time (rounded down to its 30-minute slot). */
+  since?: Timestamp;
+  /** Up to this time (its 30-minute slot included). */
+  until?: Timestamp;
+  groupBy?: Array<'workflow' | 'user' | 'databaseType' | 'status' | 'day'>;
+  filter?: { workflowId?: string; userId?: string; databaseType?: string; status?: ExecutionStatus; kind?: ExecutionKind };
+  /** Days for `day`: "UTC" (default) or an offset like "+05:30" (multiple of 30 minutes). */
+  timeZone?: string;
+}
+export interface StatsGroup {
+  key: { day?: string; workflowId?: string; userId?: string; databaseType?: string; status?: ExecutionStatus };
+  total: number;
+  byStatus: Partial<Record<ExecutionStatus, number>>;
+  /** success / total × 100, two decimals. */
+  successRate: number;
+  /** Over finished executions; percentiles, min and max within `relativeError`. */
+  durationMs?: { avg: number; min: number; max: number; p50: number; p95: number; p99: number };
+  totalRows: number;
+}
+export interface StatsResult { groups: StatsGroup[]; relativeError: number }
+
 export interface DeadLetter { id: string; version: number; reason: string; at: number }
 
 export interface Trigger { type: 'manual' | 'http' | 'scheduled' | 'api' | 'other'; data?: unknown }

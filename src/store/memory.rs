@@ -1,7 +1,7 @@
 //! The in-memory store: the reference behaviour, native tests, and Node until it has a durable
 //! store.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::{
@@ -10,6 +10,7 @@ use super::{
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Status};
+use crate::stats::{Cell, Rollups};
 
 /// Keeps executions in memory, split into metadata and payloads like the durable stores.
 #[derive(Debug, Default)]
@@ -19,7 +20,8 @@ pub struct MemoryStore {
     /// Id → (version to send, queue position).
     outbox: RefCell<HashMap<String, (u64, u64)>>,
     dead: RefCell<HashMap<String, DeadLetter>>,
-    next_position: Cell<u64>,
+    next_position: std::cell::Cell<u64>,
+    rollups: RefCell<Rollups>,
     fail: RefCell<Option<FailPoint>>,
 }
 
@@ -60,7 +62,9 @@ impl Store for MemoryStore {
         }
         let (mut meta, mut payloads) = (self.meta.borrow_mut(), self.payloads.borrow_mut());
         let mut outbox = self.outbox.borrow_mut();
+        let mut rollups = self.rollups.borrow_mut();
         for (summary, nodes) in staged {
+            rollups.replace(meta.get(&summary.id), Some(&summary));
             let position = self.next_position.replace(self.next_position.get() + 1);
             outbox.insert(summary.id.clone(), (summary.version, position));
             payloads.insert(summary.id.clone(), nodes);
@@ -95,7 +99,9 @@ impl Store for MemoryStore {
         self.payloads.borrow_mut().remove(id);
         self.outbox.borrow_mut().remove(id);
         self.dead.borrow_mut().remove(id);
-        Ok(self.meta.borrow_mut().remove(id).is_some())
+        let old = self.meta.borrow_mut().remove(id);
+        self.rollups.borrow_mut().replace(old.as_ref(), None);
+        Ok(old.is_some())
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
@@ -107,8 +113,9 @@ impl Store for MemoryStore {
             .collect();
         let mut payloads = self.payloads.borrow_mut();
         let (mut outbox, mut dead) = (self.outbox.borrow_mut(), self.dead.borrow_mut());
+        let mut rollups = self.rollups.borrow_mut();
         for id in &doomed {
-            meta.remove(id);
+            rollups.replace(meta.remove(id).as_ref(), None);
             payloads.remove(id);
             outbox.remove(id);
             dead.remove(id);
@@ -215,6 +222,21 @@ impl Store for MemoryStore {
                 .or_insert((letter.version, position));
         }
         Ok(chosen.len())
+    }
+
+    async fn cells(
+        &self,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        Ok(self.rollups.borrow().cells_in(from_slot, to_slot))
+    }
+
+    async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
+        let rebuilt = Rollups::rebuild(self.meta.borrow().values());
+        let n = rebuilt.cells().count();
+        *self.rollups.borrow_mut() = rebuilt;
+        Ok(n)
     }
 
     fn inject_failure(&self, fail: FailPoint) {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
+use crate::stats::Cell;
 
 /// A fault to inject into the next write, for tests of atomicity and error reporting.
 #[doc(hidden)]
@@ -124,6 +125,15 @@ pub trait Store {
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
     /// Puts refused records (all, or those in `ids`) back in the outbox; returns how many.
     async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError>;
+    /// Rollup cells whose slot is within the inclusive bounds, kept in step with the records
+    /// by every write, delete and clear (in the same transaction).
+    async fn cells(
+        &self,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError>;
+    /// Recomputes every rollup cell from the records; returns how many cells there are.
+    async fn rebuild_rollups(&self) -> Result<usize, StoreError>;
     /// Makes the next write fail after `fail.after_puts` puts (tests only).
     #[doc(hidden)]
     fn inject_failure(&self, fail: FailPoint);

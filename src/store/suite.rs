@@ -10,6 +10,7 @@ use super::{DeadLetter, FailPoint, OutboxCounts, Store, Synced};
 use crate::error::StoreError;
 use crate::history::HistoryQuery;
 use crate::model::{Execution, Kind, NodeRun, NodeStatus, QueryInfo, Status};
+use crate::stats::{Cell, Rollups, SLOT_MS};
 
 /// 2023-11-14T22:13:20Z, a base for test timestamps.
 pub const T0: i64 = 1_700_000_000_000;
@@ -73,6 +74,7 @@ where
     written_records_wait_in_the_outbox_until_acknowledged(&make("outbox").await).await;
     a_record_changed_in_flight_is_sent_again(&make("in_flight").await).await;
     refused_records_are_dead_lettered_kept_and_retryable(&make("dead_letters").await).await;
+    rollups_follow_every_change_and_equal_a_rebuild(&make("rollups").await, 7, 120).await;
 }
 
 fn synced(id: &str, version: u64) -> Synced {
@@ -546,4 +548,110 @@ pub async fn refused_records_are_dead_lettered_kept_and_retryable<S: Store>(stor
     // Once a version is accepted, nothing about it is left behind.
     store.settle(&[synced("bad", 1)], &[]).await.unwrap();
     assert_eq!(counts(store).await, (0, 0));
+}
+
+/// A small deterministic generator, so that a failing sequence can be replayed by its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// A random execution `id` at `version`, spread over slots, workflows, users, databases and
+/// statuses.
+fn random_execution(rng: &mut Lcg, id: &str, version: u64) -> Execution {
+    const STATUSES: [Status; 5] = [
+        Status::Running,
+        Status::Success,
+        Status::Failed,
+        Status::Error,
+        Status::Timeout,
+    ];
+    let status = STATUSES[rng.below(5) as usize];
+    let started_at = T0 + rng.below(6) as i64 * SLOT_MS + rng.below(1_000) as i64;
+    let mut e = sample(id, &format!("wf-{}", rng.below(3)), started_at, status);
+    e.version = version;
+    e.user_id = Some(format!("u{}", rng.below(3)));
+    if rng.below(2) == 0 {
+        e.kind = Kind::Query;
+        e.query = Some(QueryInfo {
+            database_type: Some(["kdb", "starburst"][rng.below(2) as usize].into()),
+            total_rows: Some(rng.below(10_000)),
+            ..QueryInfo::default()
+        });
+    }
+    if status.is_final() {
+        let duration = rng.below(5_000_000) as f64 / 997.0;
+        e.completed_at = Some(started_at + duration as i64);
+        e.duration_ms = Some(duration);
+    }
+    e
+}
+
+fn sorted(mut cells: Vec<Cell>) -> Vec<Cell> {
+    cells.sort_by(|a, b| a.key.cmp(&b.key));
+    cells
+}
+
+/// Rollups equal a recomputation from the records after a random sequence of writes,
+/// rewrites, deletes and clears (`steps` operations from `seed`); a rebuild changes nothing.
+pub async fn rollups_follow_every_change_and_equal_a_rebuild<S: Store>(
+    store: &S,
+    seed: u64,
+    steps: usize,
+) {
+    let mut rng = Lcg(seed);
+    let mut model: std::collections::BTreeMap<String, Execution> = Default::default();
+    for step in 0..steps {
+        match rng.below(10) {
+            0 => {
+                let id = format!("e{}", rng.below(25));
+                let existed = model.remove(&id).is_some();
+                assert_eq!(store.delete(&id).await.unwrap(), existed);
+            }
+            1 if step % 7 == 0 => {
+                let w = format!("wf-{}", rng.below(3));
+                model.retain(|_, e| e.workflow_id.as_deref() != Some(w.as_str()));
+                store.clear(Some(&w)).await.unwrap();
+            }
+            _ => {
+                let batch: Vec<Execution> = (0..1 + rng.below(4))
+                    .map(|_| rng.below(25))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|n| {
+                        let id = format!("e{n}");
+                        let version = model.get(&id).map_or(1, |e| e.version + 1);
+                        random_execution(&mut rng, &id, version)
+                    })
+                    .collect();
+                store.write(&batch).await.unwrap();
+                for e in batch {
+                    model.insert(e.id.clone(), e);
+                }
+            }
+        }
+        if step % 20 == 19 || step + 1 == steps {
+            let expected = sorted(Rollups::rebuild(model.values()).cells_in(None, None));
+            let actual = sorted(store.cells(None, None).await.unwrap());
+            assert_eq!(actual, expected, "seed {seed}, step {step}");
+        }
+    }
+    let before = sorted(store.cells(None, None).await.unwrap());
+    assert_eq!(store.rebuild_rollups().await.unwrap(), before.len());
+    assert_eq!(sorted(store.cells(None, None).await.unwrap()), before);
+    // A slot range reads only its cells.
+    let slot = T0.div_euclid(SLOT_MS) + 2;
+    let some = store.cells(Some(slot), Some(slot)).await.unwrap();
+    assert!(some.iter().all(|c| c.key.slot == slot));
+    assert_eq!(
+        some.len(),
+        before.iter().filter(|c| c.key.slot == slot).count()
+    );
 }

@@ -14,7 +14,12 @@
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
 //!   by_at        [at, id]
+//! rollups     keyPath id   {id, slot, json}: stats cells (see `crate::stats`), JSON text
+//!   by_slot      [slot, id]
 //! ```
+//!
+//! Writes, deletes and clears read the previous metadata of what they change and update the
+//! rollup cells in the same transaction, so stats can never disagree with the records.
 //!
 //! Outbox marks and dead letters are keyed by id and version so that acknowledging version
 //! `v` is a blind range delete of `[id]..=[id, v]`: no read, and a newer version written in
@@ -50,12 +55,87 @@ use super::{
 use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
+use crate::stats::{changes, Cell, CellKey, Contribution, Rollups};
 
 const EXECUTIONS: &str = "executions";
 const PAYLOADS: &str = "payloads";
 const OUTBOX: &str = "outbox";
 const DEAD_LETTERS: &str = "dead_letters";
+const ROLLUPS: &str = "rollups";
 const ALL: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS];
+const ALL_AND_ROLLUPS: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS, ROLLUPS];
+
+/// The stored form of a rollup cell.
+pub(super) fn cell_record(cell: &Cell) -> Result<Object, StoreError> {
+    let json = serde_json::to_string(cell).map_err(|e| StoreError::Transaction {
+        operation: "encode",
+        name: "DataError".into(),
+        message: e.to_string(),
+    })?;
+    let record = Object::new();
+    let _ = Reflect::set(&record, &"id".into(), &JsValue::from(cell.key.id()));
+    let _ = Reflect::set(
+        &record,
+        &"slot".into(),
+        &JsValue::from(cell.key.slot as f64),
+    );
+    let _ = Reflect::set(&record, &"json".into(), &JsValue::from(json));
+    Ok(record)
+}
+
+fn cell_of(record: &JsValue) -> Result<Cell, StoreError> {
+    let json = Reflect::get(record, &"json".into())
+        .ok()
+        .and_then(|j| j.as_string())
+        .unwrap_or_default();
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+        key: "rollup cell".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Applies contribution changes to the stored cells: every cell read at once, then changed
+/// and written back (or dropped when empty), inside the caller's transaction.
+async fn update_cells(
+    rollups: &web_sys::IdbObjectStore,
+    all: Vec<(Contribution, i8)>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    let err = || js_err(operation, 0);
+    let mut by_cell: std::collections::BTreeMap<CellKey, Vec<(Contribution, i8)>> =
+        Default::default();
+    for (c, sign) in all {
+        by_cell.entry(c.key.clone()).or_default().push((c, sign));
+    }
+    let reads = by_cell
+        .keys()
+        .map(|k| {
+            rollups
+                .get(&JsValue::from(k.id()))
+                .map(Request::new)
+                .map_err(err())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for ((key, deltas), read) in by_cell.into_iter().zip(reads) {
+        let stored = read.next().await.map_err(err())?;
+        let mut cell = if stored.is_undefined() {
+            Cell::new(key)
+        } else {
+            cell_of(&stored)?
+        };
+        for (c, sign) in &deltas {
+            cell.apply(c, *sign);
+        }
+        if cell.is_empty() {
+            rollups
+                .delete(&JsValue::from(cell.key.id()))
+                .map_err(err())?;
+        } else {
+            rollups.put(cell_record(&cell)?.as_ref()).map_err(err())?;
+        }
+    }
+    Ok(())
+}
 
 /// Keys `[id, version]` of versions up to `version` (all versions when `None`).
 fn versions_of(id: &str, version: Option<u64>) -> IdbKeyRange {
@@ -229,31 +309,25 @@ impl IdbStore {
         Ok(Some(e))
     }
 
-    async fn ids_of_workflow(
+    /// Every stored execution (metadata) of a workflow.
+    async fn of_workflow(
         &self,
         tx: &IdbTransaction,
         workflow_id: &str,
-    ) -> Result<Vec<JsValue>, StoreError> {
-        let store = tx.object_store(EXECUTIONS).map_err(js_err("clear", 0))?;
-        let index = store.index("by_workflow").map_err(js_err("clear", 0))?;
+    ) -> Result<Vec<Execution>, StoreError> {
         let range = key_range(Some(JsValue::from(workflow_id)), None, None, None)
             .expect("an open range is always valid");
-        let req = Request::new(
-            index
-                .open_key_cursor_with_range(&range)
-                .map_err(js_err("clear", 0))?
-                .unchecked_into(),
-        );
-        let mut ids = Vec::new();
-        loop {
-            let next = req.next().await.map_err(js_err("clear", 0))?;
-            let Some(c) = next.dyn_ref::<web_sys::IdbCursor>() else {
-                break;
-            };
-            ids.push(c.primary_key().map_err(js_err("clear", 0))?);
-            c.continue_().map_err(js_err("clear", 0))?;
-        }
-        Ok(ids)
+        let all = once(
+            tx.object_store(EXECUTIONS)
+                .and_then(|s| s.index("by_workflow"))
+                .and_then(|i| i.get_all_with_key(&range)),
+        )
+        .await
+        .map_err(js_err("clear", 0))?;
+        all.unchecked_into::<Array>()
+            .iter()
+            .map(|v| from_js(&Reflect::get(&v, &"id".into()).unwrap_or_default(), &v))
+            .collect()
     }
 }
 
@@ -307,12 +381,36 @@ impl Store for IdbStore {
         }
         let fail_err = js_err("write", batch.len());
         let tx = self.tx(
-            &[EXECUTIONS, PAYLOADS, OUTBOX],
+            &[EXECUTIONS, PAYLOADS, OUTBOX, ROLLUPS],
             IdbTransactionMode::Readwrite,
             "write",
         )?;
         let done = TxDone::new(&tx);
         let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
+        // What each record replaces, for the rollups: all read at once.
+        let previous = batch
+            .iter()
+            .map(|e| {
+                meta.get(&JsValue::from(e.id.as_str()))
+                    .map(Request::new)
+                    .map_err(&fail_err)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut latest: std::collections::HashMap<&str, &Execution> = Default::default();
+        let mut deltas = Vec::new();
+        for (e, read) in batch.iter().zip(previous) {
+            let stored = read.next().await.map_err(&fail_err)?;
+            let old = match latest.get(e.id.as_str()) {
+                Some(earlier_in_batch) => Some((*earlier_in_batch).clone()),
+                None if stored.is_undefined() => None,
+                None => Some(from_js::<Execution>(
+                    &JsValue::from(e.id.as_str()),
+                    &stored,
+                )?),
+            };
+            deltas.extend(changes(old.as_ref(), Some(e)));
+            latest.insert(&e.id, e);
+        }
         let payloads = tx.object_store(PAYLOADS).map_err(&fail_err)?;
         let outbox = tx.object_store(OUTBOX).map_err(&fail_err)?;
         let queued_at = JsValue::from(js_sys::Date::now());
@@ -365,6 +463,12 @@ impl Store for IdbStore {
                 puts += 1;
             }
         }
+        let rollups = tx.object_store(ROLLUPS).map_err(&fail_err)?;
+        if let Err(error) = update_cells(&rollups, deltas, "write").await {
+            let _ = tx.abort();
+            let _ = done.wait().await;
+            return Err(error);
+        }
         done.wait().await.map_err(fail_err)
     }
 
@@ -378,16 +482,17 @@ impl Store for IdbStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let tx = self.tx(ALL, IdbTransactionMode::Readwrite, "delete")?;
+        let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "delete")?;
         let done = TxDone::new(&tx);
         let key = JsValue::from(id);
         let meta = tx.object_store(EXECUTIONS).map_err(js_err("delete", 1))?;
-        let existed = once(meta.count_with_key(&key))
-            .await
-            .map_err(js_err("delete", 1))?
-            .as_f64()
-            .unwrap_or(0.0)
-            > 0.0;
+        let stored = once(meta.get(&key)).await.map_err(js_err("delete", 1))?;
+        let existed = !stored.is_undefined();
+        if existed {
+            let old: Execution = from_js(&key, &stored)?;
+            let rollups = tx.object_store(ROLLUPS).map_err(js_err("delete", 1))?;
+            update_cells(&rollups, changes(Some(&old), None), "delete").await?;
+        }
         let every_version: JsValue = versions_of(id, None).into();
         for name in ALL {
             let key = if [OUTBOX, DEAD_LETTERS].contains(name) {
@@ -404,7 +509,7 @@ impl Store for IdbStore {
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
-        let tx = self.tx(ALL, IdbTransactionMode::Readwrite, "clear")?;
+        let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "clear")?;
         let done = TxDone::new(&tx);
         let stores = ALL
             .iter()
@@ -418,13 +523,25 @@ impl Store for IdbStore {
                     .map_err(js_err("clear", 0))?
                     .as_f64()
                     .unwrap_or(0.0) as usize;
-                for store in &stores {
-                    store.clear().map_err(js_err("clear", n))?;
+                for name in ALL_AND_ROLLUPS {
+                    tx.object_store(name)
+                        .and_then(|s| s.clear())
+                        .map_err(js_err("clear", n))?;
                 }
                 n
             }
             Some(w) => {
-                let ids = self.ids_of_workflow(&tx, w).await?;
+                let removed = self.of_workflow(&tx, w).await?;
+                let ids: Vec<JsValue> = removed
+                    .iter()
+                    .map(|e| JsValue::from(e.id.as_str()))
+                    .collect();
+                let rollups = tx.object_store(ROLLUPS).map_err(js_err("clear", 0))?;
+                let deltas = removed
+                    .iter()
+                    .flat_map(|e| changes(Some(e), None))
+                    .collect();
+                update_cells(&rollups, deltas, "clear").await?;
                 for key in &ids {
                     let every_version: JsValue =
                         versions_of(&key.as_string().unwrap_or_default(), None).into();
@@ -619,6 +736,65 @@ impl Store for IdbStore {
         }
         done.wait().await.map_err(err())?;
         Ok(chosen.len())
+    }
+
+    async fn cells(
+        &self,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        let err = || js_err("stats", 0);
+        let tx = self.tx(&[ROLLUPS], IdbTransactionMode::Readonly, "stats")?;
+        let index = tx
+            .object_store(ROLLUPS)
+            .and_then(|s| s.index("by_slot"))
+            .map_err(err())?;
+        let at = |slot: i64| JsValue::from(slot as f64);
+        let lower: Array = from_slot.map(at).into_iter().collect();
+        // [slot, []] sorts after every [slot, id].
+        let upper: Array = to_slot
+            .map(|s| [at(s), Array::new().into()].into_iter().collect())
+            .unwrap_or_else(|| [JsValue::from(Array::new())].into_iter().collect());
+        let range: JsValue = match from_slot {
+            Some(_) => match IdbKeyRange::bound(&lower, &upper) {
+                Ok(r) => r.into(),
+                Err(_) => return Ok(Vec::new()), // from > to
+            },
+            None => IdbKeyRange::upper_bound(&upper).map_err(err())?.into(),
+        };
+        let all = once(index.get_all_with_key(&range)).await.map_err(err())?;
+        all.unchecked_into::<Array>()
+            .iter()
+            .map(|r| cell_of(&r))
+            .collect()
+    }
+
+    async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
+        let err = || js_err("rebuild", 0);
+        let tx = self.tx(
+            &[EXECUTIONS, ROLLUPS],
+            IdbTransactionMode::Readwrite,
+            "rebuild",
+        )?;
+        let done = TxDone::new(&tx);
+        let all = once(tx.object_store(EXECUTIONS).and_then(|s| s.get_all()))
+            .await
+            .map_err(err())?;
+        let records = all
+            .unchecked_into::<Array>()
+            .iter()
+            .map(|v| from_js::<Execution>(&Reflect::get(&v, &"id".into()).unwrap_or_default(), &v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rebuilt = Rollups::rebuild(&records);
+        let rollups = tx.object_store(ROLLUPS).map_err(err())?;
+        rollups.clear().map_err(err())?;
+        let mut n = 0;
+        for cell in rebuilt.cells() {
+            rollups.put(cell_record(cell)?.as_ref()).map_err(err())?;
+            n += 1;
+        }
+        done.wait().await.map_err(err())?;
+        Ok(n)
     }
 
     fn inject_failure(&self, fail: FailPoint) {

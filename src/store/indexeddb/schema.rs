@@ -4,8 +4,9 @@
 //! - 1: the pre-release layout: one `executions` store holding whole executions, node runs
 //!   embedded, with one index `by_started` on `startedAt`.
 //! - 2: metadata and payloads in separate stores, one index per history filter.
-//! - 3: the sync outbox and dead letters. Every record stored before is put in the outbox,
-//!   so history kept by an older version reaches the server too.
+//! - 3: the sync outbox and dead letters, and stats rollups. Every record stored before is
+//!   put in the outbox (so history kept by an older version reaches the server too) and
+//!   counted in the rollups.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,7 +20,7 @@ use web_sys::{
 };
 
 use super::request::{error_parts, Request};
-use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, PAYLOADS};
+use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, PAYLOADS, ROLLUPS};
 use crate::error::StoreError;
 
 /// The database version this library creates and migrates to.
@@ -158,11 +159,19 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         )?;
         dead.create_index_with_str_sequence("by_at", &key_path(&["at", "id"]))?;
     }
+    let rollups = if has_store(db, ROLLUPS) {
+        tx.object_store(ROLLUPS)?
+    } else {
+        let rollups =
+            db.create_object_store_with_optional_parameters(ROLLUPS, &store_params("id"))?;
+        rollups.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]))?;
+        rollups
+    };
     if (1..3).contains(&old) {
         let tx = tx.clone();
         let cursor = Request::new(executions.open_cursor()?.unchecked_into());
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = enqueue_all(&cursor, &outbox).await {
+            if let Err(e) = enqueue_all(&cursor, &outbox, &rollups).await {
                 web_sys::console::error_2(
                     &"runledger: queueing stored records for sync failed; the upgrade is rolled back"
                         .into(),
@@ -191,15 +200,32 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
     Ok(())
 }
 
-/// Puts every stored execution in the outbox, at its current version.
-async fn enqueue_all(cursor: &Request, outbox: &IdbObjectStore) -> Result<(), JsValue> {
+/// Puts every stored execution in the outbox, at its current version, and counts it in the
+/// rollups.
+async fn enqueue_all(
+    cursor: &Request,
+    outbox: &IdbObjectStore,
+    rollups: &IdbObjectStore,
+) -> Result<(), JsValue> {
     let queued_at = JsValue::from(js_sys::Date::now());
+    let mut cells = crate::stats::Rollups::default();
     loop {
         let next = cursor.next().await?;
         let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+            for cell in cells.cells() {
+                let record = super::cell_record(cell).map_err(|e| JsValue::from(e.to_string()))?;
+                rollups.put(&record)?;
+            }
             return Ok(());
         };
         let record = c.value()?;
+        let text = js_sys::JSON::stringify(&record)?
+            .as_string()
+            .unwrap_or_default();
+        let e: crate::model::Execution = serde_json::from_str(&text).map_err(|e| {
+            JsValue::from(format!("record {:?} cannot be read: {e}", c.primary_key()))
+        })?;
+        cells.replace(None, Some(&e));
         let mark = js_sys::Object::new();
         Reflect::set(&mark, &"id".into(), &c.primary_key()?)?;
         let version = Reflect::get(&record, &"version".into())?;

@@ -1,0 +1,19 @@
+//! Stats without scanning records: rollup cells kept in step with the records (in the same
+//! transaction), a mergeable quantile sketch for percentiles, and queries over the cells.
+//!
+//! ```text
+//! write / delete / prune ─► changes(old, new) ─► ±Contribution ─► Cell (slot, workflow,
+//!                                                                  user, database, status, kind)
+//! stats(query) ─► cells in the slot range ─► filter ─► group ─► sums, rate, sketch quantiles
+//! ```
+
+mod query;
+mod rollup;
+mod sketch;
+
+pub use query::{
+    aggregate, parse_time_zone, Durations, GroupBy, GroupKey, StatsFilter, StatsGroup, StatsQuery,
+    StatsResult,
+};
+pub use rollup::{changes, Cell, CellKey, Contribution, Rollups, SLOT_MS};
+pub use sketch::{Sketch, RELATIVE_ERROR};
