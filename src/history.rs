@@ -42,6 +42,25 @@ pub struct HistoryQuery {
     /// `nextCursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Only runs in which this node's last attempt failed.
+    #[serde(default)]
+    pub failed_node: Option<String>,
+    /// Only executions that produced an output of this name (lineage).
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Only executions with this external id: `{ system, id }`.
+    #[serde(default)]
+    pub external_id: Option<ExternalRef>,
+}
+
+/// An id another system gave an execution.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalRef {
+    /// The system's name.
+    pub system: String,
+    /// Its id for the execution.
+    pub id: String,
 }
 
 /// One page of history.
@@ -95,8 +114,21 @@ impl Cursor {
 }
 
 /// Which index a store should walk to answer a query without scanning everything.
+///
+/// Each index is `[prefix…, startedAt, id]`: the plan's values are the prefix, and the walk
+/// goes newest-first within it. Filters not in the prefix are checked on the way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexPlan {
+    /// `[externalIds entry: system, id, startedAt, id]` (multi-entry).
+    External(String, String),
+    /// `[failed node id, startedAt, id]` (multi-entry).
+    FailedNode(String),
+    /// `[output name, startedAt, id]` (multi-entry).
+    Output(String),
+    /// The `[workflowId, status, startedAt, id]` index.
+    WorkflowStatus(String, Status),
+    /// The `[userId, databaseType, startedAt, id]` index.
+    UserDatabase(String, String),
     /// The `[workflowId, startedAt, id]` index.
     Workflow(String),
     /// The `[userId, startedAt, id]` index.
@@ -151,9 +183,20 @@ impl HistoryQuery {
         Ok(())
     }
 
-    /// The most selective index for this query: workflow, then user, database type, status.
+    /// The most selective index for this query: an external id, a failed node, an output,
+    /// then workflow with status, user with database type, and the single filters.
     pub fn plan(&self) -> IndexPlan {
-        if let Some(w) = &self.workflow_id {
+        if let Some(x) = &self.external_id {
+            IndexPlan::External(x.system.clone(), x.id.clone())
+        } else if let Some(n) = &self.failed_node {
+            IndexPlan::FailedNode(n.clone())
+        } else if let Some(o) = &self.output {
+            IndexPlan::Output(o.clone())
+        } else if let (Some(w), Some(s)) = (&self.workflow_id, self.status) {
+            IndexPlan::WorkflowStatus(w.clone(), s)
+        } else if let (Some(u), Some(d)) = (&self.user_id, &self.database_type) {
+            IndexPlan::UserDatabase(u.clone(), d.clone())
+        } else if let Some(w) = &self.workflow_id {
             IndexPlan::Workflow(w.clone())
         } else if let Some(u) = &self.user_id {
             IndexPlan::User(u.clone())
@@ -178,6 +221,18 @@ impl HistoryQuery {
             && self.kind.as_ref().is_none_or(|k| *k == e.kind)
             && self.since.is_none_or(|t| e.started_at >= t)
             && self.until.is_none_or(|t| e.started_at <= t)
+            && self
+                .failed_node
+                .as_ref()
+                .is_none_or(|n| e.failed_nodes.contains(n))
+            && self
+                .output
+                .as_ref()
+                .is_none_or(|o| e.outputs.iter().any(|out| &out.name == o))
+            && self
+                .external_id
+                .as_ref()
+                .is_none_or(|x| e.external_ids.get(&x.system) == Some(&x.id))
     }
 
     /// True when `e` comes after `cursor` in newest-first order (so belongs on a later page).

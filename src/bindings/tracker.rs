@@ -14,7 +14,7 @@ use super::locks::{self, HeldLock};
 use super::platform::{self, now, random_bytes};
 use crate::config::{StorageKind, TrackerOptions};
 use crate::error::{ConfigError, Error, ValidationError};
-use crate::history::HistoryQuery;
+use crate::history::{ExternalRef, HistoryQuery};
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
@@ -275,15 +275,21 @@ impl Tracker {
     }
 
     /// A page of execution summaries, newest first: `{ items, nextCursor }`. Filters:
-    /// `workflowId`, `status`, `userId`, `databaseType`, `kind`, `since`, `until`; paging:
-    /// `limit` (1..1000, default 50) and `cursor`.
+    /// `workflowId`, `status`, `userId`, `databaseType`, `kind`, `since`, `until`,
+    /// `failedNode`, `output`, `externalId: { system, id }`; paging: `limit` (1..1000,
+    /// default 50) and `cursor`.
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn history(
         &self,
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery | undefined")] query: JsValue,
     ) -> Promise {
+        self.history_of(decode::<HistoryQuery>("query", query))
+    }
+}
+
+impl Tracker {
+    fn history_of(&self, query: Result<HistoryQuery, Error>) -> Promise {
         let engine = self.engine.clone();
-        let query = decode::<HistoryQuery>("query", query);
         promise(async move {
             let query = query?;
             query.validate()?;
@@ -293,6 +299,43 @@ impl Tracker {
                 engine.emit_error("history() lists only what was already stored", &error);
             }
             Ok(encode(&engine.store.history(&query).await?))
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// The executions that produced an output named `output_name`, newest first, with their
+    /// external ids: a history page (`{ limit, cursor }` as for `history()`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
+    pub fn lineage(
+        &self,
+        output_name: String,
+        #[wasm_bindgen(unchecked_param_type = "{ limit?: number; cursor?: string } | undefined")]
+        page: JsValue,
+    ) -> Promise {
+        let query = decode::<HistoryQuery>("page", page).map(|q| HistoryQuery {
+            output: Some(output_name),
+            ..q
+        });
+        self.history_of(query)
+    }
+
+    /// The executions another system knows by `id` (`run.externalId(system, id)`), newest
+    /// first.
+    #[wasm_bindgen(js_name = byExternalId, unchecked_return_type = "Promise<Execution[]>")]
+    pub fn by_external_id(&self, system: String, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            if let Err(error) = engine.flush().await {
+                engine.emit_error("byExternalId() lists only what was already stored", &error);
+            }
+            let query = HistoryQuery {
+                external_id: Some(ExternalRef { system, id }),
+                limit: Some(crate::history::MAX_PAGE_SIZE),
+                ..HistoryQuery::default()
+            };
+            Ok(encode(&engine.store.history(&query).await?.items))
         })
     }
 

@@ -152,6 +152,12 @@ export interface QueryLog {
 export interface HistoryQuery {
   workflowId?: string; status?: ExecutionStatus; userId?: string; databaseType?: string;
   kind?: ExecutionKind; since?: Timestamp; until?: Timestamp; limit?: number; cursor?: string;
+  /** Only runs in which this node's last attempt failed. */
+  failedNode?: string;
+  /** Only executions that produced an output of this name. */
+  output?: string;
+  /** Only executions another system knows by this id. */
+  externalId?: { system: string; id: string };
 }
 
 export interface HistoryPage { items: Execution[]; nextCursor?: string }

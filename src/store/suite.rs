@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{DeadLetter, FailPoint, OutboxCounts, Store, Synced};
 use crate::error::StoreError;
-use crate::history::HistoryQuery;
+use crate::history::{ExternalRef, HistoryQuery};
 use crate::model::{Execution, Kind, NodeRun, NodeStatus, QueryInfo, Status};
 use crate::stats::{Cell, Rollups, SLOT_MS};
 
@@ -75,6 +75,7 @@ where
     a_record_changed_in_flight_is_sent_again(&make("in_flight").await).await;
     refused_records_are_dead_lettered_kept_and_retryable(&make("dead_letters").await).await;
     rollups_follow_every_change_and_equal_a_rebuild(&make("rollups").await, 7, 120).await;
+    node_failures_outputs_and_external_ids_are_found_through_indexes(&make("lineage").await).await;
 }
 
 fn synced(id: &str, version: u64) -> Synced {
@@ -653,5 +654,99 @@ pub async fn rollups_follow_every_change_and_equal_a_rebuild<S: Store>(
     assert_eq!(
         some.len(),
         before.iter().filter(|c| c.key.slot == slot).count()
+    );
+}
+
+/// "Runs where node X failed", lineage by output name and lookups by external id, newest
+/// first and paged; they combine with the other filters.
+pub async fn node_failures_outputs_and_external_ids_are_found_through_indexes<S: Store>(store: &S) {
+    let mut batch = Vec::new();
+    for i in 0..7i64 {
+        let mut e = sample(&format!("r{i}"), "wf", T0 + i * 1000, Status::Failed);
+        // The load node fails in odd runs; fetch failed once in run 2 but was retried.
+        if i % 2 == 1 {
+            e.nodes[1].status = NodeStatus::Error;
+        }
+        if i == 2 {
+            let mut retry = e.nodes[0].clone();
+            e.nodes[0].status = NodeStatus::Error;
+            retry.attempt = 2;
+            e.nodes.push(retry);
+        }
+        e.refresh_node_summary();
+        e.outputs.push(crate::model::Output {
+            name: if i < 4 { "orders" } else { "invoices" }.into(),
+            rows: Some(10),
+            ..Default::default()
+        });
+        e.external_ids
+            .insert("airflow".into(), format!("dag-run-{}", i % 3));
+        batch.push(e);
+    }
+    store.write(&batch).await.unwrap();
+    let q = |f: fn(&mut HistoryQuery)| {
+        let mut q = HistoryQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        history(store, q(|q| q.failed_node = Some("load".into()))).await,
+        ["r5", "r3", "r1"]
+    );
+    assert!(
+        history(store, q(|q| q.failed_node = Some("fetch".into())))
+            .await
+            .is_empty(),
+        "a node that succeeded on retry did not fail the run"
+    );
+    // Paged: two, then the rest, no gaps or repeats.
+    let first = store
+        .history(&q(|q| {
+            q.failed_node = Some("load".into());
+            q.limit = Some(2);
+        }))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first.items), ["r5", "r3"]);
+    let mut next = q(|q| q.failed_node = Some("load".into()));
+    next.cursor = first.next_cursor;
+    assert_eq!(history(store, next).await, ["r1"]);
+    assert_eq!(
+        history(store, q(|q| q.output = Some("orders".into()))).await,
+        ["r3", "r2", "r1", "r0"]
+    );
+    assert_eq!(
+        history(
+            store,
+            q(|q| {
+                q.output = Some("orders".into());
+                q.failed_node = Some("load".into());
+            })
+        )
+        .await,
+        ["r3", "r1"]
+    );
+    assert_eq!(
+        history(
+            store,
+            q(|q| {
+                q.external_id = Some(ExternalRef {
+                    system: "airflow".into(),
+                    id: "dag-run-1".into(),
+                })
+            })
+        )
+        .await,
+        ["r4", "r1"]
+    );
+    // A record rewritten without the failure leaves the index.
+    let mut fixed = batch[5].clone();
+    fixed.version += 1;
+    fixed.nodes[1].status = NodeStatus::Success;
+    fixed.refresh_node_summary();
+    store.write(&[fixed]).await.unwrap();
+    assert_eq!(
+        history(store, q(|q| q.failed_node = Some("load".into()))).await,
+        ["r3", "r1"]
     );
 }

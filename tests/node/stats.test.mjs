@@ -44,3 +44,24 @@ test('stats group, count and time executions from the rollups', async () => {
   assert.equal(bad.field, 'query.timeZone');
   await tracker.close();
 });
+
+test('history finds runs where a node failed, lineage by output, runs by external id', async () => {
+  const tracker = await Tracker.open({ storage: 'memory' });
+  const runs = [];
+  for (let i = 0; i < 4; i++) {
+    const run = tracker.start({ workflowId: 'report', externalIds: { airflow: `run-${i}` } });
+    run.node({ id: 'extract' }, {}).succeed({});
+    const load = run.node({ id: 'load' }, {});
+    if (i % 2) load.fail(new Error('disk full')); else load.succeed({});
+    run.output({ name: i < 2 ? 'weekly_report' : 'daily_report', rows: 10, role: 'primary' });
+    if (i % 2) run.fail(new Error('load failed')); else run.succeed();
+    runs.push(run.id);
+  }
+  const failed = await tracker.history({ failedNode: 'load' });
+  assert.deepEqual(failed.items.map((e) => e.id), [runs[3], runs[1]]);
+  const lineage = await tracker.lineage('weekly_report');
+  assert.deepEqual(lineage.items.map((e) => [e.id, e.externalIds.airflow]), [[runs[1], 'run-1'], [runs[0], 'run-0']]);
+  const byExternal = await tracker.byExternalId('airflow', 'run-2');
+  assert.deepEqual(byExternal.map((e) => e.id), [runs[2]]);
+  await tracker.close();
+});

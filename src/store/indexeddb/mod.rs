@@ -65,6 +65,65 @@ const ROLLUPS: &str = "rollups";
 const ALL: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS];
 const ALL_AND_ROLLUPS: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS, ROLLUPS];
 
+/// Derived fields that only exist for the multi-entry indexes: `[value…, startedAt, id]` per
+/// failed node, output and external id. Sparse: absent when empty.
+pub(super) fn set_index_keys(e: &Execution, record: &JsValue) {
+    let tail = [
+        JsValue::from(e.started_at as f64),
+        JsValue::from(e.id.as_str()),
+    ];
+    let keys = |heads: Vec<Vec<JsValue>>| -> Array {
+        heads
+            .into_iter()
+            .map(|head| -> JsValue {
+                head.into_iter()
+                    .chain(tail.iter().cloned())
+                    .collect::<Array>()
+                    .into()
+            })
+            .collect()
+    };
+    let fields = [
+        (
+            "failedNodeKeys",
+            e.failed_nodes
+                .iter()
+                .map(|n| vec![JsValue::from(n.as_str())])
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "outputKeys",
+            e.outputs
+                .iter()
+                .map(|o| vec![JsValue::from(o.name.as_str())])
+                .collect(),
+        ),
+        (
+            "externalKeys",
+            e.external_ids
+                .iter()
+                .map(|(system, id)| {
+                    vec![JsValue::from(system.as_str()), JsValue::from(id.as_str())]
+                })
+                .collect(),
+        ),
+    ];
+    for (field, heads) in fields {
+        if !heads.is_empty() {
+            let _ = Reflect::set(record, &field.into(), &keys(heads));
+        }
+    }
+}
+
+/// Removes the derived index fields (they are not part of the record).
+fn strip_index_keys(record: &JsValue) {
+    if let Some(o) = record.dyn_ref::<Object>() {
+        for field in ["failedNodeKeys", "outputKeys", "externalKeys"] {
+            let _ = Reflect::delete_property(o, &field.into());
+        }
+    }
+}
+
 /// The stored form of a rollup cell.
 pub(super) fn cell_record(cell: &Cell) -> Result<Object, StoreError> {
     let json = serde_json::to_string(cell).map_err(|e| StoreError::Transaction {
@@ -231,12 +290,18 @@ impl IdbStore {
         let (limit, cursor) = query.checked_bounds();
         let tx = self.tx(&[EXECUTIONS], IdbTransactionMode::Readonly, "history")?;
         let store = tx.object_store(EXECUTIONS).map_err(js_err("history", 0))?;
-        let (index_name, prefix) = match query.plan() {
-            IndexPlan::Workflow(w) => ("by_workflow", Some(JsValue::from(w))),
-            IndexPlan::User(u) => ("by_user", Some(JsValue::from(u))),
-            IndexPlan::DatabaseType(d) => ("by_database", Some(JsValue::from(d))),
-            IndexPlan::Status(s) => ("by_status", Some(JsValue::from(s.as_str()))),
-            IndexPlan::Time => ("by_started", None),
+        let v = |s: &str| JsValue::from(s);
+        let (index_name, prefix): (&str, Vec<JsValue>) = match query.plan() {
+            IndexPlan::External(system, id) => ("by_external", vec![v(&system), v(&id)]),
+            IndexPlan::FailedNode(n) => ("by_failed_node", vec![v(&n)]),
+            IndexPlan::Output(o) => ("by_output", vec![v(&o)]),
+            IndexPlan::WorkflowStatus(w, s) => ("by_workflow_status", vec![v(&w), v(s.as_str())]),
+            IndexPlan::UserDatabase(u, d) => ("by_user_database", vec![v(&u), v(&d)]),
+            IndexPlan::Workflow(w) => ("by_workflow", vec![v(&w)]),
+            IndexPlan::User(u) => ("by_user", vec![v(&u)]),
+            IndexPlan::DatabaseType(d) => ("by_database", vec![v(&d)]),
+            IndexPlan::Status(s) => ("by_status", vec![v(s.as_str())]),
+            IndexPlan::Time => ("by_started", vec![]),
         };
         let Some(range) = key_range(prefix, query.since, query.until, cursor.as_ref()) else {
             return Ok(HistoryPage::default());
@@ -315,7 +380,7 @@ impl IdbStore {
         tx: &IdbTransaction,
         workflow_id: &str,
     ) -> Result<Vec<Execution>, StoreError> {
-        let range = key_range(Some(JsValue::from(workflow_id)), None, None, None)
+        let range = key_range(vec![JsValue::from(workflow_id)], None, None, None)
             .expect("an open range is always valid");
         let all = once(
             tx.object_store(EXECUTIONS)
@@ -331,9 +396,9 @@ impl IdbStore {
     }
 }
 
-/// The key range over `[prefix?, startedAt, id]` for a query, or `None` when it is empty.
+/// The key range over `[prefix…, startedAt, id]` for a query, or `None` when it is empty.
 fn key_range(
-    prefix: Option<JsValue>,
+    prefix: Vec<JsValue>,
     since: Option<i64>,
     until: Option<i64>,
     cursor: Option<&Cursor>,
@@ -348,10 +413,10 @@ fn key_range(
     };
     // An empty array sorts after every number and string, so it closes a range from above.
     let top = || JsValue::from(Array::new());
-    let lower = match (since, &prefix) {
-        (Some(s), _) => Some(key(&[JsValue::from(s as f64)])),
-        (None, Some(_)) => Some(key(&[])),
-        (None, None) => None,
+    let lower = match since {
+        Some(s) => Some(key(&[JsValue::from(s as f64)])),
+        None if !prefix.is_empty() => Some(key(&[])),
+        None => None,
     };
     let (upper, upper_open) = match (cursor, until) {
         (Some(c), u) if u.is_none_or(|u| c.started_at <= u) => (
@@ -424,6 +489,7 @@ impl Store for IdbStore {
             // Metadata is stored as an object (its fields are indexed); node payloads as JSON
             // text, which IndexedDB clones far faster than a tree of small objects.
             let obj = to_js(&e.summary()).map_err(abort)?;
+            set_index_keys(e, &obj);
             let nodes = serde_json::to_string(&e.nodes).map_err(|err| {
                 abort(StoreError::Transaction {
                     operation: "encode",
@@ -824,6 +890,7 @@ fn outgoing(
         .ok()
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0) as u64;
+    strip_index_keys(meta);
     let mut json = text(meta)?;
     let nodes = if payload.is_undefined() {
         JsValue::UNDEFINED

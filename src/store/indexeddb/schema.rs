@@ -32,6 +32,20 @@ const INDEXES: &[(&str, &[&str])] = &[
     ("by_user", &["userId", "startedAt", "id"]),
     ("by_database", &["query.databaseType", "startedAt", "id"]),
     ("by_status", &["status", "startedAt", "id"]),
+    (
+        "by_workflow_status",
+        &["workflowId", "status", "startedAt", "id"],
+    ),
+    (
+        "by_user_database",
+        &["userId", "query.databaseType", "startedAt", "id"],
+    ),
+];
+
+const MULTI_ENTRY_INDEXES: &[(&str, &str)] = &[
+    ("by_failed_node", "failedNodeKeys"),
+    ("by_output", "outputKeys"),
+    ("by_external", "externalKeys"),
 ];
 
 fn factory() -> Result<IdbFactory, JsValue> {
@@ -137,6 +151,16 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         }
         executions.create_index_with_str_sequence(index, &key_path(parts))?;
     }
+    // Multi-entry indexes over derived arrays of `[value, startedAt, id]` keys (see
+    // `index_keys`): one index entry per failed node, output, external id.
+    for (index, field) in MULTI_ENTRY_INDEXES {
+        if executions.index_names().contains(index) {
+            executions.delete_index(index)?;
+        }
+        let params = web_sys::IdbIndexParameters::new();
+        params.set_multi_entry(true);
+        executions.create_index_with_str_and_optional_parameters(index, field, &params)?;
+    }
     let payloads = if has_store(db, PAYLOADS) {
         tx.object_store(PAYLOADS)?
     } else {
@@ -169,25 +193,19 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
     };
     if (1..3).contains(&old) {
         let tx = tx.clone();
-        let cursor = Request::new(executions.open_cursor()?.unchecked_into());
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = enqueue_all(&cursor, &outbox, &rollups).await {
-                web_sys::console::error_2(
-                    &"runledger: queueing stored records for sync failed; the upgrade is rolled back"
-                        .into(),
-                    &e,
-                );
-                let _ = tx.abort();
-            }
-        });
-    }
-    if old == 1 {
-        let tx = tx.clone();
-        let cursor = Request::new(executions.open_cursor()?.unchecked_into());
         // Runs in microtasks inside the upgrade transaction, which stays open while only IDB
-        // requests are awaited; the open request succeeds only after it commits.
+        // requests are awaited; the open request succeeds only after it commits. One task,
+        // one step after the other: both steps rewrite the same records.
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = split_payloads(&cursor, &payloads).await {
+            let migrated = async {
+                if old == 1 {
+                    let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+                    split_payloads(&cursor, &payloads).await?;
+                }
+                let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+                enqueue_all(&cursor, &outbox, &rollups).await
+            };
+            if let Err(e) = migrated.await {
                 web_sys::console::error_2(
                     &"runledger: migrating the execution store failed; the upgrade is rolled back"
                         .into(),
