@@ -6,6 +6,7 @@ use crate::error::ConfigError;
 use crate::intake::{
     IntakePolicy, Redactor, DEFAULT_MAX_NODE_RUNS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
 };
+use crate::retention::{Retention, RetentionOption};
 use crate::retry::Backoff;
 
 /// Database name when none is given.
@@ -102,6 +103,8 @@ pub struct TrackerOptions {
     pub sync_enabled: Option<bool>,
     /// Sync tuning.
     pub sync: Option<SyncOption>,
+    /// `false`, or `{ maxAgeDays, maxCount, maxBytes }` (defaults 30 days, 50,000).
+    pub retention: Option<RetentionOption>,
 }
 
 /// Checked options with every default filled in.
@@ -121,6 +124,8 @@ pub struct Config {
     pub backoff: Backoff,
     /// Sync settings.
     pub sync: SyncConfig,
+    /// Retention limits.
+    pub retention: Retention,
 }
 
 /// Most records in one ingest request, by default.
@@ -320,6 +325,13 @@ impl TrackerOptions {
         )?;
         let backoff = backoff_of("retry", self.retry.take(), Backoff::default())?;
         let sync = self.sync_config()?;
+        let retention = Retention::from_option(self.retention.take());
+        if retention.max_age_days == Some(0) {
+            return Err(bad("retention.maxAgeDays", "must be at least 1"));
+        }
+        if retention.max_count == Some(0) {
+            return Err(bad("retention.maxCount", "must be at least 1"));
+        }
         Ok(Config {
             name,
             storage: self.storage.unwrap_or_default(),
@@ -357,6 +369,7 @@ impl TrackerOptions {
             },
             backoff,
             sync,
+            retention,
         })
     }
 }

@@ -203,6 +203,15 @@ pub enum SyncError {
     },
 }
 
+/// Retention could not bring the store within its limits without dropping records the ingest
+/// server does not have yet; they are kept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kept} record(s) are past the retention limits but not on the ingest server yet; they are kept until they are synced")]
+pub struct RetentionError {
+    /// How many were kept.
+    pub kept: usize,
+}
+
 /// An option passed to `Tracker.open` that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("option `{option}` is invalid: {reason}")]
@@ -232,6 +241,9 @@ pub enum Error {
     /// See [`SyncError`].
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// See [`RetentionError`].
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
 }
 
 impl Error {
@@ -245,6 +257,7 @@ impl Error {
             Error::Config(_) => "ConfigError",
             Error::Sync(SyncError::Unauthorized { .. }) => "SyncAuthError",
             Error::Sync(_) => "SyncError",
+            Error::Retention(_) => "RetentionError",
         }
     }
 }

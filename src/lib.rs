@@ -42,6 +42,7 @@ pub mod intake;
 pub mod model;
 pub mod recorder;
 pub mod recovery;
+pub mod retention;
 pub mod retry;
 pub mod stats;
 pub mod store;

@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
+use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{
@@ -84,6 +85,9 @@ impl Store for AnyStore {
     }
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
         delegate!(self, s => s.rebuild_rollups().await)
+    }
+    async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
+        delegate!(self, s => s.prune(request).await)
     }
     fn inject_failure(&self, fail: FailPoint) {
         delegate!(self, s => s.inject_failure(fail))

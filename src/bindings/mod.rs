@@ -5,6 +5,7 @@ mod convert;
 mod engine;
 mod locks;
 mod platform;
+mod retainer;
 mod syncer;
 mod tracker;
 mod types;

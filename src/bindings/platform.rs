@@ -26,7 +26,49 @@ pub async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await
 }
 
+/// Like [`sleep`], but a pending wait does not keep Node from exiting (`unref`): for
+/// background timers (sync retries, retention) that must not hold a finished script open.
+pub async fn idle(ms: u32) {
+    use wasm_bindgen::JsCast;
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let Some(set_timeout) = set_timeout else {
+            let _ = resolve.call0(&JsValue::NULL);
+            return;
+        };
+        if let Ok(timer) = set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms)) {
+            // Node returns a Timeout object; browsers return a number.
+            if let Ok(unref) = js_sys::Reflect::get(&timer, &"unref".into()) {
+                if let Some(unref) = unref.dyn_ref::<js_sys::Function>() {
+                    let _ = unref.call0(&timer);
+                }
+            }
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// A warning on the console, prefixed with the library's name.
 pub fn warn(message: &str, detail: &JsValue) {
     web_sys::console::warn_2(&JsValue::from_str(&format!("runledger: {message}")), detail);
+}
+
+/// Bytes this origin stores (`navigator.storage.estimate().usage`); `None` where unknown.
+pub async fn storage_usage() -> Option<u64> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::JsCast;
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+    let estimate: Function = Reflect::get(&storage, &"estimate".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: Promise = estimate.call0(&storage).ok()?.dyn_into().ok()?;
+    let result = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    Reflect::get(&result, &"usage".into())
+        .ok()?
+        .as_f64()
+        .map(|u| u as u64)
 }

@@ -88,7 +88,7 @@ impl Engine {
         self.sync.due_at.set(Some(due));
         let engine = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            platform::sleep((due - now).max(0.0) as u32).await;
+            platform::idle((due - now).max(0.0) as u32).await;
             let Some(engine) = engine.upgrade() else {
                 return;
             };

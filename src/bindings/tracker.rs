@@ -18,6 +18,7 @@ use crate::history::{ExternalRef, HistoryQuery};
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
+use crate::retention::Retention;
 use crate::stats::{aggregate, StatsQuery};
 use crate::store::indexeddb::IdbStore;
 use crate::store::{FailPoint, MemoryStore, Store};
@@ -362,6 +363,37 @@ impl Tracker {
         })
     }
 
+    /// Prunes now, oldest first: `{ maxAgeDays, maxCount, maxBytes, before }` (default: the
+    /// tracker's retention limits). Running executions are kept, and so are records the
+    /// ingest server does not have yet when sync is configured. Resolves to `{ removed: ids,
+    /// keptUnsynced }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PruneReport>")]
+    pub fn prune(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PruneOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        let options = if options.is_undefined() || options.is_null() {
+            Ok(None)
+        } else {
+            decode::<PruneOptions>("options", options).map(Some)
+        };
+        promise(async move {
+            let (limits, before) = match options? {
+                None => (engine.config.retention, None),
+                Some(o) => (
+                    Retention {
+                        max_age_days: o.max_age_days,
+                        max_count: o.max_count,
+                        max_bytes: o.max_bytes,
+                    },
+                    o.before,
+                ),
+            };
+            Ok(encode(&engine.prune_to(limits, before).await?))
+        })
+    }
+
     /// Recomputes the stats rollups from the records (they are kept in step on every write;
     /// this is the check and the repair). Resolves to the number of rollup cells.
     #[wasm_bindgen(js_name = rebuildStats, unchecked_return_type = "Promise<number>")]
@@ -542,6 +574,19 @@ impl Tracker {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PruneOptions {
+    #[serde(default)]
+    max_age_days: Option<u32>,
+    #[serde(default)]
+    max_count: Option<usize>,
+    #[serde(default)]
+    max_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "crate::model::time::de_opt_millis")]
+    before: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClearFilter {
     #[serde(default)]
     workflow_id: Option<String>,
@@ -583,6 +628,7 @@ impl Tracker {
         // Records left by an earlier session go first: they are the oldest in the outbox.
         engine.watch_platform();
         engine.schedule_sync(0.0);
+        engine.start_retention();
         Ok(Tracker { engine, recovered })
     }
 }

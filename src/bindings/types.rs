@@ -35,6 +35,10 @@ export interface TrackerOptions {
   apiKey?: string;
   /** `false` queues records without sending them until `setSyncEnabled(true)` (default true). */
   syncEnabled?: boolean;
+  /** Pruned in the background, oldest first: `false`, or limits (defaults 30 days, 50,000
+   *  executions; `maxBytes` against `navigator.storage.estimate()`). Running executions and
+   *  records not yet synced are kept. */
+  retention?: false | { maxAgeDays?: number | null; maxCount?: number | null; maxBytes?: number };
   /** Sync tuning. */
   sync?: {
     /** Most records per request (default 200). */
@@ -89,6 +93,9 @@ export interface StatsGroup {
   totalRows: number;
 }
 export interface StatsResult { groups: StatsGroup[]; relativeError: number }
+
+export interface PruneOptions { maxAgeDays?: number; maxCount?: number; maxBytes?: number; before?: Timestamp }
+export interface PruneReport { removed: string[]; keptUnsynced: number }
 
 export interface DeadLetter { id: string; version: number; reason: string; at: number }
 

@@ -10,6 +10,7 @@ use super::{
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Status};
+use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
 use crate::stats::{Cell, Rollups};
 
 /// Keeps executions in memory, split into metadata and payloads like the durable stores.
@@ -237,6 +238,31 @@ impl Store for MemoryStore {
         let n = rebuilt.cells().count();
         *self.rollups.borrow_mut() = rebuilt;
         Ok(n)
+    }
+
+    async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
+        let mut oldest_first: Vec<Execution> = self.meta.borrow().values().cloned().collect();
+        oldest_first.sort_by(|a, b| newest_first(b, a));
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+        for e in &oldest_first {
+            let unsynced = self.outbox.borrow().contains_key(&e.id);
+            match verdict(e, report.removed.len(), request, unsynced) {
+                Verdict::Remove => {
+                    self.delete(&e.id).await?;
+                    report.removed.push(e.id.clone());
+                }
+                Verdict::KeepUnsynced => report.kept_unsynced += 1,
+                Verdict::KeepRunning => {}
+                Verdict::Stop => {
+                    report.done = report.removed.len() < request.limit;
+                    break;
+                }
+            }
+        }
+        Ok(report)
     }
 
     fn inject_failure(&self, fail: FailPoint) {

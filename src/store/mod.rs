@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
+use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
 
 /// A fault to inject into the next write, for tests of atomicity and error reporting.
@@ -134,6 +135,9 @@ pub trait Store {
     ) -> Result<Vec<Cell>, StoreError>;
     /// Recomputes every rollup cell from the records; returns how many cells there are.
     async fn rebuild_rollups(&self) -> Result<usize, StoreError>;
+    /// One prune step in one transaction: walks records oldest first and removes what
+    /// [`crate::retention::verdict`] says (rollups follow).
+    async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError>;
     /// Makes the next write fail after `fail.after_puts` puts (tests only).
     #[doc(hidden)]
     fn inject_failure(&self, fail: FailPoint);

@@ -76,6 +76,7 @@ where
     refused_records_are_dead_lettered_kept_and_retryable(&make("dead_letters").await).await;
     rollups_follow_every_change_and_equal_a_rebuild(&make("rollups").await, 7, 120).await;
     node_failures_outputs_and_external_ids_are_found_through_indexes(&make("lineage").await).await;
+    pruning_goes_oldest_first_and_keeps_running_and_unsynced_records(&make("prune").await).await;
 }
 
 fn synced(id: &str, version: u64) -> Synced {
@@ -749,4 +750,77 @@ pub async fn node_failures_outputs_and_external_ids_are_found_through_indexes<S:
         history(store, q(|q| q.failed_node = Some("load".into()))).await,
         ["r3", "r1"]
     );
+}
+
+/// Pruning removes the oldest records (by age, then by count), in bounded steps, never a
+/// running one, and never one the server has not acknowledged when asked to protect those;
+/// the rollups follow.
+pub async fn pruning_goes_oldest_first_and_keeps_running_and_unsynced_records<S: Store>(store: &S) {
+    use crate::retention::PruneRequest;
+    let batch: Vec<Execution> = (0..10i64)
+        .map(|i| {
+            let status = if i == 1 {
+                Status::Running
+            } else {
+                Status::Success
+            };
+            sample(&format!("p{i}"), "wf", T0 + i * 1000, status)
+        })
+        .collect();
+    store.write(&batch).await.unwrap();
+    // p0..p4 reach the server; p5..p9 do not.
+    let acked: Vec<Synced> = (0..5).map(|i| synced(&format!("p{i}"), 1)).collect();
+    store.settle(&acked, &[]).await.unwrap();
+
+    // Everything before p3's start, protected: p0 and p2 go (p1 is running).
+    let by_age = PruneRequest {
+        before: Some(T0 + 3000),
+        excess: 0,
+        protect_unsynced: true,
+        limit: 100,
+    };
+    let report = store.prune(&by_age).await.unwrap();
+    assert_eq!(report.removed, ["p0", "p2"]);
+    assert!(report.done);
+    assert_eq!(store.get("p0").await.unwrap(), None);
+    assert!(store.get("p1").await.unwrap().is_some());
+
+    // Six more by count, protected: only p3 and p4 are synced; five unsynced are kept.
+    let by_count = PruneRequest {
+        before: None,
+        excess: 6,
+        protect_unsynced: true,
+        limit: 100,
+    };
+    let report = store.prune(&by_count).await.unwrap();
+    assert_eq!(report.removed, ["p3", "p4"]);
+    assert_eq!(report.kept_unsynced, 5);
+
+    // Unprotected and in steps of two: the oldest unsynced go, two per step.
+    let step = PruneRequest {
+        before: None,
+        excess: 3,
+        protect_unsynced: false,
+        limit: 2,
+    };
+    let first = store.prune(&step).await.unwrap();
+    assert_eq!(
+        (first.removed.as_slice(), first.done),
+        (&["p5".to_string(), "p6".to_string()][..], false)
+    );
+    assert_eq!(
+        history(store, HistoryQuery::default()).await,
+        ["p9", "p8", "p7", "p1"]
+    );
+    let left: Vec<Execution> = futures::future::join_all(
+        ["p1", "p7", "p8", "p9"].map(|id| async move { store.get(id).await.unwrap().unwrap() }),
+    )
+    .await;
+    assert_eq!(
+        sorted(store.cells(None, None).await.unwrap()),
+        sorted(Rollups::rebuild(&left).cells_in(None, None)),
+        "rollups follow pruning"
+    );
+    // Pruned records are not sent either.
+    assert_eq!(ids(&queued(store, 10).await), ["p7", "p8", "p9"]);
 }

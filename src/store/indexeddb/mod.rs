@@ -55,6 +55,7 @@ use super::{
 use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
+use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
 use crate::stats::{changes, Cell, CellKey, Contribution, Rollups};
 
 const EXECUTIONS: &str = "executions";
@@ -861,6 +862,70 @@ impl Store for IdbStore {
         }
         done.wait().await.map_err(err())?;
         Ok(n)
+    }
+
+    async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
+        let err = || js_err("prune", 0);
+        let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "prune")?;
+        let done = TxDone::new(&tx);
+        let stores = ALL
+            .iter()
+            .map(|name| tx.object_store(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err())?;
+        let (meta, outbox) = (&stores[0], &stores[2]);
+        let cursor = Request::new(
+            meta.index("by_started")
+                .and_then(|i| i.open_cursor())
+                .map_err(err())?
+                .unchecked_into(),
+        );
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+        let mut deltas = Vec::new();
+        loop {
+            let next = cursor.next().await.map_err(err())?;
+            let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+                break;
+            };
+            let key = c.primary_key().map_err(err())?;
+            let e: Execution = from_js(&key, &c.value().map_err(err())?)?;
+            let unsynced = request.protect_unsynced
+                && once(outbox.count_with_key(&versions_of(&e.id, None)))
+                    .await
+                    .map_err(err())?
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    > 0.0;
+            match verdict(&e, report.removed.len(), request, unsynced) {
+                Verdict::Remove => {
+                    let every_version: JsValue = versions_of(&e.id, None).into();
+                    for (store, name) in stores.iter().zip(ALL) {
+                        let k = if [OUTBOX, DEAD_LETTERS].contains(name) {
+                            &every_version
+                        } else {
+                            &key
+                        };
+                        store.delete(k).map_err(err())?;
+                    }
+                    deltas.extend(changes(Some(&e), None));
+                    report.removed.push(e.id);
+                }
+                Verdict::KeepUnsynced => report.kept_unsynced += 1,
+                Verdict::KeepRunning => {}
+                Verdict::Stop => {
+                    report.done = report.removed.len() < request.limit;
+                    break;
+                }
+            }
+            c.continue_().map_err(err())?;
+        }
+        let rollups = tx.object_store(ROLLUPS).map_err(err())?;
+        update_cells(&rollups, deltas, "prune").await?;
+        done.wait().await.map_err(err())?;
+        Ok(report)
     }
 
     fn inject_failure(&self, fail: FailPoint) {
