@@ -22,8 +22,10 @@ use crate::faults::{Faults, Plan};
 /// Settings the handlers need.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Accepted API keys; empty means open.
+    /// Keys that may write and read; with `read_keys` both empty the server is open.
     pub api_keys: Vec<String>,
+    /// Keys that may only read.
+    pub read_keys: Vec<String>,
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
     /// Browser origins allowed by CORS.
@@ -35,13 +37,14 @@ pub struct Settings {
 /// Shared state.
 #[derive(Clone)]
 pub struct AppState {
-    pool: AnyPool,
-    settings: Arc<Settings>,
+    pub(crate) pool: AnyPool,
+    pub(crate) engine: &'static str,
+    pub(crate) settings: Arc<Settings>,
     faults: Option<Arc<Faults>>,
 }
 
-/// The whole application.
-pub fn app(pool: AnyPool, settings: Settings) -> Router {
+/// The whole application; `engine` is `sqlite` or `postgres`.
+pub fn app(pool: AnyPool, engine: &'static str, settings: Settings) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(
             settings
@@ -59,13 +62,15 @@ pub fn app(pool: AnyPool, settings: Settings) -> Router {
         .expose_headers([header::RETRY_AFTER]);
     let state = AppState {
         pool,
+        engine,
         faults: settings.test_faults.then(Arc::default),
         settings: Arc::new(settings),
     };
     let mut router = Router::new()
         .route("/health", get(health))
         .route(INGEST_PATH, post(ingest_create))
-        .route("/api/v1/execution/{id}", get(execution_get));
+        .route("/api/v1/execution/{id}", get(execution_get))
+        .merge(crate::api::routes());
     if state.faults.is_some() {
         router = router
             .route("/v1/__test/faults", post(faults_program))
@@ -83,17 +88,44 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn authorize(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
-    if settings.api_keys.is_empty() {
-        return Ok(());
-    }
-    let presented = headers
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
+        .map(str::trim)
+}
+
+fn open_server(settings: &Settings) -> bool {
+    settings.api_keys.is_empty() && settings.read_keys.is_empty()
+}
+
+/// Writing needs a read-write key when keys are configured.
+fn authorize(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
+    if open_server(settings) {
+        return Ok(());
+    }
+    match presented_key(headers) {
         Some(key) if settings.api_keys.iter().any(|k| k == key) => Ok(()),
+        _ => Err(AppError::Unauthorized),
+    }
+}
+
+/// Reading needs a read-write or a read-only key when keys are configured.
+pub(crate) fn authorize_read(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
+    if open_server(settings) {
+        return Ok(());
+    }
+    match presented_key(headers) {
+        Some(key)
+            if settings
+                .api_keys
+                .iter()
+                .chain(&settings.read_keys)
+                .any(|k| k == key) =>
+        {
+            Ok(())
+        }
         _ => Err(AppError::Unauthorized),
     }
 }
@@ -171,15 +203,17 @@ async fn ingest_create(
     }
     let now = now();
     let mut tx = state.pool.begin().await?;
+    db::serialize_writers(&mut tx, state.engine).await?;
     if let Some(previous) = db::batch_response(&mut tx, &batch.batch_id).await? {
         tx.commit().await?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], previous).into_response());
     }
     let mut answer = IngestResponse::default();
+    let mut deltas = Vec::new();
     for record in &batch.records {
         match validate_execution(record, DEFAULT_MAX_NODE_RUNS) {
             Ok(()) => {
-                db::upsert(&mut tx, record, now).await?;
+                deltas.extend(db::upsert(&mut tx, record, now).await?);
                 answer.accepted.push(record.id.clone());
             }
             Err(reason) => answer.rejected.push(Rejected {
@@ -188,6 +222,7 @@ async fn ingest_create(
             }),
         }
     }
+    db::apply_cells(&mut tx, deltas).await?;
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, &batch.batch_id, &text, now).await?;
     if let Some(faults) = &state.faults {
@@ -210,7 +245,7 @@ async fn execution_get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&state.settings, &headers)?;
+    authorize_read(&state.settings, &headers)?;
     match db::execution(&state.pool, &id).await? {
         Some(record) => Ok(([(header::CONTENT_TYPE, "application/json")], record).into_response()),
         None => Err(AppError::NotFound(format!("no execution {id}"))),

@@ -5,6 +5,7 @@
 //! runledger-server --db postgres://user@host/db --api-key "$KEY" --cors-origin http://127.0.0.1:8080
 //! ```
 
+mod api;
 mod app;
 mod db;
 mod error;
@@ -28,9 +29,15 @@ struct Cli {
     /// An accepted API key (repeatable). Without any key the server is open to anyone.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
-    /// A file with one accepted API key per line.
+    /// A file with one accepted API key per line; `read:KEY` lines are read-only keys.
     #[arg(long)]
     api_keys_file: Option<PathBuf>,
+    /// A key that may only read (repeatable): the history and stats API, not ingest.
+    #[arg(long = "read-key")]
+    read_keys: Vec<String>,
+    /// Delete executions started more than this many days ago (hourly, in small batches).
+    #[arg(long)]
+    retention_days: Option<u32>,
     /// A browser origin allowed to call the server (repeatable), e.g. http://127.0.0.1:8080.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
@@ -63,17 +70,24 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let mut api_keys = cli.api_keys;
+    let mut read_keys = cli.read_keys;
     if let Some(path) = &cli.api_keys_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read --api-keys-file {}: {e}", path.display()))?;
-        api_keys.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.strip_prefix("read:") {
+                Some(key) => read_keys.push(key.trim().to_owned()),
+                None => api_keys.push(line.to_owned()),
+            }
+        }
     }
-    if api_keys.is_empty() {
+    if cli.retention_days == Some(0) {
+        return Err("--retention-days must be at least 1".into());
+    }
+    if api_keys.is_empty() && read_keys.is_empty() {
         tracing::warn!("NO API KEY CONFIGURED: anyone who can reach this server can write and read executions (use --api-key or --api-keys-file)");
     }
     let engine = db::engine_of(&cli.db);
@@ -82,6 +96,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot open the {engine} database: {e}"))?;
     let settings = app::Settings {
         api_keys,
+        read_keys,
         max_body_bytes: cli.max_body_bytes,
         cors_origins: cli.cors_origins,
         test_faults: cli.test_faults,
@@ -96,10 +111,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Listen for SIGTERM before announcing the address, so that a stop sent right after
     // start is a graceful one too.
     let shutdown = shutdown_signal()?;
+    if let Some(days) = cli.retention_days {
+        tokio::spawn(api::retention_loop(pool.clone(), engine, days));
+    }
     // The first line on stdout is the address: tests and scripts read it.
     println!("listening on http://{address}");
     tracing::info!(%address, engine, "runledger-server ready");
-    axum::serve(listener, app::app(pool.clone(), settings))
+    axum::serve(listener, app::app(pool.clone(), engine, settings))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("server failed: {e}"))?;

@@ -1,0 +1,463 @@
+//! The read API: history and stats for editors and dashboards (DOMAIN.md C's paths and shapes,
+//! plus cursor pagination, workflow stats with percentiles, and lineage).
+//!
+//! Which index or table answers what (each call stays fast at a million executions):
+//!
+//! | call | answered from |
+//! | --- | --- |
+//! | `GET /api/v1/executions/{user_id}` | `executions_by_user (user_id, started_at)` |
+//! | `GET /api/v1/executions?workflow_id=…&cursor=…` | `executions_by_workflow_time_id`, or `executions_by_time_id` |
+//! | every `…/stats`, `…/database-stats` | `rollup_cells` (by slot, user or workflow), never `executions` |
+//! | `GET /api/v1/lineage/{output_name}` | `execution_outputs_by_name (name, started_at, execution_id)` |
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use runledger::history::Cursor;
+use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsGroup, StatsQuery, RELATIVE_ERROR};
+use runledger::{Execution, Status};
+use serde_json::{json, Value};
+use sqlx::any::AnyArguments;
+use sqlx::{AnyPool, Arguments, Row};
+
+use crate::app::{authorize_read, AppState};
+use crate::db;
+use crate::error::AppError;
+
+/// The read routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/executions", get(list))
+        .route("/api/v1/executions/stats/global", get(global_stats))
+        .route(
+            "/api/v1/executions/database-stats/global",
+            get(global_database_stats),
+        )
+        .route("/api/v1/executions/{user_id}", get(user_executions))
+        .route("/api/v1/executions/{user_id}/stats", get(user_stats))
+        .route(
+            "/api/v1/executions/{user_id}/database-stats",
+            get(user_database_stats),
+        )
+        .route("/api/v1/workflows/{workflow_id}/stats", get(workflow_stats))
+        .route("/api/v1/lineage/{output_name}", get(lineage))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// A query parameter parsed as `T`, with a 400 that names it when it is not one.
+fn param<T: FromStr>(params: &Params, name: &str, expected: &str) -> Result<Option<T>, AppError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                AppError::BadRequest(format!("`{name}` must be {expected}; got `{v}`"))
+            })
+        })
+        .transpose()
+}
+
+fn limit(params: &Params, default: i64) -> Result<i64, AppError> {
+    let limit = param::<i64>(params, "limit", "an integer from 1 to 1000")?.unwrap_or(default);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::BadRequest(format!(
+            "`limit` must be from 1 to 1000; got {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
+fn days(params: &Params) -> Result<i64, AppError> {
+    let days = param::<i64>(params, "days", "a whole number of days, at least 1")?.unwrap_or(7);
+    if days < 1 {
+        return Err(AppError::BadRequest(format!(
+            "`days` must be at least 1; got {days}"
+        )));
+    }
+    Ok(days)
+}
+
+fn status(params: &Params) -> Result<Option<Status>, AppError> {
+    params
+        .get("status")
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "`status` must be running, success, failed, error, timeout, cancelled or interrupted; got `{s}`"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn millis_param(params: &Params, name: &str) -> Result<Option<i64>, AppError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .or_else(|| runledger::model::time::parse_rfc3339(v))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "`{name}` must be milliseconds since the epoch or an RFC 3339 time; got `{v}`"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn summary_json(record: &str) -> Result<Value, AppError> {
+    let e: Execution = serde_json::from_str(record)
+        .map_err(|e| AppError::Database(sqlx::Error::Decode(Box::new(e))))?;
+    Ok(serde_json::to_value(e.summary()).expect("an execution always serializes"))
+}
+
+/// A SELECT with optional `AND column = value` filters, bound in order.
+struct Select {
+    sql: String,
+    args: AnyArguments<'static>,
+    n: usize,
+}
+
+impl Select {
+    fn new(base: &str) -> Select {
+        Select {
+            sql: base.to_owned(),
+            args: AnyArguments::default(),
+            n: 0,
+        }
+    }
+
+    fn and<T>(&mut self, clause: &str, value: T) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        self.n += 1;
+        self.sql
+            .push_str(&clause.replace("?", &format!("${}", self.n)));
+        self.args.add(value).expect("a plain value always binds");
+        self
+    }
+
+    async fn records(self, pool: &AnyPool) -> Result<Vec<(String, i64, String)>, AppError> {
+        let rows = sqlx::query_with(&self.sql, self.args)
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(AppError::from)
+    }
+}
+
+const RECORDS: &str = "SELECT id, started_at, record FROM executions WHERE 1 = 1";
+
+/// `GET /api/v1/executions/{user_id}?limit=&offset=&status=&database_type=`
+async fn user_executions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let limit = limit(&params, 100)?;
+    let offset = param::<i64>(&params, "offset", "an integer of at least 0")?.unwrap_or(0);
+    if offset < 0 {
+        return Err(AppError::BadRequest(format!(
+            "`offset` must be at least 0; got {offset}"
+        )));
+    }
+    let mut q = Select::new(RECORDS);
+    q.and(" AND user_id = ?", user_id.clone());
+    if let Some(s) = status(&params)? {
+        q.and(" AND status = ?", s.as_str().to_owned());
+    }
+    if let Some(d) = params.get("database_type") {
+        q.and(" AND database_type = ?", d.clone());
+    }
+    q.sql.push_str(" ORDER BY started_at DESC, id DESC");
+    q.and(" LIMIT ?", limit).and(" OFFSET ?", offset);
+    let executions = q
+        .records(&state.pool)
+        .await?
+        .iter()
+        .map(|(_, _, record)| summary_json(record))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({
+        "user_id": user_id,
+        "executions": executions,
+        "count": executions.len(),
+        "limit": limit,
+        "offset": offset,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/executions?workflow_id=&user_id=&status=&since=&until=&cursor=&limit=`:
+/// newest first, cursor pagination that stays stable while new executions arrive.
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let limit = limit(&params, 50)?;
+    let mut q = Select::new(RECORDS);
+    if let Some(w) = params.get("workflow_id") {
+        q.and(" AND workflow_id = ?", w.clone());
+    }
+    if let Some(u) = params.get("user_id") {
+        q.and(" AND user_id = ?", u.clone());
+    }
+    if let Some(s) = status(&params)? {
+        q.and(" AND status = ?", s.as_str().to_owned());
+    }
+    if let Some(since) = millis_param(&params, "since")? {
+        q.and(" AND started_at >= ?", since);
+    }
+    if let Some(until) = millis_param(&params, "until")? {
+        q.and(" AND started_at <= ?", until);
+    }
+    if let Some(cursor) = params.get("cursor") {
+        let c = Cursor::decode(cursor).map_err(|_| {
+            AppError::BadRequest(format!(
+                "`cursor` `{cursor}` is not a next_cursor of this API"
+            ))
+        })?;
+        q.and(" AND (started_at < ?", c.started_at)
+            .and(" OR (started_at = ?", c.started_at)
+            .and(" AND id < ?))", c.id);
+    }
+    q.sql.push_str(" ORDER BY started_at DESC, id DESC");
+    q.and(" LIMIT ?", limit + 1);
+    let mut rows = q.records(&state.pool).await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| {
+        rows.truncate(limit as usize);
+        let (id, started_at, _) = rows.last().expect("limit is at least 1");
+        Cursor {
+            started_at: *started_at,
+            id: id.clone(),
+        }
+        .encode()
+    });
+    let items = rows
+        .iter()
+        .map(|(_, _, record)| summary_json(record))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+/// The one group of a stats query over `cells`, if anything matched.
+fn one_group(cells: &[runledger::stats::Cell], query: &StatsQuery) -> Option<StatsGroup> {
+    aggregate(cells, query, 0).groups.into_iter().next()
+}
+
+fn count(g: Option<&StatsGroup>, status: &str) -> u64 {
+    g.and_then(|g| g.by_status.get(status).copied())
+        .unwrap_or(0)
+}
+
+/// DOMAIN.md C's stats shape; execution times in seconds.
+fn c_stats(g: Option<&StatsGroup>, days: i64) -> Value {
+    let d = g.and_then(|g| g.duration_ms.as_ref());
+    json!({
+        "period_days": days,
+        "total_executions": g.map_or(0, |g| g.total),
+        "success_count": count(g, "success"),
+        "failed_count": count(g, "failed"),
+        "error_count": count(g, "error"),
+        "timeout_count": count(g, "timeout"),
+        "success_rate": g.map_or(0.0, |g| g.success_rate),
+        "avg_execution_time": d.map_or(0.0, |d| d.avg / 1000.0),
+        "max_execution_time": d.map_or(0.0, |d| d.max / 1000.0),
+        "total_rows_processed": g.map_or(0, |g| g.total_rows),
+    })
+}
+
+fn since_days(days: i64) -> StatsQuery {
+    StatsQuery {
+        since: Some(now() - days * 86_400_000),
+        ..StatsQuery::default()
+    }
+}
+
+/// `GET /api/v1/executions/{user_id}/stats?days=N`
+async fn user_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let days = days(&params)?;
+    let query = since_days(days);
+    let cells = db::cells(&state.pool, query.slots().0, Some(&user_id), None).await?;
+    let mut body = c_stats(one_group(&cells, &query).as_ref(), days);
+    body["user_id"] = json!(user_id);
+    Ok(Json(body).into_response())
+}
+
+/// `GET /api/v1/executions/stats/global?days=N`
+async fn global_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let days = days(&params)?;
+    let query = since_days(days);
+    let cells = db::cells(&state.pool, query.slots().0, None, None).await?;
+    Ok(Json(c_stats(one_group(&cells, &query).as_ref(), days)).into_response())
+}
+
+fn database_stats(cells: &[runledger::stats::Cell]) -> Vec<Value> {
+    let query = StatsQuery {
+        group_by: vec![GroupBy::DatabaseType],
+        ..StatsQuery::default()
+    };
+    aggregate(cells, &query, 0)
+        .groups
+        .iter()
+        .filter_map(|g| {
+            Some(json!({
+                "database_type": g.key.database_type.as_ref()?,
+                "execution_count": g.total,
+                "success_count": count(Some(g), "success"),
+                "failed_count": count(Some(g), "failed"),
+                "avg_execution_time": g.duration_ms.as_ref().map_or(0.0, |d| d.avg / 1000.0),
+            }))
+        })
+        .collect()
+}
+
+/// `GET /api/v1/executions/{user_id}/database-stats`
+async fn user_database_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let cells = db::cells(&state.pool, None, Some(&user_id), None).await?;
+    Ok(
+        Json(json!({ "user_id": user_id, "database_stats": database_stats(&cells) }))
+            .into_response(),
+    )
+}
+
+/// `GET /api/v1/executions/database-stats/global`
+async fn global_database_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let cells = db::cells(&state.pool, None, None, None).await?;
+    Ok(Json(json!({ "database_stats": database_stats(&cells) })).into_response())
+}
+
+/// `GET /api/v1/workflows/{workflow_id}/stats?days=N`: with duration percentiles.
+async fn workflow_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(workflow_id): Path<String>,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let days = days(&params)?;
+    let query = StatsQuery {
+        filter: StatsFilter {
+            workflow_id: Some(workflow_id.clone()),
+            ..StatsFilter::default()
+        },
+        ..since_days(days)
+    };
+    let cells = db::cells(&state.pool, query.slots().0, None, Some(&workflow_id)).await?;
+    let g = one_group(&cells, &query);
+    Ok(Json(json!({
+        "workflow_id": workflow_id,
+        "period_days": days,
+        "total": g.as_ref().map_or(0, |g| g.total),
+        "by_status": g.as_ref().map(|g| g.by_status.clone()).unwrap_or_default(),
+        "success_rate": g.as_ref().map_or(0.0, |g| g.success_rate),
+        "duration_ms": g.as_ref().and_then(|g| g.duration_ms.clone()),
+        "total_rows": g.as_ref().map_or(0, |g| g.total_rows),
+        "relative_error": RELATIVE_ERROR,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/lineage/{output_name}?limit=`: the executions that produced it, newest
+/// first, with their external ids.
+async fn lineage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(output_name): Path<String>,
+    params: Params,
+) -> Result<Response, AppError> {
+    authorize_read(&state.settings, &headers)?;
+    let limit = limit(&params, 50)?;
+    let rows = sqlx::query(
+        "SELECT e.record FROM execution_outputs o JOIN executions e ON e.id = o.execution_id
+         WHERE o.name = $1 ORDER BY o.started_at DESC, o.execution_id DESC LIMIT $2",
+    )
+    .bind(output_name.as_str())
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    let executions = rows
+        .iter()
+        .map(|r| {
+            let e: Execution = serde_json::from_str(&r.try_get::<String, _>(0)?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(json!({
+                "id": e.id,
+                "workflow_id": e.workflow_id,
+                "workflow_name": e.workflow_name,
+                "status": e.status.as_str(),
+                "started_at": e.started_at,
+                "completed_at": e.completed_at,
+                "external_ids": e.external_ids,
+                "outputs": e.outputs.iter().filter(|o| o.name == output_name).collect::<Vec<_>>(),
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Json(json!({ "output_name": output_name, "executions": executions })).into_response())
+}
+
+/// `--retention-days`: hourly, deletes what is older in batches of 500 (one short transaction
+/// each), so that ingest never waits long.
+pub async fn retention_loop(pool: AnyPool, engine: &'static str, days: u32) {
+    loop {
+        let cutoff = now() - i64::from(days) * 86_400_000;
+        let mut removed = 0;
+        loop {
+            match db::prune_before(&pool, engine, cutoff, 500).await {
+                Ok(n) => {
+                    removed += n;
+                    if n < 500 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention failed; it runs again in an hour");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, days, "retention removed old executions");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
