@@ -136,7 +136,13 @@ async function historyAt(size) {
     }
     await dx.executions.bulkPut(rows);
   }
-  const times = { runledger: [], dexie: [], naiveScan: [] };
+  const times = { runledger: [], dexie: [], naiveScan: [], stats: [], statsDexie: [], statsScan: [] };
+  const summarize = (rows) => {
+    const total = rows.length;
+    const success = rows.filter((e) => e.status === 'success').length;
+    const avg = rows.reduce((a, e) => a + (e.completed_at - e.started_at), 0) / total;
+    return { total, successRate: Math.round((success * 10000) / total) / 100, avg };
+  };
   for (let q = 0; q < 25; q++) {
     const wf = `wf-${q % WORKFLOWS}`;
     let t = performance.now();
@@ -154,10 +160,32 @@ async function historyAt(size) {
     if (page.items.length !== 50 || dpage.length !== 50 || page.items[0].id !== dpage[0].id) {
       throw new Error(`history answers disagree at ${size}: ${page.items.length} vs ${dpage.length}`);
     }
+    // A stats call for the workflow: total, success rate, durations (runledger: rollups).
+    t = performance.now();
+    const stats = await tracker.stats({ filter: { workflowId: wf } });
+    times.stats.push(performance.now() - t);
+    t = performance.now();
+    const indexed = summarize(await dx.executions.where('[workflow_id+started_at]').between([wf, Dexie.minKey], [wf, Dexie.maxKey]).toArray());
+    times.statsDexie.push(performance.now() - t);
+    if (q < 5) {
+      t = performance.now();
+      const scanned = [];
+      await dx.executions.each((e) => { if (e.workflow_id === wf) scanned.push(e); });
+      const naive = summarize(scanned);
+      times.statsScan.push(performance.now() - t);
+      if (naive.total !== indexed.total) throw new Error('stats anchors disagree');
+    }
+    const g = stats.groups[0];
+    if (g.total !== indexed.total || g.successRate !== indexed.successRate || Math.abs(g.durationMs.avg - indexed.avg) > 1e-6) {
+      throw new Error(`stats answers disagree at ${size}: ${JSON.stringify(g)} vs ${JSON.stringify(indexed)}`);
+    }
   }
   await tracker.close();
   dx.close();
-  return { size, runledgerMs: median(times.runledger), dexieMs: median(times.dexie), naiveScanMs: median(times.naiveScan) };
+  return {
+    size, runledgerMs: median(times.runledger), dexieMs: median(times.dexie), naiveScanMs: median(times.naiveScan),
+    statsMs: median(times.stats), statsDexieMs: median(times.statsDexie), statsScanMs: median(times.statsScan),
+  };
 }
 
 try {

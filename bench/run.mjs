@@ -90,6 +90,8 @@ try {
       { 'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
     ...b.history.map((h) => [`history page of 50 by workflow at ${h.size} stored (ms, median)`, h.runledgerMs,
       { "Dexie indexed query": h.dexieMs, 'naive full scan (getAll + filter + sort)': h.naiveScanMs }, 'lower']),
+    ...b.history.map((h) => [`stats call for one workflow at ${h.size} stored (ms, median)`, h.statsMs,
+      { 'Dexie indexed query + summing in JS': h.statsDexieMs, 'naive cursor scan': h.statsScanMs }, 'lower']),
     ['sync to the server, SQLite (executions/s committed)', syncSqlite.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncSqlite.plainFetchPerSecond }, 'higher'],
     ['sync to the server, PostgreSQL (executions/s committed)', syncPostgres.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncPostgres.plainFetchPerSecond }, 'higher'],
     ['peak RSS recording ' + mem.executions + ' executions in Node (MiB)', mem.runledgerPeakRssMiB, { 'OpenTelemetry JS': mem.otelPeakRssMiB }, 'lower'],
@@ -106,7 +108,7 @@ try {
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
     hotPathNode: hot, memoryNode: mem, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
-  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
     syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
   }

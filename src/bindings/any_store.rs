@@ -83,6 +83,14 @@ impl Store for AnyStore {
     ) -> Result<Vec<Cell>, StoreError> {
         delegate!(self, s => s.cells(from_slot, to_slot).await)
     }
+    async fn workflow_cells(
+        &self,
+        workflow_id: &str,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        delegate!(self, s => s.workflow_cells(workflow_id, from_slot, to_slot).await)
+    }
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
         delegate!(self, s => s.rebuild_rollups().await)
     }

@@ -358,7 +358,10 @@ impl Tracker {
                 engine.emit_error("stats() count only what was already stored", &error);
             }
             let (from, to) = query.slots();
-            let cells = engine.store.cells(from, to).await?;
+            let cells = match &query.filter.workflow_id {
+                Some(w) => engine.store.workflow_cells(w, from, to).await?,
+                None => engine.store.cells(from, to).await?,
+            };
             Ok(encode(&aggregate(&cells, &query, offset)))
         })
     }

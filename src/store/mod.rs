@@ -133,6 +133,18 @@ pub trait Store {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError>;
+    /// The cells of one workflow within the slot bounds (a stats call filtered by workflow
+    /// reads only these).
+    async fn workflow_cells(
+        &self,
+        workflow_id: &str,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        let mut all = self.cells(from_slot, to_slot).await?;
+        all.retain(|c| c.key.workflow_id.as_deref() == Some(workflow_id));
+        Ok(all)
+    }
     /// Recomputes every rollup cell from the records; returns how many cells there are.
     async fn rebuild_rollups(&self) -> Result<usize, StoreError>;
     /// One prune step in one transaction: walks records oldest first and removes what

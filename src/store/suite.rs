@@ -656,6 +656,19 @@ pub async fn rollups_follow_every_change_and_equal_a_rebuild<S: Store>(
         some.len(),
         before.iter().filter(|c| c.key.slot == slot).count()
     );
+    // So does a workflow's range.
+    let of_wf = sorted(
+        store
+            .workflow_cells("wf-1", Some(slot), None)
+            .await
+            .unwrap(),
+    );
+    let expected: Vec<Cell> = before
+        .iter()
+        .filter(|c| c.key.slot >= slot && c.key.workflow_id.as_deref() == Some("wf-1"))
+        .cloned()
+        .collect();
+    assert_eq!(of_wf, expected);
 }
 
 /// "Runs where node X failed", lineage by output name and lookups by external id, newest

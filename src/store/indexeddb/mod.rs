@@ -14,8 +14,9 @@
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
 //!   by_at        [at, id]
-//! rollups     keyPath id   {id, slot, json}: stats cells (see `crate::stats`), JSON text
+//! rollups     keyPath id   {id, slot, workflowId, json}: stats cells (`crate::stats`)
 //!   by_slot      [slot, id]
+//!   by_workflow_slot [workflowId, slot, id]
 //! ```
 //!
 //! Writes, deletes and clears read the previous metadata of what they change and update the
@@ -139,6 +140,9 @@ pub(super) fn cell_record(cell: &Cell) -> Result<Object, StoreError> {
         &"slot".into(),
         &JsValue::from(cell.key.slot as f64),
     );
+    if let Some(w) = &cell.key.workflow_id {
+        let _ = Reflect::set(&record, &"workflowId".into(), &JsValue::from(w.as_str()));
+    }
     let _ = Reflect::set(&record, &"json".into(), &JsValue::from(json));
     Ok(record)
 }
@@ -373,6 +377,45 @@ impl IdbStore {
             };
         }
         Ok(Some(e))
+    }
+
+    /// Cells through an index `[prefix…, slot, id]`, within the slot bounds.
+    async fn cells_by(
+        &self,
+        index: &str,
+        prefix: Vec<JsValue>,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        let err = || js_err("stats", 0);
+        let tx = self.tx(&[ROLLUPS], IdbTransactionMode::Readonly, "stats")?;
+        let index = tx
+            .object_store(ROLLUPS)
+            .and_then(|s| s.index(index))
+            .map_err(err())?;
+        let key = |tail: Vec<JsValue>| -> JsValue {
+            prefix.iter().cloned().chain(tail).collect::<Array>().into()
+        };
+        let at = |slot: i64| JsValue::from(slot as f64);
+        // An empty array sorts after every number and string: it closes a range from above.
+        let lower = key(from_slot.map(at).into_iter().collect());
+        let upper = key(match to_slot {
+            Some(s) => vec![at(s), Array::new().into()],
+            None => vec![Array::new().into()],
+        });
+        let range: JsValue = if from_slot.is_none() && prefix.is_empty() {
+            IdbKeyRange::upper_bound(&upper).map_err(err())?.into()
+        } else {
+            match IdbKeyRange::bound(&lower, &upper) {
+                Ok(r) => r.into(),
+                Err(_) => return Ok(Vec::new()), // from > to
+            }
+        };
+        let all = once(index.get_all_with_key(&range)).await.map_err(err())?;
+        all.unchecked_into::<Array>()
+            .iter()
+            .map(|r| cell_of(&r))
+            .collect()
     }
 
     /// Every stored execution (metadata) of a workflow.
@@ -810,30 +853,22 @@ impl Store for IdbStore {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        let err = || js_err("stats", 0);
-        let tx = self.tx(&[ROLLUPS], IdbTransactionMode::Readonly, "stats")?;
-        let index = tx
-            .object_store(ROLLUPS)
-            .and_then(|s| s.index("by_slot"))
-            .map_err(err())?;
-        let at = |slot: i64| JsValue::from(slot as f64);
-        let lower: Array = from_slot.map(at).into_iter().collect();
-        // [slot, []] sorts after every [slot, id].
-        let upper: Array = to_slot
-            .map(|s| [at(s), Array::new().into()].into_iter().collect())
-            .unwrap_or_else(|| [JsValue::from(Array::new())].into_iter().collect());
-        let range: JsValue = match from_slot {
-            Some(_) => match IdbKeyRange::bound(&lower, &upper) {
-                Ok(r) => r.into(),
-                Err(_) => return Ok(Vec::new()), // from > to
-            },
-            None => IdbKeyRange::upper_bound(&upper).map_err(err())?.into(),
-        };
-        let all = once(index.get_all_with_key(&range)).await.map_err(err())?;
-        all.unchecked_into::<Array>()
-            .iter()
-            .map(|r| cell_of(&r))
-            .collect()
+        self.cells_by("by_slot", vec![], from_slot, to_slot).await
+    }
+
+    async fn workflow_cells(
+        &self,
+        workflow_id: &str,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        self.cells_by(
+            "by_workflow_slot",
+            vec![JsValue::from(workflow_id)],
+            from_slot,
+            to_slot,
+        )
+        .await
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {

@@ -189,6 +189,10 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         let rollups =
             db.create_object_store_with_optional_parameters(ROLLUPS, &store_params("id"))?;
         rollups.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]))?;
+        rollups.create_index_with_str_sequence(
+            "by_workflow_slot",
+            &key_path(&["workflowId", "slot", "id"]),
+        )?;
         rollups
     };
     if (1..3).contains(&old) {
