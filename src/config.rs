@@ -27,6 +27,8 @@ pub enum StorageKind {
     IndexedDb,
     /// Memory only: gone when the page or process ends.
     Memory,
+    /// The durable file store (Node; the default there).
+    File,
 }
 
 /// `redact` is either `false` (no redaction, on purpose) or `{ keys?, enabled? }`.
@@ -105,6 +107,11 @@ pub struct TrackerOptions {
     pub sync: Option<SyncOption>,
     /// `false`, or `{ maxAgeDays, maxCount, maxBytes }` (defaults 30 days, 50,000).
     pub retention: Option<RetentionOption>,
+    /// Node: the folder of the file store (default `./.runledger`). Read by the Node entry.
+    pub path: Option<String>,
+    /// Node: how long to wait for a store another process holds, ms (default 0: fail at
+    /// once). Read by the Node entry.
+    pub lock_timeout_ms: Option<u32>,
 }
 
 /// Checked options with every default filled in.

@@ -1,10 +1,12 @@
 //! The store a tracker uses: IndexedDB where it exists, memory otherwise.
 
+use super::file_io::JsFileIo;
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
 use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
+use crate::store::file::FileStore;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{
     DeadLetter, FailPoint, MemoryStore, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
@@ -17,6 +19,8 @@ pub enum AnyStore {
     Memory(MemoryStore),
     /// IndexedDB.
     IndexedDb(IdbStore),
+    /// The durable file store (Node).
+    File(FileStore<JsFileIo>),
 }
 
 macro_rules! delegate {
@@ -24,16 +28,18 @@ macro_rules! delegate {
         match $self {
             AnyStore::Memory($s) => $call,
             AnyStore::IndexedDb($s) => $call,
+            AnyStore::File($s) => $call,
         }
     };
 }
 
 impl AnyStore {
-    /// The word for the kind of store (`indexeddb` or `memory`).
+    /// The word for the kind of store (`indexeddb`, `file` or `memory`).
     pub fn kind(&self) -> &'static str {
         match self {
             AnyStore::Memory(_) => "memory",
             AnyStore::IndexedDb(_) => "indexeddb",
+            AnyStore::File(_) => "file",
         }
     }
 }

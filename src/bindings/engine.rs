@@ -49,7 +49,7 @@ pub struct Engine {
 }
 
 /// The events a caller can subscribe to.
-pub const EVENTS: &[&str] = &["error", "sync"];
+pub const EVENTS: &[&str] = &["error", "sync", "warning"];
 
 impl Engine {
     /// An engine over `store`; `client_id` names this tracker instance to the ingest server.
@@ -232,8 +232,10 @@ impl Engine {
             if let Some(lock) = self.owner_lock.borrow_mut().take() {
                 lock.release();
             }
-            if let AnyStore::IndexedDb(db) = &self.store {
-                db.close();
+            match &self.store {
+                AnyStore::IndexedDb(db) => db.close(),
+                AnyStore::File(file) => file.io().close(),
+                AnyStore::Memory(_) => {}
             }
         }
         flushed

@@ -3,6 +3,7 @@
 mod any_store;
 mod convert;
 mod engine;
+mod file_io;
 mod locks;
 mod platform;
 mod retainer;

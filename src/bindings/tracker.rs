@@ -10,6 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::any_store::AnyStore;
 use super::convert::{decode, decode_error_info, decode_payload, encode, js_error};
 use super::engine::{Engine, EVENTS};
+use super::file_io::JsFileIo;
 use super::locks::{self, HeldLock};
 use super::platform::{self, now, random_bytes};
 use crate::config::{StorageKind, TrackerOptions};
@@ -20,6 +21,7 @@ use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
 use crate::retention::Retention;
 use crate::stats::{aggregate, StatsQuery};
+use crate::store::file::FileStore;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{FailPoint, MemoryStore, Store};
 
@@ -46,6 +48,7 @@ fn has_indexed_db() -> bool {
 pub struct Tracker {
     engine: Rc<Engine>,
     recovered: Vec<String>,
+    warnings: Vec<String>,
 }
 
 #[wasm_bindgen]
@@ -73,6 +76,24 @@ impl Tracker {
             }),
         )?;
         js(Self::open_with(options).await)
+    }
+
+    /// Opens a tracker on the durable file store; `io` is the file adapter the Node entry
+    /// builds (js/node-file.js). `Tracker.open` in Node calls this.
+    #[wasm_bindgen(js_name = openFile)]
+    pub async fn open_file(
+        #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
+        io: JsValue,
+    ) -> JsResult<Tracker> {
+        let options = js(decode::<TrackerOptions>("options", options))?;
+        js(Self::open_inner(options, Some(io)).await)
+    }
+
+    /// Problems found on open that were repaired (a torn or corrupt log tail cut off) or
+    /// work done (records migrated from an older layout). Also sent as `warning` events.
+    #[wasm_bindgen(getter, unchecked_return_type = "string[]")]
+    pub fn warnings(&self) -> Array {
+        self.warnings.iter().map(|w| JsValue::from_str(w)).collect()
     }
 
     // The recording calls below take execution ids and node indexes instead of returning
@@ -598,9 +619,27 @@ struct ClearFilter {
 impl Tracker {
     /// Opens a tracker from Rust (the JS `open` decodes its options and calls this).
     pub async fn open_with(options: TrackerOptions) -> Result<Tracker, Error> {
+        Self::open_inner(options, None).await
+    }
+
+    async fn open_inner(
+        options: TrackerOptions,
+        file_io: Option<JsValue>,
+    ) -> Result<Tracker, Error> {
         let config = options.build()?;
+        if let Some(io) = file_io {
+            return Self::open_on_file(config, io).await;
+        }
         let use_idb = match config.storage {
             StorageKind::Memory => false,
+            StorageKind::File => {
+                return Err(ConfigError {
+                    option: "storage".into(),
+                    reason: "`file` is the Node store: import the package in Node (pkg/node.js)"
+                        .into(),
+                }
+                .into())
+            }
             StorageKind::IndexedDb if !has_indexed_db() => {
                 return Err(ConfigError {
                     option: "storage".into(),
@@ -632,7 +671,55 @@ impl Tracker {
         engine.watch_platform();
         engine.schedule_sync(0.0);
         engine.start_retention();
-        Ok(Tracker { engine, recovered })
+        Ok(Tracker {
+            engine,
+            recovered,
+            warnings: Vec::new(),
+        })
+    }
+
+    async fn open_on_file(config: crate::config::Config, io: JsValue) -> Result<Tracker, Error> {
+        let io = JsFileIo::new(io);
+        let (store, report) = FileStore::open(io)?;
+        let owner = crate::model::IdGenerator::new().next(now(), random_bytes());
+        let recorder = Recorder::new(config.intake.clone(), owner.clone());
+        let engine = Engine::new(config, recorder, AnyStore::File(store), &owner);
+        // This process holds the store's lock, so whatever is still running in it was left
+        // by a process that died.
+        let orphans = interrupt_orphans(engine.store.running().await?, |_| false);
+        engine.store.write(&orphans).await?;
+        let mut warnings = Vec::new();
+        if let Some(damage) = report.damage {
+            warnings.push(format!(
+                "the store's log ended in {damage}; that tail was cut off and everything before it was kept"
+            ));
+        }
+        if report.migrated > 0 {
+            warnings.push(format!(
+                "{} execution(s) were migrated from the older store layout",
+                report.migrated
+            ));
+        }
+        for w in &warnings {
+            platform::warn(w, &JsValue::UNDEFINED);
+        }
+        if !warnings.is_empty() {
+            // After the caller's `await Tracker.open()`, so that listeners added then hear it.
+            let (engine, warnings) = (engine.clone(), warnings.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                platform::sleep(0).await;
+                for w in warnings {
+                    engine.emit("warning", &JsValue::from_str(&w));
+                }
+            });
+        }
+        engine.schedule_sync(0.0);
+        engine.start_retention();
+        Ok(Tracker {
+            engine,
+            recovered: orphans.into_iter().map(|e| e.id).collect(),
+            warnings,
+        })
     }
 }
 

@@ -41,6 +41,98 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// What a prune step would remove, oldest first (nothing is removed yet).
+    pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
+        let mut oldest_first: Vec<Execution> = self.meta.borrow().values().cloned().collect();
+        oldest_first.sort_by(|a, b| newest_first(b, a));
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+        let outbox = self.outbox.borrow();
+        for e in &oldest_first {
+            match verdict(e, report.removed.len(), request, outbox.contains_key(&e.id)) {
+                Verdict::Remove => report.removed.push(e.id.clone()),
+                Verdict::KeepUnsynced => report.kept_unsynced += 1,
+                Verdict::KeepRunning => {}
+                Verdict::Stop => {
+                    report.done = report.removed.len() < request.limit;
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    /// Everything stored, for a durable snapshot: whole executions, the outbox in queue
+    /// order, and the dead letters.
+    pub fn export(&self) -> Snapshot {
+        let payloads = self.payloads.borrow();
+        let mut executions: Vec<Execution> = self
+            .meta
+            .borrow()
+            .values()
+            .map(|m| Execution {
+                nodes: payloads.get(&m.id).cloned().unwrap_or_default(),
+                ..m.clone()
+            })
+            .collect();
+        executions.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut outbox: Vec<(u64, String, u64)> = self
+            .outbox
+            .borrow()
+            .iter()
+            .map(|(id, &(version, position))| (position, id.clone(), version))
+            .collect();
+        outbox.sort_unstable();
+        let mut dead: Vec<DeadLetter> = self.dead.borrow().values().cloned().collect();
+        dead.sort_by(|a, b| a.id.cmp(&b.id));
+        Snapshot {
+            executions,
+            outbox: outbox.into_iter().map(|(_, id, v)| (id, v)).collect(),
+            dead,
+        }
+    }
+
+    /// Replaces everything with a snapshot.
+    pub fn import(&self, snapshot: Snapshot) {
+        let mut rollups = Rollups::default();
+        let (mut meta, mut payloads) = (HashMap::new(), HashMap::new());
+        for e in snapshot.executions {
+            rollups.replace(None, Some(&e));
+            let summary = e.summary();
+            payloads.insert(e.id.clone(), e.nodes);
+            meta.insert(summary.id.clone(), summary);
+        }
+        let outbox: HashMap<String, (u64, u64)> = snapshot
+            .outbox
+            .into_iter()
+            .enumerate()
+            .map(|(position, (id, version))| (id, (version, position as u64)))
+            .collect();
+        self.next_position.set(outbox.len() as u64);
+        *self.meta.borrow_mut() = meta;
+        *self.payloads.borrow_mut() = payloads;
+        *self.outbox.borrow_mut() = outbox;
+        *self.dead.borrow_mut() = snapshot
+            .dead
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        *self.rollups.borrow_mut() = rollups;
+    }
+}
+
+/// Everything a store holds, as one value (see [`MemoryStore::export`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Whole executions, by id.
+    pub executions: Vec<Execution>,
+    /// `(id, version)` waiting to be sent, in queue order.
+    pub outbox: Vec<(String, u64)>,
+    /// Refused records.
+    pub dead: Vec<DeadLetter>,
 }
 
 impl Store for MemoryStore {
@@ -241,26 +333,9 @@ impl Store for MemoryStore {
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
-        let mut oldest_first: Vec<Execution> = self.meta.borrow().values().cloned().collect();
-        oldest_first.sort_by(|a, b| newest_first(b, a));
-        let mut report = PruneReport {
-            done: true,
-            ..PruneReport::default()
-        };
-        for e in &oldest_first {
-            let unsynced = self.outbox.borrow().contains_key(&e.id);
-            match verdict(e, report.removed.len(), request, unsynced) {
-                Verdict::Remove => {
-                    self.delete(&e.id).await?;
-                    report.removed.push(e.id.clone());
-                }
-                Verdict::KeepUnsynced => report.kept_unsynced += 1,
-                Verdict::KeepRunning => {}
-                Verdict::Stop => {
-                    report.done = report.removed.len() < request.limit;
-                    break;
-                }
-            }
+        let report = self.plan_prune(request);
+        for id in &report.removed {
+            self.delete(id).await?;
         }
         Ok(report)
     }

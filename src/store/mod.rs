@@ -5,6 +5,7 @@
 //! "to send" in the store's outbox, so that a crash can never leave a stored record that sync
 //! will not send. All stores pass the same behavioural suite ([`suite`]).
 
+pub mod file;
 mod memory;
 #[doc(hidden)]
 pub mod suite;
@@ -12,7 +13,7 @@ pub mod suite;
 #[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, Snapshot};
 
 use serde::{Deserialize, Serialize};
 

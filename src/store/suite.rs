@@ -602,7 +602,7 @@ fn sorted(mut cells: Vec<Cell>) -> Vec<Cell> {
 }
 
 /// Rollups equal a recomputation from the records after a random sequence of writes,
-/// rewrites, deletes and clears (`steps` operations from `seed`); a rebuild changes nothing.
+/// rewrites, deletes, clears and prunes (`steps` operations from `seed`); a rebuild changes nothing.
 pub async fn rollups_follow_every_change_and_equal_a_rebuild<S: Store>(
     store: &S,
     seed: u64,
@@ -621,6 +621,19 @@ pub async fn rollups_follow_every_change_and_equal_a_rebuild<S: Store>(
                 let w = format!("wf-{}", rng.below(3));
                 model.retain(|_, e| e.workflow_id.as_deref() != Some(w.as_str()));
                 store.clear(Some(&w)).await.unwrap();
+            }
+            2 if step % 5 == 0 => {
+                let request = crate::retention::PruneRequest {
+                    before: Some(T0 + rng.below(4) as i64 * SLOT_MS),
+                    excess: rng.below(3) as usize,
+                    protect_unsynced: false,
+                    limit: 1 + rng.below(4) as usize,
+                };
+                let report = store.prune(&request).await.unwrap();
+                for id in &report.removed {
+                    let gone = model.remove(id).expect("pruned records existed");
+                    assert!(gone.status.is_final(), "running records are never pruned");
+                }
             }
             _ => {
                 let batch: Vec<Execution> = (0..1 + rng.below(4))

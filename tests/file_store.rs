@@ -1,0 +1,197 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The durable file store natively (std::fs): the shared store suite, reopening, torn and
+//! corrupt tails, garbage, compaction, the older layout's migration. (In Node, through the
+//! package, with killed processes and two processes: tests/node/file-store.test.mjs.)
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::executor::block_on;
+use runledger::history::HistoryQuery;
+use runledger::store::file::{FileStore, StdFileIo};
+use runledger::store::suite::{self, sample, T0};
+use runledger::store::{Store, Synced};
+use runledger::Status;
+
+fn temp_dir(case: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "runledger-file-{}-{}-{case}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn open(dir: &PathBuf) -> FileStore<StdFileIo> {
+    FileStore::open(StdFileIo::new(dir, "store").unwrap())
+        .unwrap()
+        .0
+}
+
+fn ids(store: &FileStore<StdFileIo>) -> Vec<String> {
+    block_on(store.history(&HistoryQuery {
+        limit: Some(1000),
+        ..HistoryQuery::default()
+    }))
+    .unwrap()
+    .items
+    .into_iter()
+    .map(|e| e.id)
+    .collect()
+}
+
+#[test]
+fn the_file_store_passes_the_shared_suite() {
+    block_on(suite::run_all(|case| async move { open(&temp_dir(case)) }));
+}
+
+#[test]
+fn everything_comes_back_after_reopening() {
+    let dir = temp_dir("reopen");
+    let store = open(&dir);
+    let batch: Vec<_> = (0..5)
+        .map(|i| sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success))
+        .collect();
+    block_on(store.write(&batch)).unwrap();
+    block_on(store.settle(
+        &[Synced {
+            id: "e0".into(),
+            version: 1,
+        }],
+        &[],
+    ))
+    .unwrap();
+    block_on(store.delete("e3")).unwrap();
+    let cells = block_on(store.cells(None, None)).unwrap();
+    drop(store);
+    let again = open(&dir);
+    assert_eq!(ids(&again), ["e4", "e2", "e1", "e0"]);
+    assert_eq!(block_on(again.get("e1")).unwrap(), Some(batch[1].clone()));
+    assert_eq!(block_on(again.outbox_counts()).unwrap().pending, 3);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+}
+
+fn damaged(case: &str, damage: impl Fn(&mut Vec<u8>)) -> (Vec<String>, Option<String>) {
+    let dir = temp_dir(case);
+    let store = open(&dir);
+    for i in 0..4 {
+        block_on(store.write(&[sample(
+            &format!("e{i}"),
+            "wf",
+            T0 + i * 1000,
+            Status::Success,
+        )]))
+        .unwrap();
+    }
+    let log = StdFileIo::new(&dir, "store").unwrap().log_path();
+    drop(store);
+    let mut bytes = std::fs::read(&log).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&log, &bytes).unwrap();
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    // The damaged tail is gone from the file too: reopening reports nothing more.
+    let (_, second) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert_eq!(second.damage, None);
+    // And the store takes new writes after it.
+    block_on(store.write(&[sample("after", "wf", T0 + 9_000, Status::Success)])).unwrap();
+    let mut kept = ids(&store);
+    kept.retain(|id| id != "after");
+    (kept, report.damage)
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_reported_and_everything_before_is_intact() {
+    let (kept, damage) = damaged("torn", |b| b.truncate(b.len() - 7));
+    assert_eq!(kept, ["e2", "e1", "e0"]);
+    assert!(damage.unwrap().contains("torn"));
+}
+
+#[test]
+fn flipped_bytes_are_caught_by_the_checksum() {
+    let (kept, damage) = damaged("flipped", |b| {
+        let at = b.len() - 20;
+        b[at] ^= 0x5a;
+    });
+    assert_eq!(kept, ["e2", "e1", "e0"]);
+    assert!(damage.unwrap().contains("checksum"));
+}
+
+#[test]
+fn a_garbage_file_opens_empty_with_a_warning() {
+    let dir = temp_dir("garbage");
+    let io = StdFileIo::new(&dir, "store").unwrap();
+    std::fs::write(io.log_path(), b"PK\x03\x04 definitely not a runledger log").unwrap();
+    let (store, report) = FileStore::open(io).unwrap();
+    assert!(report.damage.is_some());
+    assert!(ids(&store).is_empty());
+    block_on(store.write(&[sample("new", "wf", T0, Status::Success)])).unwrap();
+    assert_eq!(ids(&open(&dir)), ["new"]);
+}
+
+#[test]
+fn compaction_keeps_everything_and_shrinks_the_log() {
+    let dir = temp_dir("compact");
+    let store = open(&dir);
+    let mut e = sample("busy", "wf", T0, Status::Running);
+    for v in 1..=50 {
+        e.version = v;
+        block_on(store.write(std::slice::from_ref(&e))).unwrap();
+    }
+    block_on(store.write(&[sample("other", "wf", T0 + 1, Status::Success)])).unwrap();
+    let before = store.log_len();
+    let cells = block_on(store.cells(None, None)).unwrap();
+    store.compact().unwrap();
+    assert!(
+        store.log_len() < before / 10,
+        "{} vs {before}",
+        store.log_len()
+    );
+    let again = open(&dir);
+    assert_eq!(block_on(again.get("busy")).unwrap().unwrap().version, 50);
+    assert_eq!(ids(&again), ["other", "busy"]);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+    assert_eq!(block_on(again.outbox_counts()).unwrap().pending, 2);
+}
+
+#[test]
+fn the_older_layout_is_migrated_on_open() {
+    let dir = temp_dir("legacy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: Vec<String> = (0..3)
+        .map(|i| {
+            serde_json::to_string(&sample(
+                &format!("old{i}"),
+                "wf",
+                T0 + i * 10,
+                Status::Success,
+            ))
+            .unwrap()
+        })
+        .collect();
+    std::fs::write(dir.join("store.jsonl"), lines.join("\n")).unwrap();
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert_eq!(report.migrated, 3);
+    assert_eq!(ids(&store), ["old2", "old1", "old0"]);
+    assert!(dir.join("store.jsonl.migrated").exists());
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert_eq!(report.migrated, 0, "migrated once");
+    assert_eq!(ids(&again).len(), 3);
+}
+
+#[test]
+fn a_log_from_a_newer_format_is_refused_not_rewritten() {
+    let dir = temp_dir("newer");
+    let io = StdFileIo::new(&dir, "store").unwrap();
+    let frame = runledger::store::file::encode_frame(br#"{"op":"header","format":99}"#);
+    std::fs::write(io.log_path(), &frame).unwrap();
+    let err = FileStore::open(io.clone()).unwrap_err();
+    assert!(err.to_string().contains("newer runledger"), "{err}");
+    assert_eq!(
+        std::fs::read(io.log_path()).unwrap(),
+        frame,
+        "left as it was"
+    );
+}
