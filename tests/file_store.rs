@@ -126,6 +126,12 @@ fn a_garbage_file_opens_empty_with_a_warning() {
     let (store, report) = FileStore::open(io).unwrap();
     assert!(report.damage.is_some());
     assert!(ids(&store).is_empty());
+    // The bytes cut off are kept beside the log, not destroyed.
+    let saved = report.damage_saved_to.expect("the cut bytes are saved");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        b"PK\x03\x04 definitely not a runledger log"
+    );
     block_on(store.write(&[sample("new", "wf", T0, Status::Success)])).unwrap();
     assert_eq!(ids(&open(&dir)), ["new"]);
 }

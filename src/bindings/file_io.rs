@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 
 use crate::store::file::FileIo;
 
-/// The JS side: `{ read(): Uint8Array, append(bytes), truncate(len), replace(bytes),
+/// The JS side: `{ read(): Uint8Array, append(bytes), truncate(len): savedPath, replace(bytes),
 /// readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
 pub struct JsFileIo {
     io: JsValue,
@@ -54,9 +54,11 @@ impl FileIo for JsFileIo {
         self.call("append", &[Uint8Array::from(bytes).into()])
             .map(drop)
     }
-    fn truncate(&self, len: u64) -> Result<(), String> {
-        self.call("truncate", &[JsValue::from(len as f64)])
-            .map(drop)
+    fn truncate(&self, len: u64) -> Result<String, String> {
+        Ok(self
+            .call("truncate", &[JsValue::from(len as f64)])?
+            .as_string()
+            .unwrap_or_default())
     }
     fn replace(&self, bytes: &[u8]) -> Result<(), String> {
         self.call("replace", &[Uint8Array::from(bytes).into()])

@@ -43,7 +43,7 @@ fn has_indexed_db() -> bool {
         .is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// Records executions and keeps them: IndexedDB in browsers, memory in Node.
+/// Records executions and keeps them: IndexedDB in browsers, the durable file store in Node.
 #[wasm_bindgen]
 pub struct Tracker {
     engine: Rc<Engine>,
@@ -53,7 +53,7 @@ pub struct Tracker {
 
 #[wasm_bindgen]
 impl Tracker {
-    /// Opens a tracker. Options: `name`, `storage` (`auto` | `indexeddb` | `memory`),
+    /// Opens a tracker. Options: `name`, `storage` (`auto` | `indexeddb` | `file` | `memory`),
     /// `flushIntervalMs`, `maxBatchSize`, `maxValueBytes`, `previewBytes`, `maxNodeRuns`,
     /// `redact` (`false` or `{keys, enabled}`), `retry` (`{baseMs, capMs}`), and for sync
     /// `endpoint`, `apiKey`, `syncEnabled`, `sync` (`{maxBatchRecords, maxBatchBytes,
@@ -64,29 +64,32 @@ impl Tracker {
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
     ) -> JsResult<Tracker> {
-        // A bad option is a configuration error, named by the option's path.
-        let options = js(
-            decode::<TrackerOptions>("options", options).map_err(|e| match e {
-                Error::Validation(v) => ConfigError {
-                    option: v.field().trim_start_matches("options.").to_owned(),
-                    reason: v.to_string(),
-                }
-                .into(),
-                other => other,
-            }),
-        )?;
+        let options = js(decode_options(options))?;
         js(Self::open_with(options).await)
     }
 
-    /// Opens a tracker on the durable file store; `io` is the file adapter the Node entry
-    /// builds (js/node-file.js). `Tracker.open` in Node calls this.
+    /// Opens a tracker on the durable file store. `openIo(config)` opens the file adapter
+    /// the Node entry builds (js/node-file.js); it is called once the options are known to be
+    /// good, so a bad option never touches the disk. `Tracker.open` in Node calls this.
     #[wasm_bindgen(js_name = openFile)]
     pub async fn open_file(
         #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
-        io: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(options: { name: string }) => Promise<unknown>")]
+        open_io: Function,
     ) -> JsResult<Tracker> {
-        let options = js(decode::<TrackerOptions>("options", options))?;
-        js(Self::open_inner(options, Some(io)).await)
+        let options = js(decode_options(options))?;
+        let config = js(options.build().map_err(Error::from))?;
+        let arg = js_sys::Object::new();
+        js_sys::Reflect::set(&arg, &"name".into(), &JsValue::from_str(&config.name))?;
+        let io = wasm_bindgen_futures::JsFuture::from(Promise::resolve(
+            &open_io.call1(&JsValue::NULL, &arg)?,
+        ))
+        .await?;
+        let opened = Self::open_on_file(config, io.clone()).await;
+        if opened.is_err() {
+            JsFileIo::new(io).close();
+        }
+        js(opened)
     }
 
     /// Problems found on open that were repaired (a torn or corrupt log tail cut off) or
@@ -619,17 +622,7 @@ struct ClearFilter {
 impl Tracker {
     /// Opens a tracker from Rust (the JS `open` decodes its options and calls this).
     pub async fn open_with(options: TrackerOptions) -> Result<Tracker, Error> {
-        Self::open_inner(options, None).await
-    }
-
-    async fn open_inner(
-        options: TrackerOptions,
-        file_io: Option<JsValue>,
-    ) -> Result<Tracker, Error> {
         let config = options.build()?;
-        if let Some(io) = file_io {
-            return Self::open_on_file(config, io).await;
-        }
         let use_idb = match config.storage {
             StorageKind::Memory => false,
             StorageKind::File => {
@@ -690,8 +683,9 @@ impl Tracker {
         engine.store.write(&orphans).await?;
         let mut warnings = Vec::new();
         if let Some(damage) = report.damage {
+            let saved = report.damage_saved_to.unwrap_or_default();
             warnings.push(format!(
-                "the store's log ended in {damage}; that tail was cut off and everything before it was kept"
+                "the store's log ended in {damage}; that tail was cut off (its bytes are kept in {saved}) and everything before it was kept"
             ));
         }
         if report.migrated > 0 {
@@ -721,6 +715,18 @@ impl Tracker {
             warnings,
         })
     }
+}
+
+/// Reads the options; a bad one is a configuration error, named by the option's path.
+fn decode_options(options: JsValue) -> Result<TrackerOptions, Error> {
+    decode::<TrackerOptions>("options", options).map_err(|e| match e {
+        Error::Validation(v) => ConfigError {
+            option: v.field().trim_start_matches("options.").to_owned(),
+            reason: v.to_string(),
+        }
+        .into(),
+        other => other,
+    })
 }
 
 /// Marks executions of dead tracker instances as interrupted; returns their ids.

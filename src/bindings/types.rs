@@ -13,8 +13,14 @@ export type ExecutionKind = 'workflow' | 'query' | 'pipeline' | 'step' | (string
 export interface TrackerOptions {
   /** Database name (default `runledger`). */
   name?: string;
-  /** `auto` (IndexedDB where it exists, else memory), `indexeddb` or `memory`. */
-  storage?: 'auto' | 'indexeddb' | 'memory';
+  /** `auto`: IndexedDB in browsers, the durable file store in Node. Or `indexeddb`,
+   *  `file` (Node) or `memory` (nothing survives the process). */
+  storage?: 'auto' | 'indexeddb' | 'file' | 'memory';
+  /** Node: the file store's folder (default `./.runledger`, relative to the working directory). */
+  path?: string;
+  /** Node: how long to wait for a store another process holds, ms (default 0: fail at once
+   *  with a `StoreError` naming the holder). */
+  lockTimeoutMs?: number;
   /** Delay before recorded changes are written, ms (default 50). */
   flushIntervalMs?: number;
   /** Changed executions that trigger a write at once; most per write (default 500). */

@@ -32,15 +32,16 @@ async function load() {
 
 test('the tarball ships the wasm, both entries and the TypeScript types', () => {
   const files = readdirSync(join(project, 'node_modules/runledger/pkg'));
-  for (const f of ['runledger_core_bg.wasm', 'runledger_core.js', 'browser.js', 'node.js', 'index.d.ts', 'runledger_core.d.ts']) {
+  for (const f of ['runledger_core_bg.wasm', 'runledger_core.js', 'browser.js', 'node.js', 'node-file.js', 'index.d.ts', 'runledger_core.d.ts']) {
     assert.ok(files.includes(f), `${f} missing from the tarball: ${files}`);
   }
 });
 
 test('records a workflow run with node runs and reads it back, secrets redacted', async () => {
   const { Tracker } = await load();
-  const tracker = await Tracker.open({ name: 'node-run' });
-  assert.equal(tracker.storage, 'memory');
+  // Node's default storage is the durable file store.
+  const tracker = await Tracker.open({ name: 'node-run', path: join(project, '.runledger') });
+  assert.equal(tracker.storage, 'file');
   const run = tracker.start({ kind: 'workflow', workflowId: 'wf-1', workflowName: 'Import', userId: 'u1',
     trigger: { type: 'manual', data: { authorization: 'Bearer x' } } });
   const fetch = run.node({ id: 'n1', name: 'Fetch', type: 'http' }, { url: 'postgres://app:pw@db/x' });
@@ -65,7 +66,7 @@ test('records a workflow run with node runs and reads it back, secrets redacted'
 
 test('history filters and pages newest first', async () => {
   const { Tracker } = await load();
-  const tracker = await Tracker.open({ name: 'node-history' });
+  const tracker = await Tracker.open({ name: 'node-history', path: join(project, '.runledger') });
   const t0 = Date.UTC(2026, 0, 1);
   for (let i = 0; i < 5; i++) {
     tracker.logQuery({ query: `select ${i}`, databaseType: i % 2 ? 'kdb' : 'starburst', status: i === 3 ? 'failed' : 'success',
@@ -84,7 +85,7 @@ test('history filters and pages newest first', async () => {
 
 test('bad input throws an Error that says what and where', async () => {
   const { Tracker } = await load();
-  const tracker = await Tracker.open({ name: 'node-errors' });
+  const tracker = await Tracker.open({ name: 'node-errors', path: join(project, '.runledger') });
   assert.throws(() => tracker.log({ status: 'success', startedAt: 'last tuesday' }),
     (e) => e instanceof Error && e.name === 'ValidationError' && e.field === 'execution.startedAt');
   assert.throws(() => tracker.start({ outputs: 3, workflowId: 7 }), (e) => e.name === 'ValidationError' && /workflowId/.test(e.message));
@@ -98,7 +99,7 @@ test('bad input throws an Error that says what and where', async () => {
 
 test('recording returns before anything is written, and flush makes it visible to history', async () => {
   const { Tracker } = await load();
-  const tracker = await Tracker.open({ name: 'node-batch', flushIntervalMs: 10000 });
+  const tracker = await Tracker.open({ name: 'node-batch', path: join(project, '.runledger'), flushIntervalMs: 10000 });
   const run = tracker.start({ workflowId: 'wf' });
   run.succeed();
   assert.equal(tracker.pending, 1);

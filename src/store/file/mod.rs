@@ -10,7 +10,8 @@
 //! - Every change is one frame, appended and fsynced before the call returns: a write that
 //!   `flush()` confirmed survives `kill -9` and power loss, and a batch is all or nothing.
 //! - On open, frames are read until the first torn or corrupt one; the damaged tail is cut
-//!   off and reported as a warning. Everything before it is intact.
+//!   off (its bytes kept in a file beside the log) and reported as a warning. Everything
+//!   before it is intact.
 //! - Compaction rewrites the log as one snapshot frame (written beside it, fsynced, then
 //!   renamed over it: a crash leaves the old log or the new one, never a mix).
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
@@ -55,8 +56,9 @@ pub trait FileIo {
     fn read(&self) -> Result<Vec<u8>, String>;
     /// Appends and fsyncs.
     fn append(&self, bytes: &[u8]) -> Result<(), String>;
-    /// Cuts the log to `len` bytes (a damaged tail) and fsyncs.
-    fn truncate(&self, len: u64) -> Result<(), String>;
+    /// Cuts the log to `len` bytes (a damaged tail) and fsyncs, after copying the bytes cut
+    /// off to a file beside it (never deleted: a person may want them); returns that file.
+    fn truncate(&self, len: u64) -> Result<String, String>;
     /// Replaces the log atomically: a temporary file, fsync, rename, fsync of the folder.
     fn replace(&self, bytes: &[u8]) -> Result<(), String>;
     /// The records of the older layout (`{name}.jsonl`, one execution per line), if present.
@@ -102,6 +104,8 @@ pub struct OpenReport {
     pub frames: usize,
     /// A torn or corrupt tail that was cut off, and why.
     pub damage: Option<String>,
+    /// Where the bytes cut off were kept.
+    pub damage_saved_to: Option<String>,
     /// Executions migrated from the older layout.
     pub migrated: usize,
 }
@@ -182,10 +186,12 @@ impl<F: FileIo> FileStore<F> {
             }
         }
         if damage.is_some() {
-            store
-                .io
-                .truncate(store.log_len.get())
-                .map_err(io_error("open"))?;
+            report.damage_saved_to = Some(
+                store
+                    .io
+                    .truncate(store.log_len.get())
+                    .map_err(io_error("open"))?,
+            );
         }
         report.damage = damage;
         if store.log_len.get() == 0 {

@@ -59,13 +59,28 @@ impl FileIo for StdFileIo {
         f.sync_data().map_err(|e| e.to_string())
     }
 
-    fn truncate(&self, len: u64) -> Result<(), String> {
+    fn truncate(&self, len: u64) -> Result<String, String> {
+        let bytes = fs::read(self.log_path()).map_err(|e| e.to_string())?;
+        let saved = self.dir.join(format!(
+            "{}.log.damaged-{}",
+            self.name,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        ));
+        let tail = bytes.get(len as usize..).unwrap_or_default();
+        let mut out = File::create(&saved).map_err(|e| e.to_string())?;
+        out.write_all(tail).map_err(|e| e.to_string())?;
+        out.sync_all().map_err(|e| e.to_string())?;
         let f = OpenOptions::new()
             .write(true)
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
         f.set_len(len).map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())
+        f.sync_all().map_err(|e| e.to_string())?;
+        self.sync_dir()?;
+        Ok(saved.display().to_string())
     }
 
     fn replace(&self, bytes: &[u8]) -> Result<(), String> {

@@ -1,0 +1,182 @@
+// The file adapter of the durable Node store: the few `node:fs` calls the wasm store needs
+// (it never imports `node:` modules itself, so the same wasm serves browsers), plus the
+// folder lock that keeps a second process out.
+//
+//   {path}/{name}.log    the store (append-only frames, see src/store/file/mod.rs)
+//   {path}/{name}.lock   {"pid", "startedAt", "host"} of the process that holds it
+//   {path}/{name}.log.damaged-{ms}   a torn or corrupt tail cut off on open, kept for a person
+import {
+  closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync,
+  unlinkSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The folder used when `path` is not given, relative to the working directory. */
+export const DEFAULT_PATH = './.runledger';
+
+function storeError(message) {
+  const error = new Error(message);
+  error.name = 'StoreError';
+  return error;
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return e.code === 'EPERM';
+  }
+}
+
+/** Who holds the lock, or null when nobody (or a process that died) does. */
+function lockHolder(lockPath) {
+  let text;
+  try {
+    text = readFileSync(lockPath, 'utf8');
+  } catch (e) {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  }
+  let holder;
+  try {
+    holder = JSON.parse(text);
+  } catch {
+    // A lock file cut short by a crash between create and write.
+    return null;
+  }
+  if (holder.host === hostname() && !isAlive(holder.pid)) return null;
+  return holder;
+}
+
+function tryLock(lockPath) {
+  const fd = openSync(lockPath, 'wx');
+  try {
+    writeSync(fd, JSON.stringify({ pid: process.pid, startedAt: Date.now(), host: hostname() }));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Takes the store's lock: at once, or by waiting up to `timeoutMs` for its holder. */
+async function acquireLock(lockPath, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      tryLock(lockPath);
+      return;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw storeError(`cannot create the store's lock ${lockPath}: ${e.message}`);
+    }
+    const holder = lockHolder(lockPath);
+    if (holder === null) {
+      // Left by a process that is gone: take it over.
+      try { unlinkSync(lockPath); } catch (e) { if (e.code !== 'ENOENT') throw e; }
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const waited = timeoutMs > 0 ? ` (waited ${timeoutMs} ms)` : '';
+      throw storeError(
+        `the store ${lockPath.replace(/\.lock$/, '')} is in use by process ${holder.pid} on ${holder.host}${waited}; ` +
+        'close that tracker first, pass lockTimeoutMs to wait for it, or use another path',
+      );
+    }
+    await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+  }
+}
+
+/**
+ * Opens the folder `path` for the store `name`: creates it, takes its lock and returns the
+ * adapter the wasm store calls. Throws a `StoreError` when another live process holds it.
+ */
+export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lockTimeoutMs = 0 } = {}) {
+  const dir = resolve(path);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw storeError(`cannot create the store folder ${dir}: ${e.message}`);
+  }
+  const logPath = join(dir, `${name}.log`);
+  const lockPath = join(dir, `${name}.lock`);
+  const legacyPath = join(dir, `${name}.jsonl`);
+  await acquireLock(lockPath, lockTimeoutMs);
+
+  let fd = null;
+  const handle = () => (fd ??= openSync(logPath, 'a'));
+  const syncDir = () => {
+    // Makes a rename durable. Some platforms cannot open a folder; there, rename is the best.
+    let d;
+    try { d = openSync(dir, 'r'); } catch { return; }
+    try { fsyncSync(d); } catch { /* not supported on this platform */ } finally { closeSync(d); }
+  };
+  let released = false;
+  // A process that exits without close() leaves no lock behind (one killed leaves a stale
+  // lock, which the next open recognises by its dead pid and takes over).
+  const releaseOnExit = () => { if (!released) try { unlinkSync(lockPath); } catch { /* gone */ } };
+  process.once('exit', releaseOnExit);
+
+  return {
+    dir,
+    read() {
+      try {
+        return readFileSync(logPath);
+      } catch (e) {
+        if (e.code === 'ENOENT') return new Uint8Array(0);
+        throw e;
+      }
+    },
+    append(bytes) {
+      const fd = handle();
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      // Confirmed only once it is on disk.
+      fsyncSync(fd);
+    },
+    truncate(len) {
+      // The damaged tail is kept beside the log before it is cut off: never destroyed.
+      const savedPath = `${logPath}.damaged-${Date.now()}`;
+      const tail = readFileSync(logPath).subarray(len);
+      writeFileSync(savedPath, tail);
+      const s = openSync(savedPath, 'r+');
+      try { fsyncSync(s); } finally { closeSync(s); }
+      const fd = handle();
+      ftruncateSync(fd, len);
+      fsyncSync(fd);
+      syncDir();
+      return savedPath;
+    },
+    replace(bytes) {
+      const tmp = `${logPath}.tmp`;
+      writeFileSync(tmp, bytes);
+      const t = openSync(tmp, 'r+');
+      try { fsyncSync(t); } finally { closeSync(t); }
+      if (fd !== null) { closeSync(fd); fd = null; }
+      renameSync(tmp, logPath);
+      syncDir();
+    },
+    readLegacy() {
+      try {
+        return readFileSync(legacyPath, 'utf8');
+      } catch (e) {
+        if (e.code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+    retireLegacy() {
+      renameSync(legacyPath, `${legacyPath}.migrated`);
+      syncDir();
+    },
+    close() {
+      if (released) return;
+      released = true;
+      process.removeListener('exit', releaseOnExit);
+      if (fd !== null) { closeSync(fd); fd = null; }
+      try { unlinkSync(lockPath); } catch { /* already gone */ }
+    },
+  };
+}
