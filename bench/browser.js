@@ -119,7 +119,8 @@ function seedExecution(i, t0) {
  * indexed query, and a naive full scan (getAll, filter, sort), median of 25 queries each. */
 async function historyAt(size) {
   const t0 = Date.UTC(2026, 0, 1);
-  const tracker = await Tracker.open({ name: `bench-hist-${size}-${tag}` });
+  // Retention off: the seeded history is older than the 30-day default, and Dexie keeps it all too.
+  const tracker = await Tracker.open({ name: `bench-hist-${size}-${tag}`, retention: false });
   for (let i = 0; i < size; i++) {
     tracker.log(seedExecution(i, t0));
     if (i % 5000 === 4999) await tracker.flush();

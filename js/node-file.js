@@ -3,12 +3,14 @@
 // folder lock that keeps a second process out.
 //
 //   {path}/{name}.log    the store (append-only frames, see src/store/file/mod.rs)
+//   {path}/{name}.index  what the log held at a point, so that opening replays only the rest
 //   {path}/{name}.lock   {"pid", "startedAt", "host"} of the process that holds it
 //   {path}/{name}.log.damaged-{ms}   a torn or corrupt tail cut off on open, kept for a person
 import {
-  closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync,
-  unlinkSync, writeFileSync, writeSync,
+  closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync,
+  statSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -106,13 +108,29 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
   const legacyPath = join(dir, `${name}.jsonl`);
   await acquireLock(lockPath, lockTimeoutMs);
 
-  let fd = null;
+  const indexPath = join(dir, `${name}.index`);
+  let fd = null; // appends
+  let readFd = null; // reads at offsets (reopened after a rename replaces the log)
   const handle = () => (fd ??= openSync(logPath, 'a'));
+  const reader = () => (readFd ??= openSync(logPath, 'r'));
+  const closeHandles = () => {
+    if (fd !== null) { closeSync(fd); fd = null; }
+    if (readFd !== null) { closeSync(readFd); readFd = null; }
+  };
   const syncDir = () => {
     // Makes a rename durable. Some platforms cannot open a folder; there, rename is the best.
     let d;
     try { d = openSync(dir, 'r'); } catch { return; }
     try { fsyncSync(d); } catch { /* not supported on this platform */ } finally { closeSync(d); }
+  };
+  // Written beside, fsynced, renamed over: a crash leaves the old file or the new one.
+  const replaceFile = (path, bytes) => {
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, bytes);
+    const t = openSync(tmp, 'r+');
+    try { fsyncSync(t); } finally { closeSync(t); }
+    renameSync(tmp, path);
+    syncDir();
   };
   let released = false;
   // A process that exits without close() leaves no lock behind (one killed leaves a stale
@@ -122,13 +140,42 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
 
   return {
     dir,
-    read() {
+    logSize() {
       try {
-        return readFileSync(logPath);
+        return statSync(logPath).size;
       } catch (e) {
-        if (e.code === 'ENOENT') return new Uint8Array(0);
+        if (e.code === 'ENOENT') return 0;
         throw e;
       }
+    },
+    readFrom(offset) {
+      const size = this.logSize();
+      if (offset >= size) return new Uint8Array(0);
+      return this.readAt(offset, size - offset);
+    },
+    readAt(offset, len) {
+      const out = Buffer.allocUnsafe(len);
+      let done = 0;
+      while (done < len) {
+        const n = readSync(reader(), out, done, len - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    },
+    readIndex() {
+      try {
+        return readFileSync(indexPath);
+      } catch (e) {
+        if (e.code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+    writeIndex(bytes) {
+      replaceFile(indexPath, bytes);
+    },
+    freshId() {
+      return randomUUID();
     },
     append(bytes) {
       const fd = handle();
@@ -151,13 +198,8 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       return savedPath;
     },
     replace(bytes) {
-      const tmp = `${logPath}.tmp`;
-      writeFileSync(tmp, bytes);
-      const t = openSync(tmp, 'r+');
-      try { fsyncSync(t); } finally { closeSync(t); }
-      if (fd !== null) { closeSync(fd); fd = null; }
-      renameSync(tmp, logPath);
-      syncDir();
+      closeHandles();
+      replaceFile(logPath, bytes);
     },
     readLegacy() {
       try {
@@ -175,7 +217,7 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       if (released) return;
       released = true;
       process.removeListener('exit', releaseOnExit);
-      if (fd !== null) { closeSync(fd); fd = null; }
+      closeHandles();
       try { unlinkSync(lockPath); } catch { /* already gone */ }
     },
   };

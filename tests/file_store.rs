@@ -201,3 +201,109 @@ fn a_log_from_a_newer_format_is_refused_not_rewritten() {
         "left as it was"
     );
 }
+
+/// Five records, an index written after the first three.
+fn indexed_store(case: &str) -> PathBuf {
+    let dir = temp_dir(case);
+    let store = open(&dir);
+    for i in 0..5 {
+        block_on(store.write(&[sample(
+            &format!("e{i}"),
+            "wf",
+            T0 + i * 1000,
+            Status::Success,
+        )]))
+        .unwrap();
+        if i == 2 {
+            store.checkpoint().unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn opening_reads_the_index_and_replays_only_what_came_after_it() {
+    let dir = indexed_store("indexed");
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    let one_frame = runledger::store::file::encode_frame(
+        format!(
+            "R{}",
+            serde_json::to_string(&sample("e4", "wf", T0 + 4000, Status::Success)).unwrap()
+        )
+        .as_bytes(),
+    )
+    .len() as u64;
+    assert_eq!(
+        report.replayed_bytes,
+        2 * one_frame,
+        "only the two later frames"
+    );
+    assert_eq!(ids(&store), ["e4", "e3", "e2", "e1", "e0"]);
+    // Node runs are read back from the log.
+    let e0 = block_on(store.get("e0")).unwrap().unwrap();
+    assert_eq!(e0, sample("e0", "wf", T0, Status::Success));
+    assert_eq!(block_on(store.outbox(10, None)).unwrap().len(), 5);
+}
+
+#[test]
+fn an_index_of_another_log_or_a_damaged_index_is_ignored() {
+    for (case, spoil) in [
+        ("index-garbage", 0),
+        ("index-other-log", 1),
+        ("index-longer", 2),
+    ] {
+        let dir = indexed_store(case);
+        let io = StdFileIo::new(&dir, "store").unwrap();
+        match spoil {
+            0 => std::fs::write(io.index_path(), b"{not json").unwrap(),
+            1 => {
+                // The log replaced by another one (a new log id), the old index left behind.
+                let other = temp_dir(&format!("{case}-other"));
+                let s = open(&other);
+                block_on(s.write(&[sample("x", "wf", T0, Status::Success)])).unwrap();
+                drop(s);
+                let other_log = StdFileIo::new(&other, "store").unwrap().log_path();
+                std::fs::copy(other_log, io.log_path()).unwrap();
+            }
+            _ => {
+                // The log cut shorter than the index says: the index cannot be trusted.
+                let bytes = std::fs::read(io.log_path()).unwrap();
+                std::fs::write(io.log_path(), &bytes[..bytes.len() / 4]).unwrap();
+            }
+        }
+        let (store, report) = FileStore::open(io).unwrap();
+        assert!(!report.indexed, "{case}");
+        let kept = ids(&store);
+        match spoil {
+            0 => assert_eq!(kept.len(), 5, "{case}"),
+            1 => assert_eq!(kept, ["x"], "{case}"),
+            _ => {
+                assert!(report.damage.is_some(), "{case}");
+                assert!(kept.len() < 5, "{case}");
+                for id in kept {
+                    assert!(block_on(store.get(&id)).unwrap().is_some());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_behind_the_index_is_a_corrupt_error_for_that_record_only() {
+    let dir = indexed_store("behind-index");
+    let io = StdFileIo::new(&dir, "store").unwrap();
+    let mut bytes = std::fs::read(io.log_path()).unwrap();
+    // A byte inside the first record frame (after the header frame).
+    let header_len = 8 + u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    bytes[header_len + 40] ^= 0x20;
+    std::fs::write(io.log_path(), &bytes).unwrap();
+    let (store, report) = FileStore::open(io).unwrap();
+    assert!(report.indexed);
+    let err = block_on(store.get("e0")).unwrap_err();
+    assert!(err.to_string().contains("e0"), "{err}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+    for id in ["e1", "e2", "e3", "e4"] {
+        assert!(block_on(store.get(id)).unwrap().is_some());
+    }
+}

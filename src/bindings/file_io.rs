@@ -7,8 +7,9 @@ use wasm_bindgen::JsCast;
 
 use crate::store::file::FileIo;
 
-/// The JS side: `{ read(): Uint8Array, append(bytes), truncate(len): savedPath, replace(bytes),
-/// readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
+/// The JS side: `{ readFrom(offset), readAt(offset, len), logSize(), append(bytes),
+/// truncate(len): savedPath, replace(bytes), readIndex(): Uint8Array | null, writeIndex(bytes),
+/// freshId(), readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
 pub struct JsFileIo {
     io: JsValue,
 }
@@ -27,6 +28,7 @@ impl JsFileIo {
         let result = match args {
             [] => f.call0(&self.io),
             [a] => f.call1(&self.io, a),
+            [a, b] => f.call2(&self.io, a, b),
             _ => return Err("too many arguments".into()),
         };
         result.map_err(|e| {
@@ -43,12 +45,24 @@ impl JsFileIo {
     }
 }
 
+fn bytes(value: JsValue) -> Vec<u8> {
+    value.unchecked_into::<Uint8Array>().to_vec()
+}
+
 impl FileIo for JsFileIo {
-    fn read(&self) -> Result<Vec<u8>, String> {
-        Ok(self
-            .call("read", &[])?
-            .unchecked_into::<Uint8Array>()
-            .to_vec())
+    fn read_from(&self, offset: u64) -> Result<Vec<u8>, String> {
+        Ok(bytes(
+            self.call("readFrom", &[JsValue::from(offset as f64)])?,
+        ))
+    }
+    fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        Ok(bytes(self.call(
+            "readAt",
+            &[JsValue::from(offset as f64), JsValue::from(len as f64)],
+        )?))
+    }
+    fn log_size(&self) -> Result<u64, String> {
+        Ok(self.call("logSize", &[])?.as_f64().unwrap_or(0.0) as u64)
     }
     fn append(&self, bytes: &[u8]) -> Result<(), String> {
         self.call("append", &[Uint8Array::from(bytes).into()])
@@ -63,6 +77,20 @@ impl FileIo for JsFileIo {
     fn replace(&self, bytes: &[u8]) -> Result<(), String> {
         self.call("replace", &[Uint8Array::from(bytes).into()])
             .map(drop)
+    }
+    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
+        let index = self.call("readIndex", &[])?;
+        Ok((!index.is_null() && !index.is_undefined()).then(|| bytes(index)))
+    }
+    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
+        self.call("writeIndex", &[Uint8Array::from(bytes).into()])
+            .map(drop)
+    }
+    fn fresh_id(&self) -> String {
+        self.call("freshId", &[])
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
     }
     fn read_legacy(&self) -> Result<Option<String>, String> {
         Ok(self.call("readLegacy", &[])?.as_string())

@@ -1,6 +1,7 @@
 //! Timestamps: milliseconds since the Unix epoch, read from a number or an RFC 3339 string.
 
-use serde::{Deserialize, Deserializer};
+use serde::de::Visitor;
+use serde::Deserializer;
 
 /// Milliseconds since the Unix epoch (what `Date.now()` returns).
 pub type Millis = i64;
@@ -69,38 +70,68 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawTime {
-    Number(f64),
-    Text(String),
-}
+/// Reads a timestamp straight from the number or string in the input. (A visitor rather
+/// than an untagged enum: that would buffer every value first, and timestamps are in every
+/// record many times over.)
+struct MillisVisitor;
 
-fn from_raw<E: serde::de::Error>(raw: RawTime) -> Result<Millis, E> {
-    match raw {
-        RawTime::Number(n) if n.is_finite() => Ok(n.round() as Millis),
-        RawTime::Number(_) => Err(E::custom(
-            "timestamp must be a finite number of milliseconds",
-        )),
-        RawTime::Text(s) => parse_rfc3339(&s).ok_or_else(|| {
+impl<'de> Visitor<'de> for MillisVisitor {
+    type Value = Millis;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("milliseconds since the epoch or an RFC 3339 date")
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Millis, E> {
+        Ok(n as Millis)
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Millis, E> {
+        Ok(n as Millis)
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Millis, E> {
+        if n.is_finite() {
+            Ok(n.round() as Millis)
+        } else {
+            Err(E::custom(
+                "timestamp must be a finite number of milliseconds",
+            ))
+        }
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Millis, E> {
+        parse_rfc3339(s).ok_or_else(|| {
             E::custom(format!(
                 "timestamp `{s}` is neither milliseconds since the epoch nor an RFC 3339 date"
             ))
-        }),
+        })
+    }
+}
+
+struct OptMillisVisitor;
+
+impl<'de> Visitor<'de> for OptMillisVisitor {
+    type Value = Option<Millis>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("milliseconds since the epoch, an RFC 3339 date, or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<Millis>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Millis>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Millis>, D::Error> {
+        d.deserialize_any(MillisVisitor).map(Some)
     }
 }
 
 /// serde helper: a required timestamp from a number or an RFC 3339 string.
 pub fn de_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-    from_raw(RawTime::deserialize(d)?)
+    d.deserialize_any(MillisVisitor)
 }
 
 /// serde helper: an optional timestamp from a number, an RFC 3339 string, or null.
 pub fn de_opt_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-    match Option::<RawTime>::deserialize(d)? {
-        None => Ok(None),
-        Some(raw) => from_raw(raw).map(Some),
-    }
+    d.deserialize_option(OptMillisVisitor)
 }
 
 #[cfg(test)]

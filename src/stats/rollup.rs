@@ -172,6 +172,13 @@ impl Rollups {
         r
     }
 
+    /// Rollups made earlier (read back from a durable index).
+    pub fn from_cells(cells: Vec<Cell>) -> Rollups {
+        Rollups {
+            cells: cells.into_iter().map(|c| (c.key.clone(), c)).collect(),
+        }
+    }
+
     /// Follows the replacement of `old` by `new`.
     pub fn replace(&mut self, old: Option<&Execution>, new: Option<&Execution>) {
         for (c, sign) in changes(old, new) {

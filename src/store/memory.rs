@@ -65,6 +65,23 @@ impl MemoryStore {
         report
     }
 
+    /// The ids of every stored execution.
+    pub fn ids(&self) -> Vec<String> {
+        self.meta.borrow().keys().cloned().collect()
+    }
+
+    /// Replaces the outbox (in queue order) and the dead letters, e.g. from a durable log.
+    pub fn set_queue(&self, outbox: Vec<(String, u64)>, dead: Vec<DeadLetter>) {
+        let n = outbox.len() as u64;
+        *self.outbox.borrow_mut() = outbox
+            .into_iter()
+            .enumerate()
+            .map(|(position, (id, version))| (id, (version, position as u64)))
+            .collect();
+        self.next_position.set(n);
+        *self.dead.borrow_mut() = dead.into_iter().map(|d| (d.id.clone(), d)).collect();
+    }
+
     /// Everything stored, for a durable snapshot: whole executions, the outbox in queue
     /// order, and the dead letters.
     pub fn export(&self) -> Snapshot {
@@ -92,18 +109,26 @@ impl MemoryStore {
             executions,
             outbox: outbox.into_iter().map(|(_, id, v)| (id, v)).collect(),
             dead,
+            cells: Some(self.rollups.borrow().cells().cloned().collect()),
         }
     }
 
     /// Replaces everything with a snapshot.
     pub fn import(&self, snapshot: Snapshot) {
-        let mut rollups = Rollups::default();
-        let (mut meta, mut payloads) = (HashMap::new(), HashMap::new());
-        for e in snapshot.executions {
-            rollups.replace(None, Some(&e));
-            let summary = e.summary();
-            payloads.insert(e.id.clone(), e.nodes);
-            meta.insert(summary.id.clone(), summary);
+        let rollups = match snapshot.cells {
+            Some(cells) => Rollups::from_cells(cells),
+            None => Rollups::rebuild(&snapshot.executions),
+        };
+        let (mut meta, mut payloads) = (
+            HashMap::with_capacity(snapshot.executions.len()),
+            HashMap::with_capacity(snapshot.executions.len()),
+        );
+        for mut e in snapshot.executions {
+            // Moved apart, not copied: this is the hot loop of opening a large store.
+            let nodes = std::mem::take(&mut e.nodes);
+            e.node_count = e.node_count.max(nodes.len() as u32);
+            payloads.insert(e.id.clone(), nodes);
+            meta.insert(e.id.clone(), e);
         }
         let outbox: HashMap<String, (u64, u64)> = snapshot
             .outbox
@@ -133,6 +158,9 @@ pub struct Snapshot {
     pub outbox: Vec<(String, u64)>,
     /// Refused records.
     pub dead: Vec<DeadLetter>,
+    /// The stats rollups of `executions` (recomputed on import when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<crate::stats::Cell>>,
 }
 
 impl Store for MemoryStore {
@@ -176,16 +204,18 @@ impl Store for MemoryStore {
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
-        let mut hits: Vec<Execution> = self
-            .meta
-            .borrow()
+        let meta = self.meta.borrow();
+        let mut hits: Vec<&Execution> = meta
             .values()
             .filter(|e| query.matches(e) && HistoryQuery::before(&cursor, e))
-            .cloned()
             .collect();
-        hits.sort_by(newest_first);
-        hits.truncate(limit + 1);
-        Ok(paginate(hits, limit))
+        // Only the page is sorted and copied, not every match.
+        if hits.len() > limit + 1 {
+            hits.select_nth_unstable_by(limit, |a, b| newest_first(a, b));
+            hits.truncate(limit + 1);
+        }
+        hits.sort_by(|a, b| newest_first(a, b));
+        Ok(paginate(hits.into_iter().cloned().collect(), limit))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

@@ -1,30 +1,36 @@
-//! The durable file store (Node): an append-only log of committed changes, replayed into
-//! memory on open.
+//! The durable file store (Node): an append-only log of committed changes, with an index
+//! that makes opening cheap.
 //!
 //! ```text
-//! {path}/{name}.log   frame*   frame = [len u32][crc32 u32][JSON op]
-//!   op: header | write{records} | delete{id} | clear{workflowId} | settle{…} | retry{ids}
-//!       | prune{ids} | snapshot{executions, outbox, dead}
+//! {path}/{name}.log    frame*   frame = [len u32][crc32 u32][payload]
+//!   payload: 'R' + execution JSON (one stored version of one record)
+//!          | JSON op: header{format, logId} | delete | clear | settle | retry | prune | queue
+//! {path}/{name}.index  JSON: the log it covers (logId, byte length), every execution's
+//!                      summary, where its latest record frame is, the outbox, dead letters
 //! ```
 //!
-//! - Every change is one frame, appended and fsynced before the call returns: a write that
-//!   `flush()` confirmed survives `kill -9` and power loss, and a batch is all or nothing.
-//! - On open, frames are read until the first torn or corrupt one; the damaged tail is cut
+//! - Every change is appended and fsynced before the call returns: a write that `flush()`
+//!   confirmed survives `kill -9` and power loss.
+//! - Only summaries live in memory (history filters, stats rollups, the outbox); a record's
+//!   node runs are read from its frame when asked for (`get`, sync, recovery), and their
+//!   checksum is checked on every read.
+//! - Opening reads the index and replays only the log written after it. A missing, damaged or
+//!   stale index (another log, a shorter log) just means replaying the whole log: the log is
+//!   the truth, the index a cache of it.
+//! - On replay, frames are read until the first torn or corrupt one; the damaged tail is cut
 //!   off (its bytes kept in a file beside the log) and reported as a warning. Everything
 //!   before it is intact.
-//! - Compaction rewrites the log as one snapshot frame (written beside it, fsynced, then
-//!   renamed over it: a crash leaves the old log or the new one, never a mix).
+//! - Compaction copies the latest frame of each live record into a new log (written beside
+//!   it, fsynced, renamed over it: a crash leaves the old log or the new one, never a mix).
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
 //!   native tests. No `node:` import reaches the browser build.
-//!
-//! State lives in a [`MemoryStore`] (history, stats rollups, outbox); this store makes each of
-//! its changes durable first.
 
 mod frame;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
 
 use std::cell::{Cell as StdCell, RefCell};
+use std::collections::HashMap;
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -46,14 +52,26 @@ use crate::stats::Cell;
 /// The log format this library writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Compact when the log is larger than this and more than twice its last compacted size.
-const COMPACT_AFTER_BYTES: u64 = 8 << 20;
+/// Compact when the log is larger than this and mostly obsolete versions.
+const COMPACT_AFTER_BYTES: u64 = 16 << 20;
+
+/// Write a new index after this much log has been appended since the last one. The log after
+/// the index is replayed, and so checked frame by frame, on every open: this bounds that
+/// work, and keeps the most recent writes (where a crash tears) always checked.
+const INDEX_EVERY_BYTES: u64 = 8 << 20;
+
+/// First byte of a record frame's payload (op payloads start with `{`).
+const RECORD: u8 = b'R';
 
 /// The file operations the store needs. Implementations make `append` and `replace`
 /// durable (fsync) before they return.
 pub trait FileIo {
-    /// The whole log (empty when there is none yet).
-    fn read(&self) -> Result<Vec<u8>, String>;
+    /// The log from byte `offset` to its end (empty when there is no log yet).
+    fn read_from(&self, offset: u64) -> Result<Vec<u8>, String>;
+    /// `len` bytes of the log at `offset`.
+    fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String>;
+    /// The log's size in bytes (0 when there is none).
+    fn log_size(&self) -> Result<u64, String>;
     /// Appends and fsyncs.
     fn append(&self, bytes: &[u8]) -> Result<(), String>;
     /// Cuts the log to `len` bytes (a damaged tail) and fsyncs, after copying the bytes cut
@@ -61,21 +79,26 @@ pub trait FileIo {
     fn truncate(&self, len: u64) -> Result<String, String>;
     /// Replaces the log atomically: a temporary file, fsync, rename, fsync of the folder.
     fn replace(&self, bytes: &[u8]) -> Result<(), String>;
+    /// The index, if there is one.
+    fn read_index(&self) -> Result<Option<Vec<u8>>, String>;
+    /// Replaces the index atomically (as `replace` does for the log).
+    fn write_index(&self, bytes: &[u8]) -> Result<(), String>;
+    /// A new random id for a log.
+    fn fresh_id(&self) -> String;
     /// The records of the older layout (`{name}.jsonl`, one execution per line), if present.
     fn read_legacy(&self) -> Result<Option<String>, String>;
     /// Moves the older layout's file aside once migrated.
     fn retire_legacy(&self) -> Result<(), String>;
 }
 
-/// One committed change.
+/// One committed change other than a record.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 enum Op {
     Header {
         format: u32,
-    },
-    Write {
-        records: Vec<Execution>,
+        #[serde(rename = "logId", default)]
+        log_id: String,
     },
     Delete {
         id: String,
@@ -94,14 +117,38 @@ enum Op {
     Prune {
         ids: Vec<String>,
     },
-    Snapshot(Snapshot),
+    /// The whole outbox and dead-letter list (after compaction's copied records).
+    Queue {
+        outbox: Vec<(String, u64)>,
+        dead: Vec<DeadLetter>,
+    },
+}
+
+/// Where a record's latest frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct FrameRef {
+    offset: u64,
+    len: u64,
+}
+
+/// The index file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    format: u32,
+    log_id: String,
+    log_len: u64,
+    state: Snapshot,
+    frames: Vec<(String, FrameRef)>,
 }
 
 /// What opening found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OpenReport {
-    /// Committed changes replayed.
-    pub frames: usize,
+    /// Log bytes replayed (all of it without a usable index).
+    pub replayed_bytes: u64,
+    /// Whether the index was used.
+    pub indexed: bool,
     /// A torn or corrupt tail that was cut off, and why.
     pub damage: Option<String>,
     /// Where the bytes cut off were kept.
@@ -113,9 +160,13 @@ pub struct OpenReport {
 /// Executions in an append-only log; see the module docs.
 pub struct FileStore<F: FileIo> {
     io: F,
+    /// Summaries (no node runs), rollups, outbox and dead letters.
     state: MemoryStore,
+    frames: RefCell<HashMap<String, FrameRef>>,
+    log_id: RefCell<String>,
     log_len: StdCell<u64>,
-    compacted_len: StdCell<u64>,
+    indexed_len: StdCell<u64>,
+    counted_len: StdCell<u64>,
     fail: RefCell<Option<FailPoint>>,
 }
 
@@ -135,72 +186,167 @@ fn io_error(operation: &'static str) -> impl Fn(String) -> StoreError {
     }
 }
 
+fn encode_error(operation: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| StoreError::Transaction {
+        operation,
+        name: "DataError".into(),
+        message: e.to_string(),
+    }
+}
+
 /// Runs a memory-store call, which completes at once.
 fn now<T>(future: impl std::future::Future<Output = T>) -> T {
     future.now_or_never().expect("the memory store never waits")
 }
 
+fn record_frame(e: &Execution) -> Result<Vec<u8>, StoreError> {
+    let mut payload = vec![RECORD];
+    serde_json::to_writer(&mut payload, e).map_err(encode_error("write"))?;
+    Ok(encode_frame(&payload))
+}
+
+fn op_frame(op: &Op) -> Result<Vec<u8>, StoreError> {
+    Ok(encode_frame(
+        &serde_json::to_vec(op).map_err(encode_error("write"))?,
+    ))
+}
+
+/// A log's header: its format and id.
+fn header_of(bytes: &[u8]) -> Option<(u32, String)> {
+    let first = *scan(bytes).payloads.first()?;
+    match serde_json::from_slice::<Op>(first).ok()? {
+        Op::Header { format, log_id } => Some((format, log_id)),
+        _ => None,
+    }
+}
+
 impl<F: FileIo> FileStore<F> {
-    /// Opens the log behind `io`: replays it, cuts a damaged tail, migrates the older layout.
+    /// Opens the log behind `io`: loads the index, replays what came after it, cuts a
+    /// damaged tail, migrates the older layout.
     pub fn open(io: F) -> Result<(FileStore<F>, OpenReport), StoreError> {
-        let bytes = io.read().map_err(|m| StoreError::Open {
+        let open_error = |reason: String| StoreError::Open {
             name: "file store".into(),
-            reason: m,
-        })?;
-        let scanned = scan(&bytes);
+            reason,
+        };
+        let size = io.log_size().map_err(open_error)?;
         let store = FileStore {
             io,
             state: MemoryStore::new(),
-            log_len: StdCell::new(scanned.valid_len as u64),
-            compacted_len: StdCell::new(scanned.valid_len as u64),
+            frames: RefCell::new(HashMap::new()),
+            log_id: RefCell::new(String::new()),
+            log_len: StdCell::new(0),
+            indexed_len: StdCell::new(0),
+            counted_len: StdCell::new(0),
             fail: RefCell::new(None),
         };
-        let mut report = OpenReport {
-            frames: scanned.payloads.len(),
-            ..OpenReport::default()
-        };
-        let mut damage = scanned.damage;
-        for (i, payload) in scanned.payloads.iter().enumerate() {
-            match serde_json::from_slice::<Op>(payload) {
-                Ok(Op::Header { format }) if format > FORMAT_VERSION => {
-                    return Err(StoreError::Open {
-                        name: "file store".into(),
-                        reason: format!(
-                            "the log was written by a newer runledger (format {format}; this one reads up to {FORMAT_VERSION})"
-                        ),
-                    })
+        let mut report = OpenReport::default();
+        if size > 0 {
+            // The header says which log this is, and whether this library can read it.
+            let head = store.io.read_at(0, size.min(4096)).map_err(open_error)?;
+            match header_of(&head) {
+                Some((format, _)) if format > FORMAT_VERSION => {
+                    return Err(open_error(format!(
+                        "the log was written by a newer runledger (format {format}; this one reads up to {FORMAT_VERSION})"
+                    )))
                 }
-                Ok(op) => store.apply(op),
-                Err(e) => {
-                    // A frame with a good checksum that does not parse was written by
-                    // something else: stop here like at a corrupt frame.
-                    damage = Some(format!("frame {i} cannot be read: {e}"));
-                    let good: usize = scanned.payloads[..i]
-                        .iter()
-                        .map(|p| p.len() + frame::HEADER)
-                        .sum();
-                    store.log_len.set(good as u64);
-                    report.frames = i;
-                    break;
-                }
+                Some((_, log_id)) => *store.log_id.borrow_mut() = log_id,
+                None => {}
             }
         }
-        if damage.is_some() {
-            report.damage_saved_to = Some(
-                store
-                    .io
-                    .truncate(store.log_len.get())
-                    .map_err(io_error("open"))?,
-            );
+        let from = store.load_index(size);
+        report.indexed = from > 0;
+        let tail = store.io.read_from(from).map_err(open_error)?;
+        report.replayed_bytes = tail.len() as u64;
+        let (valid, damage) = store.replay(&tail, from);
+        store.log_len.set(from + valid);
+        store.counted_len.set(from + valid);
+        if let Some(damage) = damage {
+            report.damage_saved_to =
+                Some(store.io.truncate(from + valid).map_err(io_error("open"))?);
+            report.damage = Some(damage);
         }
-        report.damage = damage;
         if store.log_len.get() == 0 {
-            store.append(&Op::Header {
+            let log_id = store.io.fresh_id();
+            store.append(&op_frame(&Op::Header {
                 format: FORMAT_VERSION,
-            })?;
+                log_id: log_id.clone(),
+            })?)?;
+            *store.log_id.borrow_mut() = log_id;
         }
         report.migrated = store.migrate_legacy()?;
+        if report.replayed_bytes > INDEX_EVERY_BYTES {
+            // Next time, start from here.
+            store.checkpoint()?;
+        }
         Ok((store, report))
+    }
+
+    /// Loads the index when it describes this log; returns the log offset it covers (0 when
+    /// there is no usable index: replay everything).
+    fn load_index(&self, size: u64) -> u64 {
+        let Ok(Some(bytes)) = self.io.read_index() else {
+            return 0;
+        };
+        let Ok(index) = serde_json::from_slice::<Index>(&bytes) else {
+            return 0;
+        };
+        if index.format != FORMAT_VERSION
+            || index.log_id != *self.log_id.borrow()
+            || index.log_len > size
+        {
+            return 0;
+        }
+        self.state.import(index.state);
+        *self.frames.borrow_mut() = index.frames.into_iter().collect();
+        self.indexed_len.set(index.log_len);
+        index.log_len
+    }
+
+    /// Applies every whole frame of `bytes` (the log from `base`); returns the length of the
+    /// good part and why reading stopped early, if it did.
+    fn replay(&self, bytes: &[u8], base: u64) -> (u64, Option<String>) {
+        let scanned = scan(bytes);
+        let mut damage = scanned.damage;
+        let mut valid = scanned.valid_len as u64;
+        let mut at = 0u64;
+        for payload in scanned.payloads {
+            let frame = FrameRef {
+                offset: base + at,
+                len: (frame::HEADER + payload.len()) as u64,
+            };
+            if let Err(e) = self.apply_payload(payload, frame) {
+                // A frame with a good checksum that does not parse was written by something
+                // else: stop here like at a corrupt frame.
+                damage = Some(format!(
+                    "the frame at byte {} cannot be read: {e}",
+                    frame.offset
+                ));
+                valid = at;
+                break;
+            }
+            at += frame.len;
+        }
+        (valid, damage)
+    }
+
+    fn apply_payload(&self, payload: &[u8], frame: FrameRef) -> Result<(), serde_json::Error> {
+        if payload.first() == Some(&RECORD) {
+            let record: Execution = serde_json::from_slice(&payload[1..])?;
+            self.remember(&[(record, frame)]);
+        } else {
+            self.apply(serde_json::from_slice(payload)?);
+        }
+        Ok(())
+    }
+
+    /// Takes stored records into the in-memory state: their summaries, and where they are.
+    fn remember(&self, records: &[(Execution, FrameRef)]) {
+        let summaries: Vec<Execution> = records.iter().map(|(e, _)| e.summary()).collect();
+        let _ = now(self.state.write(&summaries));
+        let mut frames = self.frames.borrow_mut();
+        for (e, frame) in records {
+            frames.insert(e.id.clone(), *frame);
+        }
     }
 
     /// Imports `{name}.jsonl` (one execution per line) written by the older layout.
@@ -232,14 +378,13 @@ impl<F: FileIo> FileStore<F> {
         let s = &self.state;
         match op {
             Op::Header { .. } => {}
-            Op::Write { records } => {
-                let _ = now(s.write(&records));
-            }
             Op::Delete { id } => {
                 let _ = now(s.delete(&id));
+                self.frames.borrow_mut().remove(&id);
             }
             Op::Clear { workflow_id } => {
                 let _ = now(s.clear(workflow_id.as_deref()));
+                // Frames of cleared records are dropped with the next index or compaction.
             }
             Op::Settle { synced, refused } => {
                 let synced: Vec<Synced> = synced
@@ -252,18 +397,19 @@ impl<F: FileIo> FileStore<F> {
                 let _ = now(s.retry_dead_letters(ids.as_deref()));
             }
             Op::Prune { ids } => {
+                let mut frames = self.frames.borrow_mut();
                 for id in ids {
                     let _ = now(s.delete(&id));
+                    frames.remove(&id);
                 }
             }
-            Op::Snapshot(snapshot) => s.import(snapshot),
+            Op::Queue { outbox, dead } => s.set_queue(outbox, dead),
         }
     }
 
-    /// Makes `op` durable (one fsynced frame), then applies it; compacts when the log has
-    /// grown.
+    /// Makes `op` durable (one fsynced frame), then applies it.
     fn commit(&self, op: Op, operation: &'static str) -> Result<(), StoreError> {
-        self.append(&op).map_err(|e| match e {
+        self.append(&op_frame(&op)?).map_err(|e| match e {
             StoreError::Transaction { message, name, .. } => StoreError::Transaction {
                 operation,
                 name,
@@ -272,49 +418,134 @@ impl<F: FileIo> FileStore<F> {
             other => other,
         })?;
         self.apply(op);
-        self.compact_if_grown()
+        self.maintain()
     }
 
-    fn append(&self, op: &Op) -> Result<(), StoreError> {
-        let payload = serde_json::to_vec(op).map_err(|e| StoreError::Transaction {
-            operation: "encode",
-            name: "DataError".into(),
-            message: e.to_string(),
-        })?;
-        let framed = encode_frame(&payload);
-        self.io.append(&framed).map_err(io_error("write"))?;
-        self.log_len.set(self.log_len.get() + framed.len() as u64);
+    fn append(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.io.append(bytes).map_err(io_error("write"))?;
+        self.log_len.set(self.log_len.get() + bytes.len() as u64);
         Ok(())
     }
 
-    fn compact_if_grown(&self) -> Result<(), StoreError> {
+    /// Compacts when most of the log is obsolete; writes a new index when much was appended.
+    fn maintain(&self) -> Result<(), StoreError> {
         let len = self.log_len.get();
-        if len > COMPACT_AFTER_BYTES && len > 2 * self.compacted_len.get() {
-            self.compact()?;
+        // Counting what is live costs a pass over every record: only when the log has doubled
+        // since it was last counted.
+        if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
+            let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
+            if len > 2 * live {
+                return self.compact();
+            }
+            self.counted_len.set(len);
+        }
+        if len - self.indexed_len.get().min(len) > INDEX_EVERY_BYTES {
+            self.checkpoint()?;
         }
         Ok(())
     }
 
-    /// Rewrites the log as a header and one snapshot of the current state.
-    pub fn compact(&self) -> Result<(), StoreError> {
-        let mut bytes = encode_frame(
-            &serde_json::to_vec(&Op::Header {
-                format: FORMAT_VERSION,
-            })
-            .expect("a header always serializes"),
-        );
-        let snapshot = Op::Snapshot(self.state.export());
-        bytes.extend(encode_frame(&serde_json::to_vec(&snapshot).map_err(
-            |e| StoreError::Transaction {
-                operation: "compact",
-                name: "DataError".into(),
-                message: e.to_string(),
-            },
-        )?));
-        self.io.replace(&bytes).map_err(io_error("compact"))?;
-        self.log_len.set(bytes.len() as u64);
-        self.compacted_len.set(bytes.len() as u64);
+    /// The frames of the records still stored.
+    fn live_frames(&self) -> Vec<(String, FrameRef)> {
+        let frames = self.frames.borrow();
+        let mut live: Vec<(String, FrameRef)> = self
+            .state
+            .ids()
+            .into_iter()
+            .filter_map(|id| frames.get(&id).map(|f| (id, *f)))
+            .collect();
+        live.sort_by_key(|(_, f)| f.offset);
+        live
+    }
+
+    /// Writes the index for the log as it is now, so that the next open replays nothing.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let index = Index {
+            format: FORMAT_VERSION,
+            log_id: self.log_id.borrow().clone(),
+            log_len: self.log_len.get(),
+            state: self.state.export(),
+            frames: self.live_frames(),
+        };
+        let bytes = serde_json::to_vec(&index).map_err(encode_error("index"))?;
+        self.io.write_index(&bytes).map_err(io_error("index"))?;
+        self.indexed_len.set(index.log_len);
         Ok(())
+    }
+
+    /// Rewrites the log with only the latest frame of each stored record and the queue
+    /// state, under a new log id, then indexes it.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let old = self.io.read_from(0).map_err(io_error("compact"))?;
+        let log_id = self.io.fresh_id();
+        let mut bytes = op_frame(&Op::Header {
+            format: FORMAT_VERSION,
+            log_id: log_id.clone(),
+        })?;
+        let mut moved = HashMap::new();
+        for (id, f) in self.live_frames() {
+            let Some(frame) = old.get(f.offset as usize..(f.offset + f.len) as usize) else {
+                return Err(StoreError::Corrupt {
+                    key: id,
+                    reason: "its record lies past the end of the log".into(),
+                });
+            };
+            moved.insert(
+                id,
+                FrameRef {
+                    offset: bytes.len() as u64,
+                    len: f.len,
+                },
+            );
+            bytes.extend_from_slice(frame);
+        }
+        let snapshot = self.state.export();
+        bytes.extend(op_frame(&Op::Queue {
+            outbox: snapshot.outbox,
+            dead: snapshot.dead,
+        })?);
+        self.io.replace(&bytes).map_err(io_error("compact"))?;
+        *self.frames.borrow_mut() = moved;
+        *self.log_id.borrow_mut() = log_id;
+        self.log_len.set(bytes.len() as u64);
+        self.counted_len.set(bytes.len() as u64);
+        self.checkpoint()
+    }
+
+    /// Reads a record's latest frame back, checking its checksum.
+    fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(f) = self.frames.borrow().get(id).copied() else {
+            return Ok(None);
+        };
+        let bytes = self.io.read_at(f.offset, f.len).map_err(io_error("read"))?;
+        let scanned = scan(&bytes);
+        match scanned.payloads.first() {
+            Some(p) if p.first() == Some(&RECORD) && scanned.damage.is_none() => {
+                Ok(Some(p[1..].to_vec()))
+            }
+            _ => Err(StoreError::Corrupt {
+                key: id.to_owned(),
+                reason: format!(
+                    "its record at byte {} of the log is damaged ({})",
+                    f.offset,
+                    scanned
+                        .damage
+                        .unwrap_or_else(|| "not a record frame".into())
+                ),
+            }),
+        }
+    }
+
+    fn load_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        let Some(json) = self.load(id)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key: id.to_owned(),
+                reason: e.to_string(),
+            })
     }
 
     /// The file I/O (to release it on close).
@@ -343,16 +574,31 @@ impl<F: FileIo> Store for FileStore<F> {
                 ));
             }
         }
-        self.commit(
-            Op::Write {
-                records: batch.to_vec(),
-            },
-            "write",
-        )
+        // One append and one fsync for the batch; each record is its own frame.
+        let mut bytes = Vec::new();
+        let mut placed = Vec::with_capacity(batch.len());
+        let base = self.log_len.get();
+        for e in batch {
+            let frame = record_frame(e)?;
+            placed.push((
+                e.clone(),
+                FrameRef {
+                    offset: base + bytes.len() as u64,
+                    len: frame.len() as u64,
+                },
+            ));
+            bytes.extend(frame);
+        }
+        self.append(&bytes)?;
+        self.remember(&placed);
+        self.maintain()
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        self.state.get(id).await
+        if now(self.state.get(id))?.is_none() {
+            return Ok(None);
+        }
+        self.load_execution(id)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -377,7 +623,11 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn running(&self) -> Result<Vec<Execution>, StoreError> {
-        self.state.running().await
+        let mut out = Vec::new();
+        for summary in self.state.running().await? {
+            out.extend(self.load_execution(&summary.id)?);
+        }
+        Ok(out)
     }
 
     async fn outbox(
@@ -385,7 +635,15 @@ impl<F: FileIo> Store for FileStore<F> {
         limit: usize,
         after: Option<&QueuePosition>,
     ) -> Result<Vec<Outgoing>, StoreError> {
-        self.state.outbox(limit, after).await
+        let mut out = self.state.outbox(limit, after).await?;
+        for o in &mut out {
+            let json = self.load(&o.id)?.unwrap_or_default();
+            o.json = String::from_utf8(json).map_err(|e| StoreError::Corrupt {
+                key: o.id.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(out)
     }
 
     async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
@@ -436,7 +694,7 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
-        // Decide on a copy of the decisions' inputs, log the removals, then apply them.
+        // Decide on the current state, log the removals, then apply them.
         let report = self.state.plan_prune(request);
         if !report.removed.is_empty() {
             self.commit(

@@ -1,12 +1,13 @@
 //! [`FileIo`] over `std::fs`, for native use and tests.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use super::FileIo;
 
-/// The log `{dir}/{name}.log` (and the older layout's `{dir}/{name}.jsonl`).
+/// The log `{dir}/{name}.log`, its index `{dir}/{name}.index` (and the older layout's
+/// `{dir}/{name}.jsonl`).
 #[derive(Debug, Clone)]
 pub struct StdFileIo {
     dir: PathBuf,
@@ -29,6 +30,21 @@ impl StdFileIo {
         self.dir.join(format!("{}.log", self.name))
     }
 
+    /// The index file's path.
+    pub fn index_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.index", self.name))
+    }
+
+    fn replace_file(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let mut f = File::create(&tmp).map_err(|e| e.to_string())?;
+        f.write_all(bytes).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+        fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+        self.sync_dir()
+    }
+
     fn legacy_path(&self) -> PathBuf {
         self.dir.join(format!("{}.jsonl", self.name))
     }
@@ -41,12 +57,50 @@ impl StdFileIo {
 }
 
 impl FileIo for StdFileIo {
-    fn read(&self) -> Result<Vec<u8>, String> {
+    fn read_from(&self, offset: u64) -> Result<Vec<u8>, String> {
         match fs::read(self.log_path()) {
-            Ok(bytes) => Ok(bytes),
+            Ok(bytes) => Ok(bytes.get(offset as usize..).unwrap_or_default().to_vec()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        let mut f = File::open(self.log_path()).map_err(|e| e.to_string())?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(len as usize);
+        f.take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    fn log_size(&self) -> Result<u64, String> {
+        match fs::metadata(self.log_path()) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
+        match fs::read(self.index_path()) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
+        self.replace_file(&self.index_path(), bytes)
+    }
+
+    fn fresh_id(&self) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{nanos:x}-{:x}", std::process::id())
     }
 
     fn append(&self, bytes: &[u8]) -> Result<(), String> {
@@ -84,12 +138,7 @@ impl FileIo for StdFileIo {
     }
 
     fn replace(&self, bytes: &[u8]) -> Result<(), String> {
-        let tmp = self.dir.join(format!("{}.log.tmp", self.name));
-        let mut f = File::create(&tmp).map_err(|e| e.to_string())?;
-        f.write_all(bytes).map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
-        fs::rename(&tmp, self.log_path()).map_err(|e| e.to_string())?;
-        self.sync_dir()
+        self.replace_file(&self.log_path(), bytes)
     }
 
     fn read_legacy(&self) -> Result<Option<String>, String> {
