@@ -32,8 +32,9 @@ export async function hotPath(n) {
 }
 
 /**
- * Peak RSS while recording `n` executions, flushing every 1,000 (runledger; in Node its store
- * is memory for now, so what it keeps counts too) against OpenTelemetry exporting them.
+ * Peak RSS while recording `n` executions, flushing every 1,000 (runledger on its Node
+ * default, the durable file store, which keeps summaries in memory and node runs on disk)
+ * against OpenTelemetry exporting them.
  * Each side runs in a child process of its own so that neither inherits the other's heap.
  */
 export async function peakMemory(n) {
@@ -47,7 +48,11 @@ async function memoryChild(which, n) {
   let peak = 0;
   const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
   if (which === 'runledger') {
-    const tracker = await Tracker.open({ name: 'bench-mem', storage: 'memory' });
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/runledger-bench-mem-`);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const tracker = await Tracker.open({ name: 'bench-mem', path: dir, retention: false });
     for (let i = 0; i < n; i++) {
       recordWithRunledger(tracker, workflowRun(i, rand));
       if (i % 1000 === 999) { await tracker.flush(); sample(); }

@@ -10,6 +10,7 @@ import { chromium } from 'playwright-core';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { hotPath, peakMemory } from './node-hotpath.mjs';
+import { fileStore } from './node-file.mjs';
 import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -70,6 +71,8 @@ try {
   console.error(`[bench] ${N} executions of 10 nodes each${quick ? ' (quick)' : ''}`);
   const hot = await hotPath(N);
   const mem = await peakMemory(quick ? 2000 : 100000);
+  console.error('[bench] the Node file store: recording, opening, history and stats');
+  const file = await fileStore(quick ? 2000 : 100000);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run'] });
@@ -94,6 +97,14 @@ try {
       { 'Dexie indexed query + summing in JS': h.statsDexieMs, 'naive cursor scan': h.statsScanMs }, 'lower']),
     ['sync to the server, SQLite (executions/s committed)', syncSqlite.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncSqlite.plainFetchPerSecond }, 'higher'],
     ['sync to the server, PostgreSQL (executions/s committed)', syncPostgres.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncPostgres.plainFetchPerSecond }, 'higher'],
+    ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,
+      { 'JSON lines by hand: fs write + fsync per 1,000': file.jsonlPerSecond }, 'higher'],
+    [`open a Node file store of ${file.executions} executions (ms)`, file.openMs,
+      { 'read the JSON-lines file and JSON.parse each line': file.jsonlOpenMs }, 'lower'],
+    [`history page of 50 by workflow, Node file store of ${file.executions} (ms, median)`, file.historyMs,
+      { [`runledger on IndexedDB at ${b.history.at(-1).size} (row above)`]: b.history.at(-1).runledgerMs }, 'lower'],
+    [`stats call for one workflow, Node file store of ${file.executions} (ms, median)`, file.statsMs,
+      { [`runledger on IndexedDB at ${b.history.at(-1).size} (row above)`]: b.history.at(-1).statsMs }, 'lower'],
     ['peak RSS recording ' + mem.executions + ' executions in Node (MiB)', mem.runledgerPeakRssMiB, { 'OpenTelemetry JS': mem.otelPeakRssMiB }, 'lower'],
     ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip, 'OpenTelemetry sdk-trace-base + api (esbuild, minified)': size.otelGzip }, 'lower'],
   ];
@@ -106,9 +117,9 @@ try {
   }
   console.table(table);
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, memoryNode: mem, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
+    hotPathNode: hot, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
-  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+  for (const v of [file.perSecond, file.jsonlPerSecond, file.openMs, file.jsonlOpenMs, file.historyMs, file.statsMs, b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
     syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
   }

@@ -78,8 +78,25 @@ impl Serialize for Json {
     }
 }
 
+thread_local! {
+    static SKIMMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` with payload values skipped (read as `null` without building them): for
+/// reading records only for their summaries, e.g. when a durable store replays its log.
+pub fn skimming<T>(read: impl FnOnce() -> T) -> T {
+    SKIMMING.with(|s| s.set(true));
+    let result = read();
+    SKIMMING.with(|s| s.set(false));
+    result
+}
+
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if SKIMMING.with(std::cell::Cell::get) {
+            serde::de::IgnoredAny::deserialize(deserializer)?;
+            return Ok(Json(None));
+        }
         // Through `Value`, so that any deserializer works, not only serde_json's own.
         Value::deserialize(deserializer).map(|v| Json::from_value(&v))
     }

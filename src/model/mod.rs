@@ -12,7 +12,7 @@ pub use execution::{
     Status, Trigger, TriggerType, SCHEMA_VERSION,
 };
 pub use ids::IdGenerator;
-pub use json::Json;
+pub use json::{skimming, Json};
 pub use lifecycle::{NodeDef, NodeOutcome};
 pub use node::{NodeRun, NodeStatus};
 pub use time::Millis;

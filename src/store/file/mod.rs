@@ -167,6 +167,7 @@ pub struct FileStore<F: FileIo> {
     log_len: StdCell<u64>,
     indexed_len: StdCell<u64>,
     counted_len: StdCell<u64>,
+    index_size: StdCell<u64>,
     fail: RefCell<Option<FailPoint>>,
 }
 
@@ -237,6 +238,7 @@ impl<F: FileIo> FileStore<F> {
             log_len: StdCell::new(0),
             indexed_len: StdCell::new(0),
             counted_len: StdCell::new(0),
+            index_size: StdCell::new(0),
             fail: RefCell::new(None),
         };
         let mut report = OpenReport::default();
@@ -274,7 +276,7 @@ impl<F: FileIo> FileStore<F> {
             *store.log_id.borrow_mut() = log_id;
         }
         report.migrated = store.migrate_legacy()?;
-        if report.replayed_bytes > INDEX_EVERY_BYTES {
+        if report.replayed_bytes > store.index_every() {
             // Next time, start from here.
             store.checkpoint()?;
         }
@@ -296,6 +298,7 @@ impl<F: FileIo> FileStore<F> {
         {
             return 0;
         }
+        self.index_size.set(bytes.len() as u64);
         self.state.import(index.state);
         *self.frames.borrow_mut() = index.frames.into_iter().collect();
         self.indexed_len.set(index.log_len);
@@ -331,7 +334,9 @@ impl<F: FileIo> FileStore<F> {
 
     fn apply_payload(&self, payload: &[u8], frame: FrameRef) -> Result<(), serde_json::Error> {
         if payload.first() == Some(&RECORD) {
-            let record: Execution = serde_json::from_slice(&payload[1..])?;
+            // Only its summary is kept in memory: node payloads are skipped, not built.
+            let record: Execution =
+                crate::model::skimming(|| serde_json::from_slice(&payload[1..]))?;
             self.remember(&[(record, frame)]);
         } else {
             self.apply(serde_json::from_slice(payload)?);
@@ -439,10 +444,17 @@ impl<F: FileIo> FileStore<F> {
             }
             self.counted_len.set(len);
         }
-        if len - self.indexed_len.get().min(len) > INDEX_EVERY_BYTES {
+        if len - self.indexed_len.get().min(len) > self.index_every() {
             self.checkpoint()?;
         }
         Ok(())
+    }
+
+    /// How much log may follow the index before a new one is written: at least
+    /// [`INDEX_EVERY_BYTES`], and a quarter of the index's own size, so that rewriting a large
+    /// index stays a small share of what is written.
+    fn index_every(&self) -> u64 {
+        INDEX_EVERY_BYTES.max(self.index_size.get() / 4)
     }
 
     /// The frames of the records still stored.
@@ -470,6 +482,7 @@ impl<F: FileIo> FileStore<F> {
         let bytes = serde_json::to_vec(&index).map_err(encode_error("index"))?;
         self.io.write_index(&bytes).map_err(io_error("index"))?;
         self.indexed_len.set(index.log_len);
+        self.index_size.set(bytes.len() as u64);
         Ok(())
     }
 
