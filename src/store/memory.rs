@@ -2,14 +2,14 @@
 //! store.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{
     classify_failure, DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
 };
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
-use crate::model::{Execution, Status};
+use crate::model::{Execution, Millis, Status};
 use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
 use crate::stats::{Cell, Rollups};
 
@@ -23,7 +23,35 @@ pub struct MemoryStore {
     dead: RefCell<HashMap<String, DeadLetter>>,
     next_position: std::cell::Cell<u64>,
     rollups: RefCell<Rollups>,
+    /// Workflow id → (startedAt, id) of its executions: history by workflow walks only
+    /// those, newest first, and stops at the page's end.
+    by_workflow: RefCell<HashMap<String, BTreeSet<(Millis, String)>>>,
     fail: RefCell<Option<FailPoint>>,
+}
+
+fn workflow_key(e: &Execution) -> Option<(&String, (Millis, String))> {
+    e.workflow_id
+        .as_ref()
+        .map(|w| (w, (e.started_at, e.id.clone())))
+}
+
+/// Follows the replacement of `old` by `new` in the workflow index.
+fn reindex(
+    index: &mut HashMap<String, BTreeSet<(Millis, String)>>,
+    old: Option<&Execution>,
+    new: Option<&Execution>,
+) {
+    if let Some((w, key)) = old.and_then(workflow_key) {
+        if let Some(set) = index.get_mut(w) {
+            set.remove(&key);
+            if set.is_empty() {
+                index.remove(w);
+            }
+        }
+    }
+    if let Some((w, key)) = new.and_then(workflow_key) {
+        index.entry(w.clone()).or_default().insert(key);
+    }
 }
 
 impl MemoryStore {
@@ -123,11 +151,13 @@ impl MemoryStore {
             HashMap::with_capacity(snapshot.executions.len()),
             HashMap::with_capacity(snapshot.executions.len()),
         );
+        let mut by_workflow = HashMap::new();
         for mut e in snapshot.executions {
             // Moved apart, not copied: this is the hot loop of opening a large store.
             let nodes = std::mem::take(&mut e.nodes);
             e.node_count = e.node_count.max(nodes.len() as u32);
             payloads.insert(e.id.clone(), nodes);
+            reindex(&mut by_workflow, None, Some(&e));
             meta.insert(e.id.clone(), e);
         }
         let outbox: HashMap<String, (u64, u64)> = snapshot
@@ -138,6 +168,7 @@ impl MemoryStore {
             .collect();
         self.next_position.set(outbox.len() as u64);
         *self.meta.borrow_mut() = meta;
+        *self.by_workflow.borrow_mut() = by_workflow;
         *self.payloads.borrow_mut() = payloads;
         *self.outbox.borrow_mut() = outbox;
         *self.dead.borrow_mut() = snapshot
@@ -189,6 +220,11 @@ impl Store for MemoryStore {
             let position = self.next_position.replace(self.next_position.get() + 1);
             outbox.insert(summary.id.clone(), (summary.version, position));
             payloads.insert(summary.id.clone(), nodes);
+            reindex(
+                &mut self.by_workflow.borrow_mut(),
+                meta.get(&summary.id),
+                Some(&summary),
+            );
             meta.insert(summary.id.clone(), summary);
         }
         Ok(())
@@ -205,10 +241,23 @@ impl Store for MemoryStore {
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
         let meta = self.meta.borrow();
-        let mut hits: Vec<&Execution> = meta
-            .values()
-            .filter(|e| query.matches(e) && HistoryQuery::before(&cursor, e))
-            .collect();
+        let keep = |e: &&Execution| query.matches(e) && HistoryQuery::before(&cursor, e);
+        let mut hits: Vec<&Execution> = if let Some(w) = &query.workflow_id {
+            // Newest first through the workflow's own list, stopping at the page's end.
+            self.by_workflow
+                .borrow()
+                .get(w)
+                .map_or_else(Vec::new, |set| {
+                    set.iter()
+                        .rev()
+                        .filter_map(|(_, id)| meta.get(id))
+                        .filter(keep)
+                        .take(limit + 1)
+                        .collect()
+                })
+        } else {
+            meta.values().filter(keep).collect()
+        };
         // Only the page is sorted and copied, not every match.
         if hits.len() > limit + 1 {
             hits.select_nth_unstable_by(limit, |a, b| newest_first(a, b));
@@ -223,6 +272,7 @@ impl Store for MemoryStore {
         self.outbox.borrow_mut().remove(id);
         self.dead.borrow_mut().remove(id);
         let old = self.meta.borrow_mut().remove(id);
+        reindex(&mut self.by_workflow.borrow_mut(), old.as_ref(), None);
         self.rollups.borrow_mut().replace(old.as_ref(), None);
         Ok(old.is_some())
     }
@@ -238,7 +288,9 @@ impl Store for MemoryStore {
         let (mut outbox, mut dead) = (self.outbox.borrow_mut(), self.dead.borrow_mut());
         let mut rollups = self.rollups.borrow_mut();
         for id in &doomed {
-            rollups.replace(meta.remove(id).as_ref(), None);
+            let old = meta.remove(id);
+            reindex(&mut self.by_workflow.borrow_mut(), old.as_ref(), None);
+            rollups.replace(old.as_ref(), None);
             payloads.remove(id);
             outbox.remove(id);
             dead.remove(id);
