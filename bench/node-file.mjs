@@ -67,7 +67,7 @@ async function openChild(dir) {
     for (let i = 0; i < 15; i++) { const s = performance.now(); await f(); times.push(performance.now() - s); }
     return times.sort((a, b) => a - b)[7];
   };
-  const historyMs = await median(() => tracker.history({ filter: { workflowId: 'wf-3' }, limit: 50 }));
+  const historyMs = await median(() => tracker.history({ workflowId: 'wf-3', limit: 50 }));
   const statsMs = await median(() => tracker.stats({ filter: { workflowId: 'wf-3' } }));
   const logBytes = readFileSync(join(dir, 'store', 'runledger.log')).length;
   t0 = performance.now();

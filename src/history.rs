@@ -13,7 +13,9 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// What `tracker.history()` takes. Every filter is optional; they combine with AND.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+// An unknown key (say `filter: {...}`) is refused: silently ignoring it would answer an
+// unfiltered page to a caller who believes it filtered.
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Only runs of this workflow or pipeline.
     #[serde(default, alias = "pipelineId")]

@@ -94,6 +94,9 @@ test('bad input throws an Error that says what and where', async () => {
   assert.throws(() => run.succeed(), (e) => e.name === 'LifecycleError' && /cancelled to success/.test(e.message));
   await assert.rejects(Tracker.open({ flushIntervalMS: 10 }), (e) => e.name === 'ConfigError' && /flushIntervalMS/.test(e.message));
   await assert.rejects(Tracker.open({ storage: 'indexeddb' }), (e) => e.name === 'ConfigError' && /no IndexedDB/.test(e.message));
+  // A misspelt history query is an error, not an unfiltered page.
+  await assert.rejects(tracker.history({ filter: { workflowId: 'wf-1' } }),
+    (e) => e.name === 'ValidationError' && /unknown field `filter`/.test(e.message));
   await tracker.close();
 });
 
