@@ -538,7 +538,8 @@ impl Tracker {
     }
 
     /// Subscribes to an event. `error` receives every background failure as an `Error`;
-    /// `sync` receives the sync state on every change.
+    /// `sync` receives the sync state on every change; `warning` receives a message when opening
+    /// repaired something (Node file store: a damaged log tail cut off).
     pub fn on(&self, event: String, listener: Function) -> JsResult<()> {
         if !EVENTS.contains(&event.as_str()) {
             return Err(js_error(&Error::Config(ConfigError {
