@@ -2,6 +2,9 @@
 // 10 × node start/succeed with input/output, finish), runledger against OpenTelemetry JS
 // recording the same run as 11 spans with the same attributes (BatchSpanProcessor, an
 // exporter that discards).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Tracker } from '../pkg/node.js';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { context, trace } from '@opentelemetry/api';
@@ -38,7 +41,6 @@ export async function hotPath(n) {
  * Each side runs in a child process of its own so that neither inherits the other's heap.
  */
 export async function peakMemory(n) {
-  const { execFileSync } = await import('node:child_process');
   const run = (which) => JSON.parse(execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--memory', which, String(n)], { encoding: 'utf8' }));
   return { executions: n, runledgerPeakRssMiB: run('runledger'), otelPeakRssMiB: run('otel') };
 }
@@ -48,8 +50,6 @@ async function memoryChild(which, n) {
   let peak = 0;
   const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
   if (which === 'runledger') {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(`${tmpdir()}/runledger-bench-mem-`);
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     const tracker = await Tracker.open({ name: 'bench-mem', path: dir, retention: false });

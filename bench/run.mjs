@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { createStaticServer } from '../scripts/static-server.mjs';
 import { cpus, totalmem } from 'node:os';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium.mjs';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { hotPath, peakMemory } from './node-hotpath.mjs';
@@ -73,9 +73,7 @@ try {
   const mem = await peakMemory(quick ? 2000 : 100000);
   console.error('[bench] the Node file store: recording, opening, history and stats');
   const file = await fileStore(quick ? 2000 : 100000);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  browser = await launchChromium();
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error('[browser]', m.text()); });
   await page.goto(`http://127.0.0.1:${port}/bench/browser.html?n=${N}&history=${quick ? '1000' : '10000,100000'}`);

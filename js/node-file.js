@@ -8,7 +8,7 @@
 //   {path}/{name}.log.damaged-{ms}   a torn or corrupt tail cut off on open, kept for a person
 import {
   closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync,
-  statSync, unlinkSync, writeFileSync, writeSync,
+  statSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -57,6 +57,22 @@ function tryLock(lockPath) {
   const fd = openSync(lockPath, 'wx');
   try {
     writeSync(fd, JSON.stringify({ pid: process.pid, startedAt: Date.now(), host: hostname() }));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd, bytes) {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/** Writes `bytes` to a new file at `path` and fsyncs it. */
+function writeSynced(path, bytes) {
+  const fd = openSync(path, 'w');
+  try {
+    writeAll(fd, bytes);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -125,11 +141,8 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
   };
   // Written beside, fsynced, renamed over: a crash leaves the old file or the new one.
   const replaceFile = (path, bytes) => {
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, bytes);
-    const t = openSync(tmp, 'r+');
-    try { fsyncSync(t); } finally { closeSync(t); }
-    renameSync(tmp, path);
+    writeSynced(`${path}.tmp`, bytes);
+    renameSync(`${path}.tmp`, path);
     syncDir();
   };
   let released = false;
@@ -179,18 +192,14 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
     },
     append(bytes) {
       const fd = handle();
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      writeAll(fd, bytes);
       // Confirmed only once it is on disk.
       fsyncSync(fd);
     },
     truncate(len) {
       // The damaged tail is kept beside the log before it is cut off: never destroyed.
       const savedPath = `${logPath}.damaged-${Date.now()}`;
-      const tail = readFileSync(logPath).subarray(len);
-      writeFileSync(savedPath, tail);
-      const s = openSync(savedPath, 'r+');
-      try { fsyncSync(s); } finally { closeSync(s); }
+      writeSynced(savedPath, this.readFrom(len));
       const fd = handle();
       ftruncateSync(fd, len);
       fsyncSync(fd);

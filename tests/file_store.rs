@@ -73,18 +73,18 @@ fn everything_comes_back_after_reopening() {
     assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
 }
 
+/// Runs `e{i}` one second apart, one write (one frame) each.
+fn write_runs(store: &FileStore<StdFileIo>, runs: std::ops::Range<i64>) {
+    for i in runs {
+        let run = sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success);
+        block_on(store.write(&[run])).unwrap();
+    }
+}
+
 fn damaged(case: &str, damage: impl Fn(&mut Vec<u8>)) -> (Vec<String>, Option<String>) {
     let dir = temp_dir(case);
     let store = open(&dir);
-    for i in 0..4 {
-        block_on(store.write(&[sample(
-            &format!("e{i}"),
-            "wf",
-            T0 + i * 1000,
-            Status::Success,
-        )]))
-        .unwrap();
-    }
+    write_runs(&store, 0..4);
     let log = StdFileIo::new(&dir, "store").unwrap().log_path();
     drop(store);
     let mut bytes = std::fs::read(&log).unwrap();
@@ -206,18 +206,9 @@ fn a_log_from_a_newer_format_is_refused_not_rewritten() {
 fn indexed_store(case: &str) -> PathBuf {
     let dir = temp_dir(case);
     let store = open(&dir);
-    for i in 0..5 {
-        block_on(store.write(&[sample(
-            &format!("e{i}"),
-            "wf",
-            T0 + i * 1000,
-            Status::Success,
-        )]))
-        .unwrap();
-        if i == 2 {
-            store.checkpoint().unwrap();
-        }
-    }
+    write_runs(&store, 0..3);
+    store.checkpoint().unwrap();
+    write_runs(&store, 3..5);
     dir
 }
 

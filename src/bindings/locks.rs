@@ -44,28 +44,18 @@ pub struct HeldLock {
 impl HeldLock {
     /// Takes the exclusive lock `name`, waiting until it is granted. `None` without Web Locks.
     pub async fn acquire(name: &str) -> Option<HeldLock> {
-        let manager = lock_manager()?;
-        let mut release = None;
-        // The lock is held until the promise the callback returns settles.
-        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
-        let mut granted_resolve = None;
-        let granted = Promise::new(&mut |resolve, _| granted_resolve = Some(resolve));
-        let granted_resolve = granted_resolve.expect("Promise::new runs its executor at once");
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-            let _ = granted_resolve.call0(&JsValue::NULL);
-            held.into()
-        });
-        let _ = manager.request(name, callback.unchecked_ref());
-        JsFuture::from(granted).await.ok()?;
-        Some(HeldLock {
-            release: release.expect("Promise::new runs its executor at once"),
-        })
+        Self::request(name, false).await
     }
 
     /// Takes the exclusive lock `name` if nobody holds it; `None` if somebody does.
     pub async fn try_acquire(name: &str) -> Option<HeldLock> {
+        Self::request(name, true).await
+    }
+
+    async fn request(name: &str, if_available: bool) -> Option<HeldLock> {
         let manager = lock_manager()?;
         let mut release = None;
+        // The lock is held until the promise the callback returns settles.
         let held = Promise::new(&mut |resolve, _| release = Some(resolve));
         let mut granted_resolve = None;
         let granted = Promise::new(&mut |resolve, _| granted_resolve = Some(resolve));
@@ -80,9 +70,13 @@ impl HeldLock {
                 JsValue::UNDEFINED
             }
         });
-        let options = js_sys::Object::new();
-        let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
-        let _ = manager.request_with_options(name, &options, callback.unchecked_ref());
+        if if_available {
+            let options = js_sys::Object::new();
+            let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+            let _ = manager.request_with_options(name, &options, callback.unchecked_ref());
+        } else {
+            let _ = manager.request(name, callback.unchecked_ref());
+        }
         let got = JsFuture::from(granted).await.ok()?.as_bool()?;
         got.then(|| HeldLock {
             release: release.expect("Promise::new runs its executor at once"),

@@ -93,9 +93,30 @@ impl MemoryStore {
         report
     }
 
-    /// The ids of every stored execution.
-    pub fn ids(&self) -> Vec<String> {
-        self.meta.borrow().keys().cloned().collect()
+    /// The stored version of execution `id`, if it is stored.
+    pub fn version(&self, id: &str) -> Option<u64> {
+        self.meta.borrow().get(id).map(|e| e.version)
+    }
+
+    /// The next `limit` queued executions after `after`, in queue order.
+    pub fn queued(&self, limit: usize, after: Option<&QueuePosition>) -> Vec<QueuePosition> {
+        let start = after.map_or(-1.0, |p| p.queued_at);
+        let mut queued: Vec<(u64, String)> = self
+            .outbox
+            .borrow()
+            .iter()
+            .filter(|(_, &(_, position))| position as f64 > start)
+            .map(|(id, &(_, position))| (position, id.clone()))
+            .collect();
+        queued.sort_unstable();
+        queued
+            .into_iter()
+            .take(limit)
+            .map(|(position, id)| QueuePosition {
+                queued_at: position as f64,
+                id,
+            })
+            .collect()
     }
 
     /// Replaces the outbox (in queue order) and the dead letters, e.g. from a durable log.
@@ -318,30 +339,18 @@ impl Store for MemoryStore {
         limit: usize,
         after: Option<&QueuePosition>,
     ) -> Result<Vec<Outgoing>, StoreError> {
-        let start = after.map_or(-1.0, |p| p.queued_at);
-        let mut queued: Vec<(u64, String)> = self
-            .outbox
-            .borrow()
-            .iter()
-            .filter(|(_, &(_, position))| position as f64 > start)
-            .map(|(id, &(_, position))| (position, id.clone()))
-            .collect();
-        queued.sort_unstable();
-        let mut out = Vec::with_capacity(limit.min(queued.len()));
-        for (position, id) in queued.into_iter().take(limit) {
-            if let Some(e) = self.get(&id).await? {
+        let mut out = Vec::new();
+        for position in self.queued(limit, after) {
+            if let Some(e) = self.get(&position.id).await? {
                 let json = serde_json::to_string(&e).map_err(|err| StoreError::Corrupt {
-                    key: id.clone(),
+                    key: position.id.clone(),
                     reason: err.to_string(),
                 })?;
                 out.push(Outgoing {
-                    position: QueuePosition {
-                        queued_at: position as f64,
-                        id: id.clone(),
-                    },
-                    id,
+                    id: position.id.clone(),
                     version: e.version,
                     json,
+                    position,
                 });
             }
         }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../../pkg/node.js';
 import { freePort, sqlite, startServer } from '../server/engines.mjs';
+import { rng } from '../../bench/workload.js';
 
 const fixture = (name) => join(import.meta.dirname, 'fixtures', name);
 const tempStore = (tag) => join(mkdtempSync(join(tmpdir(), `runledger-file-${tag}-`)), 'store');
@@ -41,16 +42,6 @@ async function until(predicate, what, ms = 20_000) {
   }
 }
 
-function mulberry32(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function allIds(tracker) {
   const ids = new Map();
   let cursor;
@@ -64,7 +55,7 @@ async function allIds(tracker) {
 
 test('every record flush() confirmed survives SIGKILL at random moments (seeded rounds)', async () => {
   const path = tempStore('crash');
-  const random = mulberry32(20261123);
+  const random = rng(20261123);
   const confirmed = new Map(); // id -> status as last confirmed
   for (let round = 0; round < 6; round++) {
     let lines = 0;

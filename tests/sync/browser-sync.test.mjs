@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../../scripts/chromium.mjs';
 import { createStaticServer } from '../../scripts/static-server.mjs';
 import { freePort, postgres, sqlite, startServer } from '../server/engines.mjs';
 
@@ -20,12 +20,7 @@ before(async () => {
   pages = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(import.meta.dirname, 'fixtures')]]);
   await new Promise((r) => pages.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${pages.address().port}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

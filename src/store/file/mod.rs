@@ -389,7 +389,9 @@ impl<F: FileIo> FileStore<F> {
             }
             Op::Clear { workflow_id } => {
                 let _ = now(s.clear(workflow_id.as_deref()));
-                // Frames of cleared records are dropped with the next index or compaction.
+                self.frames
+                    .borrow_mut()
+                    .retain(|id, _| s.version(id).is_some());
             }
             Op::Settle { synced, refused } => {
                 let synced: Vec<Synced> = synced
@@ -457,14 +459,14 @@ impl<F: FileIo> FileStore<F> {
         INDEX_EVERY_BYTES.max(self.index_size.get() / 4)
     }
 
-    /// The frames of the records still stored.
+    /// The frames of the records still stored (every change that removes a record drops its
+    /// frame), in log order.
     fn live_frames(&self) -> Vec<(String, FrameRef)> {
-        let frames = self.frames.borrow();
         let mut live: Vec<(String, FrameRef)> = self
-            .state
-            .ids()
-            .into_iter()
-            .filter_map(|id| frames.get(&id).map(|f| (id, *f)))
+            .frames
+            .borrow()
+            .iter()
+            .map(|(id, f)| (id.clone(), *f))
             .collect();
         live.sort_by_key(|(_, f)| f.offset);
         live
@@ -608,7 +610,7 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        if now(self.state.get(id))?.is_none() {
+        if self.state.version(id).is_none() {
             return Ok(None);
         }
         self.load_execution(id)
@@ -619,7 +621,7 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.state.get(id).await?.is_some();
+        let existed = self.state.version(id).is_some();
         self.commit(Op::Delete { id: id.to_owned() }, "delete")?;
         Ok(existed)
     }
@@ -648,13 +650,24 @@ impl<F: FileIo> Store for FileStore<F> {
         limit: usize,
         after: Option<&QueuePosition>,
     ) -> Result<Vec<Outgoing>, StoreError> {
-        let mut out = self.state.outbox(limit, after).await?;
-        for o in &mut out {
-            let json = self.load(&o.id)?.unwrap_or_default();
-            o.json = String::from_utf8(json).map_err(|e| StoreError::Corrupt {
-                key: o.id.clone(),
+        // The records go out as stored: their frames' text, not re-encoded.
+        let mut out = Vec::new();
+        for position in self.state.queued(limit, after) {
+            let (Some(version), Some(json)) =
+                (self.state.version(&position.id), self.load(&position.id)?)
+            else {
+                continue;
+            };
+            let json = String::from_utf8(json).map_err(|e| StoreError::Corrupt {
+                key: position.id.clone(),
                 reason: e.to_string(),
             })?;
+            out.push(Outgoing {
+                id: position.id.clone(),
+                version,
+                json,
+                position,
+            });
         }
         Ok(out)
     }

@@ -38,9 +38,7 @@ impl StdFileIo {
     fn replace_file(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
-        let mut f = File::create(&tmp).map_err(|e| e.to_string())?;
-        f.write_all(bytes).map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
+        write_synced(tmp.as_ref(), bytes)?;
         fs::rename(&tmp, path).map_err(|e| e.to_string())?;
         self.sync_dir()
     }
@@ -56,19 +54,26 @@ impl StdFileIo {
     }
 }
 
+/// Writes `bytes` to a new file at `path` and fsyncs it.
+fn write_synced(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let mut f = File::create(path).map_err(|e| e.to_string())?;
+    f.write_all(bytes).map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())
+}
+
 impl FileIo for StdFileIo {
     fn read_from(&self, offset: u64) -> Result<Vec<u8>, String> {
-        match fs::read(self.log_path()) {
-            Ok(bytes) => Ok(bytes.get(offset as usize..).unwrap_or_default().to_vec()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e.to_string()),
+        // Only what follows `offset` is read: on open, that is the log after the index.
+        if self.log_size()? <= offset {
+            return Ok(Vec::new());
         }
+        self.read_at(offset, u64::MAX)
     }
 
     fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
         let mut f = File::open(self.log_path()).map_err(|e| e.to_string())?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(len as usize);
+        let mut out = Vec::new();
         f.take(len)
             .read_to_end(&mut out)
             .map_err(|e| e.to_string())?;
@@ -114,7 +119,6 @@ impl FileIo for StdFileIo {
     }
 
     fn truncate(&self, len: u64) -> Result<String, String> {
-        let bytes = fs::read(self.log_path()).map_err(|e| e.to_string())?;
         let saved = self.dir.join(format!(
             "{}.log.damaged-{}",
             self.name,
@@ -123,10 +127,7 @@ impl FileIo for StdFileIo {
                 .map(|d| d.as_millis())
                 .unwrap_or_default()
         ));
-        let tail = bytes.get(len as usize..).unwrap_or_default();
-        let mut out = File::create(&saved).map_err(|e| e.to_string())?;
-        out.write_all(tail).map_err(|e| e.to_string())?;
-        out.sync_all().map_err(|e| e.to_string())?;
+        write_synced(&saved, &self.read_from(len)?)?;
         let f = OpenOptions::new()
             .write(true)
             .open(self.log_path())
