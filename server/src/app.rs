@@ -18,6 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::db;
 use crate::error::AppError;
 use crate::faults::{Faults, Plan};
+use crate::live::{self, Live};
 
 /// Settings the handlers need.
 #[derive(Clone, Debug)]
@@ -40,11 +41,12 @@ pub struct AppState {
     pub(crate) pool: AnyPool,
     pub(crate) engine: &'static str,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) live: Live,
     faults: Option<Arc<Faults>>,
 }
 
-/// The whole application; `engine` is `sqlite` or `postgres`.
-pub fn app(pool: AnyPool, engine: &'static str, settings: Settings) -> Router {
+/// The whole application; `engine` is `sqlite` or `postgres`; `live` carries the push stream.
+pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(
             settings
@@ -63,6 +65,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings) -> Router {
     let state = AppState {
         pool,
         engine,
+        live,
         faults: settings.test_faults.then(Arc::default),
         settings: Arc::new(settings),
     };
@@ -70,6 +73,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings) -> Router {
         .route("/health", get(health))
         .route(INGEST_PATH, post(ingest_create))
         .route("/api/v1/execution/{id}", get(execution_get))
+        .route("/api/v1/events", get(live::events))
         .merge(crate::api::routes());
     if state.faults.is_some() {
         router = router
@@ -229,6 +233,7 @@ async fn ingest_create(
         tokio::time::sleep(faults.delay()).await;
     }
     tx.commit().await?;
+    state.live.ingested(&answer.accepted, now);
     tracing::info!(
         batch = %batch.batch_id,
         client = %batch.client.id,

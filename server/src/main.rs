@@ -10,6 +10,7 @@ mod app;
 mod db;
 mod error;
 mod faults;
+mod live;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -110,14 +111,21 @@ async fn run(cli: Cli) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // Listen for SIGTERM before announcing the address, so that a stop sent right after
     // start is a graceful one too.
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
+    let (live, live_closer) = live::Live::new();
+    // Push streams never end by themselves: close them as shutdown starts, or the graceful
+    // stop would wait for every open dashboard.
+    let shutdown = async move {
+        signal.await;
+        live_closer.close();
+    };
     if let Some(days) = cli.retention_days {
         tokio::spawn(api::retention_loop(pool.clone(), engine, days));
     }
     // The first line on stdout is the address: tests and scripts read it.
     println!("listening on http://{address}");
     tracing::info!(%address, engine, "runledger-server ready");
-    axum::serve(listener, app::app(pool.clone(), engine, settings))
+    axum::serve(listener, app::app(pool.clone(), engine, settings, live))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("server failed: {e}"))?;

@@ -1,0 +1,108 @@
+//! The push stream: `GET /api/v1/events` (Server-Sent Events) tells dashboards and the viewer's
+//! team view the moment a batch commits, so they refresh instead of polling.
+//!
+//! Each event is `event: ingested` with data `{"accepted": [ids…], "at": ms}`. A subscriber
+//! that falls behind gets `event: resync` (it missed some; reload everything). Browsers'
+//! `EventSource` cannot send headers, so with keys configured the read key may come as
+//! `?key=` here (only here). On shutdown every stream ends, so a graceful stop never waits
+//! for a dashboard left open.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use serde_json::json;
+use tokio::sync::{broadcast, watch};
+
+use crate::app::{authorize_read, AppState};
+use crate::error::AppError;
+
+/// How many notifications a slow subscriber may lag before it is told to resync.
+const BACKLOG: usize = 256;
+
+/// The notification hub shared by the ingest handler and the subscribers.
+#[derive(Clone)]
+pub struct Live {
+    sender: broadcast::Sender<String>,
+    closed: watch::Receiver<bool>,
+}
+
+/// Ends every stream when dropped or `close`d: held by `main` until shutdown starts.
+pub struct LiveCloser(watch::Sender<bool>);
+
+impl LiveCloser {
+    /// Ends every open stream (and refuses new ones).
+    pub fn close(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Live {
+    /// A hub and the handle that closes it.
+    pub fn new() -> (Live, LiveCloser) {
+        let (sender, _) = broadcast::channel(BACKLOG);
+        let (close, closed) = watch::channel(false);
+        (Live { sender, closed }, LiveCloser(close))
+    }
+
+    /// Tells subscribers that a batch committed with these accepted ids (none listening is fine).
+    pub fn ingested(&self, accepted: &[String], at: i64) {
+        if accepted.is_empty() || self.sender.receiver_count() == 0 {
+            return;
+        }
+        let data = json!({ "accepted": accepted, "at": at }).to_string();
+        let _ = self.sender.send(data);
+    }
+
+    fn subscribe(&self) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+        let state = (self.sender.subscribe(), self.closed.clone(), true);
+        stream::unfold(state, |(mut rx, mut closed, first)| async move {
+            if first {
+                // An opening event, so a client knows the stream is live before anything commits.
+                let hello = Event::default().event("ready").data("{}");
+                return Some((Ok(hello), (rx, closed, false)));
+            }
+            if *closed.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(data) => Event::default().event("ingested").data(data),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => Event::default()
+                        .event("resync")
+                        .data(json!({ "missed": missed }).to_string()),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = closed.changed() => return None,
+            };
+            Some((Ok(event), (rx, closed, false)))
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct EventsParams {
+    key: Option<String>,
+}
+
+/// `GET /api/v1/events`: the push stream.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    mut headers: HeaderMap,
+    Query(params): Query<EventsParams>,
+) -> Result<Response, AppError> {
+    if let Some(key) = params.key {
+        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {key}")) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+    }
+    authorize_read(&state.settings, &headers)?;
+    let stream = state.live.subscribe();
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
