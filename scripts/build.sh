@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds pkg/: the size-optimised wasm, the ES module glue, the browser and Node entries and
-# the TypeScript types.
+# the TypeScript types; then the viewer in www/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -22,4 +22,6 @@ cp js/api.js js/browser.js js/node.js js/node-file.js js/index.d.ts pkg/
 rm -f pkg/.gitignore
 raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)
+echo "[build] the viewer (www/ with Vite) into www/dist"
+node_modules/.bin/vite build
 echo "[build] pkg/ ready: runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)"

@@ -29,3 +29,6 @@ node --test tests/server/
 
 echo "[test] sync end to end: Chromium and Node against the real server"
 node --test tests/sync/
+
+echo "[test] the viewer (www/dist) in Chromium against the real server; screenshots in test-results/"
+node --test tests/viewer/

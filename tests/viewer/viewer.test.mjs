@@ -1,0 +1,277 @@
+// The viewer (www/, built by Vite into www/dist) in headless Chromium (Debian's /usr/bin/chromium
+// through playwright-core), syncing to the real runledger-server binary on SQLite over loopback.
+// Each test drives the page as a person would and saves a screenshot under test-results/.
+// Needs www/dist and target/debug/runledger-server (npm test builds both first).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { launchChromium } from '../../scripts/chromium.mjs';
+import { createStaticServer } from '../../scripts/static-server.mjs';
+import { freePort, sqlite, startServer } from '../server/engines.mjs';
+
+const root = resolve(import.meta.dirname, '../..');
+const shots = join(root, 'test-results');
+mkdirSync(shots, { recursive: true });
+let browser;
+let pages;
+let origin;
+let server;
+let db;
+
+before(async () => {
+  // The server must allow the page's origin, and the page must know the server's address
+  // (from /config.json, as under `npm start`): pick the page's port first.
+  const port = await freePort();
+  origin = `http://127.0.0.1:${port}`;
+  db = sqlite();
+  server = await startServer(['--db', db.url, '--cors-origin', origin]);
+  pages = createStaticServer([['/', join(root, 'www', 'dist')]], { '/config.json': { endpoint: server.base } });
+  await new Promise((r) => pages.listen(port, '127.0.0.1', r));
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  pages?.close();
+  await server?.stop();
+  await db?.stop();
+});
+
+/** A fresh browser profile (its own IndexedDB) with the viewer open; demo waits run 20× faster. */
+async function openViewer({ context, viewport = { width: 1280, height: 800 }, hash = '', speed = 20 } = {}) {
+  context ??= await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${origin}/?speed=${speed}${hash}`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 15_000 });
+  page.errors = errors;
+  return { context, page };
+}
+
+const rows = (page) => page.$$eval('#history tr', (trs) => trs.map((tr) => ({ id: tr.dataset.id, status: tr.dataset.status, text: tr.textContent })));
+
+async function waitRows(page, predicate, what) {
+  for (let i = 0; i < 200; i++) {
+    const current = await rows(page);
+    if (predicate(current)) return current;
+    await page.waitForTimeout(50);
+  }
+  assert.fail(`timed out waiting for ${what}; rows: ${JSON.stringify(await rows(page))}`);
+}
+
+const indicator = (page) => page.textContent('#sync-indicator');
+async function waitIndicator(page, pattern) {
+  await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#sync-indicator').textContent), pattern.source, { timeout: 15_000 })
+    .catch(async () => assert.fail(`sync indicator never matched ${pattern}: "${await indicator(page)}"`));
+}
+
+const shot = (page, name) => page.screenshot({ path: join(shots, `viewer-${name}.png`), fullPage: true });
+
+const serverIds = async () => (await (await fetch(`${server.base}/api/v1/executions?limit=1000`)).json()).items.map((e) => e.id);
+
+test('a workflow run appears live while it runs, then its detail shows the timeline', async () => {
+  // At full speed the run takes about two seconds: long enough to watch it run.
+  const { context, page } = await openViewer({ speed: 1 });
+  await page.click('[data-workflow=enrich-customers]');
+  // Live: the row shows up as running before the run ends, then turns to success.
+  const running = await waitRows(page, (r) => r.some((x) => x.status === 'running'), 'a running row');
+  const id = running.find((x) => x.status === 'running').id;
+  await waitRows(page, (r) => r.some((x) => x.id === id && x.status === 'success'), 'the run to succeed');
+  assert.match((await rows(page)).find((x) => x.id === id).text, /Enrich customers/);
+
+  await page.click(`#history tr[data-id="${id}"]`);
+  await page.waitForSelector('#detail[open] [data-testid=gantt] canvas');
+  const nodes = await page.$$eval('#detail details.node', (ds) => ds.map((d) => d.dataset.node));
+  assert.deepEqual(nodes, ['split', 'geo', 'credit', 'merge']);
+  // The chart really drew: the canvas has a size and non-blank pixels.
+  const drawn = await page.$eval('#gantt', (c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let inked = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
+    return { width: c.width, inked };
+  });
+  assert.ok(drawn.width > 100 && drawn.inked > 500, `the Gantt chart drew nothing: ${JSON.stringify(drawn)}`);
+  // A redacted secret is shown as redacted, and outputs have lineage.
+  assert.ok(await page.$('#detail details[data-node=credit] mark.redacted'), 'the token input is shown as redacted');
+  await page.click('#detail details[data-node=credit] summary');
+  await page.click('#detail button:has-text("Lineage")');
+  await page.waitForSelector('#detail .lineage li button');
+  await shot(page, 'detail-timeline');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('a failing workflow shows its error node, with the stack; a large value is marked truncated', async () => {
+  const { context, page } = await openViewer();
+  await page.click('[data-workflow=sync-invoices]');
+  const done = await waitRows(page, (r) => r.some((x) => x.status === 'failed'), 'the failed run');
+  await page.click(`#history tr[data-id="${done.find((x) => x.status === 'failed').id}"]`);
+  await page.waitForSelector('#detail[open] details.node-error[data-node=validate]');
+  const error = await page.textContent('#detail details[data-node=validate] [data-testid=error]');
+  assert.match(error, /ValidationError: Invoice INV-\d+ has no customer id/);
+  assert.match(error, /Stack/);
+  const skipped = await page.$eval('#detail details[data-node=load]', (d) => d.className);
+  assert.match(skipped, /node-skipped/);
+  await shot(page, 'failed-run');
+  await page.keyboard.press('Escape');
+
+  await page.click('[data-workflow=import-orders]');
+  const ok = await waitRows(page, (r) => r.some((x) => x.text.includes('Import orders') && x.status === 'success'), 'the import');
+  await page.click(`#history tr[data-id="${ok.find((x) => x.text.includes('Import orders')).id}"]`);
+  await page.waitForSelector('#detail[open] details[data-node=load]');
+  await page.click('#detail details[data-node=transform] summary');
+  assert.match(await page.textContent('#detail details[data-node=transform] .truncated'), /Truncated: [\d,]+ bytes of JSON.*preview/);
+  await page.click('#detail details[data-node=load] summary');
+  const load = await page.textContent('#detail details[data-node=load]');
+  assert.equal(await page.$$eval('#detail details[data-node=load] mark.redacted', (m) => m.length), 2, 'the connection URL and the password are visibly redacted');
+  assert.doesNotMatch(load, /hunter2|s3cret/);
+  await shot(page, 'truncated-and-redacted');
+  await context.close();
+});
+
+test('filters combine: status, workflow, user and database type', async () => {
+  const { context, page } = await openViewer();
+  await page.selectOption('#acting-user', 'bob');
+  await page.click('[data-workflow=sync-invoices]');
+  await page.click('[data-workflow=nightly-report]');
+  await page.selectOption('#acting-user', 'carol');
+  await page.click('[data-workflow=query-runner]');
+  await waitRows(page, (r) => r.length >= 6 && !r.some((x) => x.status === 'running'), 'all runs to finish');
+
+  await page.selectOption('#filters [name=status]', 'timeout');
+  const timeouts = await waitRows(page, (r) => r.length > 0 && r.every((x) => x.status === 'timeout'), 'only timeouts');
+  assert.ok(timeouts.some((x) => x.text.includes('Nightly report')));
+  await page.selectOption('#filters [name=status]', '');
+  await page.selectOption('#filters [name=workflowId]', 'sync-invoices');
+  const invoices = await waitRows(page, (r) => r.length === 1, 'one invoice run');
+  assert.match(invoices[0].text, /Sync invoices.*bob.*failed/);
+  await page.selectOption('#filters [name=workflowId]', '');
+  await page.selectOption('#filters [name=userId]', 'carol');
+  const carol = await waitRows(page, (r) => r.length === 4 && r.every((x) => x.text.includes('carol')), 'carol\'s four queries');
+  assert.equal(carol.length, 4);
+  // Pick a database type carol's queries used; the filter keeps exactly those.
+  const type = /(postgres|duckdb|starburst|kdb):/.exec(carol[0].text)[1];
+  const expected = carol.filter((x) => x.text.includes(`${type}:`)).length;
+  await page.selectOption('#filters [name=databaseType]', type);
+  await waitRows(page, (r) => r.length === expected && r.every((x) => x.text.includes(`${type}:`)), `only ${type} queries`);
+  await page.selectOption('#filters [name=range]', '900000');
+  await waitRows(page, (r) => r.length === expected, 'the same rows within the last 15 minutes');
+  await shot(page, 'filters');
+  await page.click('#filters button[type=reset]');
+  await waitRows(page, (r) => r.length >= 6, 'everything again');
+  await context.close();
+});
+
+test('offline: runs wait as pending and are not sent; online: they sync and appear in the team view', async () => {
+  const { context, page } = await openViewer();
+  await waitIndicator(page, /Synced/);
+  const requests = [];
+  page.on('request', (r) => { if (r.url().includes('/v1/ingest')) requests.push(r.url()); });
+  await page.check('#offline');
+  await page.click('[data-workflow=import-orders]');
+  await page.click('[data-workflow=sync-invoices]');
+  const done = await waitRows(page, (r) => r.length === 2 && !r.some((x) => x.status === 'running'), 'both runs to end');
+  await waitIndicator(page, /Offline: 2 pending/);
+  await page.waitForTimeout(800); // longer than the debounce: a sync would have started by now
+  assert.deepEqual(requests, [], 'working offline sends nothing');
+  const before = await serverIds();
+  for (const r of done) assert.ok(!before.includes(r.id), 'not on the server while offline');
+  await shot(page, 'offline-pending');
+
+  await page.click('#tab-team');
+  await page.waitForSelector('#team-live[data-state=live]');
+  await page.uncheck('#offline');
+  await waitIndicator(page, /Synced/);
+  const after = await serverIds();
+  for (const r of done) assert.ok(after.includes(r.id), `${r.id} reached the server`);
+  // The team view updates from the server's push stream, without a reload.
+  await page.waitForFunction((ids) => ids.every((id) => document.querySelector(`#team-history tr[data-id="${id}"]`)), done.map((r) => r.id), { timeout: 15_000 });
+  await page.waitForSelector('#team-cards [data-testid=team-total]');
+  await page.click(`#team-history tr[data-id="${done[0].id}"]`);
+  await page.waitForSelector('#detail[open] [data-testid=gantt] canvas');
+  assert.match(await page.textContent('#detail'), /the ingest server/);
+  await page.keyboard.press('Escape');
+  await shot(page, 'team-view');
+  await context.close();
+});
+
+test('two tabs stay in step: runs and the offline switch show in both', async () => {
+  const { context, page: a } = await openViewer();
+  const { page: b } = await openViewer({ context });
+  await a.click('[data-workflow=import-orders]');
+  const inA = await waitRows(a, (r) => r.some((x) => x.status === 'success'), 'the run in tab A');
+  await waitRows(b, (r) => r.some((x) => x.id === inA[0].id && x.status === 'success'), 'the run in tab B');
+  await b.click('[data-workflow=nightly-report]');
+  await waitRows(a, (r) => r.some((x) => x.status === 'timeout'), 'tab B\'s run in tab A');
+  await a.check('#offline');
+  await b.waitForFunction(() => document.querySelector('#offline').checked, null, { timeout: 5000 });
+  await waitIndicator(b, /Offline/);
+  await a.uncheck('#offline');
+  await b.waitForFunction(() => !document.querySelector('#offline').checked, null, { timeout: 5000 });
+  await shot(a, 'two-tabs-a');
+  await shot(b, 'two-tabs-b');
+  await context.close();
+});
+
+test('stats: cards, both charts and the per-user and per-database tables', async () => {
+  const { context, page } = await openViewer();
+  await page.click('[data-workflow=import-orders]');
+  await page.click('[data-workflow=sync-invoices]');
+  await page.click('[data-workflow=query-runner]');
+  await waitRows(page, (r) => r.length >= 6 && !r.some((x) => x.status === 'running'), 'all runs to finish');
+  const total = (await rows(page)).length;
+  await page.click('#tab-stats');
+  await page.waitForFunction((n) => document.querySelector('[data-testid=stats-total] .card-value')?.textContent === String(n), total, { timeout: 10_000 });
+  const rate = await page.textContent('[data-testid=stats-rate] .card-value');
+  assert.match(rate, /^\d+(\.\d+)?%$/);
+  const dbRows = await page.$$eval('#stats-databases tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(dbRows.length >= 1 && !dbRows[0].includes('No query'), `database table: ${dbRows}`);
+  assert.match(await page.textContent('#stats-users'), /alice/);
+  await page.selectOption('#stats-period', '1');
+  await page.waitForFunction(() => document.querySelector('#chart-status').width > 0);
+  await shot(page, 'stats');
+  await context.close();
+});
+
+test('clear history asks first; cancel keeps everything, confirm deletes it', async () => {
+  const { context, page } = await openViewer({ hash: '#settings' });
+  await page.click('#tab-runs');
+  await page.click('[data-workflow=nightly-report]');
+  await waitRows(page, (r) => r.length === 1 && r[0].status === 'timeout', 'the run');
+  await page.click('#tab-settings');
+  await page.click('#clear');
+  await page.waitForSelector('#confirm-clear[open]');
+  assert.match(await page.textContent('#confirm-text'), /deletes 1 execution/);
+  await shot(page, 'clear-confirm');
+  await page.click('#confirm-clear button[value=cancel]');
+  await page.click('#tab-runs');
+  assert.equal((await rows(page)).length, 1);
+  await page.click('#tab-settings');
+  await page.click('#clear');
+  await page.click('#confirm-clear-yes');
+  await page.click('#tab-runs');
+  await waitRows(page, (r) => r.length === 0, 'an empty history');
+  assert.ok(await page.isVisible('#history-empty'));
+  await context.close();
+});
+
+test('keyboard and phone width: tabs move with the arrow keys, a row opens with Enter', async () => {
+  const { context, page } = await openViewer({ viewport: { width: 390, height: 844 } });
+  await page.click('[data-workflow=import-orders]');
+  await waitRows(page, (r) => r.some((x) => x.status === 'success'), 'the run');
+  await page.focus('#tab-runs');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-stats');
+  assert.ok(await page.isVisible('#view-stats'));
+  await page.keyboard.press('ArrowLeft');
+  assert.ok(await page.isVisible('#view-runs'));
+  await page.focus('#history tr');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#detail[open]');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no sideways scrolling at phone width (page is ${width}px wide)`);
+  await shot(page, 'phone-detail');
+  await context.close();
+});
