@@ -128,6 +128,24 @@ test('a failing workflow shows its error node, with the stack; a large value is 
   assert.equal(await page.$$eval('#detail details[data-node=load] mark.redacted', (m) => m.length), 2, 'the connection URL and the password are visibly redacted');
   assert.doesNotMatch(load, /hunter2|s3cret/);
   await shot(page, 'truncated-and-redacted');
+  await page.keyboard.press('Escape');
+
+  // The fetch node fails and is retried in some runs (seeded): the detail shows both attempts.
+  let retried = null;
+  for (let i = 0; i < 6 && !retried; i++) {
+    const known = new Set((await rows(page)).map((x) => x.id));
+    await page.click('[data-workflow=import-orders]');
+    const now = await waitRows(page, (r) => r.some((x) => !known.has(x.id) && x.status === 'success'), 'another import');
+    const id = now.find((x) => !known.has(x.id)).id;
+    await page.click(`#history tr[data-id="${id}"]`);
+    await page.waitForSelector('#detail[open] details[data-node=load]');
+    const summaries = await page.$$eval('#detail details.node > summary', (ss) => ss.map((x) => x.textContent));
+    if (summaries.some((t) => t.includes('attempt 2'))) retried = summaries;
+    await page.keyboard.press('Escape');
+  }
+  assert.ok(retried, 'one of six seeded imports retried its fetch');
+  assert.match(retried[0], /error.*Fetch orders/);
+  assert.match(retried[1], /success.*Fetch orders \(attempt 2\)/);
   await context.close();
 });
 
