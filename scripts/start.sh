@@ -16,9 +16,11 @@ target/release/runledger-server --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --
   --cors-origin "http://127.0.0.1:${PORT}" --cors-origin "http://localhost:${PORT}" &
 server_pid=$!
 stop() {
-  [ -n "${server_pid:-}" ] && echo "[start] stopping the ingest server"
+  [ -n "$server_pid" ] || return 0
+  echo "[start] stopping the ingest server"
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
+  server_pid=
 }
 trap stop EXIT INT TERM
 

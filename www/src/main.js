@@ -189,6 +189,7 @@ function setOffline(offline, broadcast = true) {
   $('offline').checked = offline;
   localStorage.setItem(KEYS.offline, offline ? '1' : '0');
   tracker.setSyncEnabled(!offline);
+  $('sync-now').disabled = offline || !config.endpoint;
   showSync(tracker.syncState());
   if (broadcast) channel.postMessage({ type: 'offline', offline });
 }
@@ -201,7 +202,8 @@ $('sync-now').addEventListener('click', async () => {
     notify(`Sync failed: ${e.message}`, 'error');
   }
 });
-$('sync-now').disabled = $('offline').disabled = !config.endpoint;
+$('offline').disabled = !config.endpoint;
+$('sync-now').disabled = $('offline').checked || !config.endpoint;
 
 async function refreshDeadLetters() {
   const dead = await tracker.deadLetters();
