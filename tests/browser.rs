@@ -5,11 +5,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Promise, Reflect};
+use js_sys::{Array, Promise, Reflect};
 use runledger::bindings::{held_names, owner_lock_name, HeldLock, Tracker};
 use runledger::config::TrackerOptions;
 use runledger::model::{Execution, Status};
-use runledger::store::indexeddb::{create_legacy_v1, IdbStore};
+use runledger::store::indexeddb::{create_legacy_v1, create_legacy_v3, IdbStore};
 use runledger::store::{suite, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -299,6 +299,11 @@ async fn an_older_database_layout_is_migrated_on_open() {
     let items: Vec<Execution> =
         serde_wasm_bindgen::from_value(Reflect::get(&v, &"items".into()).unwrap()).unwrap();
     assert_eq!(items.len(), 1, "the new indexes cover migrated records");
+    assert_eq!(
+        workflow_total(&t, "wf-old").await,
+        1.0,
+        "counted in the rollups"
+    );
     assert_eq!(items[0].node_count, 1);
     assert!(
         items[0].nodes.is_empty(),
@@ -317,6 +322,52 @@ async fn an_older_database_layout_is_migrated_on_open() {
         ["old-1"],
         "history kept before sync existed is queued to be sent"
     );
+}
+
+/// The total of `stats()` for one workflow, through the tracker.
+async fn workflow_total(t: &Tracker, workflow: &str) -> f64 {
+    let v = wait(t.stats(obj(json!({"filter": {"workflowId": workflow}}))))
+        .await
+        .unwrap();
+    let groups: Array = Reflect::get(&v, &"groups".into()).unwrap().unchecked_into();
+    if groups.length() == 0 {
+        return 0.0;
+    }
+    Reflect::get(&groups.get(0), &"total".into())
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_version_3_database_gets_its_rollup_pages_rebuilt_from_the_records() {
+    let name = unique("legacy-v3");
+    let record = |id: &str, wf: &str, at: i64| {
+        obj(json!({
+            "id": id, "schemaVersion": 1, "version": 3, "kind": "workflow", "status": "success",
+            "workflowId": wf, "startedAt": at, "completedAt": at + 250, "durationMs": 250,
+            "metadata": {}, "nodeCount": 0
+        }))
+    };
+    let hour = 3_600_000;
+    let records = [
+        record("v3-a", "wf-a", suite::T0),
+        record("v3-b", "wf-a", suite::T0 + 5 * hour),
+        record("v3-c", "wf-b", suite::T0 + 30 * hour),
+    ];
+    create_legacy_v3(&name, &records).await.unwrap();
+    let t = open(&name).await;
+    assert_eq!(workflow_total(&t, "wf-a").await, 2.0);
+    assert_eq!(workflow_total(&t, "wf-b").await, 1.0);
+    assert_eq!(workflow_total(&t, "wf-none").await, 0.0);
+    wait(t.close()).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
+    assert!(
+        store.outbox(10, None).await.unwrap().is_empty(),
+        "a version-3 outbox is kept as it was (empty here), not refilled"
+    );
+    let cells = store.cells(None, None).await.unwrap();
+    assert_eq!(cells.iter().map(|c| c.count).sum::<u64>(), 3);
 }
 
 #[wasm_bindgen_test]

@@ -7,6 +7,8 @@
 //! - 3: the sync outbox and dead letters, and stats rollups. Every record stored before is
 //!   put in the outbox (so history kept by an older version reaches the server too) and
 //!   counted in the rollups.
+//! - 4: rollup cells stored a page per workflow and slot (`rollup_pages`) instead of one
+//!   record per cell (`rollups`, dropped): the pages are rebuilt from the records.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,7 +26,10 @@ use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, PAYLOADS, ROLLUPS};
 use crate::error::StoreError;
 
 /// The database version this library creates and migrates to.
-pub const DB_VERSION: u32 = 3;
+pub const DB_VERSION: u32 = 4;
+
+/// The one-record-per-cell rollup store of version 3.
+const CELL_ROLLUPS_V3: &str = "rollups";
 
 const INDEXES: &[(&str, &[&str])] = &[
     ("by_started", &["startedAt", "id"]),
@@ -183,19 +188,17 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         )?;
         dead.create_index_with_str_sequence("by_at", &key_path(&["at", "id"]))?;
     }
+    if has_store(db, CELL_ROLLUPS_V3) {
+        db.delete_object_store(CELL_ROLLUPS_V3)?;
+    }
     let rollups = if has_store(db, ROLLUPS) {
         tx.object_store(ROLLUPS)?
     } else {
-        let rollups =
-            db.create_object_store_with_optional_parameters(ROLLUPS, &store_params("id"))?;
-        rollups.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]))?;
-        rollups.create_index_with_str_sequence(
-            "by_workflow_slot",
-            &key_path(&["workflowId", "slot", "id"]),
-        )?;
-        rollups
+        let pages = db.create_object_store_with_optional_parameters(ROLLUPS, &store_params("k"))?;
+        pages.create_index_with_str("by_slot", "s")?;
+        pages
     };
-    if (1..3).contains(&old) {
+    if (1..DB_VERSION).contains(&old) {
         let tx = tx.clone();
         // Runs in microtasks inside the upgrade transaction, which stays open while only IDB
         // requests are awaited; the open request succeeds only after it commits. One task,
@@ -207,7 +210,9 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
                     split_payloads(&cursor, &payloads).await?;
                 }
                 let cursor = Request::new(executions.open_cursor()?.unchecked_into());
-                enqueue_all(&cursor, &outbox, &rollups).await
+                // Version 3 had an outbox already; before it, everything is queued.
+                let outbox = (old < 3).then_some(&outbox);
+                count_and_enqueue(&cursor, outbox, &rollups).await
             };
             if let Err(e) = migrated.await {
                 web_sys::console::error_2(
@@ -222,22 +227,19 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
     Ok(())
 }
 
-/// Puts every stored execution in the outbox, at its current version, and counts it in the
-/// rollups.
-async fn enqueue_all(
+/// Counts every stored execution in the rollup pages and, with `outbox`, puts it there at its
+/// current version.
+async fn count_and_enqueue(
     cursor: &Request,
-    outbox: &IdbObjectStore,
-    rollups: &IdbObjectStore,
+    outbox: Option<&IdbObjectStore>,
+    pages: &IdbObjectStore,
 ) -> Result<(), JsValue> {
     let queued_at = JsValue::from(js_sys::Date::now());
     let mut cells = crate::stats::Rollups::default();
     loop {
         let next = cursor.next().await?;
         let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
-            for cell in cells.cells() {
-                let record = super::cell_record(cell).map_err(|e| JsValue::from(e.to_string()))?;
-                rollups.put(&record)?;
-            }
+            super::put_pages(pages, cells.cells()).map_err(|e| JsValue::from(e.to_string()))?;
             return Ok(());
         };
         let record = c.value()?;
@@ -248,6 +250,10 @@ async fn enqueue_all(
             JsValue::from(format!("record {:?} cannot be read: {e}", c.primary_key()))
         })?;
         cells.replace(None, Some(&e));
+        let Some(outbox) = outbox else {
+            c.continue_()?;
+            continue;
+        };
         let mark = js_sys::Object::new();
         Reflect::set(&mark, &"id".into(), &c.primary_key()?)?;
         let version = Reflect::get(&record, &"version".into())?;
@@ -307,6 +313,49 @@ pub async fn create_legacy_v1(name: &str, records: &[JsValue]) -> Result<(), Sto
                 db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id"))
             {
                 let _ = store.create_index_with_str("by_started", "startedAt");
+            }
+        }
+    });
+    req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+    let db: IdbDatabase = Request::new(req.clone().unchecked_into())
+        .next()
+        .await
+        .map_err(open_error(name))?
+        .unchecked_into();
+    req.set_onupgradeneeded(None);
+    let tx = db
+        .transaction_with_str_and_mode(EXECUTIONS, web_sys::IdbTransactionMode::Readwrite)
+        .map_err(open_error(name))?;
+    let done = super::request::TxDone::new(&tx);
+    let store = tx.object_store(EXECUTIONS).map_err(open_error(name))?;
+    for record in records {
+        store.put(record).map_err(open_error(name))?;
+    }
+    done.wait().await.map_err(open_error(name))?;
+    db.close();
+    Ok(())
+}
+
+/// Creates a database in the version-3 layout (one record per rollup cell in `rollups`)
+/// holding `records` (execution metadata, no node runs) and no cells for them: what version 3
+/// of this library left behind, minus its cells, so the migration test sees the pages rebuilt
+/// from the records.
+#[doc(hidden)]
+pub async fn create_legacy_v3(name: &str, records: &[JsValue]) -> Result<(), StoreError> {
+    let req = factory()
+        .and_then(|f| f.open_with_u32(name, 3))
+        .map_err(open_error(name))?;
+    let req_in = req.clone();
+    let on_upgrade = Closure::<dyn FnMut()>::new(move || {
+        let db = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>());
+        let tx = req_in.transaction();
+        if let (Ok(db), Some(tx)) = (db, tx) {
+            let _ = upgrade(&db, &tx, 0);
+            let _ = db.delete_object_store(ROLLUPS);
+            if let Ok(cells) = db
+                .create_object_store_with_optional_parameters(CELL_ROLLUPS_V3, &store_params("id"))
+            {
+                let _ = cells.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]));
             }
         }
     });
