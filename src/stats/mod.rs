@@ -7,10 +7,12 @@
 //! stats(query) ─► cells in the slot range ─► filter ─► group ─► sums, rate, sketch quantiles
 //! ```
 
+mod page;
 mod query;
 mod rollup;
 mod sketch;
 
+pub use page::{decode_page, encode_page};
 pub use query::{
     aggregate, parse_time_zone, Durations, GroupBy, GroupKey, StatsFilter, StatsGroup, StatsQuery,
     StatsResult,

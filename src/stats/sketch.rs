@@ -80,6 +80,19 @@ impl Sketch {
         }
     }
 
+    /// Its zero count and its `(bucket, count)` pairs, for compact storage.
+    pub fn parts(&self) -> (u64, impl Iterator<Item = (i32, u64)> + '_) {
+        (self.zeros, self.buckets.iter().map(|(b, n)| (*b, *n)))
+    }
+
+    /// The sketch with these parts (the inverse of [`Sketch::parts`]).
+    pub fn from_parts(zeros: u64, buckets: impl IntoIterator<Item = (i32, u64)>) -> Sketch {
+        Sketch {
+            zeros,
+            buckets: buckets.into_iter().filter(|(_, n)| *n > 0).collect(),
+        }
+    }
+
     /// How many values it holds.
     pub fn count(&self) -> u64 {
         self.zeros + self.buckets.values().sum::<u64>()

@@ -14,8 +14,8 @@
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
 //!   by_at        [at, id]
-//! rollup_pages keyPath k    {k: [workflowId | 0, slot], s: slot, json: "[cells]"}: the stats
-//!                            cells (`crate::stats`) of one workflow (0: none) in one slot
+//! rollup_pages keyPath k    {k: [workflowId | 0, slot], s: slot, json}: the stats
+//!                            cells of one workflow (0: none) in one slot (`stats::encode_page`)
 //!   by_slot      s
 //! ```
 //!
@@ -60,7 +60,7 @@ use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
 use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
-use crate::stats::{changes, Cell, CellKey, Contribution, Rollups};
+use crate::stats::{changes, decode_page, encode_page, Cell, CellKey, Contribution, Rollups};
 
 const EXECUTIONS: &str = "executions";
 const PAYLOADS: &str = "payloads";
@@ -140,16 +140,11 @@ fn page_key(workflow_id: Option<&str>, slot: i64) -> Array {
 /// The stored form of one rollup page: `cells` all share a workflow and a slot.
 fn page_record(cells: &[&Cell]) -> Result<Object, StoreError> {
     let first = cells.first().expect("a page holds at least one cell");
-    let json = serde_json::to_string(cells).map_err(|e| StoreError::Transaction {
-        operation: "encode",
-        name: "DataError".into(),
-        message: e.to_string(),
-    })?;
     let record = Object::new();
     let key = page_key(first.key.workflow_id.as_deref(), first.key.slot);
     let _ = Reflect::set(&record, &"k".into(), &key);
     let _ = Reflect::set(&record, &"s".into(), &JsValue::from(first.key.slot as f64));
-    let _ = Reflect::set(&record, &"json".into(), &JsValue::from(json));
+    let _ = Reflect::set(&record, &"json".into(), &JsValue::from(encode_page(cells)));
     Ok(record)
 }
 
@@ -179,7 +174,7 @@ fn cells_of_page(record: &JsValue) -> Result<Vec<Cell>, StoreError> {
         .ok()
         .and_then(|j| j.as_string())
         .unwrap_or_default();
-    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+    decode_page(&json).map_err(|e| StoreError::Corrupt {
         key: "rollup page".into(),
         reason: e.to_string(),
     })
