@@ -12,7 +12,7 @@ mod query;
 mod rollup;
 mod sketch;
 
-pub use page::{decode_page, encode_page};
+pub use page::{decode_page, encode_page, page_slot, PAGE_SLOTS};
 pub use query::{
     aggregate, parse_time_zone, Durations, GroupBy, GroupKey, StatsFilter, StatsGroup, StatsQuery,
     StatsResult,

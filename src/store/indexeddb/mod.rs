@@ -14,15 +14,16 @@
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
 //!   by_at        [at, id]
-//! rollup_pages keyPath k    {k: [workflowId | 0, slot], s: slot, json}: the stats
-//!                            cells of one workflow (0: none) in one slot (`stats::encode_page`)
+//! rollup_pages keyPath k    {k: [workflowId | 0, page], s: page, json}: the stats cells
+//!                            of one workflow (0: none) over the 8 slots from `page`
+//!                            (`stats::encode_page`)
 //!   by_slot      s
 //! ```
 //!
 //! Writes, deletes and clears read the previous metadata of what they change and update the
 //! rollup cells in the same transaction, so stats can never disagree with the records. Cells
-//! are stored a page per workflow and slot because Chromium's IndexedDB pays ~20 µs per record
-//! read: a workflow's stats over a day read 48 pages, not thousands of cells, in one
+//! are stored a page per workflow and four hours because Chromium's IndexedDB pays tens of µs
+//! per record read: a workflow's stats over a day read 6 pages, not hundreds of cells, in one
 //! contiguous key range.
 //!
 //! Outbox marks and dead letters are keyed by id and version so that acknowledging version
@@ -60,7 +61,9 @@ use crate::error::StoreError;
 use crate::history::{paginate, Cursor, HistoryPage, HistoryQuery, IndexPlan};
 use crate::model::{Execution, Status};
 use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
-use crate::stats::{changes, decode_page, encode_page, Cell, CellKey, Contribution, Rollups};
+use crate::stats::{
+    changes, decode_page, encode_page, page_slot, Cell, CellKey, Contribution, Rollups,
+};
 
 const EXECUTIONS: &str = "executions";
 const PAYLOADS: &str = "payloads";
@@ -129,21 +132,23 @@ fn strip_index_keys(record: &JsValue) {
     }
 }
 
-/// The key of the rollup page holding a workflow's (or no workflow's) cells in one slot.
-fn page_key(workflow_id: Option<&str>, slot: i64) -> Array {
+/// The key of the rollup page starting at slot `page` (see [`page_slot`]) that holds a
+/// workflow's (or no workflow's) cells.
+fn page_key(workflow_id: Option<&str>, page: i64) -> Array {
     // 0 sorts before every string: the page of records without a workflow never mixes with
     // a workflow's, not even one named "".
     let head = workflow_id.map_or(JsValue::from(0), JsValue::from);
-    [head, JsValue::from(slot as f64)].into_iter().collect()
+    [head, JsValue::from(page as f64)].into_iter().collect()
 }
 
 /// The stored form of one rollup page: `cells` all share a workflow and a slot.
 fn page_record(cells: &[&Cell]) -> Result<Object, StoreError> {
     let first = cells.first().expect("a page holds at least one cell");
     let record = Object::new();
-    let key = page_key(first.key.workflow_id.as_deref(), first.key.slot);
+    let page = page_slot(first.key.slot);
+    let key = page_key(first.key.workflow_id.as_deref(), page);
     let _ = Reflect::set(&record, &"k".into(), &key);
-    let _ = Reflect::set(&record, &"s".into(), &JsValue::from(first.key.slot as f64));
+    let _ = Reflect::set(&record, &"s".into(), &JsValue::from(page as f64));
     let _ = Reflect::set(&record, &"json".into(), &JsValue::from(encode_page(cells)));
     Ok(record)
 }
@@ -157,7 +162,7 @@ pub(super) fn put_pages<'a>(
         Default::default();
     for cell in cells {
         grouped
-            .entry((cell.key.workflow_id.as_deref(), cell.key.slot))
+            .entry((cell.key.workflow_id.as_deref(), page_slot(cell.key.slot)))
             .or_default()
             .push(cell);
     }
@@ -192,7 +197,7 @@ async fn update_cells(
     let mut by_page: std::collections::BTreeMap<(Option<String>, i64), Deltas> = Default::default();
     for (c, sign) in all {
         by_page
-            .entry((c.key.workflow_id.clone(), c.key.slot))
+            .entry((c.key.workflow_id.clone(), page_slot(c.key.slot)))
             .or_default()
             .push((c, sign));
     }
@@ -457,11 +462,12 @@ impl IdbStore {
         Ok(Some(e))
     }
 
-    /// The cells of the pages in `range` (over the page keys, or over `by_slot`).
+    /// The cells within `slots` of the pages in `range` (over the page keys, or over `by_slot`).
     async fn cells_in(
         &self,
         range: Option<JsValue>,
         by_slot: bool,
+        slots: (Option<i64>, Option<i64>),
     ) -> Result<Vec<Cell>, StoreError> {
         let err = || js_err("stats", 0);
         let tx = self.tx(&[ROLLUPS], IdbTransactionMode::Readonly, "stats")?;
@@ -472,9 +478,15 @@ impl IdbStore {
             (Some(r), false) => pages.get_all_with_key(r),
         };
         let all = once(request).await.map_err(err())?;
+        let (from, to) = (slots.0.unwrap_or(i64::MIN), slots.1.unwrap_or(i64::MAX));
         let mut cells = Vec::new();
         for page in all.unchecked_into::<Array>().iter() {
-            cells.extend(cells_of_page(&page)?);
+            // The first and last pages may reach past the asked slots.
+            cells.extend(
+                cells_of_page(&page)?
+                    .into_iter()
+                    .filter(|c| (from..=to).contains(&c.key.slot)),
+            );
         }
         Ok(cells)
     }
@@ -914,7 +926,7 @@ impl Store for IdbStore {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        let at = |slot: i64| JsValue::from(slot as f64);
+        let at = |slot: i64| JsValue::from(page_slot(slot) as f64);
         let range = match (from_slot, to_slot) {
             (None, None) => None,
             (Some(f), None) => Some(IdbKeyRange::lower_bound(&at(f))),
@@ -923,7 +935,8 @@ impl Store for IdbStore {
             (Some(f), Some(t)) => Some(IdbKeyRange::bound(&at(f), &at(t))),
         };
         let range = range.transpose().map_err(js_err("stats", 0))?;
-        self.cells_in(range.map(Into::into), true).await
+        self.cells_in(range.map(Into::into), true, (from_slot, to_slot))
+            .await
     }
 
     async fn workflow_cells(
@@ -932,14 +945,15 @@ impl Store for IdbStore {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        // Page keys are [workflowId, slot]: one contiguous range per workflow.
-        let lower = page_key(Some(workflow_id), from_slot.unwrap_or(i64::MIN / 2));
-        let upper = page_key(Some(workflow_id), to_slot.unwrap_or(i64::MAX / 2));
         if from_slot.zip(to_slot).is_some_and(|(f, t)| f > t) {
             return Ok(Vec::new());
         }
+        // Page keys are [workflowId, page]: one contiguous range per workflow.
+        let lower = page_key(Some(workflow_id), from_slot.map_or(i64::MIN / 2, page_slot));
+        let upper = page_key(Some(workflow_id), to_slot.map_or(i64::MAX / 2, page_slot));
         let range = IdbKeyRange::bound(&lower, &upper).map_err(js_err("stats", 0))?;
-        self.cells_in(Some(range.into()), false).await
+        self.cells_in(Some(range.into()), false, (from_slot, to_slot))
+            .await
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
