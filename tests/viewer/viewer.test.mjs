@@ -25,7 +25,8 @@ before(async () => {
   const port = await freePort();
   origin = `http://127.0.0.1:${port}`;
   db = sqlite();
-  server = await startServer(['--db', db.url, '--cors-origin', origin]);
+  // --test-faults: the dead-letter test has the server refuse one request.
+  server = await startServer(['--db', db.url, '--cors-origin', origin, '--test-faults']);
   pages = createStaticServer([['/', join(root, 'www', 'dist')]], { '/config.json': { endpoint: server.base } });
   await new Promise((r) => pages.listen(port, '127.0.0.1', r));
   browser = await launchChromium();
@@ -212,6 +213,31 @@ test('offline: runs wait as pending and are not sent; online: they sync and appe
   assert.match(await page.textContent('#detail'), /the ingest server/);
   await page.keyboard.press('Escape');
   await shot(page, 'team-view');
+  await context.close();
+});
+
+test('a record the server refuses is dead-lettered with its reason, listed, and retried', async () => {
+  const { context, page } = await openViewer();
+  await waitIndicator(page, /Synced/);
+  await page.check('#offline');
+  await page.click('[data-workflow=nightly-report]');
+  const [run] = await waitRows(page, (r) => r.length === 1 && r[0].status === 'timeout', 'the run');
+  await waitIndicator(page, /Offline: 1 pending/);
+  // The next ingest request is refused as malformed: a batch of one record is dead-lettered.
+  const plan = await fetch(`${server.base}/v1/__test/faults`, { method: 'POST', body: JSON.stringify({ fail: [{ status: 400 }] }) });
+  assert.equal(plan.status, 204);
+  await page.uncheck('#offline');
+  await waitIndicator(page, /1 dead-lettered/);
+  await page.click('#tab-settings');
+  await page.waitForSelector('#dead-letters tbody tr button.link');
+  const letter = await page.textContent('#dead-letters tbody');
+  assert.ok(letter.includes(run.id), letter);
+  assert.match(letter, /400|refused|invalid|malformed/i);
+  await shot(page, 'dead-letters');
+  await page.click('#retry-dead');
+  await waitIndicator(page, /Synced/);
+  assert.ok((await serverIds()).includes(run.id), 'the retried record reached the server');
+  await page.waitForSelector('#dead-letters tbody td.empty');
   await context.close();
 });
 
