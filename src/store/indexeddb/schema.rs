@@ -303,37 +303,14 @@ async fn split_payloads(cursor: &Request, payloads: &IdbObjectStore) -> Result<(
 /// embedded): what an early build of this library left behind. Used by the migration test.
 #[doc(hidden)]
 pub async fn create_legacy_v1(name: &str, records: &[JsValue]) -> Result<(), StoreError> {
-    let req = factory()
-        .and_then(|f| f.open_with_u32(name, 1))
-        .map_err(open_error(name))?;
-    let req_in = req.clone();
-    let on_upgrade = Closure::<dyn FnMut()>::new(move || {
-        if let Ok(db) = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>()) {
-            if let Ok(store) =
-                db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id"))
-            {
-                let _ = store.create_index_with_str("by_started", "startedAt");
-            }
+    create_legacy(name, 1, records, |db, _| {
+        if let Ok(store) =
+            db.create_object_store_with_optional_parameters(EXECUTIONS, &store_params("id"))
+        {
+            let _ = store.create_index_with_str("by_started", "startedAt");
         }
-    });
-    req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-    let db: IdbDatabase = Request::new(req.clone().unchecked_into())
-        .next()
-        .await
-        .map_err(open_error(name))?
-        .unchecked_into();
-    req.set_onupgradeneeded(None);
-    let tx = db
-        .transaction_with_str_and_mode(EXECUTIONS, web_sys::IdbTransactionMode::Readwrite)
-        .map_err(open_error(name))?;
-    let done = super::request::TxDone::new(&tx);
-    let store = tx.object_store(EXECUTIONS).map_err(open_error(name))?;
-    for record in records {
-        store.put(record).map_err(open_error(name))?;
-    }
-    done.wait().await.map_err(open_error(name))?;
-    db.close();
-    Ok(())
+    })
+    .await
 }
 
 /// Creates a database in the version-3 layout (one record per rollup cell in `rollups`)
@@ -342,21 +319,34 @@ pub async fn create_legacy_v1(name: &str, records: &[JsValue]) -> Result<(), Sto
 /// from the records.
 #[doc(hidden)]
 pub async fn create_legacy_v3(name: &str, records: &[JsValue]) -> Result<(), StoreError> {
+    create_legacy(name, 3, records, |db, tx| {
+        let _ = upgrade(db, tx, 0);
+        let _ = db.delete_object_store(ROLLUPS);
+        if let Ok(cells) =
+            db.create_object_store_with_optional_parameters(CELL_ROLLUPS_V3, &store_params("id"))
+        {
+            let _ = cells.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]));
+        }
+    })
+    .await
+}
+
+/// Opens `name` at `version` with `layout` as its upgrade, then puts `records` into its
+/// executions store.
+async fn create_legacy(
+    name: &str,
+    version: u32,
+    records: &[JsValue],
+    layout: impl Fn(&IdbDatabase, &IdbTransaction) + 'static,
+) -> Result<(), StoreError> {
     let req = factory()
-        .and_then(|f| f.open_with_u32(name, 3))
+        .and_then(|f| f.open_with_u32(name, version))
         .map_err(open_error(name))?;
     let req_in = req.clone();
     let on_upgrade = Closure::<dyn FnMut()>::new(move || {
         let db = req_in.result().and_then(|db| db.dyn_into::<IdbDatabase>());
-        let tx = req_in.transaction();
-        if let (Ok(db), Some(tx)) = (db, tx) {
-            let _ = upgrade(&db, &tx, 0);
-            let _ = db.delete_object_store(ROLLUPS);
-            if let Ok(cells) = db
-                .create_object_store_with_optional_parameters(CELL_ROLLUPS_V3, &store_params("id"))
-            {
-                let _ = cells.create_index_with_str_sequence("by_slot", &key_path(&["slot", "id"]));
-            }
+        if let (Ok(db), Some(tx)) = (db, req_in.transaction()) {
+            layout(&db, &tx);
         }
     });
     req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
