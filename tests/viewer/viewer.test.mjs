@@ -234,8 +234,11 @@ test('a record the server refuses is dead-lettered with its reason, listed, and 
   assert.ok(letter.includes(run.id), letter);
   assert.match(letter, /400|refused|invalid|malformed/i);
   await shot(page, 'dead-letters');
+  assert.match(await page.textContent('#notice'), /refused 1 record/, 'the background error is shown');
   await page.click('#retry-dead');
   await waitIndicator(page, /Synced/);
+  assert.match(await page.textContent('#retry-result'), /1 dead letter\(s\) queued again/);
+  assert.equal(await page.textContent('#notice'), '', 'the error is cleared once everything is synced');
   assert.ok((await serverIds()).includes(run.id), 'the retried record reached the server');
   await page.waitForSelector('#dead-letters tbody td.empty');
   await context.close();

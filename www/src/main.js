@@ -18,10 +18,11 @@ const SPEED = Math.max(0.1, Number(params.get('speed') ?? 1));
 const DB_NAME = params.get('db') ?? 'runledger-demo';
 const KEYS = { offline: `${DB_NAME}:offline`, retention: `${DB_NAME}:retention`, runNo: `${DB_NAME}:run-no` };
 
-function notify(message, kind = 'info') {
+function notify(message, kind = 'info', source = '') {
   const el = $('notice');
   el.textContent = message;
   el.dataset.kind = kind;
+  el.dataset.source = source;
 }
 
 // `npm start` serves /config.json with the ingest server's address (null: no server).
@@ -42,7 +43,7 @@ try {
   throw e;
 }
 globalThis.runledgerViewer = { tracker };
-tracker.on('error', (e) => { notify(`Background error (${e.name}): ${e.message}`, 'error'); console.error('[runledger]', e); });
+tracker.on('error', (e) => { notify(`Background error (${e.name}): ${e.message}`, 'error', e.name); console.error('[runledger]', e); });
 if (tracker.recovered.length) notify(`${tracker.recovered.length} run(s) left running by a closed tab were marked interrupted.`);
 
 // ---- live updates, in this tab and every other one open on the same store ----
@@ -173,6 +174,8 @@ function describeSync(s) {
 }
 function showSync(s) {
   const [state, text] = describeSync(s);
+  // A sync error shown earlier is over once everything is synced again.
+  if (state === 'synced' && $('notice').dataset.source === 'SyncError') notify('');
   const pill = $('sync-indicator');
   pill.dataset.state = state;
   pill.textContent = text;
@@ -214,7 +217,7 @@ async function refreshDeadLetters() {
 }
 $('retry-dead').addEventListener('click', async () => {
   const n = await tracker.retryDeadLetters();
-  notify(`${n} dead letter(s) queued again.`);
+  $('retry-result').textContent = `${n} dead letter(s) queued again.`;
   refreshDeadLetters();
 });
 
