@@ -212,36 +212,92 @@ impl HistoryQuery {
     }
 
     /// True when `e` passes every filter (the cursor is not a filter; see [`Self::before`]).
-    pub fn matches(&self, e: &Execution) -> bool {
+    pub fn matches<R: Filterable + ?Sized>(&self, e: &R) -> bool {
         fn eq(want: &Option<String>, have: Option<&str>) -> bool {
             want.as_deref().is_none_or(|w| have == Some(w))
         }
-        eq(&self.workflow_id, e.workflow_id.as_deref())
-            && eq(&self.user_id, e.user_id.as_deref())
+        let started_at = e.started_at();
+        eq(&self.workflow_id, e.workflow_id())
+            && eq(&self.user_id, e.user_id())
             && eq(&self.database_type, e.database_type())
-            && self.status.is_none_or(|s| s == e.status)
-            && self.kind.as_ref().is_none_or(|k| *k == e.kind)
-            && self.since.is_none_or(|t| e.started_at >= t)
-            && self.until.is_none_or(|t| e.started_at <= t)
+            && self.status.is_none_or(|s| s == e.status())
+            && self.kind.as_ref().is_none_or(|k| k == e.kind())
+            && self.since.is_none_or(|t| started_at >= t)
+            && self.until.is_none_or(|t| started_at <= t)
             && self
                 .failed_node
                 .as_ref()
-                .is_none_or(|n| e.failed_nodes.contains(n))
-            && self
-                .output
-                .as_ref()
-                .is_none_or(|o| e.outputs.iter().any(|out| &out.name == o))
+                .is_none_or(|n| e.has_failed_node(n))
+            && self.output.as_ref().is_none_or(|o| e.has_output(o))
             && self
                 .external_id
                 .as_ref()
-                .is_none_or(|x| e.external_ids.get(&x.system) == Some(&x.id))
+                .is_none_or(|x| e.external_id(&x.system) == Some(x.id.as_str()))
     }
 
     /// True when `e` comes after `cursor` in newest-first order (so belongs on a later page).
-    pub fn before(cursor: &Option<Cursor>, e: &Execution) -> bool {
+    pub fn before<R: Filterable + ?Sized>(cursor: &Option<Cursor>, e: &R) -> bool {
         cursor
             .as_ref()
-            .is_none_or(|c| (e.started_at, e.id.as_str()) < (c.started_at, c.id.as_str()))
+            .is_none_or(|c| (e.started_at(), e.id()) < (c.started_at, c.id.as_str()))
+    }
+}
+
+/// What history filters and retention look at. Implemented by [`Execution`], and by a store's
+/// own compact form of a record (the file store keeps only these fields in memory).
+pub trait Filterable {
+    /// The execution id.
+    fn id(&self) -> &str;
+    /// When it started.
+    fn started_at(&self) -> Millis;
+    /// Its status.
+    fn status(&self) -> Status;
+    /// Its kind.
+    fn kind(&self) -> &Kind;
+    /// Its workflow or pipeline.
+    fn workflow_id(&self) -> Option<&str>;
+    /// Its user.
+    fn user_id(&self) -> Option<&str>;
+    /// The database type of a query execution.
+    fn database_type(&self) -> Option<&str>;
+    /// Whether node `node`'s last attempt failed.
+    fn has_failed_node(&self, node: &str) -> bool;
+    /// Whether it produced an output named `name`.
+    fn has_output(&self, name: &str) -> bool;
+    /// Its id in `system`.
+    fn external_id(&self, system: &str) -> Option<&str>;
+}
+
+impl Filterable for Execution {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn started_at(&self) -> Millis {
+        self.started_at
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+    fn kind(&self) -> &Kind {
+        &self.kind
+    }
+    fn workflow_id(&self) -> Option<&str> {
+        self.workflow_id.as_deref()
+    }
+    fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+    fn database_type(&self) -> Option<&str> {
+        Execution::database_type(self)
+    }
+    fn has_failed_node(&self, node: &str) -> bool {
+        self.failed_nodes.iter().any(|n| n == node)
+    }
+    fn has_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|o| o.name == name)
+    }
+    fn external_id(&self, system: &str) -> Option<&str> {
+        self.external_ids.get(system).map(String::as_str)
     }
 }
 

@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::history::Filterable;
 use crate::model::time::Millis;
-use crate::model::{Execution, Status};
+use crate::model::Status;
 
 /// Keep executions this many days by default.
 pub const DEFAULT_MAX_AGE_DAYS: u32 = 30;
@@ -57,15 +58,20 @@ pub enum Verdict {
 
 /// The verdict on `e` (records come oldest first), after `removed` removals in this step;
 /// `unsynced` says whether it waits in the outbox.
-pub fn verdict(e: &Execution, removed: usize, req: &PruneRequest, unsynced: bool) -> Verdict {
-    let too_old = req.before.is_some_and(|b| e.started_at < b);
+pub fn verdict<R: Filterable + ?Sized>(
+    e: &R,
+    removed: usize,
+    req: &PruneRequest,
+    unsynced: bool,
+) -> Verdict {
+    let too_old = req.before.is_some_and(|b| e.started_at() < b);
     if !too_old && removed >= req.excess {
         return Verdict::Stop;
     }
     if removed >= req.limit {
         return Verdict::Stop;
     }
-    if e.status == Status::Running {
+    if e.status() == Status::Running {
         Verdict::KeepRunning
     } else if unsynced && req.protect_unsynced {
         Verdict::KeepUnsynced
@@ -159,6 +165,7 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Execution;
 
     fn run(status: Status, started_at: Millis) -> Execution {
         Execution {

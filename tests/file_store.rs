@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::executor::block_on;
+use runledger::history::ExternalRef;
 use runledger::history::HistoryQuery;
+use runledger::model::{Kind, Output, QueryInfo};
 use runledger::store::file::{FileStore, StdFileIo};
 use runledger::store::suite::{self, sample, T0};
-use runledger::store::{Store, Synced};
-use runledger::Status;
+use runledger::store::{DeadLetter, Store, Synced};
+use runledger::{MemoryStore, Status};
 
 fn temp_dir(case: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -243,6 +245,8 @@ fn an_index_of_another_log_or_a_damaged_index_is_ignored() {
         ("index-garbage", 0),
         ("index-other-log", 1),
         ("index-longer", 2),
+        ("index-flipped-byte", 3),
+        ("index-format-1-json", 4),
     ] {
         let dir = indexed_store(case);
         let io = StdFileIo::new(&dir, "store").unwrap();
@@ -257,17 +261,35 @@ fn an_index_of_another_log_or_a_damaged_index_is_ignored() {
                 let other_log = StdFileIo::new(&other, "store").unwrap().log_path();
                 std::fs::copy(other_log, io.log_path()).unwrap();
             }
-            _ => {
+            2 => {
                 // The log cut shorter than the index says: the index cannot be trusted.
                 let bytes = std::fs::read(io.log_path()).unwrap();
                 std::fs::write(io.log_path(), &bytes[..bytes.len() / 4]).unwrap();
+            }
+            3 => {
+                // One bit flipped inside a summary: the index's checksum catches it.
+                let mut bytes = std::fs::read(io.index_path()).unwrap();
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x01;
+                std::fs::write(io.index_path(), bytes).unwrap();
+            }
+            _ => {
+                // The JSON index earlier versions wrote, describing this very log.
+                let log = std::fs::read(io.log_path()).unwrap();
+                let header = runledger::store::file::scan(&log).payloads[0].to_vec();
+                let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+                let old = serde_json::json!({
+                    "format": 1, "logId": header["logId"], "logLen": 0,
+                    "state": {"executions": [], "outbox": [], "dead": []}, "frames": []
+                });
+                std::fs::write(io.index_path(), old.to_string()).unwrap();
             }
         }
         let (store, report) = FileStore::open(io).unwrap();
         assert!(!report.indexed, "{case}");
         let kept = ids(&store);
         match spoil {
-            0 => assert_eq!(kept.len(), 5, "{case}"),
+            0 | 3 | 4 => assert_eq!(kept.len(), 5, "{case}"),
             1 => assert_eq!(kept, ["x"], "{case}"),
             _ => {
                 assert!(report.damage.is_some(), "{case}");
@@ -297,4 +319,175 @@ fn a_damaged_record_behind_the_index_is_a_corrupt_error_for_that_record_only() {
     for id in ["e1", "e2", "e3", "e4"] {
         assert!(block_on(store.get(id)).unwrap().is_some());
     }
+}
+
+/// Runs that differ in every field history filters on.
+fn varied_runs(n: i64) -> Vec<runledger::Execution> {
+    let statuses = [
+        Status::Success,
+        Status::Failed,
+        Status::Running,
+        Status::Timeout,
+    ];
+    (0..n)
+        .map(|i| {
+            let mut e = sample(
+                &format!("r{i:03}"),
+                &format!("wf-{}", i % 3),
+                // Some share a start time: the id breaks the tie.
+                T0 + (i / 2) * 1000,
+                statuses[(i % 4) as usize],
+            );
+            e.user_id = (i % 5 != 0).then(|| format!("u{}", i % 2));
+            if i % 3 == 1 {
+                e.kind = Kind::Query;
+                e.query = Some(QueryInfo {
+                    database_type: Some(["postgres", "duckdb"][(i % 2) as usize].into()),
+                    ..QueryInfo::default()
+                });
+            }
+            if i % 7 == 0 {
+                e.kind = Kind::Other("backfill".into());
+                e.workflow_id = None;
+            }
+            if e.status == Status::Failed {
+                e.failed_nodes = vec!["load".into()];
+            }
+            if i % 4 == 0 {
+                e.outputs = vec![Output {
+                    name: format!("orders-{}", i % 8),
+                    ..Output::default()
+                }];
+            }
+            if i % 6 == 0 {
+                e.external_ids.insert("airflow".into(), format!("run-{i}"));
+            }
+            e
+        })
+        .collect()
+}
+
+fn all_pages<S: Store>(store: &S, mut query: HistoryQuery) -> Vec<String> {
+    query.limit = Some(7);
+    let mut seen = Vec::new();
+    loop {
+        let page = block_on(store.history(&query)).unwrap();
+        seen.extend(page.items.iter().map(|e| serde_json::to_string(e).unwrap()));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+#[test]
+fn after_reopening_from_its_index_the_store_answers_as_the_memory_store_does() {
+    let dir = temp_dir("index-vs-memory");
+    let store = open(&dir);
+    let reference = MemoryStore::new();
+    let runs = varied_runs(60);
+    for chunk in runs.chunks(16) {
+        block_on(store.write(chunk)).unwrap();
+        block_on(reference.write(chunk)).unwrap();
+    }
+    let synced: Vec<Synced> = (0..60)
+        .step_by(3)
+        .map(|i| Synced {
+            id: format!("r{i:03}"),
+            version: 1,
+        })
+        .collect();
+    let refused = [DeadLetter {
+        id: "r005".into(),
+        version: 1,
+        reason: "schema".into(),
+        at: T0,
+    }];
+    block_on(store.settle(&synced, &refused)).unwrap();
+    block_on(reference.settle(&synced, &refused)).unwrap();
+    block_on(store.delete("r010")).unwrap();
+    block_on(reference.delete("r010")).unwrap();
+    store.checkpoint().unwrap();
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    assert_eq!(report.replayed_bytes, 0, "everything came from the index");
+
+    let queries = [
+        HistoryQuery::default(),
+        HistoryQuery {
+            workflow_id: Some("wf-1".into()),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            workflow_id: Some("wf-2".into()),
+            status: Some(Status::Failed),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            user_id: Some("u1".into()),
+            database_type: Some("duckdb".into()),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            kind: Some(Kind::Other("backfill".into())),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            since: Some(T0 + 5_000),
+            until: Some(T0 + 20_000),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            failed_node: Some("load".into()),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            output: Some("orders-4".into()),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            external_id: Some(ExternalRef {
+                system: "airflow".into(),
+                id: "run-12".into(),
+            }),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            workflow_id: Some("no-such-workflow".into()),
+            ..HistoryQuery::default()
+        },
+    ];
+    for q in queries {
+        let want = all_pages(&reference, q.clone());
+        let expect_none = q.workflow_id.as_deref() == Some("no-such-workflow");
+        assert_eq!(want.is_empty(), expect_none, "{q:?} finds something");
+        assert_eq!(all_pages(&again, q.clone()), want, "{q:?}");
+    }
+    assert_eq!(all_pages(&again, HistoryQuery::default()).len(), 59);
+    let outbox_ids = |items: Vec<runledger::store::Outgoing>| -> Vec<String> {
+        items.into_iter().map(|o| o.id).collect()
+    };
+    assert_eq!(
+        outbox_ids(block_on(again.outbox(100, None)).unwrap()),
+        outbox_ids(block_on(reference.outbox(100, None)).unwrap())
+    );
+    assert_eq!(
+        block_on(again.outbox_counts()).unwrap(),
+        block_on(reference.outbox_counts()).unwrap()
+    );
+    assert_eq!(
+        block_on(again.dead_letters()).unwrap(),
+        block_on(reference.dead_letters()).unwrap()
+    );
+    let mut cells = block_on(again.cells(None, None)).unwrap();
+    let mut want = block_on(reference.cells(None, None)).unwrap();
+    cells.sort_by(|a, b| a.key.cmp(&b.key));
+    want.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(cells, want);
+    // The rollups rebuilt from the summaries agree with those the index kept.
+    block_on(again.rebuild_rollups()).unwrap();
+    let mut rebuilt = block_on(again.cells(None, None)).unwrap();
+    rebuilt.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(rebuilt, want);
 }

@@ -262,7 +262,7 @@ impl Store for MemoryStore {
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
         let meta = self.meta.borrow();
-        let keep = |e: &&Execution| query.matches(e) && HistoryQuery::before(&cursor, e);
+        let keep = |e: &&Execution| query.matches(*e) && HistoryQuery::before(&cursor, *e);
         let mut hits: Vec<&Execution> = if let Some(w) = &query.workflow_id {
             // Newest first through the workflow's own list, stopping at the page's end.
             self.by_workflow

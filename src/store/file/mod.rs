@@ -5,15 +5,17 @@
 //! {path}/{name}.log    frame*   frame = [len u32][crc32 u32][payload]
 //!   payload: 'R' + execution JSON (one stored version of one record)
 //!          | JSON op: header{format, logId} | delete | clear | settle | retry | prune | queue
-//! {path}/{name}.index  JSON: the log it covers (logId, byte length), every execution's
-//!                      summary, where its latest record frame is, the outbox, dead letters
+//! {path}/{name}.index  binary (see `index`): the log it covers (logId, byte length), and
+//!                      per execution the fields history filters on, its summary, where its
+//!                      latest record frame is and its place in the outbox; dead letters, rollups
 //! ```
 //!
 //! - Every change is appended and fsynced before the call returns: a write that `flush()`
 //!   confirmed survives `kill -9` and power loss.
-//! - Only summaries live in memory (history filters, stats rollups, the outbox); a record's
-//!   node runs are read from its frame when asked for (`get`, sync, recovery), and their
-//!   checksum is checked on every read.
+//! - Only a compact catalog lives in memory (`catalog`): the fields history filters on, each
+//!   summary as JSON text (parsed only when a page returns it), stats rollups, the outbox. A
+//!   record's node runs are read from its frame when asked for (`get`, sync, recovery), and
+//!   their checksum is checked on every read.
 //! - Opening reads the index and replays only the log written after it. A missing, damaged or
 //!   stale index (another log, a shorter log) just means replaying the whole log: the log is
 //!   the truth, the index a cache of it.
@@ -25,12 +27,15 @@
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
 //!   native tests. No `node:` import reaches the browser build.
 
+mod catalog;
 mod frame;
+mod index;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -39,15 +44,14 @@ pub use frame::{crc32, encode as encode_frame, scan, Scan};
 #[cfg(not(target_arch = "wasm32"))]
 pub use std_io::StdFileIo;
 
-use super::{
-    DeadLetter, FailPoint, MemoryStore, OutboxCounts, Outgoing, QueuePosition, Snapshot, Store,
-    Synced,
-};
+use super::{DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced};
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
 use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
+use catalog::Catalog;
+pub use index::INDEX_FORMAT;
 
 /// The log format this library writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -125,21 +129,10 @@ enum Op {
 }
 
 /// Where a record's latest frame is.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct FrameRef {
     offset: u64,
     len: u64,
-}
-
-/// The index file.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Index {
-    format: u32,
-    log_id: String,
-    log_len: u64,
-    state: Snapshot,
-    frames: Vec<(String, FrameRef)>,
 }
 
 /// What opening found.
@@ -160,9 +153,8 @@ pub struct OpenReport {
 /// Executions in an append-only log; see the module docs.
 pub struct FileStore<F: FileIo> {
     io: F,
-    /// Summaries (no node runs), rollups, outbox and dead letters.
-    state: MemoryStore,
-    frames: RefCell<HashMap<String, FrameRef>>,
+    /// What is stored, without node runs; see [`catalog`].
+    state: RefCell<Catalog>,
     log_id: RefCell<String>,
     log_len: StdCell<u64>,
     indexed_len: StdCell<u64>,
@@ -195,9 +187,18 @@ fn encode_error(operation: &'static str) -> impl Fn(serde_json::Error) -> StoreE
     }
 }
 
-/// Runs a memory-store call, which completes at once.
+/// Grows the heap by `bytes` at once, ahead of building the catalog. In wasm every growth
+/// of the memory is costly (the JS engine swaps the memory's buffer and counts it against its
+/// own heap, which brings on garbage collections): growing it in one step instead of a
+/// thousand small ones halves the time to open a large store. The allocator keeps what is
+/// freed here for the allocations that follow.
+fn reserve_memory(bytes: usize) {
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(bytes)));
+}
+
+/// Runs a call of this store, which never waits (the file I/O is synchronous).
 fn now<T>(future: impl std::future::Future<Output = T>) -> T {
-    future.now_or_never().expect("the memory store never waits")
+    future.now_or_never().expect("the file store never waits")
 }
 
 fn record_frame(e: &Execution) -> Result<Vec<u8>, StoreError> {
@@ -232,8 +233,7 @@ impl<F: FileIo> FileStore<F> {
         let size = io.log_size().map_err(open_error)?;
         let store = FileStore {
             io,
-            state: MemoryStore::new(),
-            frames: RefCell::new(HashMap::new()),
+            state: RefCell::new(Catalog::default()),
             log_id: RefCell::new(String::new()),
             log_len: StdCell::new(0),
             indexed_len: StdCell::new(0),
@@ -289,20 +289,19 @@ impl<F: FileIo> FileStore<F> {
         let Ok(Some(bytes)) = self.io.read_index() else {
             return 0;
         };
-        let Ok(index) = serde_json::from_slice::<Index>(&bytes) else {
+        reserve_memory(2 * bytes.len());
+        // An index of another format (the JSON one of earlier versions, say) is not read:
+        // the log is replayed, and a new index written.
+        let Some((covered, catalog)) = index::decode(&bytes) else {
             return 0;
         };
-        if index.format != FORMAT_VERSION
-            || index.log_id != *self.log_id.borrow()
-            || index.log_len > size
-        {
+        if covered.log_id != *self.log_id.borrow() || covered.log_len > size {
             return 0;
         }
         self.index_size.set(bytes.len() as u64);
-        self.state.import(index.state);
-        *self.frames.borrow_mut() = index.frames.into_iter().collect();
-        self.indexed_len.set(index.log_len);
-        index.log_len
+        *self.state.borrow_mut() = catalog;
+        self.indexed_len.set(covered.log_len);
+        covered.log_len
     }
 
     /// Applies every whole frame of `bytes` (the log from `base`); returns the length of the
@@ -332,26 +331,21 @@ impl<F: FileIo> FileStore<F> {
         (valid, damage)
     }
 
-    fn apply_payload(&self, payload: &[u8], frame: FrameRef) -> Result<(), serde_json::Error> {
+    fn apply_payload(&self, payload: &[u8], frame: FrameRef) -> Result<(), String> {
         if payload.first() == Some(&RECORD) {
             // Only its summary is kept in memory: node payloads are skipped, not built.
             let record: Execution =
-                crate::model::skimming(|| serde_json::from_slice(&payload[1..]))?;
-            self.remember(&[(record, frame)]);
+                crate::model::skimming(|| serde_json::from_slice(&payload[1..]))
+                    .map_err(|e| e.to_string())?;
+            self.state
+                .borrow_mut()
+                .put(&record, frame)
+                .map_err(|e| e.to_string())?;
         } else {
-            self.apply(serde_json::from_slice(payload)?);
+            let op = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+            self.apply(op).map_err(|e| e.to_string())?;
         }
         Ok(())
-    }
-
-    /// Takes stored records into the in-memory state: their summaries, and where they are.
-    fn remember(&self, records: &[(Execution, FrameRef)]) {
-        let summaries: Vec<Execution> = records.iter().map(|(e, _)| e.summary()).collect();
-        let _ = now(self.state.write(&summaries));
-        let mut frames = self.frames.borrow_mut();
-        for (e, frame) in records {
-            frames.insert(e.id.clone(), *frame);
-        }
     }
 
     /// Imports `{name}.jsonl` (one execution per line) written by the older layout.
@@ -379,39 +373,34 @@ impl<F: FileIo> FileStore<F> {
     }
 
     /// Applies a replayed or just-logged change to the in-memory state.
-    fn apply(&self, op: Op) {
-        let s = &self.state;
+    fn apply(&self, op: Op) -> Result<(), StoreError> {
+        let mut s = self.state.borrow_mut();
         match op {
             Op::Header { .. } => {}
             Op::Delete { id } => {
-                let _ = now(s.delete(&id));
-                self.frames.borrow_mut().remove(&id);
+                s.remove(&id)?;
             }
             Op::Clear { workflow_id } => {
-                let _ = now(s.clear(workflow_id.as_deref()));
-                self.frames
-                    .borrow_mut()
-                    .retain(|id, _| s.version(id).is_some());
+                s.clear(workflow_id.as_deref())?;
             }
             Op::Settle { synced, refused } => {
                 let synced: Vec<Synced> = synced
                     .into_iter()
                     .map(|(id, version)| Synced { id, version })
                     .collect();
-                let _ = now(s.settle(&synced, &refused));
+                s.settle(&synced, &refused);
             }
             Op::Retry { ids } => {
-                let _ = now(s.retry_dead_letters(ids.as_deref()));
+                s.retry_dead_letters(ids.as_deref());
             }
             Op::Prune { ids } => {
-                let mut frames = self.frames.borrow_mut();
                 for id in ids {
-                    let _ = now(s.delete(&id));
-                    frames.remove(&id);
+                    s.remove(&id)?;
                 }
             }
             Op::Queue { outbox, dead } => s.set_queue(outbox, dead),
         }
+        Ok(())
     }
 
     /// Makes `op` durable (one fsynced frame), then applies it.
@@ -424,7 +413,7 @@ impl<F: FileIo> FileStore<F> {
             },
             other => other,
         })?;
-        self.apply(op);
+        self.apply(op)?;
         self.maintain()
     }
 
@@ -459,31 +448,18 @@ impl<F: FileIo> FileStore<F> {
         INDEX_EVERY_BYTES.max(self.index_size.get() / 4)
     }
 
-    /// The frames of the records still stored (every change that removes a record drops its
-    /// frame), in log order.
-    fn live_frames(&self) -> Vec<(String, FrameRef)> {
-        let mut live: Vec<(String, FrameRef)> = self
-            .frames
-            .borrow()
-            .iter()
-            .map(|(id, f)| (id.clone(), *f))
-            .collect();
-        live.sort_by_key(|(_, f)| f.offset);
-        live
+    /// The frames of the records still stored, in log order.
+    fn live_frames(&self) -> Vec<(Rc<str>, FrameRef)> {
+        self.state.borrow().live_frames()
     }
 
     /// Writes the index for the log as it is now, so that the next open replays nothing.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        let index = Index {
-            format: FORMAT_VERSION,
-            log_id: self.log_id.borrow().clone(),
-            log_len: self.log_len.get(),
-            state: self.state.export(),
-            frames: self.live_frames(),
-        };
-        let bytes = serde_json::to_vec(&index).map_err(encode_error("index"))?;
+        let log_len = self.log_len.get();
+        let bytes = index::encode(&self.state.borrow(), &self.log_id.borrow(), log_len)
+            .map_err(encode_error("index"))?;
         self.io.write_index(&bytes).map_err(io_error("index"))?;
-        self.indexed_len.set(index.log_len);
+        self.indexed_len.set(log_len);
         self.index_size.set(bytes.len() as u64);
         Ok(())
     }
@@ -501,7 +477,7 @@ impl<F: FileIo> FileStore<F> {
         for (id, f) in self.live_frames() {
             let Some(frame) = old.get(f.offset as usize..(f.offset + f.len) as usize) else {
                 return Err(StoreError::Corrupt {
-                    key: id,
+                    key: id.to_string(),
                     reason: "its record lies past the end of the log".into(),
                 });
             };
@@ -514,13 +490,13 @@ impl<F: FileIo> FileStore<F> {
             );
             bytes.extend_from_slice(frame);
         }
-        let snapshot = self.state.export();
-        bytes.extend(op_frame(&Op::Queue {
-            outbox: snapshot.outbox,
-            dead: snapshot.dead,
-        })?);
+        let (outbox, dead) = {
+            let s = self.state.borrow();
+            (s.outbox(), s.dead())
+        };
+        bytes.extend(op_frame(&Op::Queue { outbox, dead })?);
         self.io.replace(&bytes).map_err(io_error("compact"))?;
-        *self.frames.borrow_mut() = moved;
+        self.state.borrow_mut().move_frames(&moved);
         *self.log_id.borrow_mut() = log_id;
         self.log_len.set(bytes.len() as u64);
         self.counted_len.set(bytes.len() as u64);
@@ -529,7 +505,7 @@ impl<F: FileIo> FileStore<F> {
 
     /// Reads a record's latest frame back, checking its checksum.
     fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(f) = self.frames.borrow().get(id).copied() else {
+        let Some(f) = self.state.borrow().frame(id) else {
             return Ok(None);
         };
         let bytes = self.io.read_at(f.offset, f.len).map_err(io_error("read"))?;
@@ -591,56 +567,56 @@ impl<F: FileIo> Store for FileStore<F> {
         }
         // One append and one fsync for the batch; each record is its own frame.
         let mut bytes = Vec::new();
-        let mut placed = Vec::with_capacity(batch.len());
+        let mut frames = Vec::with_capacity(batch.len());
         let base = self.log_len.get();
         for e in batch {
             let frame = record_frame(e)?;
-            placed.push((
-                e.clone(),
-                FrameRef {
-                    offset: base + bytes.len() as u64,
-                    len: frame.len() as u64,
-                },
-            ));
+            frames.push(FrameRef {
+                offset: base + bytes.len() as u64,
+                len: frame.len() as u64,
+            });
             bytes.extend(frame);
         }
         self.append(&bytes)?;
-        self.remember(&placed);
+        {
+            let mut state = self.state.borrow_mut();
+            for (e, frame) in batch.iter().zip(frames) {
+                state.put(e, frame)?;
+            }
+        }
         self.maintain()
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        if self.state.version(id).is_none() {
-            return Ok(None);
-        }
         self.load_execution(id)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        self.state.history(query).await
+        self.state.borrow().history(query)
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.state.version(id).is_some();
+        let existed = self.state.borrow().version(id).is_some();
         self.commit(Op::Delete { id: id.to_owned() }, "delete")?;
         Ok(existed)
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
-        let before = self.state.len();
+        let before = self.state.borrow().len();
         self.commit(
             Op::Clear {
                 workflow_id: workflow_id.map(str::to_owned),
             },
             "clear",
         )?;
-        Ok(before - self.state.len())
+        Ok(before - self.state.borrow().len())
     }
 
     async fn running(&self) -> Result<Vec<Execution>, StoreError> {
-        let mut out = Vec::new();
-        for summary in self.state.running().await? {
-            out.extend(self.load_execution(&summary.id)?);
+        let ids = self.state.borrow().running();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.load_execution(&id)?);
         }
         Ok(out)
     }
@@ -651,11 +627,11 @@ impl<F: FileIo> Store for FileStore<F> {
         after: Option<&QueuePosition>,
     ) -> Result<Vec<Outgoing>, StoreError> {
         // The records go out as stored: their frames' text, not re-encoded.
-        let mut out = Vec::new();
-        for position in self.state.queued(limit, after) {
-            let (Some(version), Some(json)) =
-                (self.state.version(&position.id), self.load(&position.id)?)
-            else {
+        let queued = self.state.borrow().queued(limit, after);
+        let mut out = Vec::with_capacity(queued.len());
+        for position in queued {
+            let version = self.state.borrow().version(&position.id);
+            let (Some(version), Some(json)) = (version, self.load(&position.id)?) else {
                 continue;
             };
             let json = String::from_utf8(json).map_err(|e| StoreError::Corrupt {
@@ -683,18 +659,18 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.state.outbox_counts().await
+        Ok(self.state.borrow().outbox_counts())
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.state.dead_letters().await
+        Ok(self.state.borrow().dead())
     }
 
     async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
         let n = self
             .state
-            .dead_letters()
-            .await?
+            .borrow()
+            .dead()
             .iter()
             .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
             .count();
@@ -712,16 +688,16 @@ impl<F: FileIo> Store for FileStore<F> {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        self.state.cells(from_slot, to_slot).await
+        Ok(self.state.borrow().cells_in(from_slot, to_slot))
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
-        self.state.rebuild_rollups().await
+        self.state.borrow_mut().rebuild_rollups()
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
         // Decide on the current state, log the removals, then apply them.
-        let report = self.state.plan_prune(request);
+        let report = self.state.borrow().plan_prune(request);
         if !report.removed.is_empty() {
             self.commit(
                 Op::Prune {

@@ -1,0 +1,490 @@
+//! What the file store keeps in memory, per record: the few fields history filters and
+//! retention look at, where its latest frame is, its summary as JSON text, and its place in
+//! the outbox. A summary is parsed only when a page returns it (or a change needs its old
+//! stats contribution), so opening builds no `Execution` at all.
+//!
+//! Strings that repeat across records (workflow, user, database type, node and output names)
+//! are shared (`Rc<str>`), and so is each id across the maps that name it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+
+use super::FrameRef;
+use crate::error::StoreError;
+use crate::history::{paginate, Filterable, HistoryPage, HistoryQuery};
+use crate::model::{Execution, Kind, Millis, Status};
+use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
+use crate::stats::{Cell, Rollups};
+use crate::store::{DeadLetter, OutboxCounts, QueuePosition, Synced};
+
+/// One stored record, as the catalog holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Entry {
+    pub id: Rc<str>,
+    pub version: u64,
+    pub frame: FrameRef,
+    /// The summary (no node runs) as JSON.
+    pub summary: Box<str>,
+    pub started_at: Millis,
+    pub status: Status,
+    pub kind: Kind,
+    pub workflow_id: Option<Rc<str>>,
+    pub user_id: Option<Rc<str>>,
+    pub database_type: Option<Rc<str>>,
+    pub failed_nodes: Box<[Rc<str>]>,
+    pub outputs: Box<[Rc<str>]>,
+    pub external_ids: Box<[(Rc<str>, Box<str>)]>,
+    /// `(version to send, queue position)` while it waits in the outbox.
+    pub queued: Option<(u64, u64)>,
+}
+
+impl Filterable for Entry {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn started_at(&self) -> Millis {
+        self.started_at
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+    fn kind(&self) -> &Kind {
+        &self.kind
+    }
+    fn workflow_id(&self) -> Option<&str> {
+        self.workflow_id.as_deref()
+    }
+    fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+    fn database_type(&self) -> Option<&str> {
+        self.database_type.as_deref()
+    }
+    fn has_failed_node(&self, node: &str) -> bool {
+        self.failed_nodes.iter().any(|n| &**n == node)
+    }
+    fn has_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|o| &**o == name)
+    }
+    fn external_id(&self, system: &str) -> Option<&str> {
+        self.external_ids
+            .iter()
+            .find(|(s, _)| &**s == system)
+            .map(|(_, id)| &**id)
+    }
+}
+
+/// Shares one allocation among equal strings.
+#[derive(Debug, Default)]
+pub(super) struct Interner(HashSet<Rc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, text: &str) -> Rc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Rc<str> = Rc::from(text);
+        self.0.insert(shared.clone());
+        shared
+    }
+}
+
+/// Newest-first walks go backwards over `(startedAt, id)`.
+type TimeOrder = BTreeSet<(Millis, Rc<str>)>;
+
+/// Every stored record's entry, the orders history walks, the outbox, the dead letters and
+/// the stats rollups.
+#[derive(Debug, Default)]
+pub(super) struct Catalog {
+    entries: HashMap<Rc<str>, Entry>,
+    by_time: TimeOrder,
+    by_workflow: HashMap<Rc<str>, TimeOrder>,
+    /// Queue position → id, for the records in the outbox.
+    queue: BTreeMap<u64, Rc<str>>,
+    next_position: u64,
+    dead: HashMap<String, DeadLetter>,
+    rollups: Rollups,
+    pub strings: Interner,
+}
+
+fn corrupt(id: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        key: id.to_owned(),
+        reason: format!("its summary cannot be read: {e}"),
+    }
+}
+
+/// The summary an entry holds, parsed.
+pub(super) fn parse_summary(entry: &Entry) -> Result<Execution, StoreError> {
+    serde_json::from_str(&entry.summary).map_err(|e| corrupt(&entry.id, e))
+}
+
+impl Catalog {
+    /// A catalog of `entries` (any order), with the queue as their `queued` fields say, and
+    /// the dead letters and rollup cells given.
+    pub fn assemble(
+        entries: Vec<Entry>,
+        next_position: u64,
+        dead: Vec<DeadLetter>,
+        cells: Vec<Cell>,
+        strings: Interner,
+    ) -> Catalog {
+        let mut order: Vec<(Millis, Rc<str>)> = entries
+            .iter()
+            .map(|e| (e.started_at, e.id.clone()))
+            .collect();
+        // Usually sorted already (the index is written in this order): then this is one pass,
+        // and the sets below are built in bulk.
+        order.sort_unstable();
+        let mut per_workflow: HashMap<Rc<str>, Vec<(Millis, Rc<str>)>> = HashMap::new();
+        let queue = entries
+            .iter()
+            .filter_map(|e| e.queued.map(|(_, position)| (position, e.id.clone())))
+            .collect();
+        let entries: HashMap<Rc<str>, Entry> =
+            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
+        for (at, id) in &order {
+            if let Some(w) = &entries[id].workflow_id {
+                per_workflow
+                    .entry(w.clone())
+                    .or_default()
+                    .push((*at, id.clone()));
+            }
+        }
+        Catalog {
+            entries,
+            by_time: order.into_iter().collect(),
+            by_workflow: per_workflow
+                .into_iter()
+                .map(|(w, runs)| (w, runs.into_iter().collect()))
+                .collect(),
+            queue,
+            next_position,
+            dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
+            rollups: Rollups::from_cells(cells),
+            strings,
+        }
+    }
+
+    /// Entries newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Entry> {
+        self.by_time.iter().rev().map(|(_, id)| &self.entries[id])
+    }
+
+    pub fn next_position(&self) -> u64 {
+        self.next_position
+    }
+
+    pub fn dead(&self) -> Vec<DeadLetter> {
+        let mut all: Vec<DeadLetter> = self.dead.values().cloned().collect();
+        all.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        all
+    }
+
+    pub fn cells(&self) -> Vec<Cell> {
+        self.rollups.cells().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn version(&self, id: &str) -> Option<u64> {
+        self.entries.get(id).map(|e| e.version)
+    }
+
+    pub fn frame(&self, id: &str) -> Option<FrameRef> {
+        self.entries.get(id).map(|e| e.frame)
+    }
+
+    /// The entry for summary `e` (of a record just written or replayed, found at `frame`).
+    fn entry_of(&mut self, e: &Execution, frame: FrameRef) -> Result<Entry, StoreError> {
+        let json = serde_json::to_string(e).map_err(|err| corrupt(&e.id, err))?;
+        let s = &mut self.strings;
+        Ok(Entry {
+            id: Rc::from(e.id.as_str()),
+            version: e.version,
+            frame,
+            summary: json.into_boxed_str(),
+            started_at: e.started_at,
+            status: e.status,
+            kind: e.kind.clone(),
+            workflow_id: e.workflow_id.as_deref().map(|w| s.get(w)),
+            user_id: e.user_id.as_deref().map(|u| s.get(u)),
+            database_type: e.database_type().map(|d| s.get(d)),
+            failed_nodes: e.failed_nodes.iter().map(|n| s.get(n)).collect(),
+            outputs: e.outputs.iter().map(|o| s.get(&o.name)).collect(),
+            external_ids: e
+                .external_ids
+                .iter()
+                .map(|(system, id)| (s.get(system), Box::from(id.as_str())))
+                .collect(),
+            queued: None,
+        })
+    }
+
+    /// Stores `e` (found at `frame`) in place of its older version, and queues it to be sent.
+    pub fn put(&mut self, e: &Execution, frame: FrameRef) -> Result<(), StoreError> {
+        let summary = e.summary();
+        let mut entry = self.entry_of(&summary, frame)?;
+        // Read before anything changes: a failure leaves the catalog as it was.
+        let old_summary = self
+            .entries
+            .get(e.id.as_str())
+            .map(parse_summary)
+            .transpose()?;
+        self.take(&e.id);
+        self.rollups.replace(old_summary.as_ref(), Some(&summary));
+        let position = self.next_position;
+        self.next_position += 1;
+        entry.queued = Some((entry.version, position));
+        self.queue.insert(position, entry.id.clone());
+        self.place(entry);
+        Ok(())
+    }
+
+    /// Adds `entry` to the orders.
+    fn place(&mut self, entry: Entry) {
+        let key = (entry.started_at, entry.id.clone());
+        if let Some(w) = &entry.workflow_id {
+            self.by_workflow
+                .entry(w.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.by_time.insert(key);
+        self.entries.insert(entry.id.clone(), entry);
+    }
+
+    /// Takes `id`'s entry out of the maps and orders (not out of the rollups or dead letters).
+    fn take(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.entries.remove(id)?;
+        let key = (entry.started_at, entry.id.clone());
+        self.by_time.remove(&key);
+        if let Some(w) = &entry.workflow_id {
+            if let Some(runs) = self.by_workflow.get_mut(w) {
+                runs.remove(&key);
+                if runs.is_empty() {
+                    self.by_workflow.remove(w);
+                }
+            }
+        }
+        if let Some((_, position)) = entry.queued {
+            self.queue.remove(&position);
+        }
+        Some(entry)
+    }
+
+    /// Removes `id` with everything about it; true when it was stored.
+    pub fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
+        self.dead.remove(id);
+        let Some(old) = self.entries.get(id).map(parse_summary).transpose()? else {
+            return Ok(false);
+        };
+        self.take(id);
+        self.rollups.replace(Some(&old), None);
+        Ok(true)
+    }
+
+    /// Removes every record, or every record of one workflow; returns how many.
+    pub fn clear(&mut self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
+        let doomed: Vec<Rc<str>> = match workflow_id {
+            None => self.entries.keys().cloned().collect(),
+            Some(w) => self.by_workflow.get(w).map_or_else(Vec::new, |runs| {
+                runs.iter().map(|(_, id)| id.clone()).collect()
+            }),
+        };
+        for id in &doomed {
+            self.remove(id)?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// A page of history: walks newest first (through the workflow's own order when the query
+    /// names one), from the cursor, and parses only the summaries it returns.
+    pub fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (limit, cursor) = query.checked_bounds();
+        let order = match &query.workflow_id {
+            Some(w) => match self.by_workflow.get(w.as_str()) {
+                Some(runs) => runs,
+                None => return Ok(HistoryPage::default()),
+            },
+            None => &self.by_time,
+        };
+        let walk: Box<dyn Iterator<Item = &(Millis, Rc<str>)>> = match &cursor {
+            Some(c) => Box::new(order.range(..(c.started_at, Rc::from(c.id.as_str()))).rev()),
+            None => Box::new(order.iter().rev()),
+        };
+        let hits = walk
+            .map(|(_, id)| &self.entries[id])
+            .filter(|e| query.matches(*e))
+            .take(limit + 1)
+            .map(parse_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(hits, limit))
+    }
+
+    /// The ids of the executions still running.
+    pub fn running(&self) -> Vec<String> {
+        self.entries
+            .values()
+            .filter(|e| e.status == Status::Running)
+            .map(|e| e.id.to_string())
+            .collect()
+    }
+
+    /// What a prune step would remove, oldest first (nothing is removed yet).
+    pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+        for (_, id) in &self.by_time {
+            let e = &self.entries[id];
+            match verdict(e, report.removed.len(), request, e.queued.is_some()) {
+                Verdict::Remove => report.removed.push(e.id.to_string()),
+                Verdict::KeepUnsynced => report.kept_unsynced += 1,
+                Verdict::KeepRunning => {}
+                Verdict::Stop => {
+                    report.done = report.removed.len() < request.limit;
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    /// The next `limit` queued records after `after`, in queue order.
+    pub fn queued(&self, limit: usize, after: Option<&QueuePosition>) -> Vec<QueuePosition> {
+        let from = match after {
+            Some(p) if p.queued_at >= 0.0 => p.queued_at.floor() as u64 + 1,
+            _ => 0,
+        };
+        self.queue
+            .range(from..)
+            .take(limit)
+            .map(|(&position, id)| QueuePosition {
+                queued_at: position as f64,
+                id: id.to_string(),
+            })
+            .collect()
+    }
+
+    /// The outbox in queue order, as `(id, version)`.
+    pub fn outbox(&self) -> Vec<(String, u64)> {
+        self.queue
+            .values()
+            .map(|id| (id.to_string(), self.entries[id].queued.map_or(0, |q| q.0)))
+            .collect()
+    }
+
+    /// Replaces the outbox (in queue order) and the dead letters.
+    pub fn set_queue(&mut self, outbox: Vec<(String, u64)>, dead: Vec<DeadLetter>) {
+        for id in std::mem::take(&mut self.queue).into_values() {
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.queued = None;
+            }
+        }
+        for (position, (id, version)) in outbox.into_iter().enumerate() {
+            if let Some(e) = self.entries.get_mut(id.as_str()) {
+                e.queued = Some((version, position as u64));
+                self.queue.insert(position as u64, e.id.clone());
+            }
+            self.next_position = position as u64 + 1;
+        }
+        self.dead = dead.into_iter().map(|d| (d.id.clone(), d)).collect();
+    }
+
+    /// Takes acknowledged versions out of the outbox and refused ones into the dead letters.
+    pub fn settle(&mut self, synced: &[Synced], refused: &[DeadLetter]) {
+        for s in synced {
+            self.unqueue_up_to(&s.id, s.version);
+            if self.dead.get(&s.id).is_some_and(|d| d.version <= s.version) {
+                self.dead.remove(&s.id);
+            }
+        }
+        for r in refused {
+            self.unqueue_up_to(&r.id, r.version);
+            if self.dead.get(&r.id).is_none_or(|d| d.version <= r.version) {
+                self.dead.insert(r.id.clone(), r.clone());
+            }
+        }
+    }
+
+    /// Leaves the outbox when what waits there is `version` or older (a newer one still goes).
+    fn unqueue_up_to(&mut self, id: &str, version: u64) {
+        if let Some(e) = self.entries.get_mut(id) {
+            if let Some((queued, position)) = e.queued {
+                if queued <= version {
+                    e.queued = None;
+                    self.queue.remove(&position);
+                }
+            }
+        }
+    }
+
+    pub fn outbox_counts(&self) -> OutboxCounts {
+        OutboxCounts {
+            pending: self.queue.len(),
+            dead_lettered: self.dead.len(),
+        }
+    }
+
+    /// Puts dead letters (all, or those named) back in the outbox; returns how many.
+    pub fn retry_dead_letters(&mut self, ids: Option<&[String]>) -> usize {
+        let mut chosen: Vec<DeadLetter> = self
+            .dead
+            .values()
+            .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
+            .cloned()
+            .collect();
+        chosen.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        for letter in &chosen {
+            self.dead.remove(&letter.id);
+            let position = self.next_position;
+            self.next_position += 1;
+            if let Some(e) = self.entries.get_mut(letter.id.as_str()) {
+                if e.queued.is_none() {
+                    e.queued = Some((letter.version, position));
+                    self.queue.insert(position, e.id.clone());
+                }
+            }
+        }
+        chosen.len()
+    }
+
+    pub fn cells_in(&self, from_slot: Option<i64>, to_slot: Option<i64>) -> Vec<Cell> {
+        self.rollups.cells_in(from_slot, to_slot)
+    }
+
+    /// Recomputes the rollups from every stored summary; returns the number of cells.
+    pub fn rebuild_rollups(&mut self) -> Result<usize, StoreError> {
+        let all = self
+            .entries
+            .values()
+            .map(parse_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.rollups = Rollups::rebuild(&all);
+        Ok(self.rollups.cells().count())
+    }
+
+    /// Every stored record's frame, in log order.
+    pub fn live_frames(&self) -> Vec<(Rc<str>, FrameRef)> {
+        let mut live: Vec<(Rc<str>, FrameRef)> = self
+            .entries
+            .values()
+            .map(|e| (e.id.clone(), e.frame))
+            .collect();
+        live.sort_by_key(|(_, f)| f.offset);
+        live
+    }
+
+    /// Points records at their frames in a rewritten log.
+    pub fn move_frames(&mut self, moved: &HashMap<Rc<str>, FrameRef>) {
+        for (id, frame) in moved {
+            if let Some(e) = self.entries.get_mut(id) {
+                e.frame = *frame;
+            }
+        }
+    }
+}
