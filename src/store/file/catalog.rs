@@ -6,8 +6,12 @@
 //! Strings that repeat across records (workflow, user, database type, node and output names)
 //! are shared (`Rc<str>`), and so is each id across the maps that name it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+
+// Fx hashing: the keys are this process's own records, and SipHash's protection against
+// crafted collisions costs a tenth of the time to open a large store.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::FrameRef;
 use crate::error::StoreError;
@@ -24,7 +28,7 @@ pub(super) struct Entry {
     pub version: u64,
     pub frame: FrameRef,
     /// The summary (no node runs) as JSON.
-    pub summary: Box<str>,
+    pub summary: Summary,
     pub started_at: Millis,
     pub status: Status,
     pub kind: Kind,
@@ -74,6 +78,16 @@ impl Filterable for Entry {
     }
 }
 
+/// Where an entry's summary JSON is.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Summary {
+    /// Written since the store was opened.
+    Own(Box<str>),
+    /// A range of the index file the store opened from (kept whole: copying out a hundred
+    /// thousand summaries would cost a fifth of the time to open).
+    Indexed(std::ops::Range<usize>),
+}
+
 /// Shares one allocation among equal strings.
 #[derive(Debug, Default)]
 pub(super) struct Interner(HashSet<Rc<str>>);
@@ -104,6 +118,8 @@ pub(super) struct Catalog {
     next_position: u64,
     dead: HashMap<String, DeadLetter>,
     rollups: Rollups,
+    /// The index the store opened from: [`Summary::Indexed`] ranges are into these bytes.
+    indexed: Vec<u8>,
     pub strings: Interner,
 }
 
@@ -112,11 +128,6 @@ fn corrupt(id: &str, e: serde_json::Error) -> StoreError {
         key: id.to_owned(),
         reason: format!("its summary cannot be read: {e}"),
     }
-}
-
-/// The summary an entry holds, parsed.
-pub(super) fn parse_summary(entry: &Entry) -> Result<Execution, StoreError> {
-    serde_json::from_str(&entry.summary).map_err(|e| corrupt(&entry.id, e))
 }
 
 impl Catalog {
@@ -128,29 +139,29 @@ impl Catalog {
         dead: Vec<DeadLetter>,
         cells: Vec<Cell>,
         strings: Interner,
+        indexed: Vec<u8>,
     ) -> Catalog {
-        let mut order: Vec<(Millis, Rc<str>)> = entries
-            .iter()
-            .map(|e| (e.started_at, e.id.clone()))
-            .collect();
-        // Usually sorted already (the index is written in this order): then this is one pass,
-        // and the sets below are built in bulk.
-        order.sort_unstable();
-        let mut per_workflow: HashMap<Rc<str>, Vec<(Millis, Rc<str>)>> = HashMap::new();
-        let queue = entries
-            .iter()
-            .filter_map(|e| e.queued.map(|(_, position)| (position, e.id.clone())))
-            .collect();
-        let entries: HashMap<Rc<str>, Entry> =
-            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
-        for (at, id) in &order {
-            if let Some(w) = &entries[id].workflow_id {
+        let mut entries = entries;
+        // Sorted already when read from the index (it is written in this order): then this is
+        // one pass, and the orders below are built in bulk from sorted runs.
+        entries.sort_unstable_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        let mut per_workflow: HashMap<Rc<str>, Vec<(Millis, Rc<str>)>> = HashMap::default();
+        let mut order = Vec::with_capacity(entries.len());
+        let mut queue = BTreeMap::new();
+        for e in &entries {
+            order.push((e.started_at, e.id.clone()));
+            if let Some(w) = &e.workflow_id {
                 per_workflow
                     .entry(w.clone())
                     .or_default()
-                    .push((*at, id.clone()));
+                    .push((e.started_at, e.id.clone()));
+            }
+            if let Some((_, position)) = e.queued {
+                queue.insert(position, e.id.clone());
             }
         }
+        let entries: HashMap<Rc<str>, Entry> =
+            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
         Catalog {
             entries,
             by_time: order.into_iter().collect(),
@@ -162,6 +173,7 @@ impl Catalog {
             next_position,
             dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
             rollups: Rollups::from_cells(cells),
+            indexed,
             strings,
         }
     }
@@ -169,6 +181,24 @@ impl Catalog {
     /// Entries newest first.
     pub fn newest_first(&self) -> impl Iterator<Item = &Entry> {
         self.by_time.iter().rev().map(|(_, id)| &self.entries[id])
+    }
+
+    /// An entry's summary JSON (empty when an index range is not text, which then fails to
+    /// parse as a corrupt record).
+    pub fn summary_text<'a>(&'a self, entry: &'a Entry) -> &'a str {
+        match &entry.summary {
+            Summary::Own(text) => text,
+            Summary::Indexed(range) => self
+                .indexed
+                .get(range.clone())
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or(""),
+        }
+    }
+
+    /// An entry's summary, parsed.
+    fn parse_summary(&self, entry: &Entry) -> Result<Execution, StoreError> {
+        serde_json::from_str(self.summary_text(entry)).map_err(|e| corrupt(&entry.id, e))
     }
 
     pub fn next_position(&self) -> u64 {
@@ -205,7 +235,7 @@ impl Catalog {
             id: Rc::from(e.id.as_str()),
             version: e.version,
             frame,
-            summary: json.into_boxed_str(),
+            summary: Summary::Own(json.into_boxed_str()),
             started_at: e.started_at,
             status: e.status,
             kind: e.kind.clone(),
@@ -231,7 +261,7 @@ impl Catalog {
         let old_summary = self
             .entries
             .get(e.id.as_str())
-            .map(parse_summary)
+            .map(|e| self.parse_summary(e))
             .transpose()?;
         self.take(&e.id);
         self.rollups.replace(old_summary.as_ref(), Some(&summary));
@@ -278,7 +308,12 @@ impl Catalog {
     /// Removes `id` with everything about it; true when it was stored.
     pub fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
         self.dead.remove(id);
-        let Some(old) = self.entries.get(id).map(parse_summary).transpose()? else {
+        let Some(old) = self
+            .entries
+            .get(id)
+            .map(|e| self.parse_summary(e))
+            .transpose()?
+        else {
             return Ok(false);
         };
         self.take(id);
@@ -319,7 +354,7 @@ impl Catalog {
             .map(|(_, id)| &self.entries[id])
             .filter(|e| query.matches(*e))
             .take(limit + 1)
-            .map(parse_summary)
+            .map(|e| self.parse_summary(e))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(paginate(hits, limit))
     }
@@ -462,7 +497,7 @@ impl Catalog {
         let all = self
             .entries
             .values()
-            .map(parse_summary)
+            .map(|e| self.parse_summary(e))
             .collect::<Result<Vec<_>, _>>()?;
         self.rollups = Rollups::rebuild(&all);
         Ok(self.rollups.cells().count())
@@ -480,7 +515,7 @@ impl Catalog {
     }
 
     /// Points records at their frames in a rewritten log.
-    pub fn move_frames(&mut self, moved: &HashMap<Rc<str>, FrameRef>) {
+    pub fn move_frames(&mut self, moved: &std::collections::HashMap<Rc<str>, FrameRef>) {
         for (id, frame) in moved {
             if let Some(e) = self.entries.get_mut(id) {
                 e.frame = *frame;

@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! "RLIX" [format u32] [crc32 of the body u32] body
-//! body: logId, logLen u64, nextPosition u64, entry count u32, entry*, dead letters (JSON),
-//!       rollup cells (JSON)
+//! body: logId, logLen u64, nextPosition u64, entry count u32, entry*, summaries,
+//!       dead letters (JSON), rollup cells (JSON)
 //! entry: id, version u64, frame offset u64, frame len u64, startedAt i64, status u8, kind,
 //!        workflowId?, userId?, databaseType?, [failed node], [output name],
-//!        [(system, external id)], queued u8 [version u64, position u64], summary JSON
+//!        [(system, external id)], queued u8 [version u64, position u64], summary length u32
+//! summaries: [len u64] every entry's summary JSON, in entry order (read as one string)
 //! ```
 //!
 //! Integers are little-endian; a string is `[len u32][utf-8]`, an absent one `len = u32::MAX`;
@@ -19,7 +20,7 @@
 
 use std::rc::Rc;
 
-use super::catalog::{Catalog, Entry, Interner};
+use super::catalog::{Catalog, Entry, Interner, Summary};
 use super::frame::crc32;
 use super::FrameRef;
 use crate::model::{Kind, Status};
@@ -125,7 +126,7 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
     body.u32(catalog.len() as u32);
     let mut entries: Vec<&Entry> = catalog.newest_first().collect();
     entries.reverse();
-    for e in entries {
+    for e in &entries {
         body.str(&e.id);
         body.u64(e.version);
         body.u64(e.frame.offset);
@@ -150,7 +151,12 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
             }
             None => body.u8(0),
         }
-        body.str(&e.summary);
+        body.u32(catalog.summary_text(e).len() as u32);
+    }
+    let total: usize = entries.iter().map(|e| catalog.summary_text(e).len()).sum();
+    body.u64(total as u64);
+    for e in &entries {
+        body.0.extend_from_slice(catalog.summary_text(e).as_bytes());
     }
     body.str(&serde_json::to_string(&catalog.dead())?);
     body.str(&serde_json::to_string(&catalog.cells())?);
@@ -164,7 +170,32 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
 
 /// The catalog an index holds, and what log it covers; `None` when the bytes are not an
 /// intact index of this format.
-pub fn decode(bytes: &[u8]) -> Option<(Covered, Catalog)> {
+pub fn decode(bytes: Vec<u8>) -> Option<(Covered, Catalog)> {
+    let parsed = parse(&bytes)?;
+    Some((
+        parsed.covered,
+        Catalog::assemble(
+            parsed.entries,
+            parsed.next_position,
+            parsed.dead,
+            parsed.cells,
+            parsed.strings,
+            bytes,
+        ),
+    ))
+}
+
+/// What [`parse`] read.
+struct Parsed {
+    covered: Covered,
+    next_position: u64,
+    entries: Vec<Entry>,
+    dead: Vec<crate::store::DeadLetter>,
+    cells: Vec<crate::stats::Cell>,
+    strings: Interner,
+}
+
+fn parse(bytes: &[u8]) -> Option<Parsed> {
     if bytes.get(..4)? != MAGIC {
         return None;
     }
@@ -186,6 +217,7 @@ pub fn decode(bytes: &[u8]) -> Option<(Covered, Catalog)> {
     let n = r.u32()? as usize;
     let mut strings = Interner::default();
     let mut entries = Vec::with_capacity(n.min(body.len() / 32));
+    let mut summaries_len = 0usize;
     for _ in 0..n {
         let id: Rc<str> = Rc::from(r.str()?);
         let version = r.u64()?;
@@ -213,7 +245,9 @@ pub fn decode(bytes: &[u8]) -> Option<(Covered, Catalog)> {
             1 => Some((r.u64()?, r.u64()?)),
             _ => return None,
         };
-        let summary = Box::from(r.str()?);
+        let len = r.u32()? as usize;
+        let summary = Summary::Indexed(summaries_len..summaries_len + len);
+        summaries_len += len;
         entries.push(Entry {
             id,
             version,
@@ -231,13 +265,28 @@ pub fn decode(bytes: &[u8]) -> Option<(Covered, Catalog)> {
             queued,
         });
     }
+    if r.u64()? != summaries_len as u64 {
+        return None;
+    }
+    // The summaries stay where they were read: the catalog keeps these very bytes.
+    let start = 12 + r.at;
+    r.take(summaries_len)?;
+    for e in &mut entries {
+        if let Summary::Indexed(range) = &mut e.summary {
+            *range = range.start + start..range.end + start;
+        }
+    }
     let dead = serde_json::from_str(r.str()?).ok()?;
     let cells = serde_json::from_str(r.str()?).ok()?;
     if r.at != body.len() {
         return None;
     }
-    Some((
+    Some(Parsed {
         covered,
-        Catalog::assemble(entries, next_position, dead, cells, strings),
-    ))
+        next_position,
+        entries,
+        dead,
+        cells,
+        strings,
+    })
 }

@@ -289,16 +289,17 @@ impl<F: FileIo> FileStore<F> {
         let Ok(Some(bytes)) = self.io.read_index() else {
             return 0;
         };
-        reserve_memory(2 * bytes.len());
+        let size_read = bytes.len() as u64;
+        reserve_memory(bytes.len());
         // An index of another format (the JSON one of earlier versions, say) is not read:
         // the log is replayed, and a new index written.
-        let Some((covered, catalog)) = index::decode(&bytes) else {
+        let Some((covered, catalog)) = index::decode(bytes) else {
             return 0;
         };
         if covered.log_id != *self.log_id.borrow() || covered.log_len > size {
             return 0;
         }
-        self.index_size.set(bytes.len() as u64);
+        self.index_size.set(size_read);
         *self.state.borrow_mut() = catalog;
         self.indexed_len.set(covered.log_len);
         covered.log_len
