@@ -378,6 +378,10 @@ pub async fn clear_removes_one_workflow_or_everything<S: Store>(store: &S) {
     assert_eq!(store.clear(None).await.unwrap(), 1);
     assert!(history(store, HistoryQuery::default()).await.is_empty());
     assert_eq!(counts(store).await, (0, 0));
+    assert!(
+        store.cells(None, None).await.unwrap().is_empty(),
+        "no stats remain for records that are gone"
+    );
 }
 
 /// A write that fails part-way leaves none of its records, and earlier ones intact.

@@ -323,12 +323,20 @@ impl Catalog {
 
     /// Removes every record, or every record of one workflow; returns how many.
     pub fn clear(&mut self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
-        let doomed: Vec<Rc<str>> = match workflow_id {
-            None => self.entries.keys().cloned().collect(),
-            Some(w) => self.by_workflow.get(w).map_or_else(Vec::new, |runs| {
-                runs.iter().map(|(_, id)| id.clone()).collect()
-            }),
+        let Some(w) = workflow_id else {
+            // Everything goes, rollups included: nothing to parse.
+            let n = self.entries.len();
+            let entries = std::mem::take(&mut self.entries);
+            self.dead.retain(|id, _| !entries.contains_key(id.as_str()));
+            self.by_time.clear();
+            self.by_workflow.clear();
+            self.queue.clear();
+            self.rollups = Rollups::default();
+            return Ok(n);
         };
+        let doomed: Vec<Rc<str>> = self.by_workflow.get(w).map_or_else(Vec::new, |runs| {
+            runs.iter().map(|(_, id)| id.clone()).collect()
+        });
         for id in &doomed {
             self.remove(id)?;
         }
