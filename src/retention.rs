@@ -80,6 +80,30 @@ pub fn verdict<R: Filterable + ?Sized>(
     }
 }
 
+/// A prune step over records given oldest first, each with whether it is unsynced: what it
+/// would remove (nothing is removed here).
+pub fn plan<'a, R: Filterable + ?Sized + 'a>(
+    oldest_first: impl IntoIterator<Item = (&'a R, bool)>,
+    req: &PruneRequest,
+) -> PruneReport {
+    let mut report = PruneReport {
+        done: true,
+        ..PruneReport::default()
+    };
+    for (e, unsynced) in oldest_first {
+        match verdict(e, report.removed.len(), req, unsynced) {
+            Verdict::Remove => report.removed.push(e.id().to_owned()),
+            Verdict::KeepUnsynced => report.kept_unsynced += 1,
+            Verdict::KeepRunning => {}
+            Verdict::Stop => {
+                report.done = report.removed.len() < req.limit;
+                break;
+            }
+        }
+    }
+    report
+}
+
 /// `retention` as `Tracker.open` takes it: `false`, or limits.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]

@@ -10,7 +10,7 @@ use super::{
 use crate::error::StoreError;
 use crate::history::{newest_first, paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Millis, Status};
-use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
+use crate::retention::{plan, PruneReport, PruneRequest};
 use crate::stats::{Cell, Rollups};
 
 /// Keeps executions in memory, split into metadata and payloads like the durable stores.
@@ -74,23 +74,11 @@ impl MemoryStore {
     pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
         let mut oldest_first: Vec<Execution> = self.meta.borrow().values().cloned().collect();
         oldest_first.sort_by(|a, b| newest_first(b, a));
-        let mut report = PruneReport {
-            done: true,
-            ..PruneReport::default()
-        };
         let outbox = self.outbox.borrow();
-        for e in &oldest_first {
-            match verdict(e, report.removed.len(), request, outbox.contains_key(&e.id)) {
-                Verdict::Remove => report.removed.push(e.id.clone()),
-                Verdict::KeepUnsynced => report.kept_unsynced += 1,
-                Verdict::KeepRunning => {}
-                Verdict::Stop => {
-                    report.done = report.removed.len() < request.limit;
-                    break;
-                }
-            }
-        }
-        report
+        plan(
+            oldest_first.iter().map(|e| (e, outbox.contains_key(&e.id))),
+            request,
+        )
     }
 
     /// The stored version of execution `id`, if it is stored.

@@ -17,7 +17,7 @@ use super::FrameRef;
 use crate::error::StoreError;
 use crate::history::{paginate, Filterable, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Kind, Millis, Status};
-use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
+use crate::retention::{plan, PruneReport, PruneRequest};
 use crate::stats::{Cell, Rollups};
 use crate::store::{DeadLetter, OutboxCounts, QueuePosition, Synced};
 
@@ -378,23 +378,11 @@ impl Catalog {
 
     /// What a prune step would remove, oldest first (nothing is removed yet).
     pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
-        let mut report = PruneReport {
-            done: true,
-            ..PruneReport::default()
-        };
-        for (_, id) in &self.by_time {
+        let oldest_first = self.by_time.iter().map(|(_, id)| {
             let e = &self.entries[id];
-            match verdict(e, report.removed.len(), request, e.queued.is_some()) {
-                Verdict::Remove => report.removed.push(e.id.to_string()),
-                Verdict::KeepUnsynced => report.kept_unsynced += 1,
-                Verdict::KeepRunning => {}
-                Verdict::Stop => {
-                    report.done = report.removed.len() < request.limit;
-                    break;
-                }
-            }
-        }
-        report
+            (e, e.queued.is_some())
+        });
+        plan(oldest_first, request)
     }
 
     /// The next `limit` queued records after `after`, in queue order.
