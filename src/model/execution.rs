@@ -30,13 +30,7 @@ pub enum Kind {
 
 impl From<String> for Kind {
     fn from(word: String) -> Self {
-        match word.as_str() {
-            "workflow" => Kind::Workflow,
-            "query" => Kind::Query,
-            "pipeline" => Kind::Pipeline,
-            "step" => Kind::Step,
-            _ => Kind::Other(word),
-        }
+        Kind::named(&word).unwrap_or(Kind::Other(word))
     }
 }
 
@@ -47,6 +41,17 @@ impl From<Kind> for String {
 }
 
 impl Kind {
+    /// The kind a built-in word names (`None` for a caller's own word).
+    pub fn named(word: &str) -> Option<Kind> {
+        match word {
+            "workflow" => Some(Kind::Workflow),
+            "query" => Some(Kind::Query),
+            "pipeline" => Some(Kind::Pipeline),
+            "step" => Some(Kind::Step),
+            _ => None,
+        }
+    }
+
     /// The word stored for this kind.
     pub fn as_str(&self) -> &str {
         match self {

@@ -120,7 +120,7 @@ pub(super) struct Catalog {
     rollups: Rollups,
     /// The index the store opened from: [`Summary::Indexed`] ranges are into these bytes.
     indexed: Vec<u8>,
-    pub strings: Interner,
+    strings: Interner,
 }
 
 fn corrupt(id: &str, e: serde_json::Error) -> StoreError {
@@ -178,9 +178,9 @@ impl Catalog {
         }
     }
 
-    /// Entries newest first.
-    pub fn newest_first(&self) -> impl Iterator<Item = &Entry> {
-        self.by_time.iter().rev().map(|(_, id)| &self.entries[id])
+    /// Entries oldest first (by start time, then id).
+    pub fn oldest_first(&self) -> impl Iterator<Item = &Entry> {
+        self.by_time.iter().map(|(_, id)| &self.entries[id])
     }
 
     /// An entry's summary JSON (empty when an index range is not text, which then fails to
@@ -378,11 +378,10 @@ impl Catalog {
 
     /// What a prune step would remove, oldest first (nothing is removed yet).
     pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
-        let oldest_first = self.by_time.iter().map(|(_, id)| {
-            let e = &self.entries[id];
-            (e, e.queued.is_some())
-        });
-        plan(oldest_first, request)
+        plan(
+            self.oldest_first().map(|e| (e, e.queued.is_some())),
+            request,
+        )
     }
 
     /// The next `limit` queued records after `after`, in queue order.

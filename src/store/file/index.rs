@@ -124,9 +124,11 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
     body.u64(log_len);
     body.u64(catalog.next_position());
     body.u32(catalog.len() as u32);
-    let mut entries: Vec<&Entry> = catalog.newest_first().collect();
-    entries.reverse();
-    for e in &entries {
+    let entries: Vec<(&Entry, &str)> = catalog
+        .oldest_first()
+        .map(|e| (e, catalog.summary_text(e)))
+        .collect();
+    for (e, summary) in &entries {
         body.str(&e.id);
         body.u64(e.version);
         body.u64(e.frame.offset);
@@ -151,12 +153,12 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
             }
             None => body.u8(0),
         }
-        body.u32(catalog.summary_text(e).len() as u32);
+        body.u32(summary.len() as u32);
     }
-    let total: usize = entries.iter().map(|e| catalog.summary_text(e).len()).sum();
+    let total: usize = entries.iter().map(|(_, summary)| summary.len()).sum();
     body.u64(total as u64);
-    for e in &entries {
-        body.0.extend_from_slice(catalog.summary_text(e).as_bytes());
+    for (_, summary) in &entries {
+        body.0.extend_from_slice(summary.as_bytes());
     }
     body.str(&serde_json::to_string(&catalog.dead())?);
     body.str(&serde_json::to_string(&catalog.cells())?);
@@ -227,13 +229,9 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
         };
         let started_at = r.u64()? as i64;
         let status = *Status::ALL.get(r.u8()? as usize)?;
-        let kind = match r.str()? {
-            "workflow" => Kind::Workflow,
-            "query" => Kind::Query,
-            "pipeline" => Kind::Pipeline,
-            "step" => Kind::Step,
-            other => Kind::Other(other.to_owned()),
-        };
+        // Built-in kinds without allocating; a caller's own word is copied.
+        let word = r.str()?;
+        let kind = Kind::named(word).unwrap_or_else(|| Kind::Other(word.to_owned()));
         let workflow_id = r.opt()?.map(|w| strings.get(w));
         let user_id = r.opt()?.map(|u| strings.get(u));
         let database_type = r.opt()?.map(|d| strings.get(d));
