@@ -170,7 +170,7 @@ async fn user_executions(
     Path(user_id): Path<String>,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let limit = limit(&params, 100)?;
     let offset = param::<i64>(&params, "offset", "an integer of at least 0")?.unwrap_or(0);
     if offset < 0 {
@@ -179,6 +179,7 @@ async fn user_executions(
         )));
     }
     let mut q = Select::new(RECORDS);
+    q.and(" AND tenant = ?", tenant);
     q.and(" AND user_id = ?", user_id.clone());
     if let Some(s) = status(&params)? {
         q.and(" AND status = ?", s.as_str().to_owned());
@@ -211,9 +212,10 @@ async fn list(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let limit = limit(&params, 50)?;
     let mut q = Select::new(RECORDS);
+    q.and(" AND tenant = ?", tenant);
     if let Some(w) = params.get("workflow_id") {
         q.and(" AND workflow_id = ?", w.clone());
     }
@@ -299,10 +301,10 @@ async fn user_stats(
     Path(user_id): Path<String>,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let days = days(&params)?;
     let query = since_days(days);
-    let cells = db::cells(&state.pool, query.slots().0, Some(&user_id), None).await?;
+    let cells = db::cells(&state.pool, &tenant, query.slots().0, Some(&user_id), None).await?;
     let mut body = c_stats(one_group(&cells, &query).as_ref(), days);
     body["user_id"] = json!(user_id);
     Ok(Json(body).into_response())
@@ -314,10 +316,10 @@ async fn global_stats(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let days = days(&params)?;
     let query = since_days(days);
-    let cells = db::cells(&state.pool, query.slots().0, None, None).await?;
+    let cells = db::cells(&state.pool, &tenant, query.slots().0, None, None).await?;
     Ok(Json(c_stats(one_group(&cells, &query).as_ref(), days)).into_response())
 }
 
@@ -347,8 +349,8 @@ async fn user_database_stats(
     headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
-    let cells = db::cells(&state.pool, None, Some(&user_id), None).await?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
+    let cells = db::cells(&state.pool, &tenant, None, Some(&user_id), None).await?;
     Ok(
         Json(json!({ "user_id": user_id, "database_stats": database_stats(&cells) }))
             .into_response(),
@@ -360,8 +362,8 @@ async fn global_database_stats(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
-    let cells = db::cells(&state.pool, None, None, None).await?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
+    let cells = db::cells(&state.pool, &tenant, None, None, None).await?;
     Ok(Json(json!({ "database_stats": database_stats(&cells) })).into_response())
 }
 
@@ -372,7 +374,7 @@ async fn workflow_stats(
     Path(workflow_id): Path<String>,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let days = days(&params)?;
     let query = StatsQuery {
         filter: StatsFilter {
@@ -381,7 +383,14 @@ async fn workflow_stats(
         },
         ..since_days(days)
     };
-    let cells = db::cells(&state.pool, query.slots().0, None, Some(&workflow_id)).await?;
+    let cells = db::cells(
+        &state.pool,
+        &tenant,
+        query.slots().0,
+        None,
+        Some(&workflow_id),
+    )
+    .await?;
     let g = one_group(&cells, &query);
     Ok(Json(json!({
         "workflow_id": workflow_id,
@@ -404,12 +413,14 @@ async fn lineage(
     Path(output_name): Path<String>,
     params: Params,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
+    let tenant = authorize_read(&state, &headers)?.tenant;
     let limit = limit(&params, 50)?;
     let rows = sqlx::query(
-        "SELECT e.record FROM execution_outputs o JOIN executions e ON e.id = o.execution_id
-         WHERE o.name = $1 ORDER BY o.started_at DESC, o.execution_id DESC LIMIT $2",
+        "SELECT e.record FROM execution_outputs o
+         JOIN executions e ON e.tenant = o.tenant AND e.id = o.execution_id
+         WHERE o.tenant = $1 AND o.name = $2 ORDER BY o.started_at DESC, o.execution_id DESC LIMIT $3",
     )
+    .bind(tenant.as_str())
     .bind(output_name.as_str())
     .bind(limit)
     .fetch_all(&state.pool)

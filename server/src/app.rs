@@ -15,18 +15,20 @@ use serde_json::json;
 use sqlx::AnyPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::{Caller, Denied, KeyRing, Scope};
 use crate::db;
 use crate::error::AppError;
 use crate::faults::{Faults, Plan};
 use crate::live::{self, Live};
+use crate::rate_limit::{Limits, RateLimiter};
 
 /// Settings the handlers need.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Keys that may write and read; with `read_keys` both empty the server is open.
-    pub api_keys: Vec<String>,
-    /// Keys that may only read.
-    pub read_keys: Vec<String>,
+    /// The keys, their tenants and scopes; without any the server is open.
+    pub keys: KeyRing,
+    /// Requests and bytes per second, per key.
+    pub limits: Limits,
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
     /// Browser origins allowed by CORS.
@@ -42,6 +44,7 @@ pub struct AppState {
     pub(crate) engine: &'static str,
     pub(crate) settings: Arc<Settings>,
     pub(crate) live: Live,
+    pub(crate) limiter: Arc<RateLimiter>,
     faults: Option<Arc<Faults>>,
 }
 
@@ -66,6 +69,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         pool,
         engine,
         live,
+        limiter: Arc::new(RateLimiter::new(settings.limits)),
         faults: settings.test_faults.then(Arc::default),
         settings: Arc::new(settings),
     };
@@ -100,38 +104,35 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn open_server(settings: &Settings) -> bool {
-    settings.api_keys.is_empty() && settings.read_keys.is_empty()
+/// The caller of a request needing `scope`, within its key's rate limit.
+pub(crate) fn authorize_scope(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Caller, AppError> {
+    let caller = state
+        .settings
+        .keys
+        .authorize(presented_key(headers), scope)
+        .map_err(|denied| match denied {
+            Denied::Unknown => AppError::Unauthorized,
+            Denied::Scope(scope) => AppError::Forbidden(scope),
+        })?;
+    state
+        .limiter
+        .admit(&caller.key_id, std::time::Instant::now())
+        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    Ok(caller)
 }
 
-/// Writing needs a read-write key when keys are configured.
-fn authorize(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
-    if open_server(settings) {
-        return Ok(());
-    }
-    match presented_key(headers) {
-        Some(key) if settings.api_keys.iter().any(|k| k == key) => Ok(()),
-        _ => Err(AppError::Unauthorized),
-    }
+/// Writing needs a key with the `write` scope when keys are configured.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+    authorize_scope(state, headers, Scope::Write)
 }
 
-/// Reading needs a read-write or a read-only key when keys are configured.
-pub(crate) fn authorize_read(settings: &Settings, headers: &HeaderMap) -> Result<(), AppError> {
-    if open_server(settings) {
-        return Ok(());
-    }
-    match presented_key(headers) {
-        Some(key)
-            if settings
-                .api_keys
-                .iter()
-                .chain(&settings.read_keys)
-                .any(|k| k == key) =>
-        {
-            Ok(())
-        }
-        _ => Err(AppError::Unauthorized),
-    }
+/// Reading needs a key with the `read` scope when keys are configured.
+pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+    authorize_scope(state, headers, Scope::Read)
 }
 
 /// Reads the body within the limit, inflating gzip.
@@ -170,6 +171,13 @@ async fn read_body(
     }
 }
 
+/// The SHA-256 of a batch's records in their canonical form: what ties a batch id to its
+/// content (formatting and gzip do not matter; any change to a record does).
+fn records_hash(batch: &IngestRequest) -> String {
+    let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
+    crate::auth::hash_bytes(&canonical)
+}
+
 fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -189,7 +197,8 @@ async fn ingest_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    authorize(&state.settings, &headers)?;
+    let caller = authorize(&state, &headers)?;
+    let tenant = caller.tenant.as_str();
     let (_in_flight, injected) = match &state.faults {
         Some(faults) => {
             let (guard, injected) = faults.enter();
@@ -201,40 +210,57 @@ async fn ingest_create(
         return Ok(response);
     }
     let bytes = read_body(&state.settings, &headers, body).await?;
+    state
+        .limiter
+        .charge_bytes(&caller.key_id, bytes.len(), std::time::Instant::now());
     let batch = parse_batch(&bytes)?;
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }
+    let body_hash = records_hash(&batch);
     let now = now();
     let mut tx = state.pool.begin().await?;
     db::serialize_writers(&mut tx, state.engine).await?;
-    if let Some(previous) = db::batch_response(&mut tx, &batch.batch_id).await? {
+    if let Some(seen) = db::batch_response(&mut tx, tenant, &batch.batch_id).await? {
         tx.commit().await?;
-        return Ok(([(header::CONTENT_TYPE, "application/json")], previous).into_response());
+        if seen.body_hash.is_some_and(|h| h != body_hash) {
+            return Err(AppError::Conflict(format!(
+                "batch `{}` was already received with different records; a new batch needs a new batch_id",
+                batch.batch_id
+            )));
+        }
+        return Ok(([(header::CONTENT_TYPE, "application/json")], seen.response).into_response());
     }
     let mut answer = IngestResponse::default();
     let mut deltas = Vec::new();
     for record in &batch.records {
-        match validate_execution(record, DEFAULT_MAX_NODE_RUNS) {
-            Ok(()) => {
-                deltas.extend(db::upsert(&mut tx, record, now).await?);
+        let verdict = match validate_execution(record, DEFAULT_MAX_NODE_RUNS) {
+            Ok(()) => db::upsert(&mut tx, tenant, record, now).await?,
+            Err(reason) => db::Upserted::Refused(reason.to_string()),
+        };
+        match verdict {
+            db::Upserted::Written(changes) => {
+                deltas.extend(changes);
                 answer.accepted.push(record.id.clone());
             }
-            Err(reason) => answer.rejected.push(Rejected {
+            db::Upserted::Kept => answer.accepted.push(record.id.clone()),
+            db::Upserted::Refused(reason) => answer.rejected.push(Rejected {
                 id: record.id.clone(),
-                reason: reason.to_string(),
+                reason,
             }),
         }
     }
-    db::apply_cells(&mut tx, deltas).await?;
+    db::apply_cells(&mut tx, tenant, deltas).await?;
     let text = serde_json::to_string(&answer).expect("a response always serializes");
-    db::remember_batch(&mut tx, &batch.batch_id, &text, now).await?;
+    db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
     if let Some(faults) = &state.faults {
         tokio::time::sleep(faults.delay()).await;
     }
     tx.commit().await?;
-    state.live.ingested(&answer.accepted, now);
+    state.live.ingested(tenant, &answer.accepted, now);
     tracing::info!(
+        tenant,
+        key = %caller.key_id,
         batch = %batch.batch_id,
         client = %batch.client.id,
         accepted = answer.accepted.len(),
@@ -250,8 +276,8 @@ async fn execution_get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize_read(&state.settings, &headers)?;
-    match db::execution(&state.pool, &id).await? {
+    let caller = authorize_read(&state, &headers)?;
+    match db::execution(&state.pool, &caller.tenant, &id).await? {
         Some(record) => Ok(([(header::CONTENT_TYPE, "application/json")], record).into_response()),
         None => Err(AppError::NotFound(format!("no execution {id}"))),
     }

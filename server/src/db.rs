@@ -6,10 +6,13 @@ use runledger::Execution;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+use crate::versions::{judge, Stored, Verdict};
+
 /// Statements creating the schema; each is idempotent.
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS executions (
-        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
         version BIGINT NOT NULL,
         kind TEXT NOT NULL,
         workflow_id TEXT,
@@ -20,49 +23,60 @@ const SCHEMA: &[&str] = &[
         completed_at BIGINT,
         duration_ms DOUBLE PRECISION,
         record TEXT NOT NULL,
-        received_at BIGINT NOT NULL
+        received_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant, id)
     )",
-    "CREATE INDEX IF NOT EXISTS executions_by_user ON executions (user_id, started_at)",
-    "CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow_id, started_at)",
-    "CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, started_at)",
-    "CREATE INDEX IF NOT EXISTS executions_by_database ON executions (database_type, started_at)",
+    "CREATE INDEX IF NOT EXISTS executions_by_user ON executions (tenant, user_id, started_at)",
+    "CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (tenant, workflow_id, started_at)",
+    "CREATE INDEX IF NOT EXISTS executions_by_status ON executions (tenant, status, started_at)",
+    "CREATE INDEX IF NOT EXISTS executions_by_database ON executions (tenant, database_type, started_at)",
     // Tie-broken orders for cursor pagination.
-    "CREATE INDEX IF NOT EXISTS executions_by_time_id ON executions (started_at, id)",
-    "CREATE INDEX IF NOT EXISTS executions_by_workflow_time_id ON executions (workflow_id, started_at, id)",
+    "CREATE INDEX IF NOT EXISTS executions_by_time_id ON executions (tenant, started_at, id)",
+    "CREATE INDEX IF NOT EXISTS executions_by_workflow_time_id ON executions (tenant, workflow_id, started_at, id)",
+    // Retention prunes across tenants, oldest first.
+    "CREATE INDEX IF NOT EXISTS executions_by_started_at ON executions (started_at)",
     // Stats: rollup cells (see runledger::stats), kept in step with `executions` in the same
     // transaction; every stats endpoint reads cells, never executions.
     "CREATE TABLE IF NOT EXISTS rollup_cells (
-        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
         slot BIGINT NOT NULL,
         workflow_id TEXT,
         user_id TEXT,
         database_type TEXT,
-        cell TEXT NOT NULL
+        cell TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
     )",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_slot ON rollup_cells (slot)",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_user ON rollup_cells (user_id, slot)",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_workflow ON rollup_cells (workflow_id, slot)",
+    "CREATE INDEX IF NOT EXISTS rollup_cells_by_slot ON rollup_cells (tenant, slot)",
+    "CREATE INDEX IF NOT EXISTS rollup_cells_by_user ON rollup_cells (tenant, user_id, slot)",
+    "CREATE INDEX IF NOT EXISTS rollup_cells_by_workflow ON rollup_cells (tenant, workflow_id, slot)",
     // Lineage: which executions produced an output of a name.
     "CREATE TABLE IF NOT EXISTS execution_outputs (
+        tenant TEXT NOT NULL,
         execution_id TEXT NOT NULL,
         name TEXT NOT NULL,
         started_at BIGINT NOT NULL,
-        PRIMARY KEY (execution_id, name)
+        PRIMARY KEY (tenant, execution_id, name)
     )",
-    "CREATE INDEX IF NOT EXISTS execution_outputs_by_name ON execution_outputs (name, started_at, execution_id)",
+    "CREATE INDEX IF NOT EXISTS execution_outputs_by_name ON execution_outputs (tenant, name, started_at, execution_id)",
+    // `body_hash`: the SHA-256 of the batch's records, so a different body under a known id
+    // is told apart from a replay (NULL for batches stored before it existed).
     "CREATE TABLE IF NOT EXISTS ingest_batches (
-        batch_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
         response TEXT NOT NULL,
-        received_at BIGINT NOT NULL
+        received_at BIGINT NOT NULL,
+        body_hash TEXT,
+        PRIMARY KEY (tenant, batch_id)
     )",
 ];
 
 /// The upsert: a row changes only when the incoming version is newer, so replays, duplicates
 /// and late older versions change nothing.
 const UPSERT: &str = "INSERT INTO executions
-    (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-    ON CONFLICT (id) DO UPDATE SET
+    (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at, tenant)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (tenant, id) DO UPDATE SET
         version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
         user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
         started_at = excluded.started_at, completed_at = excluded.completed_at,
@@ -92,6 +106,10 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         .max_connections(max)
         .connect(&url)
         .await?;
+    let engine = engine_of(&url);
+    if crate::migrate::add_tenants(&pool, engine).await? {
+        tracing::info!("moved the existing data into the default tenant");
+    }
     for statement in SCHEMA {
         sqlx::query(statement).execute(&pool).await?;
     }
@@ -105,29 +123,52 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     Ok(pool)
 }
 
-/// The stored answer to a batch id, if it was seen before.
-pub async fn batch_response(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    batch_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT response FROM ingest_batches WHERE batch_id = $1")
-        .bind(batch_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|r| r.try_get::<String, _>(0)).transpose()
+/// A batch id seen before in a tenant: its stored answer and the hash of its records
+/// (`None` for batches stored before hashes were kept).
+pub struct SeenBatch {
+    /// The answer given the first time.
+    pub response: String,
+    /// The SHA-256 of the records it carried.
+    pub body_hash: Option<String>,
 }
 
-/// Remembers the answer to a batch id.
+/// The stored answer to a tenant's batch id, if it was seen before.
+pub async fn batch_response(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    batch_id: &str,
+) -> Result<Option<SeenBatch>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT response, body_hash FROM ingest_batches WHERE tenant = $1 AND batch_id = $2",
+    )
+    .bind(tenant)
+    .bind(batch_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(SeenBatch {
+            response: r.try_get(0)?,
+            body_hash: r.try_get(1)?,
+        })
+    })
+    .transpose()
+}
+
+/// Remembers the answer to a tenant's batch id, with the hash of its records.
 pub async fn remember_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
     batch_id: &str,
+    body_hash: &str,
     response: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO ingest_batches (batch_id, response, received_at) VALUES ($1, $2, $3) ON CONFLICT (batch_id) DO NOTHING")
+    sqlx::query("INSERT INTO ingest_batches (batch_id, response, received_at, tenant, body_hash) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, batch_id) DO NOTHING")
         .bind(batch_id)
         .bind(response)
         .bind(now)
+        .bind(tenant)
+        .bind(body_hash)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -151,23 +192,46 @@ fn parse_record(text: &str) -> Result<Execution, sqlx::Error> {
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-/// Upserts one execution if its version is newer than the stored one; returns the rollup
-/// changes it makes (none when it changed nothing). Outputs for lineage follow.
+/// What an upsert did.
+pub enum Upserted {
+    /// Stored: these are the rollup changes it makes.
+    Written(Vec<(Contribution, i8)>),
+    /// Already stored at this or a newer version: nothing changed.
+    Kept,
+    /// Refused (see `versions::judge`), with the reason.
+    Refused(String),
+}
+
+/// Upserts one execution of a tenant if its version is newer than the stored one (within the
+/// bounds of `versions::judge`). Outputs for lineage follow.
 pub async fn upsert(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
     e: &Execution,
     now: i64,
-) -> Result<Vec<(Contribution, i8)>, sqlx::Error> {
-    let stored = sqlx::query("SELECT version, record FROM executions WHERE id = $1")
-        .bind(e.id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let old = match stored {
-        Some(row) if row.try_get::<i64, _>(0)? >= e.version as i64 => return Ok(Vec::new()),
-        Some(row) => Some(parse_record(&row.try_get::<String, _>(1)?)?),
-        None => None,
-    };
+) -> Result<Upserted, sqlx::Error> {
+    let stored =
+        sqlx::query("SELECT version, record FROM executions WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(e.id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
     let record = serde_json::to_string(e).expect("an execution always serializes");
+    let stored = stored
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+        .transpose()?;
+    let seen = stored.as_ref().map(|(version, text)| Stored {
+        // Versions are stored within 0..=MAX_VERSION; a negative one (written by an older
+        // server from a wrapped u64) counts as the largest, so only a fix can replace it.
+        version: u64::try_from(*version).unwrap_or(u64::MAX),
+        same_content: *text == record,
+    });
+    match judge(e.version, seen) {
+        Verdict::Keep => return Ok(Upserted::Kept),
+        Verdict::Refuse(reason) => return Ok(Upserted::Refused(reason)),
+        Verdict::Write => {}
+    }
+    let old = stored.map(|(_, text)| parse_record(&text)).transpose()?;
     sqlx::query(UPSERT)
         .bind(e.id.as_str())
         .bind(e.version as i64)
@@ -181,9 +245,11 @@ pub async fn upsert(
         .bind(e.duration_ms)
         .bind(record)
         .bind(now)
+        .bind(tenant)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM execution_outputs WHERE execution_id = $1")
+    sqlx::query("DELETE FROM execution_outputs WHERE tenant = $1 AND execution_id = $2")
+        .bind(tenant)
         .bind(e.id.as_str())
         .execute(&mut **tx)
         .await?;
@@ -191,20 +257,22 @@ pub async fn upsert(
         e.outputs.iter().map(|o| o.name.as_str()).collect();
     for name in names {
         sqlx::query(
-            "INSERT INTO execution_outputs (execution_id, name, started_at) VALUES ($1, $2, $3)",
+            "INSERT INTO execution_outputs (tenant, execution_id, name, started_at) VALUES ($1, $2, $3, $4)",
         )
+        .bind(tenant)
         .bind(e.id.as_str())
         .bind(name)
         .bind(e.started_at)
         .execute(&mut **tx)
         .await?;
     }
-    Ok(changes(old.as_ref(), Some(e)))
+    Ok(Upserted::Written(changes(old.as_ref(), Some(e))))
 }
 
 /// Applies rollup changes to the stored cells (read, change, write back or drop).
 pub async fn apply_cells(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
     all: Vec<(Contribution, i8)>,
 ) -> Result<(), sqlx::Error> {
     let mut by_cell: std::collections::BTreeMap<CellKey, Vec<(Contribution, i8)>> =
@@ -214,7 +282,8 @@ pub async fn apply_cells(
     }
     for (key, deltas) in by_cell {
         let id = key.id();
-        let stored = sqlx::query("SELECT cell FROM rollup_cells WHERE id = $1")
+        let stored = sqlx::query("SELECT cell FROM rollup_cells WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
             .bind(id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
@@ -226,27 +295,29 @@ pub async fn apply_cells(
         for (c, sign) in &deltas {
             cell.apply(c, *sign);
         }
-        write_cell(tx, &cell).await?;
+        write_cell(tx, tenant, &cell).await?;
     }
     Ok(())
 }
 
 async fn write_cell(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
     cell: &Cell,
 ) -> Result<(), sqlx::Error> {
     let id = cell.key.id();
     if cell.is_empty() {
-        sqlx::query("DELETE FROM rollup_cells WHERE id = $1")
+        sqlx::query("DELETE FROM rollup_cells WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
             .bind(id.as_str())
             .execute(&mut **tx)
             .await?;
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO rollup_cells (id, slot, workflow_id, user_id, database_type, cell)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (id) DO UPDATE SET cell = excluded.cell",
+        "INSERT INTO rollup_cells (id, slot, workflow_id, user_id, database_type, cell, tenant)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (tenant, id) DO UPDATE SET cell = excluded.cell",
     )
     .bind(id.as_str())
     .bind(cell.key.slot)
@@ -254,14 +325,16 @@ async fn write_cell(
     .bind(cell.key.user_id.as_deref())
     .bind(cell.key.database_type.as_deref())
     .bind(serde_json::to_string(cell).expect("a cell always serializes"))
+    .bind(tenant)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Cells from `from_slot` on, optionally of one user or one workflow.
+/// A tenant's cells from `from_slot` on, optionally of one user or one workflow.
 pub async fn cells(
     pool: &AnyPool,
+    tenant: &str,
     from_slot: Option<i64>,
     user_id: Option<&str>,
     workflow_id: Option<&str>,
@@ -269,21 +342,26 @@ pub async fn cells(
     let from = from_slot.unwrap_or(i64::MIN);
     let rows = match (user_id, workflow_id) {
         (Some(u), _) => {
-            sqlx::query("SELECT cell FROM rollup_cells WHERE user_id = $1 AND slot >= $2")
-                .bind(u)
-                .bind(from)
-                .fetch_all(pool)
-                .await?
+            sqlx::query(
+                "SELECT cell FROM rollup_cells WHERE tenant = $1 AND user_id = $2 AND slot >= $3",
+            )
+            .bind(tenant)
+            .bind(u)
+            .bind(from)
+            .fetch_all(pool)
+            .await?
         }
-        (None, Some(w)) => {
-            sqlx::query("SELECT cell FROM rollup_cells WHERE workflow_id = $1 AND slot >= $2")
-                .bind(w)
-                .bind(from)
-                .fetch_all(pool)
-                .await?
-        }
+        (None, Some(w)) => sqlx::query(
+            "SELECT cell FROM rollup_cells WHERE tenant = $1 AND workflow_id = $2 AND slot >= $3",
+        )
+        .bind(tenant)
+        .bind(w)
+        .bind(from)
+        .fetch_all(pool)
+        .await?,
         (None, None) => {
-            sqlx::query("SELECT cell FROM rollup_cells WHERE slot >= $1")
+            sqlx::query("SELECT cell FROM rollup_cells WHERE tenant = $1 AND slot >= $2")
+                .bind(tenant)
                 .bind(from)
                 .fetch_all(pool)
                 .await?
@@ -306,25 +384,33 @@ pub async fn rebuild_cells_if_missing(pool: &AnyPool) -> Result<usize, sqlx::Err
     if have > 0 || count(pool).await? == 0 {
         return Ok(0);
     }
-    let mut rollups = Rollups::default();
-    let mut after = String::new();
+    let mut rollups: std::collections::BTreeMap<String, Rollups> = Default::default();
+    let mut after = (String::new(), String::new());
     loop {
-        let rows =
-            sqlx::query("SELECT id, record FROM executions WHERE id > $1 ORDER BY id LIMIT 1000")
-                .bind(after.as_str())
-                .fetch_all(pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT tenant, id, record FROM executions WHERE tenant > $1 OR (tenant = $1 AND id > $2)
+             ORDER BY tenant, id LIMIT 1000",
+        )
+        .bind(after.0.as_str())
+        .bind(after.1.as_str())
+        .fetch_all(pool)
+        .await?;
         let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
+        after = (last.try_get(0)?, last.try_get(1)?);
         for row in &rows {
-            rollups.replace(None, Some(&parse_record(&row.try_get::<String, _>(1)?)?));
+            rollups
+                .entry(row.try_get(0)?)
+                .or_default()
+                .replace(None, Some(&parse_record(&row.try_get::<String, _>(2)?)?));
         }
     }
     let mut tx = pool.begin().await?;
     let mut n = 0;
-    for cell in rollups.cells() {
-        write_cell(&mut tx, cell).await?;
-        n += 1;
+    for (tenant, rollups) in &rollups {
+        for cell in rollups.cells() {
+            write_cell(&mut tx, tenant, cell).await?;
+            n += 1;
+        }
     }
     tx.commit().await?;
     Ok(n)
@@ -341,35 +427,47 @@ pub async fn prune_before(
     let mut tx = pool.begin().await?;
     serialize_writers(&mut tx, engine).await?;
     let rows = sqlx::query(
-        "SELECT id, record FROM executions WHERE started_at < $1 ORDER BY started_at, id LIMIT $2",
+        "SELECT tenant, id, record FROM executions WHERE started_at < $1 ORDER BY started_at, tenant, id LIMIT $2",
     )
     .bind(cutoff)
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let mut deltas = Vec::new();
+    let mut deltas: std::collections::BTreeMap<String, Vec<_>> = Default::default();
     for row in &rows {
-        let id: String = row.try_get(0)?;
-        let old = parse_record(&row.try_get::<String, _>(1)?)?;
-        deltas.extend(changes(Some(&old), None));
+        let tenant: String = row.try_get(0)?;
+        let id: String = row.try_get(1)?;
+        let old = parse_record(&row.try_get::<String, _>(2)?)?;
         for statement in [
-            "DELETE FROM executions WHERE id = $1",
-            "DELETE FROM execution_outputs WHERE execution_id = $1",
+            "DELETE FROM executions WHERE tenant = $1 AND id = $2",
+            "DELETE FROM execution_outputs WHERE tenant = $1 AND execution_id = $2",
         ] {
             sqlx::query(statement)
+                .bind(tenant.as_str())
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
+        deltas
+            .entry(tenant)
+            .or_default()
+            .extend(changes(Some(&old), None));
     }
-    apply_cells(&mut tx, deltas).await?;
+    for (tenant, deltas) in deltas {
+        apply_cells(&mut tx, &tenant, deltas).await?;
+    }
     tx.commit().await?;
     Ok(rows.len())
 }
 
-/// One stored execution, as JSON text.
-pub async fn execution(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT record FROM executions WHERE id = $1")
+/// One stored execution of a tenant, as JSON text.
+pub async fn execution(
+    pool: &AnyPool,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT record FROM executions WHERE tenant = $1 AND id = $2")
+        .bind(tenant)
         .bind(id)
         .fetch_optional(pool)
         .await?;

@@ -18,6 +18,18 @@ pub enum AppError {
     /// Missing or wrong API key.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// A known key without the scope the route needs.
+    #[error("this key lacks the `{}` scope this call needs", .0.as_str())]
+    Forbidden(crate::auth::Scope),
+    /// The request contradicts what is stored (a batch id reused for other records).
+    #[error("{0}")]
+    Conflict(String),
+    /// The key is over its rate limit; retry after this many seconds.
+    #[error("this key is over its rate limit; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The body is over the configured limit.
     #[error("the body is larger than the limit of {limit} bytes; send smaller batches")]
     TooLarge {
@@ -38,6 +50,9 @@ impl AppError {
             AppError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -64,6 +79,11 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let AppError::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

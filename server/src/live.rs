@@ -1,7 +1,8 @@
 //! The push stream: `GET /api/v1/events` (Server-Sent Events) tells dashboards and the viewer's
 //! team view the moment a batch commits, so they refresh instead of polling.
 //!
-//! Each event is `event: ingested` with data `{"accepted": [ids…], "at": ms}`. A subscriber
+//! Each event is `event: ingested` with data `{"accepted": [ids…], "at": ms}`, sent only to
+//! subscribers of the batch's tenant (the tenant of the key they connected with). A subscriber
 //! that falls behind gets `event: resync` (it missed some; reload everything). Browsers'
 //! `EventSource` cannot send headers, so with keys configured the read key may come as
 //! `?key=` here (only here). On shutdown every stream ends, so a graceful stop never waits
@@ -27,7 +28,7 @@ const BACKLOG: usize = 256;
 /// The notification hub shared by the ingest handler and the subscribers.
 #[derive(Clone)]
 pub struct Live {
-    sender: broadcast::Sender<String>,
+    sender: broadcast::Sender<(String, String)>,
     closed: watch::Receiver<bool>,
 }
 
@@ -49,37 +50,51 @@ impl Live {
         (Live { sender, closed }, LiveCloser(close))
     }
 
-    /// Tells subscribers that a batch committed with these accepted ids (none listening is fine).
-    pub fn ingested(&self, accepted: &[String], at: i64) {
+    /// Tells a tenant's subscribers that a batch committed with these accepted ids (none
+    /// listening is fine).
+    pub fn ingested(&self, tenant: &str, accepted: &[String], at: i64) {
         if accepted.is_empty() || self.sender.receiver_count() == 0 {
             return;
         }
         let data = json!({ "accepted": accepted, "at": at }).to_string();
-        let _ = self.sender.send(data);
+        let _ = self.sender.send((tenant.to_owned(), data));
     }
 
-    fn subscribe(&self) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    fn subscribe(
+        &self,
+        tenant: String,
+    ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
         let state = (self.sender.subscribe(), self.closed.clone(), true);
-        stream::unfold(state, |(mut rx, mut closed, first)| async move {
-            if first {
-                // An opening event, so a client knows the stream is live before anything commits.
-                let hello = Event::default().event("ready").data("{}");
-                return Some((Ok(hello), (rx, closed, false)));
+        stream::unfold(state, move |(mut rx, mut closed, first)| {
+            let tenant = tenant.clone();
+            async move {
+                if first {
+                    // An opening event, so a client knows the stream is live before anything
+                    // commits.
+                    let hello = Event::default().event("ready").data("{}");
+                    return Some((Ok(hello), (rx, closed, false)));
+                }
+                loop {
+                    if *closed.borrow() {
+                        return None;
+                    }
+                    let event = tokio::select! {
+                        received = rx.recv() => match received {
+                            Ok((of, data)) if of == tenant => {
+                                Event::default().event("ingested").data(data)
+                            }
+                            // Another tenant's batch: not for this subscriber.
+                            Ok(_) => continue,
+                            Err(broadcast::error::RecvError::Lagged(missed)) => Event::default()
+                                .event("resync")
+                                .data(json!({ "missed": missed }).to_string()),
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = closed.changed() => return None,
+                    };
+                    return Some((Ok(event), (rx, closed, false)));
+                }
             }
-            if *closed.borrow() {
-                return None;
-            }
-            let event = tokio::select! {
-                received = rx.recv() => match received {
-                    Ok(data) => Event::default().event("ingested").data(data),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => Event::default()
-                        .event("resync")
-                        .data(json!({ "missed": missed }).to_string()),
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = closed.changed() => return None,
-            };
-            Some((Ok(event), (rx, closed, false)))
         })
     }
 }
@@ -100,8 +115,8 @@ pub(crate) async fn events(
             headers.insert(header::AUTHORIZATION, value);
         }
     }
-    authorize_read(&state.settings, &headers)?;
-    let stream = state.live.subscribe();
+    let caller = authorize_read(&state, &headers)?;
+    let stream = state.live.subscribe(caller.tenant);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

@@ -3,14 +3,21 @@
 //! ```text
 //! runledger-server --db sqlite:./runledger.db --listen 127.0.0.1:8787
 //! runledger-server --db postgres://user@host/db --api-key "$KEY" --cors-origin http://127.0.0.1:8080
+//! runledger-server --api-keys-file keys.txt        # TENANT:SCOPES:SHA256 lines (see README)
+//! echo -n "$KEY" | runledger-server hash-key        # the SHA-256 a keys file stores
 //! ```
 
 mod api;
 mod app;
+mod auth;
 mod db;
 mod error;
 mod faults;
+mod keys_config;
 mod live;
+mod migrate;
+mod rate_limit;
+mod versions;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,21 +28,35 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Database URL: `sqlite:PATH` (created when missing) or `postgres://…`.
     #[arg(long, default_value = "sqlite:./runledger.db")]
     db: String,
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// An accepted API key (repeatable). Without any key the server is open to anyone.
+    /// A key of the default tenant that may read and write (repeatable). Without any key
+    /// the server is open to anyone.
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
-    /// A file with one accepted API key per line; `read:KEY` lines are read-only keys.
+    /// A file of keys, one `TENANT:SCOPE[,SCOPE]:SHA256` line each (scopes: read, write,
+    /// admin; the SHA-256 of the key from `runledger-server hash-key`). Lines of the older
+    /// plain form (`KEY`, `read:KEY`) are default-tenant keys, accepted with a warning.
     #[arg(long)]
     api_keys_file: Option<PathBuf>,
-    /// A key that may only read (repeatable): the history and stats API, not ingest.
+    /// A key of the default tenant that may only read (repeatable).
     #[arg(long = "read-key")]
     read_keys: Vec<String>,
+    /// A hashed key `TENANT:SCOPE[,SCOPE]:SHA256` (repeatable), as in --api-keys-file.
+    #[arg(long = "tenant-key")]
+    tenant_keys: Vec<String>,
+    /// Requests per second each key may make (a burst of one second's worth); 0: no limit.
+    #[arg(long, default_value_t = 100.0)]
+    rate_limit_requests: f64,
+    /// Request body bytes per second each key may send (after gzip inflation); 0: no limit.
+    #[arg(long, default_value_t = 16.0 * 1024.0 * 1024.0)]
+    rate_limit_bytes: f64,
     /// Delete executions started more than this many days ago (hourly, in small batches).
     #[arg(long)]
     retention_days: Option<u32>,
@@ -69,35 +90,61 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Commands besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Prints the SHA-256 of a key (read from stdin), for a line of --api-keys-file.
+    HashKey,
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut api_keys = cli.api_keys;
-    let mut read_keys = cli.read_keys;
-    if let Some(path) = &cli.api_keys_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read --api-keys-file {}: {e}", path.display()))?;
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            match line.strip_prefix("read:") {
-                Some(key) => read_keys.push(key.trim().to_owned()),
-                None => api_keys.push(line.to_owned()),
-            }
+    if let Some(Command::HashKey) = cli.command {
+        let mut key = String::new();
+        std::io::stdin()
+            .read_line(&mut key)
+            .map_err(|e| format!("cannot read the key from stdin: {e}"))?;
+        let key = key.trim_end_matches(['\r', '\n']);
+        if key.is_empty() {
+            return Err("hash-key reads the key from stdin; got nothing".into());
+        }
+        println!("{}", auth::hash_key(key));
+        return Ok(());
+    }
+    let keys = keys_config::key_ring(&keys_config::KeySources {
+        api_keys: &cli.api_keys,
+        read_keys: &cli.read_keys,
+        tenant_keys: &cli.tenant_keys,
+        file: cli.api_keys_file.as_deref(),
+    })?;
+    let limits = rate_limit::Limits {
+        requests_per_second: cli.rate_limit_requests,
+        bytes_per_second: cli.rate_limit_bytes,
+    };
+    for (name, value) in [
+        ("--rate-limit-requests", limits.requests_per_second),
+        ("--rate-limit-bytes", limits.bytes_per_second),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(format!(
+                "{name} must be a number of at least 0; got {value}"
+            ));
         }
     }
     if cli.retention_days == Some(0) {
         return Err("--retention-days must be at least 1".into());
     }
-    if api_keys.is_empty() && read_keys.is_empty() {
+    if keys.is_open() {
         tracing::warn!("NO API KEY CONFIGURED: anyone who can reach this server can write and read executions (use --api-key or --api-keys-file)");
+    } else {
+        tracing::info!(keys = keys.len(), "keys configured");
     }
     let engine = db::engine_of(&cli.db);
     let pool = db::connect(&cli.db)
         .await
         .map_err(|e| format!("cannot open the {engine} database: {e}"))?;
     let settings = app::Settings {
-        api_keys,
-        read_keys,
+        keys,
+        limits,
         max_body_bytes: cli.max_body_bytes,
         cors_origins: cli.cors_origins,
         test_faults: cli.test_faults,
