@@ -183,7 +183,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
         assert.equal((await get('/api/v1/executions/stats/global', keyed.base)).status, 401);
         assert.equal((await get('/api/v1/executions/stats/global', keyed.base, 'reader')).status, 200);
         assert.equal((await get('/api/v1/execution/q00', keyed.base, 'writer')).status, 200);
-        assert.equal((await ingest([queries[2]], keyed.base, 'reader')).status, 401);
+        assert.equal((await ingest([queries[2]], keyed.base, 'reader')).status, 403, 'a read key lacks the write scope');
         assert.equal((await ingest([queries[2]], keyed.base, 'writer')).status, 200);
       } finally {
         await keyed.stop();

@@ -49,9 +49,16 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       const first = await post(batch);
       assert.equal(first.status, 200);
       assert.deepEqual(await first.json(), { accepted: ['a1', 'a2'], rejected: [] });
-      // Same batch id with different content: the remembered answer, no work.
-      const replay = await post({ ...batch, records: [record('a1', 9, 'failed')] });
+      // The same batch again, even gzipped: the remembered answer, no work.
+      const replay = await post(null, { raw: gzipSync(JSON.stringify(batch)), headers: { 'content-encoding': 'gzip' } });
+      assert.equal(replay.status, 200);
       assert.deepEqual(await replay.json(), { accepted: ['a1', 'a2'], rejected: [] });
+      // Same batch id with different records: 409, and nothing changes.
+      const other = await post({ ...batch, records: [record('a1', 9, 'failed')] });
+      assert.equal(other.status, 409);
+      const error = (await other.json()).error;
+      assert.equal(error.code, 'conflict');
+      assert.match(error.message, new RegExp(`batch \`b-${engine}-1\` was already received with different records`));
       assert.equal((await stored('a1')).version, 1);
       assert.deepEqual((await stored('a2')).nodes[0].input, { a: 1 });
     });
