@@ -57,7 +57,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
                 .iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok()),
         ))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -78,7 +78,8 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .route(INGEST_PATH, post(ingest_create))
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
-        .merge(crate::api::routes());
+        .merge(crate::api::routes())
+        .merge(crate::admin::routes());
     if state.faults.is_some() {
         router = router
             .route("/v1/__test/faults", post(faults_program))

@@ -486,3 +486,37 @@ pub async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {
         .await?;
     row.try_get::<i64, _>(0)
 }
+
+/// Deletes one execution of a tenant with its outputs and rollup contributions; false when
+/// there was none.
+pub async fn delete_execution(
+    pool: &AnyPool,
+    engine: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    serialize_writers(&mut tx, engine).await?;
+    let Some(row) = sqlx::query("SELECT record FROM executions WHERE tenant = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let old = parse_record(&row.try_get::<String, _>(0)?)?;
+    for statement in [
+        "DELETE FROM executions WHERE tenant = $1 AND id = $2",
+        "DELETE FROM execution_outputs WHERE tenant = $1 AND execution_id = $2",
+    ] {
+        sqlx::query(statement)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    apply_cells(&mut tx, tenant, changes(Some(&old), None)).await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -7,6 +7,7 @@
 //! echo -n "$KEY" | runledger-server hash-key        # the SHA-256 a keys file stores
 //! ```
 
+mod admin;
 mod api;
 mod app;
 mod auth;

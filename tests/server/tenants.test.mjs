@@ -218,6 +218,25 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       assert.equal((await ingest('not-a-key', [record('x', 1)])).status, 401);
     });
 
+    test('deleting an execution needs the admin scope and stays within the tenant', async () => {
+      const del = (id, key) => fetch(`${server.base}/api/v1/execution/${id}`, { method: 'DELETE', headers: auth(key) });
+      await ingest(KEYS.a, [record('to-delete', 1)]);
+      const total = async () => (await get('/api/v1/executions/stats/global', KEYS.a)).body.total_executions;
+      const before = await total();
+      for (const key of [KEYS.a, KEYS.aRead, KEYS.aWrite]) {
+        const r = await del('to-delete', key);
+        assert.equal(r.status, 403, key);
+        assert.match((await r.json()).error.message, /`admin` scope/);
+      }
+      assert.equal((await del('to-delete')).status, 401);
+      assert.equal((await del('b-only', KEYS.aAdmin)).status, 404, 'B\'s run is not in A\'s tenant');
+      assert.equal((await get('/api/v1/execution/b-only', KEYS.b)).status, 200);
+      assert.equal((await del('to-delete', KEYS.aAdmin)).status, 204);
+      assert.equal((await get('/api/v1/execution/to-delete', KEYS.a)).status, 404);
+      assert.equal(await total(), before - 1, 'its stats go with it');
+      assert.equal((await del('to-delete', KEYS.aAdmin)).status, 404);
+    });
+
     test('rate limits per key: requests and bytes per second, 429 with Retry-After', async () => {
       const slow = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0.01']);
       const thin = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0', '--rate-limit-bytes', '10']);
