@@ -6,7 +6,7 @@ use runledger::Execution;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::versions::{judge, Stored, Verdict};
+use crate::versions::{judge, Stored, Verdict, MAX_VERSION};
 
 /// Statements creating the schema; each is idempotent.
 pub(crate) const SCHEMA: &[&str] = &[
@@ -71,8 +71,8 @@ pub(crate) const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// The upsert: a row changes only when the incoming version is newer, so replays, duplicates
-/// and late older versions change nothing.
+/// The upsert, run only when `versions::judge` says the incoming version replaces the stored
+/// one (writers take turns, so the version it read is still the stored one).
 const UPSERT: &str = "INSERT INTO executions
     (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at, tenant)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -80,8 +80,7 @@ const UPSERT: &str = "INSERT INTO executions
         version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
         user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
         started_at = excluded.started_at, completed_at = excluded.completed_at,
-        duration_ms = excluded.duration_ms, record = excluded.record, received_at = excluded.received_at
-    WHERE executions.version < excluded.version";
+        duration_ms = excluded.duration_ms, record = excluded.record, received_at = excluded.received_at";
 
 /// Which engine a URL names.
 pub fn engine_of(url: &str) -> &'static str {
@@ -221,9 +220,13 @@ pub async fn upsert(
         .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
         .transpose()?;
     let seen = stored.as_ref().map(|(version, text)| Stored {
-        // Versions are stored within 0..=MAX_VERSION; a negative one (written by an older
-        // server from a wrapped u64) counts as the largest, so only a fix can replace it.
-        version: u64::try_from(*version).unwrap_or(u64::MAX),
+        // A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin)
+        // was written before versions were bounded: it counts as 0, so the next real
+        // version replaces it.
+        version: u64::try_from(*version)
+            .ok()
+            .filter(|v| *v <= MAX_VERSION)
+            .unwrap_or(0),
         same_content: *text == record,
     });
     match judge(e.version, seen) {

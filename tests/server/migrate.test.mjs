@@ -1,7 +1,8 @@
 // A database written before tenants existed (the previous schema, created here with the
 // engine's own client: sqlite3 or psql) is moved into the default tenant when the real server
 // binary starts on it, on SQLite and on PostgreSQL: its runs, rollups, lineage and batch ids
-// stay reachable with default-tenant keys and invisible to other tenants.
+// stay reachable with default-tenant keys and invisible to other tenants. Runs pinned by the
+// old unbounded versions (-1 from a wrapped u64, 2^63 − 1) take the next real version again.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -32,6 +33,10 @@ CREATE INDEX execution_outputs_by_name ON execution_outputs (name, started_at, e
 CREATE TABLE ingest_batches (batch_id TEXT PRIMARY KEY, response TEXT NOT NULL, received_at BIGINT NOT NULL);
 INSERT INTO executions VALUES ('legacy-1', 1, 'workflow', 'wf-old', 'u-old', 'success', NULL, ${T0}, ${T0 + 40}, 40,
   '${JSON.stringify(legacy)}', ${T0});
+INSERT INTO executions VALUES ('pinned-wrapped', -1, 'workflow', 'wf-old', 'u-old', 'success', NULL, ${T0}, ${T0 + 40}, 40,
+  '${JSON.stringify({ ...legacy, id: 'pinned-wrapped', version: 1, outputs: [] })}', ${T0});
+INSERT INTO executions VALUES ('pinned-max', 9223372036854775807, 'workflow', 'wf-old', 'u-old', 'success', NULL, ${T0}, ${T0 + 40}, 40,
+  '${JSON.stringify({ ...legacy, id: 'pinned-max', version: 1, outputs: [] })}', ${T0});
 INSERT INTO execution_outputs VALUES ('legacy-1', 'old-table', ${T0});
 INSERT INTO ingest_batches VALUES ('old-batch', '{"accepted":["legacy-1"],"rejected":[]}', ${T0});
 `;
@@ -67,13 +72,19 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       try {
         assert.match(server.log(), /moved the existing data into the default tenant/);
         assert.equal((await get(server.base, '/api/v1/execution/legacy-1', 'old-key')).body.version, 1);
-        assert.equal((await get(server.base, '/api/v1/executions/stats/global', 'old-key')).body.total_executions, 1, 'rollups rebuilt');
+        assert.equal((await get(server.base, '/api/v1/executions/stats/global', 'old-key')).body.total_executions, 3, 'rollups rebuilt');
         assert.deepEqual((await get(server.base, '/api/v1/lineage/old-table', 'old-key')).body.executions.map((e) => e.id), ['legacy-1']);
         assert.equal((await get(server.base, '/api/v1/execution/legacy-1', 'x-key')).status, 404);
         // A remembered batch (stored before batch hashes) is answered from memory.
         assert.deepEqual((await post(server.base, 'old-batch', [{ ...legacy, version: 5 }])).body, { accepted: ['legacy-1'], rejected: [] });
         assert.equal((await get(server.base, '/api/v1/execution/legacy-1', 'old-key')).body.version, 1);
         assert.deepEqual((await post(server.base, 'new-batch', [{ ...legacy, version: 2, status: 'failed' }])).body.accepted, ['legacy-1']);
+        const unpin = await post(server.base, 'unpin', ['pinned-wrapped', 'pinned-max'].map((id) => ({ ...legacy, id, version: 2, status: 'failed', outputs: [] })));
+        assert.deepEqual(unpin.body, { accepted: ['pinned-wrapped', 'pinned-max'], rejected: [] });
+        for (const id of ['pinned-wrapped', 'pinned-max']) {
+          const pinned = (await get(server.base, `/api/v1/execution/${id}`, 'old-key')).body;
+          assert.deepEqual([pinned.version, pinned.status], [2, 'failed'], id);
+        }
       } finally {
         await server.stop();
       }
@@ -83,7 +94,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
         assert.doesNotMatch(again.log(), /moved the existing data/);
         const stored = (await get(again.base, '/api/v1/execution/legacy-1', 'old-key')).body;
         assert.deepEqual([stored.version, stored.status], [2, 'failed']);
-        assert.equal((await get(again.base, '/api/v1/executions/stats/global', 'old-key')).body.failed_count, 1);
+        assert.equal((await get(again.base, '/api/v1/executions/stats/global', 'old-key')).body.failed_count, 3);
       } finally {
         await again.stop();
       }
