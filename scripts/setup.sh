@@ -37,6 +37,12 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
 
+if ! command -v sqlite3 >/dev/null; then
+  step "installing Debian's sqlite3 (the server's migration test writes an old-schema database with it)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

@@ -146,6 +146,49 @@ mod tests {
         assert_eq!(limiter.admit("k", t + Duration::from_secs(3)), Ok(()));
     }
 
+    /// Property, with a fixed seed: whatever the arrival pattern, a key never gets more than
+    /// one bucket plus the rate × the elapsed time, in requests and in bytes (give or take
+    /// the one body that may overdraw).
+    #[test]
+    fn never_more_than_the_bucket_and_the_rate() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..50 {
+            let rps = (next() % 50 + 1) as f64 / 4.0;
+            let bps = (next() % 5000 + 100) as f64;
+            let limiter = RateLimiter::new(Limits {
+                requests_per_second: rps,
+                bytes_per_second: bps,
+            });
+            let start = Instant::now();
+            let (mut t, mut admitted, mut sent, mut largest) = (start, 0.0, 0.0, 0.0_f64);
+            for _ in 0..2000 {
+                t += Duration::from_micros(next() % 20_000);
+                if limiter.admit("k", t).is_ok() {
+                    let bytes = (next() % 2000) as f64;
+                    limiter.charge_bytes("k", bytes as usize, t);
+                    admitted += 1.0;
+                    sent += bytes;
+                    largest = largest.max(bytes);
+                }
+            }
+            let elapsed = t.duration_since(start).as_secs_f64();
+            assert!(
+                admitted <= rps.max(1.0) + rps * elapsed + 1e-6,
+                "{admitted} at {rps}/s over {elapsed}s"
+            );
+            assert!(
+                sent <= bps + bps * elapsed + largest + 1e-6,
+                "{sent} at {bps}/s over {elapsed}s"
+            );
+        }
+    }
+
     #[test]
     fn zero_turns_limits_off() {
         let limiter = RateLimiter::new(Limits {
