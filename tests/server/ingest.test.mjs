@@ -73,6 +73,23 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       assert.equal((await stored('v')).status, 'failed');
     });
 
+    test('a pinning version is refused and later versions land; other content at a stored version is a conflict', async () => {
+      await post({ batch_id: `b-${engine}-pin1`, client, records: [record('pin', 1)] });
+      for (const big of ['9223372036854775807', '18446744073709551615']) {
+        const raw = JSON.stringify({ batch_id: `b-${engine}-pin-${big}`, client, records: [record('pin', 'BIG', 'failed')] }).replace('"BIG"', big);
+        const answer = await (await post(null, { raw })).json();
+        assert.deepEqual(answer.accepted, [], big);
+        assert.match(answer.rejected[0].reason, /larger than the largest accepted version/);
+      }
+      const later = await (await post({ batch_id: `b-${engine}-pin2`, client, records: [record('pin', 2, 'failed')] })).json();
+      assert.deepEqual(later, { accepted: ['pin'], rejected: [] });
+      assert.deepEqual([(await stored('pin')).version, (await stored('pin')).status], [2, 'failed']);
+      const clash = await (await post({ batch_id: `b-${engine}-pin3`, client, records: [record('pin', 2, 'success')] })).json();
+      assert.deepEqual(clash.accepted, []);
+      assert.match(clash.rejected[0].reason, /^conflict: version 2 of this execution is already stored with different content/);
+      assert.equal((await stored('pin')).status, 'failed');
+    });
+
     test('an invalid record is rejected with a reason and its neighbours land', async () => {
       const bad = record('bad', 1, 'success', { completedAt: T0 - 1 });
       const r = await post({ batch_id: `b-${engine}-partial`, client, records: [record('ok1', 1), bad, record('ok2', 1)] });
