@@ -272,6 +272,29 @@ describe('keys configuration', () => {
     assert.equal(out, sha256('my secret key'));
   });
 
+  test('plain keys file lines of the older form still work as default-tenant keys, with a warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runledger-keys-'));
+    const db = sqlite();
+    writeFileSync(join(dir, 'keys.txt'), `plain-writer\nread:plain-reader\nteam-z:read,write:${sha256('z-key')}\n`);
+    const server = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt')]);
+    try {
+      assert.match(server.log(), /keys file holds plain-text keys/);
+      const post = (key, id) => fetch(`${server.base}/v1/ingest`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ batch_id: `plain-${id}`, client, records: [record(id, 1)] }),
+      });
+      const read = (key, id) => fetch(`${server.base}/api/v1/execution/${id}`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal((await post('plain-writer', 'p1')).status, 200);
+      assert.equal((await post('plain-reader', 'p2')).status, 403);
+      assert.equal((await read('plain-reader', 'p1')).status, 200);
+      assert.equal((await read('z-key', 'p1')).status, 404, 'a named tenant does not see the default one');
+    } finally {
+      await server.stop();
+      await db.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad keys file line stops the server with the line and the reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runledger-keys-'));
     const db = sqlite();
