@@ -105,21 +105,27 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// True when no key is configured: anyone may read and write the default tenant.
+pub(crate) fn open_server(settings: &Settings) -> bool {
+    settings.keys.is_open()
+}
+
 /// The caller of a request needing `scope`, within its key's rate limit.
 pub(crate) fn authorize_scope(
     state: &AppState,
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<Caller, AppError> {
-    let keys = &state.settings.keys;
-    let caller = keys
+    let caller = state
+        .settings
+        .keys
         .authorize(presented_key(headers), scope)
         .map_err(|denied| match denied {
             Denied::Unknown => AppError::Unauthorized,
             Denied::Scope(scope) => AppError::Forbidden(scope),
         })?;
     // Limits are per key: a keyless (single-team) server has none to count against.
-    if keys.is_open() {
+    if open_server(&state.settings) {
         return Ok(caller);
     }
     state
