@@ -237,6 +237,27 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       assert.equal((await del('to-delete', KEYS.aAdmin)).status, 404);
     });
 
+    test('retention prunes every tenant and takes each run out of its own tenant\'s stats', async () => {
+      const OLD = Date.now() - 20 * 86_400_000;
+      const old = (id) => record(id, 1, 'success', { startedAt: OLD, completedAt: OLD + 50 });
+      await ingest(KEYS.a, [old('old-run')]);
+      await ingest(KEYS.b, [old('old-run')]);
+      const month = async (key, base = server.base) => (await get('/api/v1/executions/stats/global?days=30', key, base)).body.total_executions;
+      const before = { a: await month(KEYS.a), b: await month(KEYS.b) };
+      const pruning = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--retention-days', '10']);
+      try {
+        for (let i = 0; i < 200 && (await get('/api/v1/execution/old-run', KEYS.b, pruning.base)).status !== 404; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        for (const [team, key] of [['a', KEYS.a], ['b', KEYS.b]]) {
+          assert.equal((await get('/api/v1/execution/old-run', key, pruning.base)).status, 404, team);
+          assert.equal(await month(key, pruning.base), before[team] - 1, team);
+        }
+      } finally {
+        await pruning.stop();
+      }
+    });
+
     test('rate limits per key: requests and bytes per second, 429 with Retry-After', async () => {
       const slow = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0.01']);
       const thin = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0', '--rate-limit-bytes', '10']);
