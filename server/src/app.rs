@@ -219,10 +219,17 @@ async fn ingest_create(
     if let Some(response) = injected {
         return Ok(response);
     }
-    let bytes = read_body(&state.settings, &headers, body).await?;
+    let read = read_body(&state.settings, &headers, body).await;
+    // A body over the limit was read (and inflated) up to the limit: it costs that much.
+    let cost = match &read {
+        Ok(bytes) => bytes.len(),
+        Err(AppError::TooLarge { limit }) => *limit,
+        Err(_) => 0,
+    };
     state
         .limiter
-        .charge_bytes(&caller.key_id, bytes.len(), std::time::Instant::now());
+        .charge_bytes(&caller.key_id, cost, std::time::Instant::now());
+    let bytes = read?;
     let batch = parse_batch(&bytes)?;
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));

@@ -260,7 +260,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
 
     test('rate limits per key: requests and bytes per second, 429 with Retry-After', async () => {
       const slow = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0.01']);
-      const thin = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0', '--rate-limit-bytes', '10']);
+      const thin = await startServer(['--db', db.url, '--api-keys-file', join(dir, 'keys.txt'), '--rate-limit-requests', '0', '--rate-limit-bytes', '10', '--max-body-bytes', '2000']);
       try {
         // One request per 100 s: the second in a row waits.
         assert.equal((await get('/api/v1/executions', KEYS.a, slow.base)).status, 200);
@@ -279,6 +279,10 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
         assert.equal(second.status, 429);
         assert.ok(Number(second.headers.get('retry-after')) >= 2, second.headers.get('retry-after'));
         assert.equal((await ingest(KEYS.b, [record('rl-3', 1)], { base: thin.base })).status, 200);
+        // A body over --max-body-bytes is refused (413) but still costs the bytes read.
+        const huge = await ingest(KEYS.aAdmin, [record('rl-4', 1, 'success', { tags: ['x'.repeat(5000)] })], { base: thin.base });
+        assert.equal(huge.status, 413);
+        assert.equal((await ingest(KEYS.aAdmin, [record('rl-5', 1)], { base: thin.base })).status, 429);
       } finally {
         await slow.stop();
         await thin.stop();
