@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use runledger::intake::{validate_execution, DEFAULT_MAX_NODE_RUNS};
-use runledger::sync::{IngestRequest, IngestResponse, Rejected, INGEST_PATH};
+use runledger::sync::{IngestResponse, Rejected, INGEST_PATH};
 use serde_json::json;
 use sqlx::AnyPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::db;
+use crate::decode::parse_batch;
 use crate::error::AppError;
 use crate::faults::{Faults, Plan};
 use crate::live::{self, Live};
@@ -29,6 +30,8 @@ pub struct Settings {
     pub read_keys: Vec<String>,
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
+    /// Time for a whole request body to arrive.
+    pub body_timeout: std::time::Duration,
     /// Browser origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// Serve the fault-injection endpoints (end-to-end tests only).
@@ -71,7 +74,13 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
     };
     let mut router = Router::new()
         .route("/health", get(health))
-        .route(INGEST_PATH, post(ingest_create))
+        .route(
+            INGEST_PATH,
+            post(ingest_create).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::guard_write,
+            )),
+        )
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
         .merge(crate::api::routes());
@@ -82,7 +91,9 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
     }
     router
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::web::json_errors))
         .layer(cors)
+        .layer(crate::panic::layer())
         .with_state(state)
 }
 
@@ -100,7 +111,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn open_server(settings: &Settings) -> bool {
+pub(crate) fn open_server(settings: &Settings) -> bool {
     settings.api_keys.is_empty() && settings.read_keys.is_empty()
 }
 
@@ -141,8 +152,9 @@ async fn read_body(
     body: Body,
 ) -> Result<Bytes, AppError> {
     let limit = settings.max_body_bytes;
-    let raw = to_bytes(body, limit)
+    let raw = tokio::time::timeout(settings.body_timeout, to_bytes(body, limit))
         .await
+        .map_err(|_| AppError::BodyTimeout(settings.body_timeout))?
         .map_err(|_| AppError::TooLarge { limit })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -168,19 +180,6 @@ async fn read_body(
             "Content-Encoding `{other}` is not supported; send identity or gzip"
         ))),
     }
-}
-
-fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path == "?" {
-            AppError::MalformedBody(format!("the body is not a valid ingest batch: {inner}"))
-        } else {
-            AppError::MalformedBody(format!("`{path}` is invalid: {inner}"))
-        }
-    })
 }
 
 /// `POST /v1/ingest`: one batch, one SQL transaction.
@@ -231,6 +230,7 @@ async fn ingest_create(
     db::remember_batch(&mut tx, &batch.batch_id, &text, now).await?;
     if let Some(faults) = &state.faults {
         tokio::time::sleep(faults.delay()).await;
+        faults.panic_if_programmed();
     }
     tx.commit().await?;
     state.live.ingested(&answer.accepted, now);
