@@ -1,6 +1,7 @@
 //! The ingest decoder: an inflated request body to a batch, or a `400` that says where it is
 //! wrong. Nothing may follow the batch's JSON value but whitespace.
 
+use runledger::intake::validate_id;
 use runledger::sync::IngestRequest;
 
 use crate::error::AppError;
@@ -23,6 +24,12 @@ pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
             "the body has more after the batch's JSON value: {e}"
         ))
     })?;
+    // The batch id is stored as it is: every engine must be able to hold it (PostgreSQL
+    // refuses NUL), or the batch would fail with 503 on every retry.
+    if !batch.batch_id.trim().is_empty() {
+        validate_id("batch_id", &batch.batch_id)
+            .map_err(|e| AppError::MalformedBody(e.to_string()))?;
+    }
     Ok(batch)
 }
 
@@ -74,9 +81,28 @@ mod fuzz {
     /// Fragments that tend to find edge cases: multi-byte characters, escapes, huge numbers,
     /// timestamps near their limits, structure.
     const SPICE: &[&str] = &[
-        "é", "\u{1F600}", "\\u0000", "\\ud800", "\"", "\\", "{", "}", "[", "]", ",", ":",
-        "1e308", "-0", "18446744073709551616", "9999-12-31T23:59:59.999Z",
-        "2024-02-30T00:00:00Z", "+0é00", "0000-01-01T00:00:00-23:59", "null", "true", " ",
+        "é",
+        "\u{1F600}",
+        "\\u0000",
+        "\\ud800",
+        "\"",
+        "\\",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "1e308",
+        "-0",
+        "18446744073709551616",
+        "9999-12-31T23:59:59.999Z",
+        "2024-02-30T00:00:00Z",
+        "+0é00",
+        "0000-01-01T00:00:00-23:59",
+        "null",
+        "true",
+        " ",
     ];
 
     fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
@@ -131,6 +157,13 @@ mod fuzz {
     }
 
     #[test]
+    fn a_batch_id_no_engine_can_store_is_refused() {
+        let body = SEEDS[0].replace(r#""batch_id":"b""#, r#""batch_id":"b\u0000""#);
+        let err = parse_batch(body.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("`batch_id`"), "{err}");
+    }
+
+    #[test]
     fn the_timestamp_parser_never_panics_and_stays_in_range() {
         let (cases, seed) = budget(200_000);
         let mut rng = Rng(seed.rotate_left(17) | 1);
@@ -160,7 +193,20 @@ mod fuzz {
         for _ in 0..cases {
             let year = 1970 + rng.below(8000) as i64;
             let month = 1 + rng.below(12) as i64;
-            let days = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let days = [
+                31,
+                if leap(year) { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
             let day = 1 + rng.below(days[month as usize - 1]) as i64;
             let (h, m, s, ms) = (
                 rng.below(24) as i64,

@@ -24,7 +24,10 @@ fn respond(payload: Box<dyn Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("a panic without a message");
-    tracing::error!(panic = what, "a request panicked; answered 500 and serving on");
+    tracing::error!(
+        panic = what,
+        "a request panicked; answered 500 and serving on"
+    );
     let body = ErrorBody {
         error: ErrorDetail {
             code: "internal".into(),

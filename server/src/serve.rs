@@ -245,10 +245,9 @@ pub async fn serve(
             let busy = Busy::enter(&busy);
             async move {
                 let response = router.oneshot(request.map(Body::new)).await?;
-                Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
-                    inner,
-                    _busy: busy,
-                }))
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|inner| Tracked { inner, _busy: busy }),
+                )
             }
         });
         let registry = registry.clone();
@@ -330,15 +329,28 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        for bad in ["10", "s", "1.5s", "-1s", "10 parsecs", "99999999999999999999d"] {
+        for bad in [
+            "10",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 parsecs",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn the_connection_limit_stays_below_the_file_limit() {
-        assert_eq!(connection_limit(None, Some(1024)), Ok(1024 - RESERVED_FILES));
-        assert_eq!(connection_limit(None, Some(1 << 20)), Ok(DEFAULT_MAX_CONNECTIONS));
+        assert_eq!(
+            connection_limit(None, Some(1024)),
+            Ok(1024 - RESERVED_FILES)
+        );
+        assert_eq!(
+            connection_limit(None, Some(1 << 20)),
+            Ok(DEFAULT_MAX_CONNECTIONS)
+        );
         assert_eq!(connection_limit(None, None), Ok(DEFAULT_MAX_CONNECTIONS));
         assert_eq!(connection_limit(Some(20), Some(1024)), Ok(20));
         let err = connection_limit(Some(1100), Some(1024)).unwrap_err();

@@ -262,16 +262,25 @@ mod tests {
             total_rows: Some(u64::MAX),
             ..Default::default()
         });
-        assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "query.totalRows");
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "query.totalRows"
+        );
         let e = query(crate::model::QueryInfo {
             total_rows: Some(MAX_COUNT),
             database_type: Some("pg\0".into()),
             ..Default::default()
         });
-        assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "query.databaseType");
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "query.databaseType"
+        );
         let mut e = valid();
         e.duration_ms = Some(1e308);
-        assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "durationMs");
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "durationMs"
+        );
         e.duration_ms = Some(MAX_DURATION_MS);
         e.version = MAX_COUNT + 1;
         assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "version");
