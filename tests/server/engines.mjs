@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 // The production build of the server (`cargo build --profile server`: the release build, but
 // unwinding, so that a panic in one request is answered 500 instead of ending the process).
-export const SERVER_BIN = resolve(import.meta.dirname, '../../target/server/runledger-server');
+// RUNLEDGER_SERVER_BIN runs the suites against another binary (e.g. an older build, to see
+// a test fail on it).
+export const SERVER_BIN = process.env.RUNLEDGER_SERVER_BIN || resolve(import.meta.dirname, '../../target/server/runledger-server');
 
 /** A loopback port nobody listens on right now. */
 export function freePort() {

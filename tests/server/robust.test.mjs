@@ -296,6 +296,8 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
         try {
           await Promise.all(idle.map((s) => s.connected));
           await healthy(small.base);
+          const r = await ingest([record('under-the-limit')], { base: small.base });
+          assert.deepEqual((await r.json()).accepted, ['under-the-limit']);
           assert.match(small.log().replace(/\x1b\[[0-9;]*m/g, ''), /max_connections=36 file_limit=100/);
           assert.match(small.log(), /connection limit reached/);
         } finally {
