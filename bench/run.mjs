@@ -41,11 +41,10 @@ const sizes = () => {
   };
 };
 
-// The ingest server as it would run: release build for the full benchmark (debug for --quick,
-// which only checks that every metric produces a number).
-const profile = quick ? 'debug' : 'release';
-execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', ...(quick ? [] : ['--release'])], { stdio: 'inherit', cwd: root });
-const serverBin = join(root, 'target', profile, 'runledger-server');
+// The ingest server as it would run: its production build (`--profile server`, the one npm
+// test runs too, so --quick builds nothing more).
+execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
+const serverBin = join(root, 'target', 'server', 'runledger-server');
 
 /** Sync throughput on one engine: runledger's sync() and a plain fetch loop, each to a fresh server. */
 async function syncThroughput(browser, engine) {

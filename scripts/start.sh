@@ -9,10 +9,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 PORT="${PORT:-8080}"
 SERVER_LISTEN="${SERVER_LISTEN:-127.0.0.1:8787}"
-echo "[start] building the ingest server (release)"
-cargo build --release --quiet -p runledger-server
+echo "[start] building the ingest server (its production build: --profile server)"
+cargo build --profile server --quiet -p runledger-server
 
-target/release/runledger-server --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --listen "$SERVER_LISTEN" \
+target/server/runledger-server --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --listen "$SERVER_LISTEN" \
   --cors-origin "http://127.0.0.1:${PORT}" --cors-origin "http://localhost:${PORT}" &
 server_pid=$!
 stop() {

@@ -24,7 +24,7 @@ node bench/run.mjs --quick
 node --test tests/node/
 
 echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway PostgreSQL"
-cargo build -p runledger-server --quiet
+cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
 echo "[test] sync end to end: Chromium and Node against the real server"

@@ -17,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{Caller, Denied, KeyRing, Scope};
 use crate::db;
+use crate::decode::parse_batch;
 use crate::error::AppError;
 use crate::faults::{Faults, Plan};
 use crate::live::{self, Live};
@@ -31,6 +32,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
+    /// Time for a whole request body to arrive.
+    pub body_timeout: std::time::Duration,
     /// Browser origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// Serve the fault-injection endpoints (end-to-end tests only).
@@ -75,7 +78,13 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
     };
     let mut router = Router::new()
         .route("/health", get(health))
-        .route(INGEST_PATH, post(ingest_create))
+        .route(
+            INGEST_PATH,
+            post(ingest_create).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::web::guard_write,
+            )),
+        )
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
         .merge(crate::api::routes())
@@ -87,7 +96,9 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
     }
     router
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::web::json_errors))
         .layer(cors)
+        .layer(crate::panic::layer())
         .with_state(state)
 }
 
@@ -152,8 +163,9 @@ async fn read_body(
     body: Body,
 ) -> Result<Bytes, AppError> {
     let limit = settings.max_body_bytes;
-    let raw = to_bytes(body, limit)
+    let raw = tokio::time::timeout(settings.body_timeout, to_bytes(body, limit))
         .await
+        .map_err(|_| AppError::BodyTimeout(settings.body_timeout))?
         .map_err(|_| AppError::TooLarge { limit })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -186,19 +198,6 @@ async fn read_body(
 fn records_hash(batch: &IngestRequest) -> String {
     let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
     crate::auth::hash_bytes(&canonical)
-}
-
-fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path == "?" {
-            AppError::MalformedBody(format!("the body is not a valid ingest batch: {inner}"))
-        } else {
-            AppError::MalformedBody(format!("`{path}` is invalid: {inner}"))
-        }
-    })
 }
 
 /// `POST /v1/ingest`: one batch, one SQL transaction.
@@ -272,6 +271,7 @@ async fn ingest_create(
     db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
     if let Some(faults) = &state.faults {
         tokio::time::sleep(faults.delay()).await;
+        faults.panic_if_programmed();
     }
     tx.commit().await?;
     state.live.ingested(tenant, &answer.accepted, now);

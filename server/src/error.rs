@@ -39,6 +39,9 @@ pub enum AppError {
     /// Not found.
     #[error("{0}")]
     NotFound(String),
+    /// The body did not arrive in time (`--body-timeout`).
+    #[error("the request body did not arrive within {} ms (--body-timeout)", .0.as_millis())]
+    BodyTimeout(std::time::Duration),
     /// The database cannot be reached or failed; retrying later may work.
     #[error("the database is unavailable; retry later")]
     Database(#[from] sqlx::Error),
@@ -55,6 +58,7 @@ impl AppError {
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

@@ -5,10 +5,12 @@
 //! the next requests are answered with these statuses in order (each `count` times, with
 //! `Retry-After` when given) without touching the database, and every request waits `delayMs`
 //! before it commits (0 turns the delay off).
+//! `{"panic": true}` makes the next ingest request panic inside its transaction, just before
+//! it would commit (to prove a panic is answered 500, rolled back and survived).
 //! `GET /v1/__test/stats` → `{requests, maxConcurrent, rows}`: ingest requests received,
 //! the most handled at once, and rows in the executions table (`-1` with `?rows=false`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -40,6 +42,8 @@ pub struct Plan {
     fail: Vec<Failure>,
     #[serde(default)]
     delay_ms: Option<u64>,
+    #[serde(default)]
+    panic: bool,
 }
 
 /// Programmed faults and request counters.
@@ -47,6 +51,7 @@ pub struct Plan {
 pub struct Faults {
     fail: Mutex<std::collections::VecDeque<Failure>>,
     delay_ms: AtomicUsize,
+    panic: AtomicBool,
     requests: AtomicUsize,
     in_flight: AtomicUsize,
     max_concurrent: AtomicUsize,
@@ -65,6 +70,9 @@ impl Faults {
     /// Applies a plan.
     pub fn program(&self, plan: Plan) {
         *self.fail.lock().expect("fault lock") = plan.fail.into();
+        if plan.panic {
+            self.panic.store(true, Ordering::SeqCst);
+        }
         if let Some(ms) = plan.delay_ms {
             self.delay_ms.store(ms as usize, Ordering::SeqCst);
         }
@@ -85,6 +93,13 @@ impl Faults {
             fail.pop_front();
         }
         (InFlight(self), answer)
+    }
+
+    /// Panics once if a panic was programmed.
+    pub fn panic_if_programmed(&self) {
+        if self.panic.swap(false, Ordering::SeqCst) {
+            panic!("injected panic (--test-faults)");
+        }
     }
 
     /// The programmed delay before a batch commits.

@@ -11,14 +11,19 @@ mod admin;
 mod api;
 mod app;
 mod auth;
+mod batches;
 mod db;
+mod decode;
 mod error;
 mod faults;
 mod keys_config;
 mod live;
 mod migrate;
+mod panic;
 mod rate_limit;
+mod serve;
 mod versions;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +72,23 @@ struct Cli {
     /// Largest request body in bytes, after gzip inflation.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Most connections open at once (default: the file limit less 64, at most 10000). At the
+    /// limit a new connection closes the longest-idle one.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Time for a request's line and headers to arrive (idle keep-alive included).
+    #[arg(long, default_value = "10s", value_parser = serve::parse_duration)]
+    header_timeout: std::time::Duration,
+    /// Time for a request's whole body to arrive (`408` after it).
+    #[arg(long, default_value = "30s", value_parser = serve::parse_duration)]
+    body_timeout: std::time::Duration,
+    /// On SIGTERM, time for requests in flight to finish before every connection is closed.
+    #[arg(long, default_value = "10s", value_parser = serve::parse_duration)]
+    shutdown_grace: std::time::Duration,
+    /// How long a batch id is remembered, so that a retry gets the first answer (older ids
+    /// are deleted).
+    #[arg(long, default_value = "7d", value_parser = serve::parse_duration)]
+    batch_id_window: std::time::Duration,
     /// Serve /v1/__test/faults and /v1/__test/stats, to inject failures (end-to-end tests
     /// only; never in production).
     #[arg(long, hide = true)]
@@ -81,6 +103,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    panic::warn_if_aborting();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
@@ -117,13 +140,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         tenant_keys: &cli.tenant_keys,
         file: cli.api_keys_file.as_deref(),
     })?;
-    let limits = rate_limit::Limits {
+    let rate_limits = rate_limit::Limits {
         requests_per_second: cli.rate_limit_requests,
         bytes_per_second: cli.rate_limit_bytes,
     };
     for (name, value) in [
-        ("--rate-limit-requests", limits.requests_per_second),
-        ("--rate-limit-bytes", limits.bytes_per_second),
+        ("--rate-limit-requests", rate_limits.requests_per_second),
+        ("--rate-limit-bytes", rate_limits.bytes_per_second),
     ] {
         if !(value.is_finite() && value >= 0.0) {
             return Err(format!(
@@ -139,14 +162,27 @@ async fn run(cli: Cli) -> Result<(), String> {
     } else {
         tracing::info!(keys = keys.len(), "keys configured");
     }
+    let files = serve::file_limit();
+    let limits = serve::Limits {
+        max_connections: serve::connection_limit(cli.max_connections, files)?,
+        header_timeout: cli.header_timeout,
+        shutdown_grace: cli.shutdown_grace,
+    };
+    if cli.batch_id_window.is_zero() {
+        return Err("--batch-id-window must be longer than 0".into());
+    }
     let engine = db::engine_of(&cli.db);
     let pool = db::connect(&cli.db)
         .await
         .map_err(|e| format!("cannot open the {engine} database: {e}"))?;
+    batches::prepare(&pool)
+        .await
+        .map_err(|e| format!("cannot prepare the {engine} database: {e}"))?;
     let settings = app::Settings {
         keys,
-        limits,
+        limits: rate_limits,
         max_body_bytes: cli.max_body_bytes,
+        body_timeout: cli.body_timeout,
         cors_origins: cli.cors_origins,
         test_faults: cli.test_faults,
     };
@@ -170,13 +206,19 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(days) = cli.retention_days {
         tokio::spawn(api::retention_loop(pool.clone(), engine, days));
     }
+    tokio::spawn(batches::prune_loop(pool.clone(), cli.batch_id_window));
     // The first line on stdout is the address: tests and scripts read it.
     println!("listening on http://{address}");
     tracing::info!(%address, engine, "runledger-server ready");
-    axum::serve(listener, app::app(pool.clone(), engine, settings, live))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!(
+        max_connections = limits.max_connections,
+        file_limit = files,
+        header_timeout_ms = limits.header_timeout.as_millis() as u64,
+        body_timeout_ms = cli.body_timeout.as_millis() as u64,
+        "connection limits"
+    );
+    let router = app::app(pool.clone(), engine, settings, live);
+    serve::serve(listener, router, limits, shutdown).await;
     // In-flight requests (and their transactions) have finished by now.
     pool.close().await;
     tracing::info!("stopped");

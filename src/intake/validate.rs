@@ -11,6 +11,11 @@ pub const MIN_TIMESTAMP: i64 = 946_684_800_000;
 pub const MAX_TIMESTAMP: i64 = 7_258_118_400_000;
 /// Most node runs one execution may hold, by default.
 pub const DEFAULT_MAX_NODE_RUNS: usize = 10_000;
+/// Largest count accepted (`version`, row counts): 2^53 − 1, the largest integer JavaScript
+/// holds exactly. Sums of many stay far from overflowing 64 bits.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+/// Longest duration accepted: the span of accepted timestamps (200 years), in ms.
+pub const MAX_DURATION_MS: f64 = (MAX_TIMESTAMP - MIN_TIMESTAMP) as f64;
 
 /// Checks an id-like string: present, not too long, no control characters.
 pub fn validate_id(field: &str, id: &str) -> Result<(), ValidationError> {
@@ -73,6 +78,43 @@ fn validate_span(
                 format!("{d} is not a non-negative number of milliseconds"),
             ));
         }
+        if d > MAX_DURATION_MS {
+            return Err(ValidationError::invalid(
+                format!("{prefix}durationMs"),
+                format!("{d} ms is longer than the limit of {MAX_DURATION_MS} ms (200 years)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a count is at most [`MAX_COUNT`].
+pub fn validate_count(field: &str, n: Option<u64>) -> Result<(), ValidationError> {
+    match n {
+        Some(n) if n > MAX_COUNT => Err(ValidationError::invalid(
+            field,
+            format!("{n} is larger than the limit of {MAX_COUNT} (2^53 - 1)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a short text stored as it is (a kind, a database type): every store can hold it,
+/// which rules out control characters (PostgreSQL refuses NUL in text).
+fn validate_word(field: &str, word: Option<&str>) -> Result<(), ValidationError> {
+    let Some(word) = word else { return Ok(()) };
+    if word.len() > MAX_ID_LEN {
+        return Err(ValidationError::TooLarge {
+            field: field.to_owned(),
+            size: word.len() as u64,
+            limit: MAX_ID_LEN as u64,
+        });
+    }
+    if word.chars().any(char::is_control) {
+        return Err(ValidationError::invalid(
+            field,
+            "contains control characters",
+        ));
     }
     Ok(())
 }
@@ -80,6 +122,7 @@ fn validate_span(
 /// Checks one output's shape.
 pub fn validate_output(field: &str, output: &Output) -> Result<(), ValidationError> {
     validate_id(&format!("{field}.name"), &output.name)?;
+    validate_count(&format!("{field}.rows"), output.rows)?;
     for (i, column) in output.columns.iter().enumerate() {
         if column.name.trim().is_empty() {
             return Err(ValidationError::Missing {
@@ -118,6 +161,13 @@ pub fn validate_execution(e: &Execution, max_node_runs: usize) -> Result<(), Val
         return Err(ValidationError::Missing {
             field: "kind".into(),
         });
+    }
+    validate_word("kind", Some(e.kind.as_str()))?;
+    validate_count("version", Some(e.version))?;
+    if let Some(q) = &e.query {
+        validate_word("query.databaseType", q.database_type.as_deref())?;
+        validate_count("query.totalRows", q.total_rows)?;
+        validate_count("query.returnedRows", q.returned_rows)?;
     }
     for (system, id) in &e.external_ids {
         validate_id("externalIds (system name)", system)?;
@@ -200,6 +250,42 @@ mod tests {
             validate_execution(&e, 10),
             Err(ValidationError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn counts_and_durations_beyond_the_limits_are_rejected() {
+        let query = |q: crate::model::QueryInfo| Execution {
+            query: Some(q),
+            ..valid()
+        };
+        let e = query(crate::model::QueryInfo {
+            total_rows: Some(u64::MAX),
+            ..Default::default()
+        });
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "query.totalRows"
+        );
+        let e = query(crate::model::QueryInfo {
+            total_rows: Some(MAX_COUNT),
+            database_type: Some("pg\0".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "query.databaseType"
+        );
+        let mut e = valid();
+        e.duration_ms = Some(1e308);
+        assert_eq!(
+            validate_execution(&e, 10).unwrap_err().field(),
+            "durationMs"
+        );
+        e.duration_ms = Some(MAX_DURATION_MS);
+        e.version = MAX_COUNT + 1;
+        assert_eq!(validate_execution(&e, 10).unwrap_err().field(), "version");
+        e.version = MAX_COUNT;
+        assert_eq!(validate_execution(&e, 10), Ok(()));
     }
 
     #[test]

@@ -245,7 +245,7 @@ struct Sums {
     total: u64,
     by_status: BTreeMap<String, u64>,
     timed: u64,
-    duration_sum_us: i64,
+    duration_sum_us: i128,
     rows: u64,
     durations: Sketch,
 }
@@ -261,11 +261,14 @@ pub fn aggregate<'a>(
         let sums = groups
             .entry(query.group_of(cell, offset_minutes))
             .or_default();
-        sums.total += cell.count;
-        *sums.by_status.entry(cell.key.status.clone()).or_default() += cell.count;
-        sums.timed += cell.timed;
-        sums.duration_sum_us += cell.duration_sum_us;
-        sums.rows += cell.rows;
+        // Saturating: a sum of many bounded values must not wrap around (i128 for the
+        // duration sum, whose mean is what is shown).
+        sums.total = sums.total.saturating_add(cell.count);
+        let by_status = sums.by_status.entry(cell.key.status.clone()).or_default();
+        *by_status = by_status.saturating_add(cell.count);
+        sums.timed = sums.timed.saturating_add(cell.timed);
+        sums.duration_sum_us += i128::from(cell.duration_sum_us);
+        sums.rows = sums.rows.saturating_add(cell.rows);
         sums.durations.merge(&cell.durations);
     }
     let groups = groups

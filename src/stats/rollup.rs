@@ -118,12 +118,14 @@ impl Cell {
 
     /// Adds (`sign` +1) or removes (`sign` −1) a contribution.
     pub fn apply(&mut self, c: &Contribution, sign: i8) {
+        // Validation bounds each value (rows and durations); saturating sums keep even a
+        // cell of absurdly many from wrapping around to a small or negative number.
         if sign > 0 {
-            self.count += 1;
-            self.rows += c.rows;
+            self.count = self.count.saturating_add(1);
+            self.rows = self.rows.saturating_add(c.rows);
             if let Some(d) = c.duration_ms {
-                self.timed += 1;
-                self.duration_sum_us += micros(d);
+                self.timed = self.timed.saturating_add(1);
+                self.duration_sum_us = self.duration_sum_us.saturating_add(micros(d));
                 self.durations.add(d);
             }
         } else {
@@ -131,7 +133,7 @@ impl Cell {
             self.rows = self.rows.saturating_sub(c.rows);
             if let Some(d) = c.duration_ms {
                 self.timed = self.timed.saturating_sub(1);
-                self.duration_sum_us -= micros(d);
+                self.duration_sum_us = self.duration_sum_us.saturating_sub(micros(d));
                 self.durations.remove(d);
             }
         }

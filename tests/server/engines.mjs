@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
-export const SERVER_BIN = resolve(import.meta.dirname, '../../target/debug/runledger-server');
+// The production build of the server (`cargo build --profile server`: the release build, but
+// unwinding, so that a panic in one request is answered 500 instead of ending the process).
+// RUNLEDGER_SERVER_BIN runs the suites against another binary (e.g. an older build, to see
+// a test fail on it).
+export const SERVER_BIN = process.env.RUNLEDGER_SERVER_BIN || resolve(import.meta.dirname, '../../target/server/runledger-server');
 
 /** A loopback port nobody listens on right now. */
 export function freePort() {
@@ -50,10 +54,14 @@ export async function postgres() {
 
 /**
  * Starts the real server binary; resolves with its base URL, a stop function and its log.
- * `port` fixes the port (default: any free one); `bin` picks another build of the binary.
+ * `port` fixes the port (default: any free one); `bin` picks another build of the binary;
+ * `fileLimit` starts it under `ulimit -n fileLimit` (its limit on open files).
  */
-export function startServer(args, { port = 0, bin = SERVER_BIN } = {}) {
-  const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServer(args, { port = 0, bin = SERVER_BIN, fileLimit } = {}) {
+  const argv = ['--listen', `127.0.0.1:${port}`, ...args];
+  const child = fileLimit
+    ? spawn('sh', ['-c', `ulimit -n ${Number(fileLimit)} && exec "$0" "$@"`, bin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   return new Promise((res, rej) => {
@@ -67,6 +75,8 @@ export function startServer(args, { port = 0, bin = SERVER_BIN } = {}) {
       res({
         base: m[1],
         log: () => log,
+        pid: child.pid,
+        exited: new Promise((done) => child.once('exit', (code, signal) => done({ code, signal }))),
         stop: () => new Promise((done) => { child.once('exit', (code, signal) => done({ code, signal })); child.kill('SIGTERM'); }),
       });
     });

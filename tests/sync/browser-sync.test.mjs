@@ -2,7 +2,7 @@
 // /usr/bin/chromium through playwright-core) against the real runledger-server binary over
 // loopback HTTP, with real IndexedDB, real Web Locks and real tabs. The server's
 // --test-faults switch injects 503s and slow commits; nothing else is simulated.
-// Needs pkg/ and target/debug/runledger-server (npm test builds both first).
+// Needs pkg/ and target/server/runledger-server (npm test builds both first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';

@@ -1,7 +1,7 @@
 // The viewer (www/, built by Vite into www/dist) in headless Chromium (Debian's /usr/bin/chromium
 // through playwright-core), syncing to the real runledger-server binary on SQLite over loopback.
 // Each test drives the page as a person would and saves a screenshot under test-results/.
-// Needs www/dist and target/debug/runledger-server (npm test builds both first).
+// Needs www/dist and target/server/runledger-server (npm test builds both first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
