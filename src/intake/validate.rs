@@ -24,20 +24,7 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), ValidationError> {
             field: field.to_owned(),
         });
     }
-    if id.len() > MAX_ID_LEN {
-        return Err(ValidationError::TooLarge {
-            field: field.to_owned(),
-            size: id.len() as u64,
-            limit: MAX_ID_LEN as u64,
-        });
-    }
-    if id.chars().any(char::is_control) {
-        return Err(ValidationError::invalid(
-            field,
-            "contains control characters",
-        ));
-    }
-    Ok(())
+    validate_word(field, Some(id))
 }
 
 fn validate_opt_id(field: &str, id: &Option<String>) -> Result<(), ValidationError> {

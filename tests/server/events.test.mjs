@@ -4,46 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sqlite, startServer } from './engines.mjs';
+import { subscribe } from './push-stream.mjs';
 
 const client = { id: 'events-test', sdk: 'runledger-test/0' };
 const record = (id) => ({ id, version: 1, kind: 'workflow', workflowId: 'wf', status: 'success', startedAt: Date.now(), completedAt: Date.now() + 5, durationMs: 5 });
 
 /** Reads SSE events from `url` into an array until `stop()`; resolves once the stream is open. */
-async function subscribe(url, init) {
-  const controller = new AbortController();
-  const response = await fetch(url, { ...init, signal: controller.signal });
-  const events = [];
-  let ended = false;
-  if (response.ok) {
-    (async () => {
-      const decoder = new TextDecoder();
-      let buffer = '';
-      try {
-        for await (const chunk of response.body) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let cut;
-          while ((cut = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, cut);
-            buffer = buffer.slice(cut + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event) events.push({ event, data: data && JSON.parse(data) });
-          }
-        }
-      } catch { /* aborted */ }
-      ended = true;
-    })();
-  }
-  const waitFor = async (predicate, what) => {
-    for (let i = 0; i < 100; i++) {
-      if (predicate()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.fail(`timed out waiting for ${what}; events: ${JSON.stringify(events)}`);
-  };
-  return { status: response.status, events, waitFor, ended: () => ended, stop: () => controller.abort() };
-}
-
 let db;
 let server;
 const ingest = (batchId, records, key) => fetch(`${server.base}/v1/ingest`, {
