@@ -682,19 +682,7 @@ impl Tracker {
         // by a process that died.
         let orphans = interrupt_orphans(engine.store.running().await?, |_| false);
         engine.store.write(&orphans).await?;
-        let mut warnings = Vec::new();
-        if let Some(damage) = report.damage {
-            let saved = report.damage_saved_to.unwrap_or_default();
-            warnings.push(format!(
-                "the store's log ended in {damage}; that tail was cut off (its bytes are kept in {saved}) and everything before it was kept"
-            ));
-        }
-        if report.migrated > 0 {
-            warnings.push(format!(
-                "{} execution(s) were migrated from the older store layout",
-                report.migrated
-            ));
-        }
+        let warnings = report.warnings();
         for w in &warnings {
             platform::warn(w, &JsValue::UNDEFINED);
         }
