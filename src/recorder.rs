@@ -382,6 +382,10 @@ impl Recorder {
                 self.policy
                     .clean_payload(Payload::Text(output.text().to_owned())),
             ),
+            NodeOutcome::Error(mut error) => {
+                self.policy.clean_error(&mut error);
+                NodeOutcome::Error(error)
+            }
             other => other,
         };
         self.end_node(id, index, outcome, now)
@@ -450,9 +454,12 @@ impl Recorder {
         &mut self,
         id: &str,
         status: Status,
-        error: Option<ErrorInfo>,
+        mut error: Option<ErrorInfo>,
         now: Millis,
     ) -> Result<(), Error> {
+        if let Some(error) = error.as_mut() {
+            self.policy.clean_error(error);
+        }
         let e = self.live_mut(id, "", "finish").map_err(|err| match err {
             LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished {
                 id,

@@ -201,7 +201,11 @@ async fn ingest_create(
         return Ok(response);
     }
     let bytes = read_body(&state.settings, &headers, body).await?;
-    let batch = parse_batch(&bytes)?;
+    let mut batch = parse_batch(&bytes)?;
+    batch
+        .records
+        .iter_mut()
+        .for_each(runledger::intake::redact_with_defaults);
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }

@@ -107,9 +107,21 @@ impl Engine {
             .retain(|(e, l)| !(e == event && JsValue::from(l) == JsValue::from(listener)));
     }
 
-    /// Reports a background failure: a console warning plus every `error` listener.
+    /// Reports a background failure: a console warning plus every `error` listener. The
+    /// message is masked (see `intake::scrub`): it may quote a URL, a server or a platform.
     pub fn emit_error(&self, context: &str, error: &Error) {
         let js = js_error(error);
+        if let Some(message) = js_sys::Reflect::get(&js, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+        {
+            let masked = crate::intake::scrub(&message);
+            if masked != message {
+                let _ = js_sys::Reflect::set(&js, &"message".into(), &masked.into());
+            }
+        }
+        let context = crate::intake::scrub(context);
+        let context = context.as_str();
         platform::warn(context, &js);
         self.emit("error", &js);
     }
