@@ -553,6 +553,7 @@ struct FillingDisk {
     inner: StdFileIo,
     fail_appends: std::cell::Cell<bool>,
     fail_cuts: std::cell::Cell<bool>,
+    fail_index: std::cell::Cell<bool>,
 }
 
 impl runledger::store::file::FileIo for FillingDisk {
@@ -591,6 +592,9 @@ impl runledger::store::file::FileIo for FillingDisk {
         self.inner.read_index()
     }
     fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
+        if self.fail_index.get() {
+            return Err("ENOSPC: no space left on device, write".into());
+        }
         self.inner.write_index(bytes)
     }
     fn fresh_id(&self) -> String {
@@ -609,6 +613,7 @@ fn filling_disk(dir: &PathBuf) -> FileStore<FillingDisk> {
         inner: StdFileIo::new(dir, "store").unwrap(),
         fail_appends: false.into(),
         fail_cuts: false.into(),
+        fail_index: false.into(),
     })
     .unwrap()
     .0
@@ -669,4 +674,28 @@ fn a_failed_write_that_cannot_be_rolled_back_seals_the_log_until_reopened() {
     assert_eq!(ids(&again), ["e0"]);
     block_on(again.write(&[run(3)])).unwrap();
     assert_eq!(ids(&again), ["e3", "e0"]);
+}
+
+#[test]
+fn an_index_that_cannot_be_written_fails_no_write_and_is_reported_once() {
+    let dir = temp_dir("index-full");
+    let store = filling_disk(&dir);
+    store.io().fail_index.set(true);
+    // 9 MiB of records: past the point where an index is written.
+    let blob = "x".repeat(100 * 1024);
+    let mut reported = 0;
+    for i in 0..90 {
+        let mut e = run(i);
+        e.nodes[0].input = serde_json::json!({ "blob": blob }).into();
+        block_on(store.write(&[e])).unwrap();
+        if let Some(e) = store.take_maintenance_error() {
+            assert!(e.to_string().contains("ENOSPC"), "{e}");
+            reported += 1;
+        }
+    }
+    assert_eq!(reported, 1, "tried again only after as much more log");
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(!report.indexed);
+    assert_eq!(ids(&again).len(), 90);
 }

@@ -202,6 +202,7 @@ impl Engine {
                 Ok(()) => {
                     self.recorder.borrow_mut().acknowledge(&batch);
                     self.failures_in_a_row.set(0);
+                    self.report_maintenance();
                 }
                 Err(error) => {
                     self.recorder.borrow_mut().requeue(&batch);
@@ -211,6 +212,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Surfaces a failed index write or compaction of the file store (the records it
+    /// follows were written; only the cache of them is behind, and it is tried again).
+    pub fn report_maintenance(&self) {
+        if let AnyStore::File(file) = &self.store {
+            if let Some(error) = file.take_maintenance_error() {
+                self.emit_error(
+                    "the file store could not write its index or compact its log; every record is in the log, opening will replay more of it",
+                    &error.into(),
+                );
+            }
+        }
     }
 
     fn schedule_retry(self: &Rc<Self>) {

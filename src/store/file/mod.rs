@@ -231,6 +231,7 @@ pub struct FileStore<F: FileIo> {
     fail: RefCell<Option<FailPoint>>,
     /// Why writes are refused: a failed append could not be rolled back.
     sealed: RefCell<Option<String>>,
+    maintenance_error: RefCell<Option<StoreError>>,
 }
 
 impl<F: FileIo> std::fmt::Debug for FileStore<F> {
@@ -326,6 +327,7 @@ impl<F: FileIo> FileStore<F> {
             index_size: StdCell::new(0),
             fail: RefCell::new(None),
             sealed: RefCell::new(None),
+            maintenance_error: RefCell::new(None),
         };
         let mut report = OpenReport::default();
         if size > 0 {
@@ -366,8 +368,10 @@ impl<F: FileIo> FileStore<F> {
         }
         report.migrated = store.migrate_legacy()?;
         if report.replayed_bytes > store.index_every() {
-            // Next time, start from here.
-            store.checkpoint()?;
+            // Next time, start from here (a failure only means replaying again).
+            if let Err(e) = store.checkpoint() {
+                *store.maintenance_error.borrow_mut() = Some(e);
+            }
         }
         Ok((store, report))
     }
@@ -551,7 +555,8 @@ impl<F: FileIo> FileStore<F> {
             other => other,
         })?;
         self.apply(op)?;
-        self.maintain()
+        self.maintain();
+        Ok(())
     }
 
     /// Appends `bytes` (whole frames) at the end of the last good frame. A failure is rolled
@@ -580,21 +585,41 @@ impl<F: FileIo> FileStore<F> {
     }
 
     /// Compacts when most of the log is obsolete; writes a new index when much was appended.
-    fn maintain(&self) -> Result<(), StoreError> {
+    /// Runs after a change is durable, so a failure here (a full disk, say) does not fail
+    /// that change: the log is the truth and the index a cache. The failure is kept for
+    /// [`FileStore::take_maintenance_error`], and not retried before the log has grown by
+    /// as much again.
+    fn maintain(&self) {
         let len = self.log_len.get();
-        // Counting what is live costs a pass over every record: only when the log has doubled
-        // since it was last counted.
-        if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
-            let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
-            if len > 2 * live {
-                return self.compact();
+        let result = (|| {
+            // Counting what is live costs a pass over every record: only when the log has
+            // doubled since it was last counted.
+            if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
+                self.counted_len.set(len);
+                let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
+                if len > 2 * live {
+                    return self.compact();
+                }
             }
-            self.counted_len.set(len);
+            if len - self.indexed_len.get().min(len) > self.index_every() {
+                if let Err(e) = self.checkpoint() {
+                    // Try again once half as much again was appended.
+                    self.indexed_len
+                        .set(len.saturating_sub(self.index_every() / 2));
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            *self.maintenance_error.borrow_mut() = Some(e);
         }
-        if len - self.indexed_len.get().min(len) > self.index_every() {
-            self.checkpoint()?;
-        }
-        Ok(())
+    }
+
+    /// Why the last compaction or index write failed, once (the changes themselves were
+    /// written: only the cache of them is behind).
+    pub fn take_maintenance_error(&self) -> Option<StoreError> {
+        self.maintenance_error.borrow_mut().take()
     }
 
     /// How much log may follow the index before a new one is written: at least
@@ -741,7 +766,8 @@ impl<F: FileIo> Store for FileStore<F> {
                 state.put(e, frame)?;
             }
         }
-        self.maintain()
+        self.maintain();
+        Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
