@@ -108,7 +108,8 @@ const MAX_TAKEOVER_CLAIMS = 64;
  * that creates it removes the lock, and only if the lock still holds `staleText` (nobody
  * else can have replaced it: replacing needs the lock gone, and only a claim holder removes
  * it). The others go back to creating the lock with O_EXCL, which one process wins. A
- * claim left by a taker that died is passed over for the next claim number.
+ * claim left by a taker that died is passed over for the next claim number. Returns null
+ * when done (look at the lock again), or the live process that is taking it over.
  */
 function takeOver(lockPath, staleText) {
   const hash = createHash('sha256').update(staleText).digest('hex').slice(0, 16);
@@ -116,8 +117,9 @@ function takeOver(lockPath, staleText) {
     const claim = `${lockPath}.takeover-${hash}-${n}`;
     if (!createWhole(claim, JSON.stringify({ pid: process.pid, host: hostname() }))) {
       const text = readText(claim);
-      if (text === null) return; // its taker finished: look at the lock again
-      if (heldByLive(text) !== null) return; // a live process is taking it over
+      if (text === null) return null; // its taker finished: look at the lock again
+      const taker = heldByLive(text);
+      if (taker !== null) return taker; // a live process is taking it over
       continue; // that taker died: the next claim
     }
     try {
@@ -125,7 +127,7 @@ function takeOver(lockPath, staleText) {
     } finally {
       unlinkSync(claim);
     }
-    return;
+    return null;
   }
   throw storeError(
     `cannot take over the stale lock ${lockPath}: ${MAX_TAKEOVER_CLAIMS} takeover claims were left by processes that died; remove ${lockPath}.takeover-* by hand`,
@@ -136,7 +138,8 @@ function takeOver(lockPath, staleText) {
 function sweepClaims(lockPath, dir) {
   const prefix = `${lockPath.slice(dir.length + 1)}.takeover-`;
   for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix)) continue;
+    // Claims only, never the temporary file a claim is being written to.
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{16}-\d+$/.test(name.slice(prefix.length))) continue;
     const text = readText(join(dir, name));
     if (text !== null && heldByLive(text) === null) {
       try { unlinkSync(join(dir, name)); } catch { /* gone */ }
@@ -161,11 +164,12 @@ async function acquireLock(lockPath, timeoutMs) {
     }
     const text = readText(lockPath);
     if (text === null) continue; // released just now
-    const holder = heldByLive(text);
+    let holder = heldByLive(text);
     if (holder === null) {
-      // Left by a process that is gone: take it over (atomically, see takeOver).
-      takeOver(lockPath, text);
-      continue;
+      // Left by a process that is gone: take it over (atomically, see takeOver), unless
+      // another live process is doing so (it is the next holder: wait for it like one).
+      holder = takeOver(lockPath, text);
+      if (holder === null) continue;
     }
     if (Date.now() >= deadline) {
       const waited = timeoutMs > 0 ? ` (waited ${timeoutMs} ms)` : '';
