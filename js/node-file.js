@@ -92,11 +92,23 @@ function createWhole(path, text) {
     return true;
   } catch (e) {
     if (e.code === 'EEXIST') return false;
-    throw e;
+    if (!NO_HARD_LINKS.has(e.code)) throw e;
   } finally {
     unlinkSync(tmp);
   }
+  // A file system without hard links: O_EXCL create, then write (a reader may see it empty
+  // for a moment; it treats an unreadable lock as stale, so this is the weaker fallback).
+  try {
+    writeSynced(path, text, 'wx');
+    return true;
+  } catch (e) {
+    if (e.code === 'EEXIST') return false;
+    throw e;
+  }
 }
+
+/** Errors of `link` on file systems that have no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
 /** Most takeover claims tried for one stale lock (each one left by a taker that died). */
 const MAX_TAKEOVER_CLAIMS = 64;
