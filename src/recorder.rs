@@ -23,7 +23,7 @@ const REMEMBERED_FINISHED: usize = 10_000;
 
 /// What `tracker.start()` takes.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartSpec {
     /// An id of the caller's; generated (UUIDv7) when absent.
     #[serde(default)]
@@ -72,7 +72,7 @@ pub struct StartSpec {
 /// What `tracker.logQuery()` takes: one finished query execution, in the shape of a query
 /// tracking API (execution time in seconds).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryLog {
     /// An id of the caller's; generated when absent.
     #[serde(default, alias = "executionId")]
@@ -176,6 +176,16 @@ impl QueryLog {
     }
 }
 
+/// How many runs each node id has in `e` (once per execution, when its counts are first
+/// needed).
+fn count_attempts(e: &Execution) -> HashMap<String, u32> {
+    let mut counts = HashMap::new();
+    for node in &e.nodes {
+        *counts.entry(node.id.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// In-memory state of one tracker: live executions and which of them changed.
 #[derive(Debug)]
 pub struct Recorder {
@@ -187,6 +197,10 @@ pub struct Recorder {
     dirty_set: HashSet<String>,
     finished: HashMap<String, Status>,
     finished_order: VecDeque<String>,
+    /// Runs so far of each node id, per running execution: what makes the next attempt's
+    /// number and tells a node's latest run, without scanning the execution's node runs (so
+    /// that each node costs the same however many came before).
+    attempts: HashMap<String, HashMap<String, u32>>,
 }
 
 impl Recorder {
@@ -201,6 +215,7 @@ impl Recorder {
             dirty_set: HashSet::new(),
             finished: HashMap::new(),
             finished_order: VecDeque::new(),
+            attempts: HashMap::new(),
         }
     }
 
@@ -355,7 +370,9 @@ impl Recorder {
         validate_id("node.id", &def.id)?;
         let input = self.policy.clean_payload(input.into());
         let max = self.policy.max_node_runs;
-        let e = self.live_mut(id, &def.id, "start")?;
+        let Some(e) = self.live.get_mut(id) else {
+            return Err(self.not_live(id, &def.id, "start").into());
+        };
         if e.nodes.len() >= max {
             return Err(ValidationError::TooLarge {
                 field: "nodes".into(),
@@ -364,7 +381,19 @@ impl Recorder {
             }
             .into());
         }
-        let index = e.start_node(def, input, now)?;
+        let counts = match self.attempts.get_mut(id) {
+            Some(counts) => counts,
+            None => self
+                .attempts
+                .entry(id.to_owned())
+                .or_insert_with(|| count_attempts(e)),
+        };
+        let attempt = match counts.get_mut(def.id.as_str()) {
+            Some(n) => n,
+            None => counts.entry(def.id.clone()).or_insert(0),
+        };
+        let index = e.start_node_attempt(def, input, now, *attempt + 1)?;
+        *attempt += 1;
         self.mark_dirty(id);
         Ok(index)
     }
@@ -412,7 +441,11 @@ impl Recorder {
         let Some(e) = self.live.get_mut(id) else {
             return Err(self.not_live(id, &format!("#{index}"), event).into());
         };
-        e.finish_node(index, outcome, now)?;
+        let is_latest = match (e.nodes.get(index), self.attempts.get(id)) {
+            (Some(node), Some(counts)) => counts.get(node.id.as_str()) == Some(&node.attempt),
+            _ => false,
+        };
+        e.finish_node_run(index, outcome, now, is_latest)?;
         self.mark_dirty(id);
         Ok(())
     }
@@ -463,6 +496,7 @@ impl Recorder {
         })?;
         e.finish(status, error, now)?;
         e.last_seen_at = Some(now);
+        self.attempts.remove(id);
         self.remember_finished(id, status);
         self.mark_dirty(id);
         Ok(())
@@ -537,6 +571,7 @@ impl Recorder {
             });
             if done {
                 self.live.remove(&written.id);
+                self.attempts.remove(&written.id);
             }
         }
     }
@@ -562,6 +597,7 @@ impl Recorder {
             .collect();
         for id in &ids {
             self.live.remove(id);
+            self.attempts.remove(id);
             self.dirty_set.remove(id);
         }
         if !ids.is_empty() {

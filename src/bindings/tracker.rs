@@ -9,7 +9,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::any_store::AnyStore;
 use super::convert::{
-    decode, decode_error_info, decode_payload, encode, js_error, opt_string_arg, string_arg,
+    decode, decode_error_info, decode_payload, encode, js_error, json_text, opt_string_arg,
+    string_arg,
 };
 use super::engine::{Engine, EVENTS};
 use super::file_io::JsFileIo;
@@ -18,6 +19,7 @@ use super::platform::{self, now, random_bytes};
 use crate::config::{StorageKind, TrackerOptions};
 use crate::error::{ConfigError, Error, ValidationError};
 use crate::history::{ExternalRef, HistoryQuery};
+use crate::intake::decode_execution_input;
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
@@ -275,7 +277,9 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "ExecutionInput")] execution: JsValue,
     ) -> JsResult<String> {
         js(self.engine.ensure_open())?;
-        let e: Execution = js(decode("execution", execution))?;
+        let text = js(json_text("execution", &execution))?;
+        let text = text.filter(|t| t != "null").unwrap_or_else(|| "{}".into());
+        let e: Execution = js(decode_execution_input("execution", &text).map_err(Error::from))?;
         let id = js(self
             .engine
             .recorder

@@ -1,7 +1,9 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+mod limits;
 mod redact;
+mod strict;
 mod truncate;
 mod validate;
 
@@ -13,6 +15,7 @@ pub use truncate::{
     is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
     TRUNCATED_KEY,
 };
+pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
 pub use validate::{
     validate_execution, validate_id, validate_output, validate_timestamp, DEFAULT_MAX_NODE_RUNS,
     MAX_ID_LEN,
@@ -138,8 +141,25 @@ where
         } else {
             format!("{what}.{path}")
         };
-        ValidationError::invalid(field, err.into_inner().to_string())
+        let message = err.into_inner().to_string();
+        strict::explain(&field, &message)
+            .unwrap_or_else(|| ValidationError::invalid(field, message))
     })
+}
+
+/// Keys `log()` accepts under other names (see [`Execution`]'s aliases).
+const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversationId"];
+
+/// Decodes an execution given to `log()` from its JSON text: like [`decode_with`], and a key
+/// the record does not have is refused (the stored record type itself stays lenient).
+pub fn decode_execution_input(what: &str, text: &str) -> Result<Execution, ValidationError> {
+    check_top_level_keys(
+        what,
+        text,
+        struct_fields::<Execution>(),
+        EXECUTION_ALIASES,
+    )?;
+    decode_with(what, &mut serde_json::Deserializer::from_str(text))
 }
 
 /// Decodes `T` from a JSON value, naming the offending field on failure.
