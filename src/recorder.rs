@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, LifecycleError, ValidationError};
-use crate::intake::{validate_id, validate_output, IntakePolicy, Payload};
+use crate::intake::{
+    limit_node_labels, limit_output, limit_text, validate_id, validate_output, IntakePolicy,
+    Payload,
+};
 use crate::model::time::{de_opt_millis, Millis};
 use crate::model::{
     ErrorInfo, Execution, IdGenerator, Kind, Metadata, NodeDef, NodeOutcome, Output, QueryInfo,
@@ -174,6 +177,10 @@ impl QueryLog {
             ..Execution::default()
         }
     }
+}
+
+fn validate_opt_id(field: &str, id: &Option<String>) -> Result<(), ValidationError> {
+    id.as_deref().map_or(Ok(()), |id| validate_id(field, id))
 }
 
 /// How many runs each node id has in `e` (once per execution, when its counts are first
@@ -368,6 +375,8 @@ impl Recorder {
         now: Millis,
     ) -> Result<usize, Error> {
         validate_id("node.id", &def.id)?;
+        let mut def = def;
+        limit_node_labels(&mut def.name, &mut def.node_type);
         let input = self.policy.clean_payload(input.into());
         let max = self.policy.max_node_runs;
         let Some(e) = self.live.get_mut(id) else {
@@ -411,7 +420,17 @@ impl Recorder {
                 self.policy
                     .clean_payload(Payload::Text(output.text().to_owned())),
             ),
-            other => other,
+            NodeOutcome::Error(mut error) => {
+                validate_opt_id("error.nodeId", &error.node_id)?;
+                self.policy.clean_error(&mut error);
+                NodeOutcome::Error(error)
+            }
+            NodeOutcome::Skipped(mut reason) => {
+                if let Some(reason) = reason.as_mut() {
+                    limit_text(reason, self.policy.max_value_bytes);
+                }
+                NodeOutcome::Skipped(reason)
+            }
         };
         self.end_node(id, index, outcome, now)
     }
@@ -451,8 +470,9 @@ impl Recorder {
     }
 
     /// Adds an output to a running execution.
-    pub fn add_output(&mut self, id: &str, output: Output) -> Result<(), Error> {
+    pub fn add_output(&mut self, id: &str, mut output: Output) -> Result<(), Error> {
         validate_output("output", &output)?;
+        limit_output(&mut output);
         let e = self.running_mut(id, "output")?;
         e.outputs.push(output);
         e.version += 1;
@@ -486,7 +506,7 @@ impl Recorder {
         error: Option<ErrorInfo>,
         now: Millis,
     ) -> Result<(), Error> {
-        let e = self.live_mut(id, "", "finish").map_err(|err| match err {
+        self.live_mut(id, "", "finish").map_err(|err| match err {
             LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished {
                 id,
                 from,
@@ -494,6 +514,12 @@ impl Recorder {
             },
             other => other,
         })?;
+        let mut error = error;
+        if let Some(error) = error.as_mut() {
+            validate_opt_id("error.nodeId", &error.node_id)?;
+            self.policy.clean_error(error);
+        }
+        let e = self.live.get_mut(id).expect("found above");
         e.finish(status, error, now)?;
         e.last_seen_at = Some(now);
         self.attempts.remove(id);
@@ -736,6 +762,53 @@ mod tests {
             e.external_ids.get("airflow").map(String::as_str),
             Some("run-42")
         );
+    }
+
+    #[test]
+    fn node_summary_kept_in_place_matches_a_recount() {
+        // Seeded property test: random starts and ends of node runs (retries included); after
+        // every step the incrementally kept attempts and failedNodes equal a full recount.
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut r = recorder();
+        let id = r.start(spec(), T0, [1; 10]).unwrap();
+        for step in 0..1_200 {
+            let open: Vec<usize> = r.live[&id]
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.status.is_final())
+                .map(|(i, _)| i)
+                .collect();
+            if open.is_empty() || next(3) == 0 {
+                let def = NodeDef {
+                    id: format!("n{}", next(12)),
+                    ..Default::default()
+                };
+                r.node_start(&id, def, Value::Null, T0 + step).unwrap();
+            } else {
+                let index = open[next(open.len() as u64) as usize];
+                let outcome = match next(3) {
+                    0 => NodeOutcome::Success(json!(1).into()),
+                    1 => NodeOutcome::Error(ErrorInfo::default()),
+                    _ => NodeOutcome::Skipped(None),
+                };
+                r.node_finish(&id, index, outcome, T0 + step).unwrap();
+            }
+            let e = &r.live[&id];
+            let mut recount = e.clone();
+            recount.refresh_node_summary();
+            assert_eq!(e.failed_nodes, recount.failed_nodes, "step {step}");
+            assert_eq!(e.node_count, recount.node_count, "step {step}");
+            let last = e.nodes.last().unwrap();
+            let earlier = e.nodes.iter().filter(|n| n.id == last.id).count() as u32;
+            assert_eq!(last.attempt, earlier, "step {step}");
+        }
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub use truncate::{
     is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
     TRUNCATED_KEY,
 };
+pub use limits::{
+    limit_error, limit_node_labels, limit_output, limit_text, MAX_LABEL_BYTES, MAX_TAGS,
+    TEXT_TRUNCATED_PREFIX,
+};
 pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
 pub use validate::{
     validate_execution, validate_id, validate_output, validate_timestamp, DEFAULT_MAX_NODE_RUNS,
@@ -100,9 +104,15 @@ impl IntakePolicy {
         }
     }
 
+    /// Cuts an error's message and stack to `maxValueBytes`, its type to a label.
+    pub fn clean_error(&self, error: &mut crate::model::ErrorInfo) {
+        limit_error(error, self.max_value_bytes);
+    }
+
     /// Cleans and validates a whole execution.
     pub fn admit(&self, e: &mut Execution) -> Result<(), ValidationError> {
         self.clean_execution(e);
+        limits::limit_execution(e, self.max_value_bytes)?;
         validate_execution(e, self.max_node_runs)
     }
 }
