@@ -36,19 +36,30 @@ fn normalize(key: &str) -> String {
         .collect()
 }
 
+/// Edits from `a` to `b`, a swap of two neighbours counting as one (optimal string
+/// alignment): `nmae` is one edit from `name`.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(previous + 1).min(row[j] + 1);
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// The known key closest to `unknown`, if one is close enough to be a likely typo; else
@@ -81,6 +92,11 @@ pub fn did_you_mean(unknown: &str, known: &[&str]) -> Option<String> {
 /// The refusal of an unknown key: its path, the key and a did-you-mean.
 pub fn unknown_key(parent: &str, key: &str, known: &[&str]) -> ValidationError {
     let shown: String = key.chars().take(64).collect();
+    unknown_key_at(format!("{parent}.{shown}"), key, known)
+}
+
+fn unknown_key_at(path: String, key: &str, known: &[&str]) -> ValidationError {
+    let shown: String = key.chars().take(64).collect();
     let mut reason = format!("unknown key `{shown}`");
     if let Some(hint) = did_you_mean(key, known) {
         reason.push_str(&format!("; did you mean `{hint}`?"));
@@ -88,17 +104,17 @@ pub fn unknown_key(parent: &str, key: &str, known: &[&str]) -> ValidationError {
     if !known.is_empty() {
         reason.push_str(&format!(" (known keys: {})", known.join(", ")));
     }
-    ValidationError::invalid(format!("{parent}.{shown}"), reason)
+    ValidationError::invalid(path, reason)
 }
 
-/// Rewrites serde's "unknown field `k`, expected one of `a`, `b`" at `field` into
-/// [`unknown_key`]; any other error is kept.
+/// Rewrites serde's "unknown field `k`, expected one of `a`, `b`" at `field` (the path to
+/// the key, as serde_path_to_error reports it) into [`unknown_key`]; any other error is kept.
 pub fn explain(field: &str, message: &str) -> Option<ValidationError> {
     let rest = message.strip_prefix("unknown field `")?;
     let end = rest.find('`')?;
     let key = &rest[..end];
     let known: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
-    Some(unknown_key(field, key, &known))
+    Some(unknown_key_at(field.to_owned(), key, &known))
 }
 
 /// The field names a struct deserializes (serde's list), read without any input.
@@ -181,12 +197,13 @@ mod tests {
         );
         assert_eq!(did_you_mean("nodeExecutions", &known).as_deref(), Some("nodes"));
         assert_eq!(did_you_mean("zzzzzzzz", &known), None);
+        assert_eq!(did_you_mean("nmae", &["id", "name"]).as_deref(), Some("name"));
     }
 
     #[test]
     fn serde_messages_become_a_path_a_key_and_a_hint() {
         let err = explain(
-            "spec",
+            "spec.workflowID",
             "unknown field `workflowID`, expected one of `id`, `workflowId`",
         )
         .unwrap();
