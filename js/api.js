@@ -91,9 +91,18 @@ function broken(call, tracker, cause) {
   return new TrackerBrokenError(call, trap);
 }
 
+// The calls that return a promise: once broken they reject instead of throwing.
+const ASYNC = new Set(['open', 'openFile', 'flush', 'get', 'history', 'lineage', 'byExternalId', 'stats', 'prune',
+  'rebuildStats', 'delete', 'clear', 'sync', 'deadLetters', 'retryDeadLetters', 'close']);
+
 function guard(call, fn) {
+  const name = call.replace(/^Tracker\./, '');
   return function guarded(...args) {
-    if (trap) throw new TrackerBrokenError(call, trap);
+    if (trap) {
+      const error = new TrackerBrokenError(call, trap);
+      if (ASYNC.has(name)) return Promise.reject(error);
+      throw error;
+    }
     let result;
     try {
       result = fn.apply(this, args);
