@@ -68,9 +68,39 @@ fn property(name: &str, n: usize, mut case: impl FnMut(&mut Rng, usize)) {
 }
 
 const PIECES: &[&str] = &[
-    "é", "日", "🦀", "\u{0}", "\u{FFFD}", "+", "-", ":", "T", "Z", "z", " ", ".", "0", "9", "60",
-    "24", "99", "\"", "\\", "\\u0000", "\\ud800", "{", "}", "[", "]", ",", "null", "1e999", "-0",
-    "18446744073709551616", "NaN", "true",
+    "é",
+    "日",
+    "🦀",
+    "\u{0}",
+    "\u{FFFD}",
+    "+",
+    "-",
+    ":",
+    "T",
+    "Z",
+    "z",
+    " ",
+    ".",
+    "0",
+    "9",
+    "60",
+    "24",
+    "99",
+    "\"",
+    "\\",
+    "\\u0000",
+    "\\ud800",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "null",
+    "1e999",
+    "-0",
+    "18446744073709551616",
+    "NaN",
+    "true",
 ];
 
 /// `text` with a few random edits: bytes replaced, removed or duplicated, pieces inserted. The
@@ -132,7 +162,11 @@ fn timestamps_parse_to_the_instant_they_name_and_nothing_else_panics() {
         let y = rng.below(10_000) as i64;
         let m = 1 + rng.below(12) as i64;
         let d = 1 + rng.below(days_in_month(y, m) as usize) as i64;
-        let (h, mi, s) = (rng.below(24) as i64, rng.below(60) as i64, rng.below(60) as i64);
+        let (h, mi, s) = (
+            rng.below(24) as i64,
+            rng.below(60) as i64,
+            rng.below(60) as i64,
+        );
         let ms = rng.below(1000) as i64;
         let off = (rng.below(24 * 60 * 2) as i64 - 24 * 60).clamp(-(23 * 60 + 59), 23 * 60 + 59);
         let zone = if off == 0 && rng.below(2) == 0 {
@@ -142,7 +176,8 @@ fn timestamps_parse_to_the_instant_they_name_and_nothing_else_panics() {
             format!("{sign}{:02}:{:02}", off.abs() / 60, off.abs() % 60)
         };
         let text = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}{zone}");
-        let expected = ((days_from_civil(y, m, d) * 24 + h) * 60 + mi - off) * 60_000 + s * 1000 + ms;
+        let expected =
+            ((days_from_civil(y, m, d) * 24 + h) * 60 + mi - off) * 60_000 + s * 1000 + ms;
         let parsed = parse_rfc3339(&text);
         if (MIN_MILLIS..=MAX_MILLIS).contains(&expected) {
             assert_eq!(parsed, Some(expected), "{text}");
@@ -191,12 +226,19 @@ fn records_decode_or_refuse_without_panicking_and_round_trip_when_accepted() {
         if let Ok(mut e) = decode_execution_input("execution", &text) {
             if policy.admit(&mut e).is_ok() {
                 let stored = serde_json::to_string(&e).unwrap();
-                assert!(serde_json::from_str::<Execution>(&stored).is_ok(), "{stored}");
+                assert!(
+                    serde_json::from_str::<Execution>(&stored).is_ok(),
+                    "{stored}"
+                );
             }
         }
         // Payload text: kept, parsed, redacted or cut, never a panic, always within bounds.
         let cleaned = policy.clean_payload(Payload::Text(text.clone()));
-        assert!(cleaned.text().len() <= 256 * 7 + 256, "{}", cleaned.text().len());
+        assert!(
+            cleaned.text().len() <= 256 * 7 + 256,
+            "{}",
+            cleaned.text().len()
+        );
         let _ = Json::from_text(text);
     });
 }
@@ -210,7 +252,10 @@ fn frames_read_back_exactly_what_was_written_up_to_the_first_damage() {
         let mut log: Vec<u8> = payloads.iter().flat_map(|p| encode_frame(p)).collect();
         let whole = scan(&log);
         assert_eq!(whole.damage, None);
-        assert_eq!(whole.payloads, payloads.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        assert_eq!(
+            whole.payloads,
+            payloads.iter().map(Vec::as_slice).collect::<Vec<_>>()
+        );
         // Damage: flipped bytes, a cut, garbage appended, huge lengths.
         for _ in 0..1 + rng.below(3) {
             match rng.below(4) {
@@ -250,7 +295,10 @@ fn answers(store: &FileStore<StdFileIo>) -> Vec<String> {
     let mut out = vec![format!("{page:?}")];
     if let Ok(ids) = page {
         for id in ids {
-            out.push(format!("{:?}", block_on(store.get(&id)).map(|e| e.map(|e| e.version))));
+            out.push(format!(
+                "{:?}",
+                block_on(store.get(&id)).map(|e| e.map(|e| e.version))
+            ));
         }
     }
     out
@@ -267,8 +315,17 @@ fn a_damaged_index_never_panics_and_a_checksummed_one_is_read_or_ignored() {
     let (store, _) = FileStore::open(io).unwrap();
     let batch: Vec<Execution> = (0..6)
         .map(|i| {
-            let status = if i % 2 == 0 { Status::Success } else { Status::Failed };
-            sample(&format!("e{i}"), &format!("wf{}", i % 3), T0 + i * 1000, status)
+            let status = if i % 2 == 0 {
+                Status::Success
+            } else {
+                Status::Failed
+            };
+            sample(
+                &format!("e{i}"),
+                &format!("wf{}", i % 3),
+                T0 + i * 1000,
+                status,
+            )
         })
         .collect();
     block_on(store.write(&batch)).unwrap();

@@ -212,7 +212,11 @@ impl Tracker {
         js(self.engine.ensure_open())?;
         let run_id = js(string_arg("runId", &run_id))?;
         let output: Output = js(decode("output", output))?;
-        js(self.engine.recorder.borrow_mut().add_output(&run_id, output))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .add_output(&run_id, output))?;
         self.engine.changed();
         Ok(())
     }
@@ -798,9 +802,9 @@ impl Tracker {
 
 /// A listener argument: a function, or a `ValidationError`.
 fn listener_arg(listener: JsValue) -> JsResult<Function> {
-    listener.dyn_into::<Function>().map_err(|_| {
-        js_error(&ValidationError::invalid("listener", "expected a function").into())
-    })
+    listener
+        .dyn_into::<Function>()
+        .map_err(|_| js_error(&ValidationError::invalid("listener", "expected a function").into()))
 }
 
 /// Reads the options; a bad one is a configuration error, named by the option's path.

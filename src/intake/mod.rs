@@ -10,16 +10,16 @@ mod validate;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use redact::{mask_url_password, Redactor, DEFAULT_SECRET_KEYS, REDACTED};
-pub use truncate::{
-    is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
-    TRUNCATED_KEY,
-};
 pub use limits::{
     limit_error, limit_node_labels, limit_output, limit_text, MAX_LABEL_BYTES, MAX_TAGS,
     TEXT_TRUNCATED_PREFIX,
 };
+pub use redact::{mask_url_password, Redactor, DEFAULT_SECRET_KEYS, REDACTED};
 pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
+pub use truncate::{
+    is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
+    TRUNCATED_KEY,
+};
 pub use validate::{
     validate_execution, validate_id, validate_output, validate_timestamp, DEFAULT_MAX_NODE_RUNS,
     MAX_ID_LEN,
@@ -163,12 +163,7 @@ const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversation
 /// Decodes an execution given to `log()` from its JSON text: like [`decode_with`], and a key
 /// the record does not have is refused (the stored record type itself stays lenient).
 pub fn decode_execution_input(what: &str, text: &str) -> Result<Execution, ValidationError> {
-    check_top_level_keys(
-        what,
-        text,
-        struct_fields::<Execution>(),
-        EXECUTION_ALIASES,
-    )?;
+    check_top_level_keys(what, text, struct_fields::<Execution>(), EXECUTION_ALIASES)?;
     decode_with(what, &mut serde_json::Deserializer::from_str(text))
 }
 

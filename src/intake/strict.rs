@@ -22,7 +22,10 @@ const RELOCATED: &[(&str, &str)] = &[
     ("nodeexecutions", "nodes"),
     ("noderuns", "nodes"),
     ("steps", "nodes"),
-    ("executiontime", "durationMs (milliseconds; `executionTime` in seconds is logQuery's)"),
+    (
+        "executiontime",
+        "durationMs (milliseconds; `executionTime` in seconds is logQuery's)",
+    ),
     ("connection", "metadata.connection"),
     ("request", "metadata.request"),
     ("response", "metadata.response"),
@@ -44,8 +47,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -188,16 +191,31 @@ mod tests {
     #[test]
     fn suggests_the_closest_key_or_where_it_belongs() {
         let known = ["id", "workflowId", "workflowName", "query", "nodes"];
-        assert_eq!(did_you_mean("workflowID", &known).as_deref(), Some("workflowId"));
-        assert_eq!(did_you_mean("workflow_id", &known).as_deref(), Some("workflowId"));
-        assert_eq!(did_you_mean("worklowName", &known).as_deref(), Some("workflowName"));
+        assert_eq!(
+            did_you_mean("workflowID", &known).as_deref(),
+            Some("workflowId")
+        );
+        assert_eq!(
+            did_you_mean("workflow_id", &known).as_deref(),
+            Some("workflowId")
+        );
+        assert_eq!(
+            did_you_mean("worklowName", &known).as_deref(),
+            Some("workflowName")
+        );
         assert_eq!(
             did_you_mean("databaseType", &known).as_deref(),
             Some("query.databaseType")
         );
-        assert_eq!(did_you_mean("nodeExecutions", &known).as_deref(), Some("nodes"));
+        assert_eq!(
+            did_you_mean("nodeExecutions", &known).as_deref(),
+            Some("nodes")
+        );
         assert_eq!(did_you_mean("zzzzzzzz", &known), None);
-        assert_eq!(did_you_mean("nmae", &["id", "name"]).as_deref(), Some("name"));
+        assert_eq!(
+            did_you_mean("nmae", &["id", "name"]).as_deref(),
+            Some("name")
+        );
     }
 
     #[test]
@@ -208,7 +226,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(err.field(), "spec.workflowID");
-        assert!(err.to_string().contains("did you mean `workflowId`?"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean `workflowId`?"),
+            "{err}"
+        );
         assert!(explain("spec", "invalid type: map").is_none());
     }
 

@@ -18,7 +18,12 @@ pub const DEFAULT_PREVIEW_BYTES: usize = 512;
 pub fn truncate_value(value: &mut Value, max_bytes: usize, preview_bytes: usize) -> bool {
     // A marker made earlier is left alone (truncating it again would lose its counts), but
     // only a real one: anything else shaped like a marker is sized like any other value.
-    if value.is_null() || is_genuine_marker(value, max_bytes.max(preview_bytes).max(DEFAULT_PREVIEW_BYTES)) {
+    if value.is_null()
+        || is_genuine_marker(
+            value,
+            max_bytes.max(preview_bytes).max(DEFAULT_PREVIEW_BYTES),
+        )
+    {
         return false;
     }
     let text = match serde_json::to_string(value) {
@@ -111,6 +116,12 @@ mod tests {
             "originalBytes": 5000, "preview": "y".repeat(5000)}});
         // (kept whole only when its preview fits the larger of the limits and the default)
         assert!(truncate_value(&mut big_preview, 100, 10));
-        assert!(big_preview[TRUNCATED_KEY]["preview"].as_str().unwrap().len() <= 10);
+        assert!(
+            big_preview[TRUNCATED_KEY]["preview"]
+                .as_str()
+                .unwrap()
+                .len()
+                <= 10
+        );
     }
 }

@@ -136,7 +136,9 @@ impl Execution {
         at: Millis,
     ) -> Result<(), LifecycleError> {
         let is_latest = self.nodes.get(index).is_some_and(|node| {
-            !self.nodes[index + 1..].iter().any(|later| later.id == node.id)
+            !self.nodes[index + 1..]
+                .iter()
+                .any(|later| later.id == node.id)
         });
         self.finish_node_run(index, outcome, at, is_latest)
     }
