@@ -100,7 +100,7 @@ pub fn unknown_key(parent: &str, key: &str, known: &[&str]) -> ValidationError {
 
 fn unknown_key_at(path: String, key: &str, known: &[&str]) -> ValidationError {
     let shown: String = key.chars().take(64).collect();
-    let mut reason = format!("unknown key `{shown}`");
+    let mut reason = format!("unknown field `{shown}`");
     if let Some(hint) = did_you_mean(key, known) {
         reason.push_str(&format!("; did you mean `{hint}`?"));
     }
