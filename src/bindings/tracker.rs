@@ -570,7 +570,7 @@ impl Tracker {
     #[wasm_bindgen(js_name = setApiKey)]
     pub fn set_api_key(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string | null")] key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] key: JsValue,
     ) -> JsResult<()> {
         let key = js(opt_string_arg("apiKey", &key))?;
         if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
