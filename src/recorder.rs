@@ -140,9 +140,10 @@ impl QueryLog {
         let took_ms = self.execution_time.map(|s| (s * 1000.0).round() as Millis);
         let (started_at, completed_at) = match (self.started_at, self.completed_at, took_ms) {
             (Some(s), Some(c), _) => (s, c),
-            (Some(s), None, took) => (s, s + took.unwrap_or(0)),
-            (None, Some(c), took) => (c - took.unwrap_or(0), c),
-            (None, None, took) => (now - took.unwrap_or(0), now),
+            // Saturating: a huge executionTime must be refused by validation, not overflow.
+            (Some(s), None, took) => (s, s.saturating_add(took.unwrap_or(0))),
+            (None, Some(c), took) => (c.saturating_sub(took.unwrap_or(0)), c),
+            (None, None, took) => (now.saturating_sub(took.unwrap_or(0)), now),
         };
         let error =
             (self.error_message.is_some() || self.error_type.is_some()).then(|| ErrorInfo {
@@ -548,7 +549,7 @@ impl Recorder {
         self.ensure_new_id(&e.id)?;
         if e.completed_at.is_none() {
             e.completed_at = Some(match e.duration_ms {
-                Some(d) if d.is_finite() => e.started_at + d.round() as Millis,
+                Some(d) if d.is_finite() => e.started_at.saturating_add(d.round() as Millis),
                 _ => now.max(e.started_at),
             });
         }
@@ -857,6 +858,25 @@ mod tests {
             (id.as_str(), Some(T0 + 20))
         );
         assert_eq!(e.owner, None);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        let mut r = recorder();
+        for seconds in [1e300, -1e300, 9.3e15] {
+            let q: QueryLog = serde_json::from_value(json!({
+                "query": "q", "status": "success", "executionTime": seconds, "startedAt": T0
+            }))
+            .unwrap();
+            assert!(r.log(q.into_execution(T0), T0, [0; 10]).is_err());
+        }
+        let e = Execution {
+            started_at: T0,
+            status: Status::Success,
+            duration_ms: Some(1e300),
+            ..Execution::default()
+        };
+        assert!(r.log(e, T0, [0; 10]).is_err());
     }
 
     #[test]

@@ -117,6 +117,9 @@ test('a timestamp with a multi-byte character is a ValidationError in log(), his
   for (const ts of ['2023-02-30T00:00:00Z', '2024-13-01T00:00:00Z', '+275760-09-13T00:00:00Z', '10000-01-01T00:00:00Z']) {
     throwsTyped(() => tracker.log({ status: 'success', startedAt: ts }), 'ValidationError', 'execution.startedAt');
   }
+  // Durations that would overflow a timestamp are refused, not wrapped around.
+  throwsTyped(() => tracker.logQuery({ query: 'q', status: 'success', executionTime: 1e300, startedAt: T0 }), 'ValidationError');
+  throwsTyped(() => tracker.log({ status: 'success', startedAt: T0, durationMs: 1e300 }), 'ValidationError');
   const ok = tracker.log({ status: 'success', startedAt: '2026-11-20T10:00:00+01:00', completedAt: '2026-11-20T10:00:01+01:00' });
   await tracker.flush();
   assert.equal((await tracker.get(ok)).startedAt, T0 - 3_600_000);
