@@ -200,6 +200,15 @@ test(`fuzz: random values into every public call give typed errors only, and the
     ['tracker.setApiKey', () => tracker.setApiKey(g.value())],
     ['tracker.on/off', () => tracker[g.pick(['on', 'off'])](g.value(), g.value())],
     ['tracker.flush', () => tracker.flush()],
+    ['Tracker.open', async () => {
+      // Options mutated at any depth; always in memory, so the fuzzer never touches the disk.
+      const options = g.mutate({ storage: 'memory', name: 'fuzz-open', maxValueBytes: 1024, retention: { maxCount: 10 },
+        redact: { keys: ['secret'] }, retry: { baseMs: 10 }, sync: { debounceMs: 10 } });
+      put(options, 'storage', 'memory');
+      if (Object.hasOwn(options, 'endpoint')) put(options, 'endpoint', undefined);
+      const opened = await Tracker.open(options);
+      await opened.close();
+    }],
   ];
   try {
     for (let step = 0; step < RUNS; step++) {
