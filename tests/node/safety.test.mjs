@@ -231,3 +231,30 @@ test('unknown keys are refused with their path and a did-you-mean in every objec
   run.succeed();
   await stillRecords(tracker);
 });
+
+test('a run of 10,000 node runs (the default limit) records with the right attempts and failed nodes', async () => {
+  // The speed is the bench's (`node runs per execution`); this checks what the constant-cost
+  // bookkeeping produces at the limit, against a recount.
+  const { tracker } = await open();
+  const run = tracker.start({ workflowId: 'wide' });
+  for (let i = 0; i < 10_000; i++) {
+    const node = run.node({ id: `n${i % 97}` }, { i });
+    if (i % 7 === 0) node.fail({ message: `failed ${i}` }); else node.succeed({ i });
+  }
+  throwsTyped(() => run.node({ id: 'one-too-many' }), 'ValidationError', 'nodes');
+  run.fail({ message: 'done' });
+  await tracker.flush();
+  const back = await tracker.get(run.id);
+  assert.equal(back.nodes.length, 10_000);
+  const attempts = new Map();
+  const last = new Map();
+  for (const n of back.nodes) {
+    attempts.set(n.id, (attempts.get(n.id) ?? 0) + 1);
+    assert.equal(n.attempt, attempts.get(n.id));
+    last.set(n.id, n.status);
+  }
+  const failed = [...last].filter(([, s]) => s === 'error').map(([id]) => id).sort();
+  assert.deepEqual(back.failedNodes, failed);
+  assert.equal(back.nodeCount, 10_000);
+  await stillRecords(tracker);
+});
