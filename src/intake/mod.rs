@@ -1,17 +1,24 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+mod limits;
 mod patterns;
 mod redact;
+mod strict;
 mod truncate;
 mod validate;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use limits::{
+    limit_error, limit_node_labels, limit_output, limit_text, MAX_LABEL_BYTES, MAX_TAGS,
+    TEXT_TRUNCATED_PREFIX,
+};
 pub use redact::{
     mask_url_password, scrub, Redactor, DEFAULT_SECRET_EXACT_KEYS, DEFAULT_SECRET_KEYS, REDACTED,
 };
+pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
 pub use truncate::{
     is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
     TRUNCATED_KEY,
@@ -102,17 +109,20 @@ impl IntakePolicy {
         mask_texts(&self.redactor, e);
     }
 
-    /// Masks secrets in an error's message and stack.
+    /// Masks secrets in an error's message and stack, then cuts them to `maxValueBytes`
+    /// and its type to a label (masking first, so a cut never leaves part of a secret).
     pub fn clean_error(&self, error: &mut ErrorInfo) {
         self.redactor.mask_in_place(&mut error.message);
         if let Some(stack) = error.stack.as_mut() {
             self.redactor.mask_in_place(stack);
         }
+        limit_error(error, self.max_value_bytes);
     }
 
     /// Cleans and validates a whole execution.
     pub fn admit(&self, e: &mut Execution) -> Result<(), ValidationError> {
         self.clean_execution(e);
+        limits::limit_execution(e, self.max_value_bytes)?;
         validate_execution(e, self.max_node_runs)
     }
 }
@@ -197,8 +207,20 @@ where
         } else {
             format!("{what}.{path}")
         };
-        ValidationError::invalid(field, err.into_inner().to_string())
+        let message = err.into_inner().to_string();
+        strict::explain(&field, &message)
+            .unwrap_or_else(|| ValidationError::invalid(field, message))
     })
+}
+
+/// Keys `log()` accepts under other names (see [`Execution`]'s aliases).
+const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversationId"];
+
+/// Decodes an execution given to `log()` from its JSON text: like [`decode_with`], and a key
+/// the record does not have is refused (the stored record type itself stays lenient).
+pub fn decode_execution_input(what: &str, text: &str) -> Result<Execution, ValidationError> {
+    check_top_level_keys(what, text, struct_fields::<Execution>(), EXECUTION_ALIASES)?;
+    decode_with(what, &mut serde_json::Deserializer::from_str(text))
 }
 
 /// Decodes `T` from a JSON value, naming the offending field on failure.
