@@ -9,7 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { launchChromium } from '../scripts/chromium.mjs';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { hotPath, peakMemory } from './node-hotpath.mjs';
+import { hotPath, peakMemory, nodeScaling } from './node-hotpath.mjs';
 import { fileStore } from './node-file.mjs';
 import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
 
@@ -69,6 +69,7 @@ let browser;
 try {
   console.error(`[bench] ${N} executions of 10 nodes each${quick ? ' (quick)' : ''}`);
   const hot = await hotPath(N);
+  const scaling = await nodeScaling(1000, quick ? 4000 : 10000);
   const mem = await peakMemory(quick ? 2000 : 100000);
   console.error('[bench] the Node file store: recording, opening, history and stats');
   const file = await fileStore(quick ? 2000 : 100000);
@@ -85,6 +86,7 @@ try {
   const size = sizes();
   const rows = [
     ['hot path, Node (µs/execution, lower is better)', hot.runledgerUs, { 'OpenTelemetry JS': hot.otelUs }, 'lower'],
+    [`node runs in one run of ${scaling.large} (µs/node, lower is better)`, scaling.largeUs, { [`the same in a run of ${scaling.small}`]: scaling.smallUs }, 'lower'],
     ['hot path, Chromium (µs/execution)', b.runledger.hotPathUsPerExecution, { 'OpenTelemetry JS': b.otelHotPathUs }, 'lower'],
     ['durable writes, Chromium IndexedDB (executions/s)', b.runledger.durablePerSecond,
       { 'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
@@ -114,9 +116,9 @@ try {
   }
   console.table(table);
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
+    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
-  for (const v of [file.perSecond, file.jsonlPerSecond, file.openMs, file.jsonlOpenMs, file.historyMs, file.statsMs, b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+  for (const v of [file.perSecond, file.jsonlPerSecond, file.openMs, file.jsonlOpenMs, file.historyMs, file.statsMs, b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
     syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
   }

@@ -19,4 +19,4 @@ core.Tracker.open = async function openWhenReady(options) {
 };
 
 export * from './runledger_core.js';
-export { Run, NodeRun } from './api.js';
+export { Run, NodeRun, TrackerBrokenError } from './api.js';

@@ -45,3 +45,12 @@ export declare class NodeRun {
   /** Marks it skipped, with an optional reason. */
   skip(reason?: string): void;
 }
+
+/**
+ * Thrown by every call once the wasm core has trapped (a bug, never a reaction to input):
+ * the process's trackers refuse further work instead of calling into a module whose memory
+ * may be inconsistent. `error` listeners hear it once. Restart the process to record again.
+ */
+export declare class TrackerBrokenError extends Error {
+  readonly name: 'TrackerBrokenError';
+}

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { initSync, Tracker } from './runledger_core.js';
 import { install } from './api.js';
+import { describeThrown } from './values.js';
 import { openFileIo, DEFAULT_PATH } from './node-file.js';
 
 initSync({ module: readFileSync(new URL('./runledger_core_bg.wasm', import.meta.url)) });
@@ -15,14 +16,16 @@ const openInMemory = Tracker.open;
  * (default `./.runledger`); `storage: 'memory'` keeps records in memory only.
  */
 Tracker.open = async function open(options = {}) {
-  const storage = options?.storage ?? 'auto';
+  let storage, path, lockTimeoutMs;
+  try {
+    // Getters and Proxies run caller code, which may throw: read once, report it typed.
+    ({ storage = 'auto', path = DEFAULT_PATH, lockTimeoutMs = 0 } = options ?? {});
+  } catch (thrown) {
+    throw Object.assign(new Error(`\`options\` cannot be read: ${describeThrown(thrown)}`), { name: 'ConfigError' });
+  }
   if (storage !== 'auto' && storage !== 'file') return openInMemory.call(Tracker, options);
   // The wasm checks the options, then asks for the folder (and its lock).
-  return Tracker.openFile(options, ({ name }) => openFileIo({
-    path: options.path ?? DEFAULT_PATH,
-    name,
-    lockTimeoutMs: options.lockTimeoutMs ?? 0,
-  }));
+  return Tracker.openFile(options, ({ name }) => openFileIo({ path, name, lockTimeoutMs }));
 };
 
 /** Resolves at once: in Node the module is loaded on import. */
@@ -31,5 +34,5 @@ export function ready() {
 }
 
 export * from './runledger_core.js';
-export { Run, NodeRun } from './api.js';
+export { Run, NodeRun, TrackerBrokenError } from './api.js';
 export { DEFAULT_PATH };

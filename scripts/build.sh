@@ -18,7 +18,7 @@ node_modules/.bin/wasm-opt -Oz \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm
 
-cp js/api.js js/browser.js js/node.js js/node-file.js js/index.d.ts pkg/
+cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
 rm -f pkg/.gitignore
 raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)

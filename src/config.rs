@@ -31,17 +31,21 @@ pub enum StorageKind {
     File,
 }
 
-/// `redact` is either `false` (no redaction, on purpose) or `{ keys?, enabled? }`.
+/// `redact` is either `false` (no redaction, on purpose) or `{ keys?, defaults?, enabled? }`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum RedactOption {
     /// `true` keeps the defaults; `false` turns redaction off.
     Switch(bool),
-    /// Replace the key list, or turn it off.
+    /// Add keys, drop the default keys, or turn it off.
     Settings {
-        /// Key fragments that mark secrets (replace the default list).
+        /// Key fragments that mark secrets, added to the default list.
         #[serde(default)]
         keys: Option<Vec<String>>,
+        /// False drops the default key list (only `keys` mark secrets); shapes are still
+        /// masked. Default true.
+        #[serde(default)]
+        defaults: Option<bool>,
         /// False turns redaction off.
         #[serde(default)]
         enabled: Option<bool>,
@@ -216,20 +220,39 @@ fn backoff_of(
     Ok(backoff)
 }
 
-/// Checks an endpoint URL: http(s), no query or fragment; the trailing slash is dropped.
+/// Checks an endpoint URL: http(s), no query or fragment, no credentials; the trailing slash
+/// is dropped. A refused URL is quoted without anything that could be a secret.
 fn endpoint_of(value: Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = value else { return Ok(None) };
     let trimmed = url.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"));
+    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(r));
+    if let Some(at) = authority.and_then(|a| a.rfind('@')) {
+        let scheme_end = trimmed.find("://").map_or(0, |i| i + 3);
+        let shown = format!(
+            "{}[credentials]{}",
+            &trimmed[..scheme_end],
+            crate::intake::scrub(&trimmed[scheme_end + at..])
+        );
+        return Err(bad(
+            "endpoint",
+            format!(
+                "`{shown}` holds credentials (`user:password@`), which would travel and be shown in clear; give the key as `apiKey` and the URL without them"
+            ),
+        ));
+    }
     match rest {
         Some(host) if !host.is_empty() && !trimmed.contains(['?', '#', ' ']) => {
             Ok(Some(trimmed.to_owned()))
         }
         _ => Err(bad(
             "endpoint",
-            format!("`{url}` is not an http:// or https:// URL without query or fragment"),
+            format!(
+                "`{}` is not an http:// or https:// URL without query or fragment",
+                crate::intake::scrub(&url)
+            ),
         )),
     }
 }
@@ -313,15 +336,13 @@ impl TrackerOptions {
                 enabled: Some(false),
                 ..
             }) => Redactor::disabled(),
-            Some(RedactOption::Settings {
-                keys: Some(keys), ..
-            }) => {
+            Some(RedactOption::Settings { keys, defaults, .. }) => {
+                let keys = keys.unwrap_or_default();
                 if keys.iter().any(|k| k.trim().is_empty()) {
                     return Err(bad("redact.keys", "key fragments must not be empty"));
                 }
-                Redactor::new(keys.iter().map(String::as_str))
+                Redactor::with_keys(&keys, defaults.unwrap_or(true))
             }
-            Some(RedactOption::Settings { keys: None, .. }) => Redactor::default(),
         };
         let max_value_bytes = in_range(
             "maxValueBytes",
@@ -442,6 +463,21 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_with_credentials_is_refused_without_showing_them() {
+        for url in [
+            "http://admin:PASS@127.0.0.1:8787",
+            "https://admin:PASS@h/x/",
+            "http://PASS@h",
+            "http://h/?password=PASS",
+        ] {
+            let o: TrackerOptions = serde_json::from_value(json!({ "endpoint": url })).unwrap();
+            let err = o.build().unwrap_err();
+            assert_eq!(err.option, "endpoint");
+            assert!(!err.to_string().contains("PASS"), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_options_and_redaction_switches() {
         let err =
             serde_json::from_value::<TrackerOptions>(json!({"flushIntervalMS": 5})).unwrap_err();
@@ -453,6 +489,14 @@ mod tests {
         assert!(!o.build().unwrap().intake.redactor.is_secret_key("nothing"));
         let o: TrackerOptions =
             serde_json::from_value(json!({"redact": {"keys": ["pin"]}})).unwrap();
+        let c = o.build().unwrap();
+        // Added keys join the defaults (issue 14: a user adding `pin` kept losing `password`).
+        assert!(
+            c.intake.redactor.is_secret_key("PIN") && c.intake.redactor.is_secret_key("password")
+        );
+        let o: TrackerOptions =
+            serde_json::from_value(json!({"redact": {"keys": ["pin"], "defaults": false}}))
+                .unwrap();
         let c = o.build().unwrap();
         assert!(
             c.intake.redactor.is_secret_key("PIN") && !c.intake.redactor.is_secret_key("password")

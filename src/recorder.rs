@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, LifecycleError, ValidationError};
-use crate::intake::{validate_id, validate_output, IntakePolicy, Payload};
+use crate::intake::{
+    limit_node_labels, limit_output, limit_text, validate_id, validate_output, IntakePolicy,
+    Payload,
+};
 use crate::model::time::{de_opt_millis, Millis};
 use crate::model::{
     ErrorInfo, Execution, IdGenerator, Kind, Metadata, NodeDef, NodeOutcome, Output, QueryInfo,
@@ -23,7 +26,7 @@ const REMEMBERED_FINISHED: usize = 10_000;
 
 /// What `tracker.start()` takes.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartSpec {
     /// An id of the caller's; generated (UUIDv7) when absent.
     #[serde(default)]
@@ -72,7 +75,7 @@ pub struct StartSpec {
 /// What `tracker.logQuery()` takes: one finished query execution, in the shape of a query
 /// tracking API (execution time in seconds).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryLog {
     /// An id of the caller's; generated when absent.
     #[serde(default, alias = "executionId")]
@@ -137,9 +140,10 @@ impl QueryLog {
         let took_ms = self.execution_time.map(|s| (s * 1000.0).round() as Millis);
         let (started_at, completed_at) = match (self.started_at, self.completed_at, took_ms) {
             (Some(s), Some(c), _) => (s, c),
-            (Some(s), None, took) => (s, s + took.unwrap_or(0)),
-            (None, Some(c), took) => (c - took.unwrap_or(0), c),
-            (None, None, took) => (now - took.unwrap_or(0), now),
+            // Saturating: a huge executionTime must be refused by validation, not overflow.
+            (Some(s), None, took) => (s, s.saturating_add(took.unwrap_or(0))),
+            (None, Some(c), took) => (c.saturating_sub(took.unwrap_or(0)), c),
+            (None, None, took) => (now.saturating_sub(took.unwrap_or(0)), now),
         };
         let error =
             (self.error_message.is_some() || self.error_type.is_some()).then(|| ErrorInfo {
@@ -176,6 +180,20 @@ impl QueryLog {
     }
 }
 
+fn validate_opt_id(field: &str, id: &Option<String>) -> Result<(), ValidationError> {
+    id.as_deref().map_or(Ok(()), |id| validate_id(field, id))
+}
+
+/// How many runs each node id has in `e` (once per execution, when its counts are first
+/// needed).
+fn count_attempts(e: &Execution) -> HashMap<String, u32> {
+    let mut counts = HashMap::new();
+    for node in &e.nodes {
+        *counts.entry(node.id.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// In-memory state of one tracker: live executions and which of them changed.
 #[derive(Debug)]
 pub struct Recorder {
@@ -187,6 +205,10 @@ pub struct Recorder {
     dirty_set: HashSet<String>,
     finished: HashMap<String, Status>,
     finished_order: VecDeque<String>,
+    /// Runs so far of each node id, per running execution: what makes the next attempt's
+    /// number and tells a node's latest run, without scanning the execution's node runs (so
+    /// that each node costs the same however many came before).
+    attempts: HashMap<String, HashMap<String, u32>>,
 }
 
 impl Recorder {
@@ -201,6 +223,7 @@ impl Recorder {
             dirty_set: HashSet::new(),
             finished: HashMap::new(),
             finished_order: VecDeque::new(),
+            attempts: HashMap::new(),
         }
     }
 
@@ -353,9 +376,13 @@ impl Recorder {
         now: Millis,
     ) -> Result<usize, Error> {
         validate_id("node.id", &def.id)?;
+        let mut def = def;
+        limit_node_labels(&mut def.name, &mut def.node_type);
         let input = self.policy.clean_payload(input.into());
         let max = self.policy.max_node_runs;
-        let e = self.live_mut(id, &def.id, "start")?;
+        let Some(e) = self.live.get_mut(id) else {
+            return Err(self.not_live(id, &def.id, "start").into());
+        };
         if e.nodes.len() >= max {
             return Err(ValidationError::TooLarge {
                 field: "nodes".into(),
@@ -364,7 +391,19 @@ impl Recorder {
             }
             .into());
         }
-        let index = e.start_node(def, input, now)?;
+        let counts = match self.attempts.get_mut(id) {
+            Some(counts) => counts,
+            None => self
+                .attempts
+                .entry(id.to_owned())
+                .or_insert_with(|| count_attempts(e)),
+        };
+        let attempt = match counts.get_mut(def.id.as_str()) {
+            Some(n) => n,
+            None => counts.entry(def.id.clone()).or_insert(0),
+        };
+        let index = e.start_node_attempt(def, input, now, *attempt + 1)?;
+        *attempt += 1;
         self.mark_dirty(id);
         Ok(index)
     }
@@ -382,7 +421,17 @@ impl Recorder {
                 self.policy
                     .clean_payload(Payload::Text(output.text().to_owned())),
             ),
-            other => other,
+            NodeOutcome::Error(mut error) => {
+                validate_opt_id("error.nodeId", &error.node_id)?;
+                self.policy.clean_error(&mut error);
+                NodeOutcome::Error(error)
+            }
+            NodeOutcome::Skipped(mut reason) => {
+                if let Some(reason) = reason.as_mut() {
+                    limit_text(reason, self.policy.max_value_bytes);
+                }
+                NodeOutcome::Skipped(reason)
+            }
         };
         self.end_node(id, index, outcome, now)
     }
@@ -412,14 +461,19 @@ impl Recorder {
         let Some(e) = self.live.get_mut(id) else {
             return Err(self.not_live(id, &format!("#{index}"), event).into());
         };
-        e.finish_node(index, outcome, now)?;
+        let is_latest = match (e.nodes.get(index), self.attempts.get(id)) {
+            (Some(node), Some(counts)) => counts.get(node.id.as_str()) == Some(&node.attempt),
+            _ => false,
+        };
+        e.finish_node_run(index, outcome, now, is_latest)?;
         self.mark_dirty(id);
         Ok(())
     }
 
     /// Adds an output to a running execution.
-    pub fn add_output(&mut self, id: &str, output: Output) -> Result<(), Error> {
+    pub fn add_output(&mut self, id: &str, mut output: Output) -> Result<(), Error> {
         validate_output("output", &output)?;
+        limit_output(&mut output);
         let e = self.running_mut(id, "output")?;
         e.outputs.push(output);
         e.version += 1;
@@ -453,7 +507,7 @@ impl Recorder {
         error: Option<ErrorInfo>,
         now: Millis,
     ) -> Result<(), Error> {
-        let e = self.live_mut(id, "", "finish").map_err(|err| match err {
+        self.live_mut(id, "", "finish").map_err(|err| match err {
             LifecycleError::AlreadyFinished { id, from, .. } => LifecycleError::AlreadyFinished {
                 id,
                 from,
@@ -461,8 +515,15 @@ impl Recorder {
             },
             other => other,
         })?;
+        let mut error = error;
+        if let Some(error) = error.as_mut() {
+            validate_opt_id("error.nodeId", &error.node_id)?;
+            self.policy.clean_error(error);
+        }
+        let e = self.live.get_mut(id).expect("found above");
         e.finish(status, error, now)?;
         e.last_seen_at = Some(now);
+        self.attempts.remove(id);
         self.remember_finished(id, status);
         self.mark_dirty(id);
         Ok(())
@@ -488,7 +549,7 @@ impl Recorder {
         self.ensure_new_id(&e.id)?;
         if e.completed_at.is_none() {
             e.completed_at = Some(match e.duration_ms {
-                Some(d) if d.is_finite() => e.started_at + d.round() as Millis,
+                Some(d) if d.is_finite() => e.started_at.saturating_add(d.round() as Millis),
                 _ => now.max(e.started_at),
             });
         }
@@ -537,6 +598,7 @@ impl Recorder {
             });
             if done {
                 self.live.remove(&written.id);
+                self.attempts.remove(&written.id);
             }
         }
     }
@@ -562,6 +624,7 @@ impl Recorder {
             .collect();
         for id in &ids {
             self.live.remove(id);
+            self.attempts.remove(id);
             self.dirty_set.remove(id);
         }
         if !ids.is_empty() {
@@ -703,6 +766,53 @@ mod tests {
     }
 
     #[test]
+    fn node_summary_kept_in_place_matches_a_recount() {
+        // Seeded property test: random starts and ends of node runs (retries included); after
+        // every step the incrementally kept attempts and failedNodes equal a full recount.
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut r = recorder();
+        let id = r.start(spec(), T0, [1; 10]).unwrap();
+        for step in 0..1_200 {
+            let open: Vec<usize> = r.live[&id]
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.status.is_final())
+                .map(|(i, _)| i)
+                .collect();
+            if open.is_empty() || next(3) == 0 {
+                let def = NodeDef {
+                    id: format!("n{}", next(12)),
+                    ..Default::default()
+                };
+                r.node_start(&id, def, Value::Null, T0 + step).unwrap();
+            } else {
+                let index = open[next(open.len() as u64) as usize];
+                let outcome = match next(3) {
+                    0 => NodeOutcome::Success(json!(1).into()),
+                    1 => NodeOutcome::Error(ErrorInfo::default()),
+                    _ => NodeOutcome::Skipped(None),
+                };
+                r.node_finish(&id, index, outcome, T0 + step).unwrap();
+            }
+            let e = &r.live[&id];
+            let mut recount = e.clone();
+            recount.refresh_node_summary();
+            assert_eq!(e.failed_nodes, recount.failed_nodes, "step {step}");
+            assert_eq!(e.node_count, recount.node_count, "step {step}");
+            let last = e.nodes.last().unwrap();
+            let earlier = e.nodes.iter().filter(|n| n.id == last.id).count() as u32;
+            assert_eq!(last.attempt, earlier, "step {step}");
+        }
+    }
+
+    #[test]
     fn forgotten_executions_are_not_written() {
         let mut r = recorder();
         let a = r.start(spec(), T0, [1; 10]).unwrap();
@@ -748,6 +858,25 @@ mod tests {
             (id.as_str(), Some(T0 + 20))
         );
         assert_eq!(e.owner, None);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        let mut r = recorder();
+        for seconds in [1e300, -1e300, 9.3e15] {
+            let q: QueryLog = serde_json::from_value(json!({
+                "query": "q", "status": "success", "executionTime": seconds, "startedAt": T0
+            }))
+            .unwrap();
+            assert!(r.log(q.into_execution(T0), T0, [0; 10]).is_err());
+        }
+        let e = Execution {
+            started_at: T0,
+            status: Status::Success,
+            duration_ms: Some(1e300),
+            ..Execution::default()
+        };
+        assert!(r.log(e, T0, [0; 10]).is_err());
     }
 
     #[test]

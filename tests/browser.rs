@@ -52,17 +52,18 @@ impl TestRun<'_> {
     fn node(&self, def: JsValue, input: JsValue) -> Result<TestNode<'_>, JsValue> {
         Ok(TestNode {
             run: self,
-            index: self.t.start_node(&self.id, def, input)?,
+            index: self.t.start_node(self.id.as_str().into(), def, input)?,
         })
     }
     fn output(&self, output: JsValue) -> Result<(), JsValue> {
-        self.t.add_output(&self.id, output)
+        self.t.add_output(self.id.as_str().into(), output)
     }
     fn succeed(&self) -> Result<(), JsValue> {
-        self.t.finish_run(&self.id, "success", JsValue::UNDEFINED)
+        self.t
+            .finish_run(self.id.as_str().into(), "success", JsValue::UNDEFINED)
     }
     fn fail(&self, error: JsValue) -> Result<(), JsValue> {
-        self.t.finish_run(&self.id, "failed", error)
+        self.t.finish_run(self.id.as_str().into(), "failed", error)
     }
 }
 
@@ -75,7 +76,7 @@ impl TestNode<'_> {
     fn succeed(&self, output: JsValue) -> Result<(), JsValue> {
         self.run
             .t
-            .end_node(&self.run.id, self.index, "success", output)
+            .end_node(self.run.id.as_str().into(), self.index, "success", output)
     }
 }
 
@@ -237,7 +238,8 @@ async fn quota_errors_are_typed_reach_error_listeners_and_lose_nothing() {
         listener
             .as_ref()
             .unchecked_ref::<js_sys::Function>()
-            .clone(),
+            .clone()
+            .into(),
     )
     .unwrap();
     t.inject_write_failure(0, "QuotaExceededError".into());
@@ -417,9 +419,12 @@ async fn delete_and_clear_through_the_tracker() {
             r.id()
         })
         .collect();
-    assert_eq!(wait(t.delete(ids[0].clone())).await.unwrap(), JsValue::TRUE);
     assert_eq!(
-        wait(t.delete(ids[0].clone())).await.unwrap(),
+        wait(t.delete(ids[0].as_str().into())).await.unwrap(),
+        JsValue::TRUE
+    );
+    assert_eq!(
+        wait(t.delete(ids[0].as_str().into())).await.unwrap(),
         JsValue::FALSE
     );
     assert!(get(&t, &ids[0]).await.is_none());
@@ -438,7 +443,10 @@ async fn delete_and_clear_through_the_tracker() {
     // A run deleted before its write is not written afterwards.
     let quick = t.start(obj(json!({"workflowId": "wf-c"}))).unwrap();
     quick.succeed().unwrap();
-    assert_eq!(wait(t.delete(quick.id())).await.unwrap(), JsValue::TRUE);
+    assert_eq!(
+        wait(t.delete(quick.id().into())).await.unwrap(),
+        JsValue::TRUE
+    );
     wait(t.flush()).await.unwrap();
     assert!(get(&t, &quick.id()).await.is_none());
 }

@@ -276,7 +276,7 @@ fn an_index_of_another_log_or_a_damaged_index_is_ignored() {
             _ => {
                 // The JSON index earlier versions wrote, describing this very log.
                 let log = std::fs::read(io.log_path()).unwrap();
-                let header = runledger::store::file::scan(&log).payloads[0].to_vec();
+                let header = runledger::store::file::scan(&log).frames[0].1.to_vec();
                 let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
                 let old = serde_json::json!({
                     "format": 1, "logId": header["logId"], "logLen": 0,
@@ -490,4 +490,212 @@ fn after_reopening_from_its_index_the_store_answers_as_the_memory_store_does() {
     let mut rebuilt = block_on(again.cells(None, None)).unwrap();
     rebuilt.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(rebuilt, want);
+}
+
+/// The log's frame offsets, read back by walking its headers.
+fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        starts.push(at);
+        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    starts
+}
+
+#[test]
+fn one_flipped_byte_at_ten_percent_of_a_thousand_records_costs_one_record() {
+    let dir = temp_dir("mid-damage");
+    let store = open(&dir);
+    write_runs(&store, 0..1000);
+    drop(store);
+    let io = StdFileIo::new(&dir, "store").unwrap();
+    let mut bytes = std::fs::read(io.log_path()).unwrap();
+    let starts = frame_starts(&bytes);
+    // Frame 0 is the header; frame 101 holds e100, at 10% of the log.
+    bytes[starts[101] + 30] ^= 0x5a;
+    let damaged_len = starts[102] - starts[101];
+    std::fs::write(io.log_path(), &bytes).unwrap();
+
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    let kept = ids(&store);
+    assert_eq!(kept.len(), 999);
+    assert!(!kept.contains(&"e100".to_owned()));
+    assert_eq!(report.damaged.len(), 1);
+    let damage = &report.damaged[0];
+    assert!(!damage.tail);
+    assert_eq!(
+        (damage.at, damage.bytes),
+        (starts[101] as u64, damaged_len as u64)
+    );
+    assert!(damage.reason.contains("checksum"), "{}", damage.reason);
+    let warnings = report.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("resumed at the next valid frame"));
+    // The damaged bytes are kept aside, exactly.
+    assert_eq!(
+        std::fs::read(&damage.saved_to).unwrap(),
+        &bytes[starts[101]..starts[102]]
+    );
+    // Every kept record reads back, and the rewritten log reopens without damage.
+    assert!(block_on(store.get("e999")).unwrap().is_some());
+    assert!(block_on(store.get("e99")).unwrap().is_some());
+    block_on(store.write(&[sample("after", "wf", T0, Status::Success)])).unwrap();
+    drop(store);
+    let (again, second) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(second.damaged.is_empty(), "{:?}", second.damaged);
+    assert_eq!(ids(&again).len(), 1000);
+}
+
+/// The std file I/O, but appends fail once `fail_appends` is set, after writing half of
+/// their bytes (a disk filling up mid-write); `fail_cuts` makes the rollback fail too.
+struct FillingDisk {
+    inner: StdFileIo,
+    fail_appends: std::cell::Cell<bool>,
+    fail_cuts: std::cell::Cell<bool>,
+    fail_index: std::cell::Cell<bool>,
+}
+
+impl runledger::store::file::FileIo for FillingDisk {
+    fn read_from(&self, offset: u64) -> Result<Vec<u8>, String> {
+        self.inner.read_from(offset)
+    }
+    fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        self.inner.read_at(offset, len)
+    }
+    fn log_size(&self) -> Result<u64, String> {
+        self.inner.log_size()
+    }
+    fn append(&self, at: u64, bytes: &[u8]) -> Result<(), String> {
+        if self.fail_appends.get() {
+            self.inner.append(at, &bytes[..bytes.len() / 2])?;
+            return Err("ENOSPC: no space left on device, write".into());
+        }
+        self.inner.append(at, bytes)
+    }
+    fn set_len(&self, len: u64) -> Result<(), String> {
+        if self.fail_cuts.get() {
+            return Err("EIO: i/o error".into());
+        }
+        self.inner.set_len(len)
+    }
+    fn truncate(&self, len: u64) -> Result<String, String> {
+        self.inner.truncate(len)
+    }
+    fn keep_aside(&self, at: u64, bytes: &[u8]) -> Result<String, String> {
+        self.inner.keep_aside(at, bytes)
+    }
+    fn replace(&self, bytes: &[u8]) -> Result<(), String> {
+        self.inner.replace(bytes)
+    }
+    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
+        self.inner.read_index()
+    }
+    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
+        if self.fail_index.get() {
+            return Err("ENOSPC: no space left on device, write".into());
+        }
+        self.inner.write_index(bytes)
+    }
+    fn fresh_id(&self) -> String {
+        self.inner.fresh_id()
+    }
+    fn read_legacy(&self) -> Result<Option<String>, String> {
+        self.inner.read_legacy()
+    }
+    fn retire_legacy(&self) -> Result<(), String> {
+        self.inner.retire_legacy()
+    }
+}
+
+fn filling_disk(dir: &PathBuf) -> FileStore<FillingDisk> {
+    FileStore::open(FillingDisk {
+        inner: StdFileIo::new(dir, "store").unwrap(),
+        fail_appends: false.into(),
+        fail_cuts: false.into(),
+        fail_index: false.into(),
+    })
+    .unwrap()
+    .0
+}
+
+fn run(i: i64) -> runledger::Execution {
+    sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success)
+}
+
+#[test]
+fn a_write_that_fills_the_disk_is_rolled_back_and_loses_no_confirmed_record() {
+    let dir = temp_dir("enospc");
+    let store = filling_disk(&dir);
+    let mut confirmed = Vec::new();
+    for i in 0..45 {
+        // Every fifth write hits a full disk half way; the next one goes through.
+        store.io().fail_appends.set(i % 5 == 3);
+        match block_on(store.write(&[run(i)])) {
+            Ok(()) => confirmed.push(format!("e{i}")),
+            Err(e) => {
+                assert!(
+                    matches!(e, runledger::StoreError::QuotaExceeded { records: 1, .. }),
+                    "{e:?}"
+                );
+                assert!(e.to_string().contains("ENOSPC"), "{e}");
+            }
+        }
+    }
+    assert_eq!(confirmed.len(), 36);
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.damaged.is_empty(), "{:?}", report.damaged);
+    let mut kept = ids(&again);
+    kept.sort();
+    confirmed.sort();
+    assert_eq!(kept, confirmed);
+    for id in &confirmed {
+        assert!(block_on(again.get(id)).unwrap().is_some(), "{id}");
+    }
+}
+
+#[test]
+fn a_failed_write_that_cannot_be_rolled_back_seals_the_log_until_reopened() {
+    let dir = temp_dir("sealed");
+    let store = filling_disk(&dir);
+    block_on(store.write(&[run(0)])).unwrap();
+    store.io().fail_appends.set(true);
+    store.io().fail_cuts.set(true);
+    assert!(block_on(store.write(&[run(1)])).is_err());
+    store.io().fail_appends.set(false);
+    store.io().fail_cuts.set(false);
+    let sealed = block_on(store.write(&[run(2)])).unwrap_err();
+    assert!(sealed.to_string().contains("sealed"), "{sealed}");
+    drop(store);
+    // Reopening cuts the partial frame as a torn tail; the confirmed record is there.
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.damaged.iter().all(|d| d.tail));
+    assert_eq!(ids(&again), ["e0"]);
+    block_on(again.write(&[run(3)])).unwrap();
+    assert_eq!(ids(&again), ["e3", "e0"]);
+}
+
+#[test]
+fn an_index_that_cannot_be_written_fails_no_write_and_is_reported_once() {
+    let dir = temp_dir("index-full");
+    let store = filling_disk(&dir);
+    store.io().fail_index.set(true);
+    // 9 MiB of records: past the point where an index is written.
+    let blob = "x".repeat(100 * 1024);
+    let mut reported = 0;
+    for i in 0..90 {
+        let mut e = run(i);
+        e.nodes[0].input = serde_json::json!({ "blob": blob }).into();
+        block_on(store.write(&[e])).unwrap();
+        if let Some(e) = store.take_maintenance_error() {
+            assert!(e.to_string().contains("ENOSPC"), "{e}");
+            reported += 1;
+        }
+    }
+    assert_eq!(reported, 1, "tried again only after as much more log");
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(!report.indexed);
+    assert_eq!(ids(&again).len(), 90);
 }

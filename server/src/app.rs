@@ -229,7 +229,12 @@ async fn ingest_create(
         .limiter
         .charge_bytes(&caller.key_id, cost, std::time::Instant::now());
     let bytes = read?;
-    let batch = parse_batch(&bytes)?;
+    let mut batch = parse_batch(&bytes)?;
+    // Secrets are masked before anything is stored or hashed, whatever the client did.
+    batch
+        .records
+        .iter_mut()
+        .for_each(runledger::intake::redact_with_defaults);
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }

@@ -1,13 +1,29 @@
 //! Crossing the JS boundary: decoding arguments, encoding results, raising errors.
+//!
+//! Every read of a caller's value goes through js/values.js, which catches whatever the
+//! caller's code throws (getters, `toJSON`, Proxy traps) and reports it as an `Error` of its
+//! own. Bindings read all their arguments with these functions *before* they borrow any
+//! state: a JS exception unwinds through wasm without running Rust destructors, so one thrown
+//! while a `RefCell` is borrowed would leave it borrowed for good.
 
 use js_sys::Reflect;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
 use crate::error::{Error, ValidationError};
 use crate::intake::{decode_with, Payload};
 use crate::model::ErrorInfo;
+
+#[wasm_bindgen(module = "/js/values.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = jsonText)]
+    fn js_json_text(value: &JsValue) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(catch, js_name = errorText)]
+    fn js_error_text(value: &JsValue) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(catch, js_name = stringArg)]
+    fn js_string_arg(value: &JsValue) -> Result<String, JsValue>;
+}
 
 /// A JS `Error` whose `name` and `message` say what went wrong and where. Validation errors
 /// also carry the offending `field`.
@@ -20,6 +36,19 @@ pub fn js_error(error: &Error) -> JsValue {
     js.into()
 }
 
+/// The message of an `Error` thrown by js/values.js (always one of its own, never the
+/// caller's, so reading it runs no caller code).
+fn thrown_message(thrown: &JsValue) -> String {
+    Reflect::get(thrown, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "cannot be read".into())
+}
+
+fn invalid(what: &str, thrown: JsValue) -> Error {
+    ValidationError::invalid(what, thrown_message(&thrown)).into()
+}
+
 /// The JSON text of a JS value (`None` for `undefined`).
 ///
 /// Arguments cross the boundary as JSON text: one native `JSON.stringify` and one
@@ -29,17 +58,21 @@ pub fn json_text(what: &str, value: &JsValue) -> Result<Option<String>, Error> {
     if value.is_undefined() {
         return Ok(None);
     }
-    let text = js_sys::JSON::stringify(value).map_err(|e| {
-        let message = e
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .unwrap_or_default();
-        Error::from(ValidationError::invalid(
-            what,
-            format!("cannot be converted to JSON: {message}"),
-        ))
-    })?;
-    Ok(text.as_string())
+    js_json_text(value).map_err(|thrown| invalid(what, thrown))
+}
+
+/// A string argument (an id, a system name): anything else, or a string that is not valid
+/// Unicode, is a `ValidationError` naming `what`.
+pub fn string_arg(what: &str, value: &JsValue) -> Result<String, Error> {
+    js_string_arg(value).map_err(|thrown| invalid(what, thrown))
+}
+
+/// An optional string argument: `undefined` and `null` are `None`.
+pub fn opt_string_arg(what: &str, value: &JsValue) -> Result<Option<String>, Error> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    string_arg(what, value).map(Some)
 }
 
 /// Decodes an argument; `what` names it in errors (`execution.outputs[0].rows`). `undefined`
@@ -48,7 +81,12 @@ pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Erro
     let text = json_text(what, &value)?
         .filter(|t| t != "null")
         .unwrap_or_else(|| "{}".into());
-    decode_with(what, &mut serde_json::Deserializer::from_str(&text)).map_err(Error::from)
+    decode_text(what, &text)
+}
+
+/// Decodes JSON text read by js/values.js.
+pub fn decode_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
+    decode_with(what, &mut serde_json::Deserializer::from_str(text)).map_err(Error::from)
 }
 
 /// Takes a payload value (input, output) as JSON text; it is parsed only if it needs to be.
@@ -69,32 +107,8 @@ pub fn encode<T: Serialize>(value: &T) -> JsValue {
 
 /// Reads an error given as a JS `Error`, a string, or `{message, type, stack, nodeId}`.
 pub fn decode_error_info(what: &str, value: JsValue) -> Result<Option<ErrorInfo>, Error> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(None);
+    match js_error_text(&value).map_err(|thrown| invalid(what, thrown))? {
+        None => Ok(None),
+        Some(text) => decode_text(what, &text).map(Some),
     }
-    if let Some(text) = value.as_string() {
-        return Ok(Some(ErrorInfo {
-            message: text,
-            ..ErrorInfo::default()
-        }));
-    }
-    if let Some(err) = value.dyn_ref::<js_sys::Error>() {
-        let stack = Reflect::get(err, &"stack".into())
-            .ok()
-            .and_then(|s| s.as_string());
-        return Ok(Some(ErrorInfo {
-            message: err.message().into(),
-            error_type: Some(err.name().into()),
-            stack,
-            node_id: None,
-        }));
-    }
-    if value.is_object() {
-        return decode(what, value).map(Some);
-    }
-    Err(ValidationError::invalid(
-        what,
-        "expected an Error, a string, or {message, type, stack}",
-    )
-    .into())
 }

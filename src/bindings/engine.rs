@@ -107,9 +107,21 @@ impl Engine {
             .retain(|(e, l)| !(e == event && JsValue::from(l) == JsValue::from(listener)));
     }
 
-    /// Reports a background failure: a console warning plus every `error` listener.
+    /// Reports a background failure: a console warning plus every `error` listener. The
+    /// message is masked (see `intake::scrub`): it may quote a URL, a server or a platform.
     pub fn emit_error(&self, context: &str, error: &Error) {
         let js = js_error(error);
+        if let Some(message) = js_sys::Reflect::get(&js, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+        {
+            let masked = crate::intake::scrub(&message);
+            if masked != message {
+                let _ = js_sys::Reflect::set(&js, &"message".into(), &masked.into());
+            }
+        }
+        let context = crate::intake::scrub(context);
+        let context = context.as_str();
         platform::warn(context, &js);
         self.emit("error", &js);
     }
@@ -190,6 +202,7 @@ impl Engine {
                 Ok(()) => {
                     self.recorder.borrow_mut().acknowledge(&batch);
                     self.failures_in_a_row.set(0);
+                    self.report_maintenance();
                 }
                 Err(error) => {
                     self.recorder.borrow_mut().requeue(&batch);
@@ -199,6 +212,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Surfaces a failed index write or compaction of the file store (the records it
+    /// follows were written; only the cache of them is behind, and it is tried again).
+    pub fn report_maintenance(&self) {
+        if let AnyStore::File(file) = &self.store {
+            if let Some(error) = file.take_maintenance_error() {
+                self.emit_error(
+                    "the file store could not write its index or compact its log; every record is in the log, opening will replay more of it",
+                    &error.into(),
+                );
+            }
+        }
     }
 
     fn schedule_retry(self: &Rc<Self>) {

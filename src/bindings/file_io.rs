@@ -7,8 +7,8 @@ use wasm_bindgen::JsCast;
 
 use crate::store::file::FileIo;
 
-/// The JS side: `{ readFrom(offset), readAt(offset, len), logSize(), append(bytes),
-/// truncate(len): savedPath, replace(bytes), readIndex(): Uint8Array | null, writeIndex(bytes),
+/// The JS side: `{ readFrom(offset), readAt(offset, len), logSize(), append(at, bytes),
+/// setLen(len), truncate(len): savedPath, keepAside(at, bytes): savedPath, replace(bytes), readIndex(): Uint8Array | null, writeIndex(bytes),
 /// freshId(), readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
 pub struct JsFileIo {
     io: JsValue,
@@ -64,9 +64,24 @@ impl FileIo for JsFileIo {
     fn log_size(&self) -> Result<u64, String> {
         Ok(self.call("logSize", &[])?.as_f64().unwrap_or(0.0) as u64)
     }
-    fn append(&self, bytes: &[u8]) -> Result<(), String> {
-        self.call("append", &[Uint8Array::from(bytes).into()])
-            .map(drop)
+    fn append(&self, at: u64, bytes: &[u8]) -> Result<(), String> {
+        self.call(
+            "append",
+            &[JsValue::from(at as f64), Uint8Array::from(bytes).into()],
+        )
+        .map(drop)
+    }
+    fn set_len(&self, len: u64) -> Result<(), String> {
+        self.call("setLen", &[JsValue::from(len as f64)]).map(drop)
+    }
+    fn keep_aside(&self, at: u64, bytes: &[u8]) -> Result<String, String> {
+        Ok(self
+            .call(
+                "keepAside",
+                &[JsValue::from(at as f64), Uint8Array::from(bytes).into()],
+            )?
+            .as_string()
+            .unwrap_or_default())
     }
     fn truncate(&self, len: u64) -> Result<String, String> {
         Ok(self

@@ -28,7 +28,15 @@ pub async fn sleep(ms: u32) {
 
 /// Like [`sleep`], but a pending wait does not keep Node from exiting (`unref`): for
 /// background timers (sync retries, retention) that must not hold a finished script open.
-pub async fn idle(ms: u32) {
+/// Waits of any length are waited in full: in timer-sized steps, since `setTimeout` fires at
+/// once for a delay over 2^31 - 1 ms.
+pub async fn idle(ms: f64) {
+    for step in crate::sync::timer_steps(ms) {
+        idle_step(step).await;
+    }
+}
+
+async fn idle_step(ms: u32) {
     use wasm_bindgen::JsCast;
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())

@@ -82,7 +82,7 @@ impl Engine {
         wasm_bindgen_futures::spawn_local(async move {
             let mut wait = FIRST_AFTER_MS;
             loop {
-                platform::idle(wait).await;
+                platform::idle(f64::from(wait)).await;
                 wait = EVERY_MS;
                 let Some(engine) = engine.upgrade() else {
                     return;

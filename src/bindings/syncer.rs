@@ -19,7 +19,7 @@ use super::locks::{self, HeldLock};
 use super::platform;
 use super::uplink::FetchUplink;
 use crate::error::{Error, SyncError};
-use crate::sync::{ClientInfo, PassEnd, SyncState, Uploader};
+use crate::sync::{ClientInfo, PassEnd, RequestPacer, SyncState, Uploader};
 
 /// An event listener added to the platform (target, event, handler), removed on close.
 type PlatformListener = (JsValue, &'static str, Closure<dyn FnMut()>);
@@ -36,6 +36,8 @@ pub struct SyncDriver {
     again: Cell<bool>,
     due_at: Cell<Option<f64>>,
     not_before: Cell<f64>,
+    /// Spaces every request of this tracker out, across passes.
+    pacer: Rc<RequestPacer>,
     platform_listeners: RefCell<Vec<PlatformListener>>,
 }
 
@@ -61,6 +63,7 @@ impl SyncDriver {
             again: Cell::new(false),
             due_at: Cell::new(None),
             not_before: Cell::new(0.0),
+            pacer: Rc::default(),
             platform_listeners: RefCell::default(),
         }
     }
@@ -88,7 +91,7 @@ impl Engine {
         self.sync.due_at.set(Some(due));
         let engine = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            platform::idle((due - now).max(0.0) as u32).await;
+            platform::idle(due - now).await;
             let Some(engine) = engine.upgrade() else {
                 return;
             };
@@ -146,6 +149,7 @@ impl Engine {
             self.sync.api_key.borrow().clone(),
             self.config.sync.timeout_ms,
             Rc::new(move || weak.upgrade().is_none_or(|e| !e.sync_ready())),
+            self.sync.pacer.clone(),
         );
         let (end, refusals) = self
             .sync

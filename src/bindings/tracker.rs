@@ -8,7 +8,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::any_store::AnyStore;
-use super::convert::{decode, decode_error_info, decode_payload, encode, js_error};
+use super::convert::{
+    decode, decode_error_info, decode_payload, encode, js_error, json_text, opt_string_arg,
+    string_arg,
+};
 use super::engine::{Engine, EVENTS};
 use super::file_io::JsFileIo;
 use super::locks::{self, HeldLock};
@@ -16,6 +19,7 @@ use super::platform::{self, now, random_bytes};
 use crate::config::{StorageKind, TrackerOptions};
 use crate::error::{ConfigError, Error, ValidationError};
 use crate::history::{ExternalRef, HistoryQuery};
+use crate::intake::decode_execution_input;
 use crate::model::{Execution, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
@@ -125,18 +129,20 @@ impl Tracker {
     #[wasm_bindgen(js_name = startNode)]
     pub fn start_node(
         &self,
-        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "NodeDef")] node: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] input: JsValue,
     ) -> JsResult<u32> {
         js(self.engine.ensure_open())?;
+        // Every argument is read (caller code may run and throw) before state is borrowed.
+        let run_id = js(string_arg("runId", &run_id))?;
         let def: NodeDef = js(decode("node", node))?;
         let input = js(decode_payload("input", input))?;
         let index = js(self
             .engine
             .recorder
             .borrow_mut()
-            .node_start(run_id, def, input, now()))?;
+            .node_start(&run_id, def, input, now()))?;
         self.engine.changed();
         Ok(index as u32)
     }
@@ -146,25 +152,40 @@ impl Tracker {
     #[wasm_bindgen(js_name = endNode)]
     pub fn end_node(
         &self,
-        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
         index: u32,
         outcome: &str,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
-        let mut recorder = self.engine.recorder.borrow_mut();
-        let (run_id, index, at) = (run_id, index as usize, now());
+        let run_id = js(string_arg("runId", &run_id))?;
+        let (index, at) = (index as usize, now());
+        // Read first, borrow after: see `convert`.
         let ended = match outcome {
             "success" => {
                 let output = js(decode_payload("output", value))?;
-                recorder.node_succeed(run_id, index, output, at)
+                self.engine
+                    .recorder
+                    .borrow_mut()
+                    .node_succeed(&run_id, index, output, at)
             }
             "error" => {
                 let error = js(decode_error_info("error", value))?.unwrap_or_default();
-                recorder.node_finish(run_id, index, NodeOutcome::Error(error), at)
+                self.engine.recorder.borrow_mut().node_finish(
+                    &run_id,
+                    index,
+                    NodeOutcome::Error(error),
+                    at,
+                )
             }
             "skipped" => {
-                recorder.node_finish(run_id, index, NodeOutcome::Skipped(value.as_string()), at)
+                let reason = js(opt_string_arg("reason", &value))?;
+                self.engine.recorder.borrow_mut().node_finish(
+                    &run_id,
+                    index,
+                    NodeOutcome::Skipped(reason),
+                    at,
+                )
             }
             other => {
                 return Err(js_error(
@@ -176,7 +197,6 @@ impl Tracker {
                 ))
             }
         };
-        drop(recorder);
         js(ended)?;
         self.engine.changed();
         Ok(())
@@ -186,25 +206,38 @@ impl Tracker {
     #[wasm_bindgen(js_name = addOutput)]
     pub fn add_output(
         &self,
-        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue,
     ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
         let output: Output = js(decode("output", output))?;
-        js(self.engine.recorder.borrow_mut().add_output(run_id, output))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .add_output(&run_id, output))?;
         self.engine.changed();
         Ok(())
     }
 
     /// Records the id `system` gave execution `run_id` (`run.externalId(system, id)`).
     #[wasm_bindgen(js_name = setExternalId)]
-    pub fn set_external_id(&self, run_id: &str, system: &str, external_id: &str) -> JsResult<()> {
+    pub fn set_external_id(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] system: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] external_id: JsValue,
+    ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
+        let system = js(string_arg("system", &system))?;
+        let external_id = js(string_arg("externalId", &external_id))?;
         js(self
             .engine
             .recorder
             .borrow_mut()
-            .set_external_id(run_id, system, external_id))?;
+            .set_external_id(&run_id, &system, &external_id))?;
         self.engine.changed();
         Ok(())
     }
@@ -214,11 +247,12 @@ impl Tracker {
     #[wasm_bindgen(js_name = finishRun)]
     pub fn finish_run(
         &self,
-        run_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
         status: &str,
         #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
     ) -> JsResult<()> {
         js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
         let status = Status::parse(status)
             .filter(|s| !matches!(s, Status::Running | Status::Interrupted))
             .ok_or_else(|| {
@@ -230,12 +264,13 @@ impl Tracker {
                     .into(),
                 )
             })?;
+        // `cancel(reason)` takes a reason: a string or an error, like the others.
         let error = js(decode_error_info("error", error))?;
         js(self
             .engine
             .recorder
             .borrow_mut()
-            .finish(run_id, status, error, now()))?;
+            .finish(&run_id, status, error, now()))?;
         self.engine.changed();
         Ok(())
     }
@@ -246,7 +281,9 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "ExecutionInput")] execution: JsValue,
     ) -> JsResult<String> {
         js(self.engine.ensure_open())?;
-        let e: Execution = js(decode("execution", execution))?;
+        let text = js(json_text("execution", &execution))?;
+        let text = text.filter(|t| t != "null").unwrap_or_else(|| "{}".into());
+        let e: Execution = js(decode_execution_input("execution", &text).map_err(Error::from))?;
         let id = js(self
             .engine
             .recorder
@@ -284,9 +321,11 @@ impl Tracker {
 
     /// One execution with its node runs, or `null`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Execution | null>")]
-    pub fn get(&self, id: String) -> Promise {
+    pub fn get(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
         let engine = self.engine.clone();
+        let id = string_arg("id", &id);
         promise(async move {
+            let id = id?;
             // A run still waiting for its flush is already visible.
             if let Some(e) = engine.recorder.borrow().live(&id) {
                 return Ok(encode(e));
@@ -335,13 +374,15 @@ impl Tracker {
     #[wasm_bindgen(unchecked_return_type = "Promise<HistoryPage>")]
     pub fn lineage(
         &self,
-        output_name: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] output_name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "{ limit?: number; cursor?: string } | undefined")]
         page: JsValue,
     ) -> Promise {
-        let query = decode::<HistoryQuery>("page", page).map(|q| HistoryQuery {
-            output: Some(output_name),
-            ..q
+        let query = string_arg("outputName", &output_name).and_then(|output_name| {
+            decode::<HistoryQuery>("page", page).map(|q| HistoryQuery {
+                output: Some(output_name),
+                ..q
+            })
         });
         self.history_of(query)
     }
@@ -349,9 +390,15 @@ impl Tracker {
     /// The executions another system knows by `id` (`run.externalId(system, id)`), newest
     /// first.
     #[wasm_bindgen(js_name = byExternalId, unchecked_return_type = "Promise<Execution[]>")]
-    pub fn by_external_id(&self, system: String, id: String) -> Promise {
+    pub fn by_external_id(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] system: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Promise {
         let engine = self.engine.clone();
+        let args = string_arg("system", &system).and_then(|s| Ok((s, string_arg("id", &id)?)));
         promise(async move {
+            let (system, id) = args?;
             if let Err(error) = engine.flush().await {
                 engine.emit_error("byExternalId() lists only what was already stored", &error);
             }
@@ -434,9 +481,11 @@ impl Tracker {
 
     /// Deletes an execution and its node payloads; resolves to whether it existed.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn delete(&self, id: String) -> Promise {
+    pub fn delete(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
         let engine = self.engine.clone();
+        let id = string_arg("id", &id);
         promise(async move {
+            let id = id?;
             // A copy still waiting to be written goes too, or it would come back.
             let pending = engine.recorder.borrow_mut().forget(|e| e.id == id) > 0;
             let stored = engine.store.delete(&id).await?;
@@ -519,7 +568,11 @@ impl Tracker {
     /// Replaces the API key (or removes it with `null`); resumes a sync paused by a refused
     /// key.
     #[wasm_bindgen(js_name = setApiKey)]
-    pub fn set_api_key(&self, key: Option<String>) -> JsResult<()> {
+    pub fn set_api_key(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] key: JsValue,
+    ) -> JsResult<()> {
+        let key = js(opt_string_arg("apiKey", &key))?;
         if key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(js_error(&Error::Config(ConfigError {
                 option: "apiKey".into(),
@@ -533,14 +586,27 @@ impl Tracker {
     /// Switches sync on or off ("work offline"): off, no request starts; records keep
     /// queueing and go out when it is switched on again.
     #[wasm_bindgen(js_name = setSyncEnabled)]
-    pub fn set_sync_enabled(&self, enabled: bool) {
+    pub fn set_sync_enabled(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "boolean")] enabled: JsValue,
+    ) -> JsResult<()> {
+        let enabled = enabled.as_bool().ok_or_else(|| {
+            js_error(&ValidationError::invalid("enabled", "expected true or false").into())
+        })?;
         self.engine.set_sync_enabled(enabled);
+        Ok(())
     }
 
     /// Subscribes to an event. `error` receives every background failure as an `Error`;
     /// `sync` receives the sync state on every change; `warning` receives a message when opening
     /// repaired something (Node file store: a damaged log tail cut off).
-    pub fn on(&self, event: String, listener: Function) -> JsResult<()> {
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(value: any) => void")] listener: JsValue,
+    ) -> JsResult<()> {
+        let event = js(string_arg("event", &event))?;
+        let listener = listener_arg(listener)?;
         if !EVENTS.contains(&event.as_str()) {
             return Err(js_error(&Error::Config(ConfigError {
                 option: "event".into(),
@@ -555,8 +621,24 @@ impl Tracker {
     }
 
     /// Unsubscribes a listener added with `on`.
-    pub fn off(&self, event: String, listener: Function) {
+    pub fn off(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(value: any) => void")] listener: JsValue,
+    ) -> JsResult<()> {
+        let event = js(string_arg("event", &event))?;
+        let listener = listener_arg(listener)?;
         self.engine.off(&event, &listener);
+        Ok(())
+    }
+
+    /// Test hook: executes a wasm trap (`unreachable`), as a bug in the core would. No input
+    /// can reach one; this proves the JS glue then reports the tracker broken instead of
+    /// calling into a module whose memory may be inconsistent (js/api.js).
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __trapForTests)]
+    pub fn trap_for_tests(&self) {
+        core::arch::wasm32::unreachable()
     }
 
     /// Flushes, then releases the store. Recording afterwards throws.
@@ -682,19 +764,7 @@ impl Tracker {
         // by a process that died.
         let orphans = interrupt_orphans(engine.store.running().await?, |_| false);
         engine.store.write(&orphans).await?;
-        let mut warnings = Vec::new();
-        if let Some(damage) = report.damage {
-            let saved = report.damage_saved_to.unwrap_or_default();
-            warnings.push(format!(
-                "the store's log ended in {damage}; that tail was cut off (its bytes are kept in {saved}) and everything before it was kept"
-            ));
-        }
-        if report.migrated > 0 {
-            warnings.push(format!(
-                "{} execution(s) were migrated from the older store layout",
-                report.migrated
-            ));
-        }
+        let warnings = report.warnings();
         for w in &warnings {
             platform::warn(w, &JsValue::UNDEFINED);
         }
@@ -716,6 +786,13 @@ impl Tracker {
             warnings,
         })
     }
+}
+
+/// A listener argument: a function, or a `ValidationError`.
+fn listener_arg(listener: JsValue) -> JsResult<Function> {
+    listener
+        .dyn_into::<Function>()
+        .map_err(|_| js_error(&ValidationError::invalid("listener", "expected a function").into()))
 }
 
 /// Reads the options; a bad one is a configuration error, named by the option's path.

@@ -31,8 +31,8 @@ export interface TrackerOptions {
   previewBytes?: number;
   /** Most node runs per execution (default 10000). */
   maxNodeRuns?: number;
-  /** `false` turns redaction off; `keys` replaces the list of secret key fragments. */
-  redact?: boolean | { keys?: string[]; enabled?: boolean };
+  /** `false` turns redaction off; `keys` adds secret key fragments to the defaults; `defaults: false` drops the default keys. */
+  redact?: boolean | { keys?: string[]; defaults?: boolean; enabled?: boolean };
   /** Backoff for retried background writes. */
   retry?: { baseMs?: number; capMs?: number };
   /** Base URL of the ingest server; records are POSTed to `{endpoint}/v1/ingest`. */

@@ -8,29 +8,35 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::platform;
-use crate::sync::{parse_retry_after, ErrorBody, IngestResponse, Reply, Uplink, INGEST_PATH};
+use crate::sync::{
+    parse_retry_after, ErrorBody, IngestResponse, Reply, RequestPacer, Uplink, INGEST_PATH,
+};
 
-/// POSTs ingest requests to one endpoint with `fetch`.
+/// POSTs ingest requests to one endpoint with `fetch`, no faster than its pacer allows.
 pub struct FetchUplink {
     url: String,
     api_key: Option<String>,
     timeout_ms: u32,
     stopped: Rc<dyn Fn() -> bool>,
+    pacer: Rc<RequestPacer>,
 }
 
 impl FetchUplink {
-    /// An uplink to `{endpoint}/v1/ingest`; `stopped` says when to stop sending.
+    /// An uplink to `{endpoint}/v1/ingest`; `stopped` says when to stop sending; `pacer`
+    /// (shared by every pass of a tracker) spaces the requests out.
     pub fn new(
         endpoint: &str,
         api_key: Option<String>,
         timeout_ms: u32,
         stopped: Rc<dyn Fn() -> bool>,
+        pacer: Rc<RequestPacer>,
     ) -> Self {
         FetchUplink {
             url: format!("{endpoint}{INGEST_PATH}"),
             api_key,
             timeout_ms,
             stopped,
+            pacer,
         }
     }
 }
@@ -39,7 +45,12 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &key.into(), value);
 }
 
+/// A platform error's message, with any secret in it (a URL's password, a token) masked.
 fn message_of(error: &JsValue) -> String {
+    crate::intake::scrub(&raw_message_of(error))
+}
+
+fn raw_message_of(error: &JsValue) -> String {
     let message = Reflect::get(error, &"message".into())
         .ok()
         .and_then(|m| m.as_string())
@@ -71,6 +82,12 @@ async fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValu
 
 impl Uplink for FetchUplink {
     async fn post(&self, body: String, keepalive: bool) -> Reply {
+        // Whatever the server answers, requests are spaced out (see `sync::pace`). A page
+        // being hidden cannot wait: its one keepalive request goes at once.
+        let wait = self.pacer.reserve(platform::now() as f64);
+        if wait > 0.0 && !keepalive {
+            platform::sleep(wait.ceil() as u32).await;
+        }
         let headers = Object::new();
         set(&headers, "content-type", &"application/json".into());
         if let Some(key) = &self.api_key {
@@ -118,8 +135,10 @@ impl Uplink for FetchUplink {
                 .and_then(|v| parse_retry_after(&v, platform::now())),
             Err(_) => None,
         };
+        // The server's words reach errors, warnings and the sync state: masked, since a
+        // server (or a proxy) may echo a URL or a header.
         let message = serde_json::from_str::<ErrorBody>(&text)
-            .map(|b| format!("{} ({})", b.error.message, b.error.code))
+            .map(|b| crate::intake::scrub(&format!("{} ({})", b.error.message, b.error.code)))
             .unwrap_or_else(|_| format!("HTTP {code}"));
         Reply::Status {
             code,

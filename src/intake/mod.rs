@@ -1,14 +1,24 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+mod limits;
+mod patterns;
 mod redact;
+mod strict;
 mod truncate;
 mod validate;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use redact::{mask_url_password, Redactor, DEFAULT_SECRET_KEYS, REDACTED};
+pub use limits::{
+    limit_error, limit_node_labels, limit_output, limit_text, MAX_LABEL_BYTES, MAX_TAGS,
+    TEXT_TRUNCATED_PREFIX,
+};
+pub use redact::{
+    mask_url_password, scrub, Redactor, DEFAULT_SECRET_EXACT_KEYS, DEFAULT_SECRET_KEYS, REDACTED,
+};
+pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
 pub use truncate::{
     is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
     TRUNCATED_KEY,
@@ -19,7 +29,7 @@ pub use validate::{
 };
 
 use crate::error::ValidationError;
-use crate::model::{Execution, Json};
+use crate::model::{ErrorInfo, Execution, Json};
 
 /// The rules applied to every value before it is stored.
 #[derive(Clone, Debug)]
@@ -82,8 +92,9 @@ impl IntakePolicy {
         }
     }
 
-    /// Cleans every payload of an execution: trigger data, metadata, node inputs and outputs.
-    /// The query text is kept as it is.
+    /// Cleans every payload of an execution (trigger data, metadata, node inputs and
+    /// outputs: redacted and size-limited) and masks secrets in its texts (error messages
+    /// and stacks, the query text).
     pub fn clean_execution(&self, e: &mut Execution) {
         if let Some(trigger) = e.trigger.as_mut() {
             self.clean_value(&mut trigger.data);
@@ -95,13 +106,71 @@ impl IntakePolicy {
             self.clean_json(&mut node.input);
             self.clean_json(&mut node.output);
         }
+        mask_texts(&self.redactor, e);
+    }
+
+    /// Masks secrets in an error's message and stack, then cuts them to `maxValueBytes`
+    /// and its type to a label (masking first, so a cut never leaves part of a secret).
+    pub fn clean_error(&self, error: &mut ErrorInfo) {
+        self.redactor.mask_in_place(&mut error.message);
+        if let Some(stack) = error.stack.as_mut() {
+            self.redactor.mask_in_place(stack);
+        }
+        limit_error(error, self.max_value_bytes);
     }
 
     /// Cleans and validates a whole execution.
     pub fn admit(&self, e: &mut Execution) -> Result<(), ValidationError> {
         self.clean_execution(e);
+        limits::limit_execution(e, self.max_value_bytes)?;
         validate_execution(e, self.max_node_runs)
     }
+}
+
+/// Masks secrets in the free texts of `e`: error messages and stacks (the execution's and
+/// every node's) and the query text.
+fn mask_texts(redactor: &Redactor, e: &mut Execution) {
+    let errors = e
+        .error
+        .iter_mut()
+        .chain(e.nodes.iter_mut().filter_map(|n| n.error.as_mut()));
+    for error in errors {
+        redactor.mask_in_place(&mut error.message);
+        if let Some(stack) = error.stack.as_mut() {
+            redactor.mask_in_place(stack);
+        }
+    }
+    if let Some(text) = e.query.as_mut().and_then(|q| q.text.as_mut()) {
+        redactor.mask_in_place(text);
+    }
+}
+
+/// Redacts a whole execution with `redactor`, without size limits: what an ingest server
+/// applies to every record it receives (clients redact too, but a server must not rely on
+/// every client being configured, or honest).
+pub fn redact_execution(redactor: &Redactor, e: &mut Execution) {
+    if let Some(trigger) = e.trigger.as_mut() {
+        redactor.redact(&mut trigger.data);
+    }
+    for (_, value) in e.metadata.values_mut() {
+        redactor.redact(value);
+    }
+    for node in &mut e.nodes {
+        for json in [&mut node.input, &mut node.output] {
+            if !json.is_null() && redactor.might_match(json.text()) {
+                let mut value = json.to_value();
+                if redactor.redact(&mut value) > 0 {
+                    *json = Json::from_value(&value);
+                }
+            }
+        }
+    }
+    mask_texts(redactor, e);
+}
+
+/// [`redact_execution`] with the default rules.
+pub fn redact_with_defaults(e: &mut Execution) {
+    redact_execution(&Redactor::default(), e);
 }
 
 /// A payload value (node input or output) on its way in.
@@ -138,8 +207,20 @@ where
         } else {
             format!("{what}.{path}")
         };
-        ValidationError::invalid(field, err.into_inner().to_string())
+        let message = err.into_inner().to_string();
+        strict::explain(&field, &message)
+            .unwrap_or_else(|| ValidationError::invalid(field, message))
     })
+}
+
+/// Keys `log()` accepts under other names (see [`Execution`]'s aliases).
+const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversationId"];
+
+/// Decodes an execution given to `log()` from its JSON text: like [`decode_with`], and a key
+/// the record does not have is refused (the stored record type itself stays lenient).
+pub fn decode_execution_input(what: &str, text: &str) -> Result<Execution, ValidationError> {
+    check_top_level_keys(what, text, struct_fields::<Execution>(), EXECUTION_ALIASES)?;
+    decode_with(what, &mut serde_json::Deserializer::from_str(text))
 }
 
 /// Decodes `T` from a JSON value, naming the offending field on failure.
@@ -168,6 +249,41 @@ mod tests {
         // A word that only looks secret in a value is parsed, checked and kept.
         let word = policy.clean_payload(Payload::Text(r#"{"note":"token bucket"}"#.into()));
         assert_eq!(word, json!({"note": "token bucket"}));
+    }
+
+    #[test]
+    fn secrets_in_error_messages_stacks_and_query_text_are_masked() {
+        let mut e: Execution = decode_json(
+            "execution",
+            json!({
+                "id": "e", "kind": "query", "startedAt": 1_700_000_000_000i64,
+                "query": {"text": "select 1 -- via jdbc:mysql://db/x?user=u&password=p4ss"},
+                "error": {"message": "connect postgres://app:s3cret@db failed",
+                          "stack": "Error: token=abc\n    at f (file:///a.js:1:2)"},
+                "nodes": [{"id": "n", "startedAt": 1_700_000_000_000i64, "status": "error",
+                           "error": {"message": "401 for Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"}}],
+            }),
+        )
+        .unwrap();
+        let mut server_side = e.clone();
+        IntakePolicy::default().clean_execution(&mut e);
+        redact_with_defaults(&mut server_side);
+        for e in [e, server_side] {
+            let error = e.error.as_ref().unwrap();
+            assert_eq!(error.message, "connect postgres://app:[REDACTED]@db failed");
+            assert_eq!(
+                error.stack.as_deref(),
+                Some("Error: token=[REDACTED]\n    at f (file:///a.js:1:2)")
+            );
+            assert_eq!(
+                e.nodes[0].error.as_ref().unwrap().message,
+                "401 for Bearer [REDACTED]"
+            );
+            assert_eq!(
+                e.query.unwrap().text.as_deref(),
+                Some("select 1 -- via jdbc:mysql://db/x?user=u&password=[REDACTED]")
+            );
+        }
     }
 
     #[test]

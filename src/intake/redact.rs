@@ -1,38 +1,54 @@
-//! Redaction of secrets before anything is stored or sent.
+//! Redaction of secrets before anything is stored or sent: by key (a value under a
+//! secret-looking key is hidden whole) and by shape (a secret inside text, see
+//! [`super::patterns`]).
 
 use serde_json::Value;
+
+use super::patterns;
 
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Key fragments that mark a value as secret, by default.
+/// Key fragments that mark a value as secret, by default: a key containing one is secret.
 pub const DEFAULT_SECRET_KEYS: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
+    "passphrase",
     "secret",
     "token",
     "api_key",
     "apikey",
+    "access_key",
     "authorization",
     "cookie",
+    "session_id",
     "private_key",
     "credentials",
+    "signature",
 ];
 
-/// Replaces values under secret-looking keys and masks passwords in connection URLs.
+/// Keys that are secret only as a whole word (as fragments they would hide `inside` or
+/// `signal`), by default.
+pub const DEFAULT_SECRET_EXACT_KEYS: &[&str] = &["sid", "sig", "jwt", "otp"];
+
+/// Replaces values under secret-looking keys and masks secrets inside text.
 ///
-/// A key matches when, lower-cased and stripped of `_`, `-` and spaces, it contains one of the
-/// configured fragments (so `X-Api-Key`, `accessToken` and `db_password` all match). This errs
-/// on the side of hiding: `max_tokens` is hidden too.
+/// A key matches when, lower-cased and stripped of `_`, `-`, `.` and spaces, it contains one
+/// of the fragments (so `X-Api-Key`, `accessToken` and `db_password` all match) or equals one
+/// of the exact keys (`sid`). This errs on the side of hiding: `max_tokens` is hidden too.
+/// Every string is also searched for secrets by shape (URL passwords, secret-named
+/// parameters, bearer tokens, JWTs, AWS key ids, private keys; see [`super::patterns`]).
 #[derive(Clone, Debug)]
 pub struct Redactor {
     fragments: Vec<String>,
+    exact: Vec<String>,
     enabled: bool,
 }
 
 impl Default for Redactor {
     fn default() -> Self {
-        Self::new(DEFAULT_SECRET_KEYS.iter().copied())
+        Self::with_keys(&[], true)
     }
 }
 
@@ -44,7 +60,7 @@ fn normalize(key: &str) -> String {
 }
 
 impl Redactor {
-    /// A redactor for these key fragments.
+    /// A redactor for exactly these key fragments (no defaults).
     pub fn new<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Self {
         Redactor {
             fragments: fragments
@@ -52,14 +68,30 @@ impl Redactor {
                 .map(normalize)
                 .filter(|f| !f.is_empty())
                 .collect(),
+            exact: Vec::new(),
             enabled: true,
         }
+    }
+
+    /// The default keys plus `extra` fragments; without the defaults when `defaults` is
+    /// false (`redact: { defaults: false, keys }`). Shapes are always looked for.
+    pub fn with_keys(extra: &[String], defaults: bool) -> Self {
+        let base: &[&str] = if defaults { DEFAULT_SECRET_KEYS } else { &[] };
+        let mut redactor = Self::new(base.iter().copied().chain(extra.iter().map(String::as_str)));
+        if defaults {
+            redactor.exact = DEFAULT_SECRET_EXACT_KEYS
+                .iter()
+                .map(|k| normalize(k))
+                .collect();
+        }
+        redactor
     }
 
     /// A redactor that changes nothing (only when a caller opts out explicitly).
     pub fn disabled() -> Self {
         Redactor {
             fragments: Vec::new(),
+            exact: Vec::new(),
             enabled: false,
         }
     }
@@ -67,12 +99,33 @@ impl Redactor {
     /// True when `key` looks like it holds a secret.
     pub fn is_secret_key(&self, key: &str) -> bool {
         let key = normalize(key);
-        self.fragments.iter().any(|f| key.contains(f.as_str()))
+        self.fragments.iter().any(|f| key.contains(f.as_str())) || self.exact.contains(&key)
+    }
+
+    /// `text` with every secret found in it by shape replaced, or `None` when it holds
+    /// none (or redaction is off).
+    pub fn mask_text(&self, text: &str) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        patterns::mask(text, &|name| self.is_secret_key(name))
+    }
+
+    /// Masks `text` in place; returns whether anything was hidden.
+    pub fn mask_in_place(&self, text: &mut String) -> bool {
+        match self.mask_text(text) {
+            Some(masked) => {
+                *text = masked;
+                true
+            }
+            None => false,
+        }
     }
 
     /// False when JSON `text` certainly holds nothing to redact: none of its object keys
-    /// looks secret and it holds no URL. True means "parse and look". Text with non-ASCII
-    /// characters or escapes always answers true, so that no spelling slips past.
+    /// looks secret and none of its strings holds a secret by shape. True means "parse and
+    /// look". Text with non-ASCII characters or escapes always answers true, so that no
+    /// spelling slips past.
     pub fn might_match(&self, text: &str) -> bool {
         if !self.enabled {
             return false;
@@ -90,7 +143,10 @@ impl Redactor {
             };
             let string = &after_open[..close];
             rest = &after_open[close + 1..];
-            if rest.trim_start().starts_with(':') && self.is_secret_key(string) {
+            let is_key = rest.trim_start().starts_with(':');
+            if (is_key && self.is_secret_key(string))
+                || (!is_key && patterns::holds_secret(string, &|name| self.is_secret_key(name)))
+            {
                 return true;
             }
         }
@@ -115,16 +171,22 @@ impl Redactor {
                 })
                 .sum(),
             Value::Array(items) => items.iter_mut().map(|v| self.redact(v)).sum(),
-            Value::String(text) => match mask_url_password(text) {
-                Some(masked) => {
-                    *text = masked;
-                    1
-                }
-                None => 0,
-            },
+            Value::String(text) => usize::from(self.mask_in_place(text)),
             _ => 0,
         }
     }
+}
+
+/// Masks every secret recognised by shape in `text` with the default rules, whatever a
+/// tracker's settings: for the library's own messages (errors, warnings, log lines), which
+/// may quote URLs, servers' answers and platform errors.
+pub fn scrub(text: &str) -> String {
+    thread_local! {
+        static DEFAULT: Redactor = Redactor::default();
+    }
+    DEFAULT
+        .with(|r| r.mask_text(text))
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// Masks the password of every `scheme://user:password@host` in `text`.
@@ -227,10 +289,50 @@ mod tests {
     }
 
     #[test]
-    fn configured_keys_replace_the_defaults_and_disabled_changes_nothing() {
+    fn added_keys_join_the_defaults_unless_the_defaults_are_turned_off() {
+        let mut v = json!({"pin": "1234", "password": "x", "sid": "s", "inside": "i"});
+        Redactor::with_keys(&["pin".into()], true).redact(&mut v);
+        assert_eq!(
+            v,
+            json!({"pin": REDACTED, "password": REDACTED, "sid": REDACTED, "inside": "i"})
+        );
         let mut v = json!({"pin": "1234", "password": "x"});
-        Redactor::new(["pin"]).redact(&mut v);
+        Redactor::with_keys(&["pin".into()], false).redact(&mut v);
         assert_eq!(v, json!({"pin": REDACTED, "password": "x"}));
+        for key in [
+            "pwd",
+            "Passphrase",
+            "aws_access_key_id",
+            "sessionId",
+            "X-Amz-Signature",
+        ] {
+            assert!(Redactor::default().is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn secrets_inside_strings_are_masked_by_shape() {
+        let mut v = json!({
+            "message": "GET https://h/x?api_key=K1&page=2 failed: Authorization: Bearer abc",
+            "list": ["Server=db;Uid=sa;Pwd=p4ss;", "AKIAIOSFODNN7EXAMPLE", "plain"],
+        });
+        assert_eq!(Redactor::default().redact(&mut v), 3);
+        assert_eq!(
+            v,
+            json!({
+                "message": "GET https://h/x?api_key=[REDACTED]&page=2 failed: Authorization: [REDACTED]",
+                "list": ["Server=db;Uid=sa;Pwd=[REDACTED];", REDACTED, "plain"],
+            })
+        );
+        assert!(Redactor::default().might_match(r#"{"note":"Pwd=x;"}"#));
+        assert_eq!(
+            scrub("http://admin:PASS@127.0.0.1:9/v1/ingest"),
+            "http://admin:[REDACTED]@127.0.0.1:9/v1/ingest"
+        );
+    }
+
+    #[test]
+    fn disabled_changes_nothing() {
         let mut w = json!({"password": "x"});
         Redactor::disabled().redact(&mut w);
         assert_eq!(w, json!({"password": "x"}));

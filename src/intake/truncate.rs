@@ -16,7 +16,14 @@ pub const DEFAULT_PREVIEW_BYTES: usize = 512;
 /// preview (the start of the JSON text, cut on a character boundary). Returns true when the
 /// value was replaced.
 pub fn truncate_value(value: &mut Value, max_bytes: usize, preview_bytes: usize) -> bool {
-    if value.is_null() || is_truncation_marker(value) {
+    // A marker made earlier is left alone (truncating it again would lose its counts), but
+    // only a real one: anything else shaped like a marker is sized like any other value.
+    if value.is_null()
+        || is_genuine_marker(
+            value,
+            max_bytes.max(preview_bytes).max(DEFAULT_PREVIEW_BYTES),
+        )
+    {
         return false;
     }
     let text = match serde_json::to_string(value) {
@@ -36,6 +43,32 @@ pub fn truncate_value(value: &mut Value, max_bytes: usize, preview_bytes: usize)
         }
     });
     true
+}
+
+/// True for a marker as [`truncate_value`] makes them: its four counts agree with each other
+/// and with its preview, which is at most `max_preview` bytes.
+fn is_genuine_marker(value: &Value, max_preview: usize) -> bool {
+    if !is_truncation_marker(value) {
+        return false;
+    }
+    let Some(m) = value[TRUNCATED_KEY].as_object() else {
+        return false;
+    };
+    let count = |key: &str| m.get(key).and_then(Value::as_u64);
+    match (
+        count("bytesKept"),
+        count("bytesDropped"),
+        count("originalBytes"),
+        m.get("preview").and_then(Value::as_str),
+    ) {
+        (Some(kept), Some(dropped), Some(original), Some(preview)) => {
+            m.len() == 4
+                && preview.len() as u64 == kept
+                && kept.checked_add(dropped) == Some(original)
+                && preview.len() <= max_preview
+        }
+        _ => false,
+    }
 }
 
 /// True for a value that is a truncation marker.
@@ -72,5 +105,23 @@ mod tests {
         assert!(is_truncation_marker(&v));
         // Truncating again leaves the marker alone.
         assert!(!truncate_value(&mut v, 10, 5));
+    }
+
+    #[test]
+    fn a_value_shaped_like_a_marker_is_sized_like_any_other() {
+        let mut fake = json!({TRUNCATED_KEY: "x".repeat(10_000)});
+        assert!(truncate_value(&mut fake, 100, 10));
+        assert_eq!(fake[TRUNCATED_KEY]["originalBytes"], 10_000 + 17);
+        let mut big_preview = json!({TRUNCATED_KEY: {"bytesKept": 5000, "bytesDropped": 0,
+            "originalBytes": 5000, "preview": "y".repeat(5000)}});
+        // (kept whole only when its preview fits the larger of the limits and the default)
+        assert!(truncate_value(&mut big_preview, 100, 10));
+        assert!(
+            big_preview[TRUNCATED_KEY]["preview"]
+                .as_str()
+                .unwrap()
+                .len()
+                <= 10
+        );
     }
 }

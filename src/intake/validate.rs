@@ -128,6 +128,9 @@ fn validate_node(field: &str, node: &NodeRun) -> Result<(), ValidationError> {
             "attempts count from 1",
         ));
     }
+    if let Some(error) = &node.error {
+        validate_opt_id(&format!("{field}.error.nodeId"), &error.node_id)?;
+    }
     validate_span(
         &format!("{field}."),
         node.started_at,
@@ -161,6 +164,9 @@ pub fn validate_execution(e: &Execution, max_node_runs: usize) -> Result<(), Val
         validate_id(&format!("externalIds.{system}"), id)?;
     }
     validate_span("", e.started_at, e.completed_at, e.duration_ms)?;
+    if let Some(error) = &e.error {
+        validate_opt_id("error.nodeId", &error.node_id)?;
+    }
     if e.status.is_final() && e.completed_at.is_none() {
         return Err(ValidationError::Missing {
             field: "completedAt".into(),

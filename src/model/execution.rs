@@ -146,7 +146,7 @@ pub enum TriggerType {
 
 /// The trigger of an execution and the data it carried.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
     /// What kind of trigger.
     #[serde(rename = "type", default)]
@@ -158,7 +158,7 @@ pub struct Trigger {
 
 /// Why an execution or a node ended badly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ErrorInfo {
     /// A message a person can read.
     #[serde(default)]
@@ -176,7 +176,7 @@ pub struct ErrorInfo {
 
 /// The query-specific part of a query execution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryInfo {
     /// The query text, stored as it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,7 +229,7 @@ pub enum OutputRole {
 
 /// One column of a table output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Column {
     /// The column name.
     pub name: String,
@@ -240,7 +240,7 @@ pub struct Column {
 
 /// Something an execution produced (lineage starts here).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Output {
     /// The output's name (a table name, a file path).
     pub name: String,
@@ -260,7 +260,7 @@ pub struct Output {
 
 /// Free-form context around an execution. Redacted and size-limited before storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
     /// Connection parameters (passwords are redacted).
     #[serde(default, skip_serializing_if = "Value::is_null")]

@@ -8,7 +8,7 @@ use crate::error::LifecycleError;
 
 /// Identifies a node to start.
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeDef {
     /// The node's id in its workflow.
     pub id: String,
@@ -73,15 +73,32 @@ impl Execution {
 
     /// Starts a run of a node and returns its index in `nodes`.
     ///
-    /// A node id that ran before in this execution gets the next attempt number.
+    /// A node id that ran before in this execution gets the next attempt number. This counts
+    /// the earlier runs; a caller recording many nodes keeps the counts itself and calls
+    /// [`Execution::start_node_attempt`] (the recorder does), so that each node costs the same.
     pub fn start_node(
         &mut self,
         def: NodeDef,
         input: Json,
         at: Millis,
     ) -> Result<usize, LifecycleError> {
-        self.ensure_running(&def.id, "start")?;
         let attempt = 1 + self.nodes.iter().filter(|n| n.id == def.id).count() as u32;
+        self.start_node_attempt(def, input, at, attempt)
+    }
+
+    /// Starts attempt `attempt` of a node; returns its index in `nodes`. Constant work: the
+    /// node summary (`nodeCount`, `failedNodes`) is updated, not recomputed.
+    pub fn start_node_attempt(
+        &mut self,
+        def: NodeDef,
+        input: Json,
+        at: Millis,
+        attempt: u32,
+    ) -> Result<usize, LifecycleError> {
+        self.ensure_running(&def.id, "start")?;
+        // Its latest run is now this running one, so it is no longer a failed node.
+        self.note_last_run(&def.id, NodeStatus::Running);
+        self.node_count = self.nodes.len() as u32 + 1;
         self.nodes.push(NodeRun {
             id: def.id,
             name: def.name,
@@ -92,9 +109,23 @@ impl Execution {
             input,
             ..NodeRun::default()
         });
-        self.refresh_node_summary();
         self.bump();
         Ok(self.nodes.len() - 1)
+    }
+
+    /// Keeps `failedNodes` (sorted, as [`Execution::refresh_node_summary`] makes it) in step
+    /// with the status of a node's latest run.
+    fn note_last_run(&mut self, node_id: &str, status: NodeStatus) {
+        let at = self
+            .failed_nodes
+            .binary_search_by(|n| n.as_str().cmp(node_id));
+        match (at, status == NodeStatus::Error) {
+            (Err(i), true) => self.failed_nodes.insert(i, node_id.to_owned()),
+            (Ok(i), false) => {
+                self.failed_nodes.remove(i);
+            }
+            _ => {}
+        }
     }
 
     /// Ends the node run at `index` with `outcome`.
@@ -103,6 +134,23 @@ impl Execution {
         index: usize,
         outcome: NodeOutcome,
         at: Millis,
+    ) -> Result<(), LifecycleError> {
+        let is_latest = self.nodes.get(index).is_some_and(|node| {
+            !self.nodes[index + 1..]
+                .iter()
+                .any(|later| later.id == node.id)
+        });
+        self.finish_node_run(index, outcome, at, is_latest)
+    }
+
+    /// Ends the node run at `index` with `outcome`; `is_latest` says whether it is its node's
+    /// latest run (whose status decides `failedNodes`). Constant work.
+    pub fn finish_node_run(
+        &mut self,
+        index: usize,
+        outcome: NodeOutcome,
+        at: Millis,
+        is_latest: bool,
     ) -> Result<(), LifecycleError> {
         let node_id = self
             .nodes
@@ -138,7 +186,10 @@ impl Execution {
                 })
             }
         }
-        self.refresh_node_summary();
+        let status = node.status;
+        if is_latest {
+            self.note_last_run(&node_id, status);
+        }
         self.bump();
         Ok(())
     }

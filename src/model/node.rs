@@ -52,7 +52,7 @@ impl std::fmt::Display for NodeStatus {
 
 /// One run of one node. A node retried three times has three `NodeRun`s, attempts 1 to 3.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeRun {
     /// The node's id in its workflow.
     pub id: String,

@@ -14,11 +14,15 @@
 //! ```
 
 mod batch;
+mod pace;
 mod protocol;
 mod reply;
 mod uploader;
 
 pub use batch::{halves, plan_batches};
+pub use pace::{
+    timer_steps, RequestPacer, MAX_RETRY_AFTER_MS, MAX_TIMER_MS, PACER_BURST, PACER_PER_SECOND,
+};
 pub use protocol::{
     ClientInfo, ErrorBody, ErrorDetail, IngestRequest, IngestResponse, Rejected, INGEST_PATH,
 };

@@ -3,6 +3,7 @@
 use crate::model::time::{days_from_civil, Millis};
 use crate::retry::Backoff;
 
+use super::pace::MAX_RETRY_AFTER_MS;
 use super::protocol::IngestResponse;
 
 /// What came back from one `POST /v1/ingest`.
@@ -71,12 +72,17 @@ pub fn decide(
             message,
             ..
         } => Step::DeadLetter(format!("the server cannot read the record: {message}")),
-        // Honour Retry-After, but never retry sooner than our own backoff says.
+        // Honour Retry-After up to an hour, but never retry sooner than our own backoff says.
         Reply::Status {
             code: 429 | 503,
             retry_after_ms,
             ..
-        } => Step::RetryAfter(retry_after_ms.unwrap_or(0.0).max(wait())),
+        } => Step::RetryAfter(
+            retry_after_ms
+                .unwrap_or(0.0)
+                .clamp(0.0, MAX_RETRY_AFTER_MS)
+                .max(wait()),
+        ),
         Reply::Status { .. } => Step::RetryAfter(wait()),
     }
 }
@@ -154,6 +160,20 @@ mod tests {
         assert_eq!(
             decide(Reply::Network("refused".into()), 3, 0, &B, 0.5),
             Step::RetryAfter(50.0)
+        );
+    }
+
+    #[test]
+    fn a_retry_after_of_a_month_waits_an_hour() {
+        let month = parse_retry_after("2592000", 0);
+        assert_eq!(month, Some(2_592_000_000.0));
+        assert_eq!(
+            decide(status(503, month), 3, 0, &B, 0.5),
+            Step::RetryAfter(MAX_RETRY_AFTER_MS)
+        );
+        assert_eq!(
+            decide(status(429, Some(f64::INFINITY)), 3, 0, &B, 0.5),
+            Step::RetryAfter(MAX_RETRY_AFTER_MS)
         );
     }
 

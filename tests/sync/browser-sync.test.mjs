@@ -274,3 +274,24 @@ test('when the page is hidden, pending records go out with a keepalive request',
     await srv.stop();
   }
 });
+
+test('Chromium: a Retry-After of 30 days waits an hour, one request instead of a flood (issue 14)', async () => {
+  const srv = await server();
+  const context = await browser.newContext();
+  try {
+    await srv.faults({ fail: [{ status: 503, retryAfter: 2_592_000, count: 100_000 }] });
+    const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20 } }));
+    await page.evaluate(() => window.record(3));
+    await until(page, () => window.tracker.syncState().nextAttemptAt !== undefined);
+    // A bounded window: the old client sent hundreds of requests in it (setTimeout overflow).
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal((await srv.stats()).requests, 1);
+    const s = await state(page);
+    assert.equal(s.pending, 3);
+    const wait = s.nextAttemptAt - Date.now();
+    assert.ok(wait > 3_000_000 && wait <= 3_600_000, `next attempt in ${wait} ms, not about an hour`);
+  } finally {
+    await context.close();
+    await srv.stop();
+  }
+});

@@ -19,9 +19,16 @@
 //! - Opening reads the index and replays only the log written after it. A missing, damaged or
 //!   stale index (another log, a shorter log) just means replaying the whole log: the log is
 //!   the truth, the index a cache of it.
-//! - On replay, frames are read until the first torn or corrupt one; the damaged tail is cut
-//!   off (its bytes kept in a file beside the log) and reported as a warning. Everything
-//!   before it is intact.
+//! - A failed append (a full disk, say) is rolled back: the log is cut back to the end of its
+//!   last good frame, so a retry appends where a whole frame belongs. If even that fails the
+//!   store is sealed: every later write fails until it is reopened (which cuts the partial
+//!   frame as a torn tail). Appends write at the offset the store expects, never blindly at
+//!   the file's end.
+//! - On replay, a damaged frame (torn, bad length, checksum mismatch, unreadable) costs that
+//!   frame only: reading resumes at the next valid frame header. A damaged tail is cut off;
+//!   damage in the middle is kept aside and the log rewritten without it (as compaction
+//!   does). The damaged bytes are always kept in a file beside the log, and every damage is
+//!   reported as a warning.
 //! - Compaction copies the latest frame of each live record into a new log (written beside
 //!   it, fsynced, renamed over it: a crash leaves the old log or the new one, never a mix).
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
@@ -40,7 +47,7 @@ use std::rc::Rc;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 
-pub use frame::{crc32, encode as encode_frame, scan, Scan};
+pub use frame::{crc32, encode as encode_frame, scan, Damage, Scan};
 #[cfg(not(target_arch = "wasm32"))]
 pub use std_io::StdFileIo;
 
@@ -76,11 +83,17 @@ pub trait FileIo {
     fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String>;
     /// The log's size in bytes (0 when there is none).
     fn log_size(&self) -> Result<u64, String>;
-    /// Appends and fsyncs.
-    fn append(&self, bytes: &[u8]) -> Result<(), String>;
+    /// Writes `bytes` at byte `at` of the log (its end as the store knows it: the end of
+    /// the last good frame) and fsyncs. Creates the log when missing.
+    fn append(&self, at: u64, bytes: &[u8]) -> Result<(), String>;
+    /// Cuts the log to `len` bytes and fsyncs: rolls back what a failed append left.
+    fn set_len(&self, len: u64) -> Result<(), String>;
     /// Cuts the log to `len` bytes (a damaged tail) and fsyncs, after copying the bytes cut
     /// off to a file beside it (never deleted: a person may want them); returns that file.
     fn truncate(&self, len: u64) -> Result<String, String>;
+    /// Copies `bytes`, damaged bytes found at byte `at` of the log, to a new file beside
+    /// it (never deleted); returns that file.
+    fn keep_aside(&self, at: u64, bytes: &[u8]) -> Result<String, String>;
     /// Replaces the log atomically: a temporary file, fsync, rename, fsync of the folder.
     fn replace(&self, bytes: &[u8]) -> Result<(), String>;
     /// The index, if there is one.
@@ -135,6 +148,21 @@ struct FrameRef {
     len: u64,
 }
 
+/// One run of damaged log bytes found on open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DamageFound {
+    /// Where it started in the log.
+    pub at: u64,
+    /// How many bytes it held.
+    pub bytes: u64,
+    /// What was wrong with its first frame.
+    pub reason: String,
+    /// It ran to the end of the log (a torn or corrupt tail).
+    pub tail: bool,
+    /// The file its bytes were copied to.
+    pub saved_to: String,
+}
+
 /// What opening found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OpenReport {
@@ -142,12 +170,52 @@ pub struct OpenReport {
     pub replayed_bytes: u64,
     /// Whether the index was used.
     pub indexed: bool,
-    /// A torn or corrupt tail that was cut off, and why.
+    /// The first damage found (torn, corrupt, unreadable), and why; see `damaged` for all.
     pub damage: Option<String>,
-    /// Where the bytes cut off were kept.
+    /// Where the first damage's bytes were kept.
     pub damage_saved_to: Option<String>,
+    /// Every run of damaged bytes skipped, in log order.
+    pub damaged: Vec<DamageFound>,
     /// Executions migrated from the older layout.
     pub migrated: usize,
+}
+
+impl OpenReport {
+    /// What a person should hear about this open: damage skipped, records migrated.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .damaged
+            .iter()
+            .map(|d| {
+                if d.tail {
+                    format!(
+                        "the store's log ended in {}; that tail ({} bytes) was cut off (its bytes are kept in {}) and everything before it was kept",
+                        d.reason, d.bytes, d.saved_to
+                    )
+                } else {
+                    format!(
+                        "the store's log held {} at byte {} ({} bytes); reading resumed at the next valid frame, so only the change in those bytes was lost (they are kept in {}) and the log was rewritten without them",
+                        d.reason.split(" at byte").next().unwrap_or(&d.reason), d.at, d.bytes, d.saved_to
+                    )
+                }
+            })
+            .collect();
+        if self.migrated > 0 {
+            out.push(format!(
+                "{} execution(s) were migrated from the older store layout",
+                self.migrated
+            ));
+        }
+        out
+    }
+}
+
+/// What replaying log bytes found.
+struct Replayed {
+    /// Where the last good frame ends (relative to the bytes replayed).
+    end_of_good: u64,
+    /// Damaged runs (relative to the bytes replayed).
+    damaged: Vec<Damage>,
 }
 
 /// Executions in an append-only log; see the module docs.
@@ -161,6 +229,9 @@ pub struct FileStore<F: FileIo> {
     counted_len: StdCell<u64>,
     index_size: StdCell<u64>,
     fail: RefCell<Option<FailPoint>>,
+    /// Why writes are refused: a failed append could not be rolled back.
+    sealed: RefCell<Option<String>>,
+    maintenance_error: RefCell<Option<StoreError>>,
 }
 
 impl<F: FileIo> std::fmt::Debug for FileStore<F> {
@@ -176,6 +247,19 @@ fn io_error(operation: &'static str) -> impl Fn(String) -> StoreError {
         operation,
         name: "IoError".into(),
         message,
+    }
+}
+
+/// A failed write: a full disk (`ENOSPC`, a quota) is a [`StoreError::QuotaExceeded`].
+fn write_error(operation: &'static str, records: usize, message: String) -> StoreError {
+    const FULL: [&str; 4] = ["ENOSPC", "EDQUOT", "No space left", "Disk quota exceeded"];
+    if FULL.iter().any(|m| message.contains(m)) {
+        StoreError::QuotaExceeded {
+            records,
+            detail: message,
+        }
+    } else {
+        io_error(operation)(message)
     }
 }
 
@@ -215,7 +299,9 @@ fn op_frame(op: &Op) -> Result<Vec<u8>, StoreError> {
 
 /// A log's header: its format and id.
 fn header_of(bytes: &[u8]) -> Option<(u32, String)> {
-    let first = *scan(bytes).payloads.first()?;
+    let (0, first) = *scan(bytes).frames.first()? else {
+        return None;
+    };
     match serde_json::from_slice::<Op>(first).ok()? {
         Op::Header { format, log_id } => Some((format, log_id)),
         _ => None,
@@ -240,6 +326,8 @@ impl<F: FileIo> FileStore<F> {
             counted_len: StdCell::new(0),
             index_size: StdCell::new(0),
             fail: RefCell::new(None),
+            sealed: RefCell::new(None),
+            maintenance_error: RefCell::new(None),
         };
         let mut report = OpenReport::default();
         if size > 0 {
@@ -259,26 +347,31 @@ impl<F: FileIo> FileStore<F> {
         report.indexed = from > 0;
         let tail = store.io.read_from(from).map_err(open_error)?;
         report.replayed_bytes = tail.len() as u64;
-        let (valid, damage) = store.replay(&tail, from);
-        store.log_len.set(from + valid);
-        store.counted_len.set(from + valid);
-        if let Some(damage) = damage {
-            report.damage_saved_to =
-                Some(store.io.truncate(from + valid).map_err(io_error("open"))?);
-            report.damage = Some(damage);
+        let replayed = store.replay(&tail, from);
+        store.log_len.set(from + replayed.end_of_good);
+        store.counted_len.set(from + replayed.end_of_good);
+        report.damaged = store.set_damage_aside(&tail, from, replayed.damaged)?;
+        if let Some(first) = report.damaged.first() {
+            report.damage = Some(first.reason.clone());
+            report.damage_saved_to = Some(first.saved_to.clone());
         }
         if store.log_len.get() == 0 {
             let log_id = store.io.fresh_id();
-            store.append(&op_frame(&Op::Header {
-                format: FORMAT_VERSION,
-                log_id: log_id.clone(),
-            })?)?;
+            store.append(
+                &op_frame(&Op::Header {
+                    format: FORMAT_VERSION,
+                    log_id: log_id.clone(),
+                })?,
+                0,
+            )?;
             *store.log_id.borrow_mut() = log_id;
         }
         report.migrated = store.migrate_legacy()?;
         if report.replayed_bytes > store.index_every() {
-            // Next time, start from here.
-            store.checkpoint()?;
+            // Next time, start from here (a failure only means replaying again).
+            if let Err(e) = store.checkpoint() {
+                *store.maintenance_error.borrow_mut() = Some(e);
+            }
         }
         Ok((store, report))
     }
@@ -305,31 +398,78 @@ impl<F: FileIo> FileStore<F> {
         covered.log_len
     }
 
-    /// Applies every whole frame of `bytes` (the log from `base`); returns the length of the
-    /// good part and why reading stopped early, if it did.
-    fn replay(&self, bytes: &[u8], base: u64) -> (u64, Option<String>) {
+    /// Applies every valid frame of `bytes` (the log from `base`), skipping damaged ones.
+    fn replay(&self, bytes: &[u8], base: u64) -> Replayed {
         let scanned = scan(bytes);
-        let mut damage = scanned.damage;
-        let mut valid = scanned.valid_len as u64;
-        let mut at = 0u64;
-        for payload in scanned.payloads {
+        let mut damaged = scanned.damaged;
+        let mut end_of_good = 0u64;
+        for (at, payload) in scanned.frames {
+            let len = frame::HEADER + payload.len();
             let frame = FrameRef {
-                offset: base + at,
-                len: (frame::HEADER + payload.len()) as u64,
+                offset: base + at as u64,
+                len: len as u64,
             };
-            if let Err(e) = self.apply_payload(payload, frame) {
+            match self.apply_payload(payload, frame) {
+                Ok(()) => end_of_good = (at + len) as u64,
                 // A frame with a good checksum that does not parse was written by something
-                // else: stop here like at a corrupt frame.
-                damage = Some(format!(
-                    "the frame at byte {} cannot be read: {e}",
-                    frame.offset
-                ));
-                valid = at;
-                break;
+                // else: skipped like a corrupt frame.
+                Err(e) => damaged.push(Damage {
+                    start: at,
+                    end: at + len,
+                    reason: format!("an unreadable frame at byte {} ({e})", frame.offset),
+                }),
             }
-            at += frame.len;
         }
-        (valid, damage)
+        damaged.sort_by_key(|d| d.start);
+        // Neighbouring runs (an unreadable frame next to a corrupt one) are one run.
+        let mut merged: Vec<Damage> = Vec::with_capacity(damaged.len());
+        for d in damaged {
+            match merged.last_mut() {
+                Some(last) if last.end == d.start => last.end = d.end,
+                _ => merged.push(d),
+            }
+        }
+        Replayed {
+            end_of_good,
+            damaged: merged,
+        }
+    }
+
+    /// Keeps damaged runs of `bytes` (the log from `base`) aside and removes them from the
+    /// log: a damaged tail is cut off; damage before the last good frame means rewriting the
+    /// log without it (a compaction). Called while opening, before anything is appended.
+    fn set_damage_aside(
+        &self,
+        bytes: &[u8],
+        base: u64,
+        damaged: Vec<Damage>,
+    ) -> Result<Vec<DamageFound>, StoreError> {
+        let end_of_good = self.log_len.get() - base;
+        let mut found = Vec::with_capacity(damaged.len());
+        let mut mid_log = false;
+        for d in damaged {
+            let tail = d.start as u64 >= end_of_good;
+            let at = base + d.start as u64;
+            let saved_to = if tail {
+                self.io.truncate(at).map_err(io_error("open"))?
+            } else {
+                mid_log = true;
+                self.io
+                    .keep_aside(at, &bytes[d.start..d.end])
+                    .map_err(io_error("open"))?
+            };
+            found.push(DamageFound {
+                at,
+                bytes: (d.end - d.start) as u64,
+                reason: d.reason,
+                tail,
+                saved_to,
+            });
+        }
+        if mid_log {
+            self.compact()?;
+        }
+        Ok(found)
     }
 
     fn apply_payload(&self, payload: &[u8], frame: FrameRef) -> Result<(), String> {
@@ -406,7 +546,7 @@ impl<F: FileIo> FileStore<F> {
 
     /// Makes `op` durable (one fsynced frame), then applies it.
     fn commit(&self, op: Op, operation: &'static str) -> Result<(), StoreError> {
-        self.append(&op_frame(&op)?).map_err(|e| match e {
+        self.append(&op_frame(&op)?, 0).map_err(|e| match e {
             StoreError::Transaction { message, name, .. } => StoreError::Transaction {
                 operation,
                 name,
@@ -415,31 +555,71 @@ impl<F: FileIo> FileStore<F> {
             other => other,
         })?;
         self.apply(op)?;
-        self.maintain()
+        self.maintain();
+        Ok(())
     }
 
-    fn append(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.io.append(bytes).map_err(io_error("write"))?;
-        self.log_len.set(self.log_len.get() + bytes.len() as u64);
+    /// Appends `bytes` (whole frames) at the end of the last good frame. A failure is rolled
+    /// back: the log is cut back to that end, or, if even that fails, the store is sealed.
+    fn append(&self, bytes: &[u8], records: usize) -> Result<(), StoreError> {
+        if let Some(reason) = self.sealed.borrow().as_ref() {
+            return Err(StoreError::Transaction {
+                operation: "write",
+                name: "SealedError".into(),
+                message: format!(
+                    "the log is sealed: {reason}; reopen the store (opening cuts the partial frame off)"
+                ),
+            });
+        }
+        let at = self.log_len.get();
+        if let Err(message) = self.io.append(at, bytes) {
+            if let Err(cut) = self.io.set_len(at) {
+                *self.sealed.borrow_mut() = Some(format!(
+                    "a failed write ({message}) could not be rolled back ({cut})"
+                ));
+            }
+            return Err(write_error("write", records, message));
+        }
+        self.log_len.set(at + bytes.len() as u64);
         Ok(())
     }
 
     /// Compacts when most of the log is obsolete; writes a new index when much was appended.
-    fn maintain(&self) -> Result<(), StoreError> {
+    /// Runs after a change is durable, so a failure here (a full disk, say) does not fail
+    /// that change: the log is the truth and the index a cache. The failure is kept for
+    /// [`FileStore::take_maintenance_error`], and not retried before the log has grown by
+    /// as much again.
+    fn maintain(&self) {
         let len = self.log_len.get();
-        // Counting what is live costs a pass over every record: only when the log has doubled
-        // since it was last counted.
-        if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
-            let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
-            if len > 2 * live {
-                return self.compact();
+        let result = (|| {
+            // Counting what is live costs a pass over every record: only when the log has
+            // doubled since it was last counted.
+            if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
+                self.counted_len.set(len);
+                let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
+                if len > 2 * live {
+                    return self.compact();
+                }
             }
-            self.counted_len.set(len);
+            if len - self.indexed_len.get().min(len) > self.index_every() {
+                if let Err(e) = self.checkpoint() {
+                    // Try again once half as much again was appended.
+                    self.indexed_len
+                        .set(len.saturating_sub(self.index_every() / 2));
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            *self.maintenance_error.borrow_mut() = Some(e);
         }
-        if len - self.indexed_len.get().min(len) > self.index_every() {
-            self.checkpoint()?;
-        }
-        Ok(())
+    }
+
+    /// Why the last compaction or index write failed, once (the changes themselves were
+    /// written: only the cache of them is behind).
+    pub fn take_maintenance_error(&self) -> Option<StoreError> {
+        self.maintenance_error.borrow_mut().take()
     }
 
     /// How much log may follow the index before a new one is written: at least
@@ -511,8 +691,8 @@ impl<F: FileIo> FileStore<F> {
         };
         let bytes = self.io.read_at(f.offset, f.len).map_err(io_error("read"))?;
         let scanned = scan(&bytes);
-        match scanned.payloads.first() {
-            Some(p) if p.first() == Some(&RECORD) && scanned.damage.is_none() => {
+        match scanned.frames.first() {
+            Some((0, p)) if p.first() == Some(&RECORD) && scanned.damaged.is_empty() => {
                 Ok(Some(p[1..].to_vec()))
             }
             _ => Err(StoreError::Corrupt {
@@ -521,8 +701,9 @@ impl<F: FileIo> FileStore<F> {
                     "its record at byte {} of the log is damaged ({})",
                     f.offset,
                     scanned
-                        .damage
-                        .unwrap_or_else(|| "not a record frame".into())
+                        .damaged
+                        .first()
+                        .map_or_else(|| "not a record frame".into(), |d| d.reason.clone())
                 ),
             }),
         }
@@ -578,14 +759,15 @@ impl<F: FileIo> Store for FileStore<F> {
             });
             bytes.extend(frame);
         }
-        self.append(&bytes)?;
+        self.append(&bytes, batch.len())?;
         {
             let mut state = self.state.borrow_mut();
             for (e, frame) in batch.iter().zip(frames) {
                 state.put(e, frame)?;
             }
         }
-        self.maintain()
+        self.maintain();
+        Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {

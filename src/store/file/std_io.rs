@@ -108,14 +108,46 @@ impl FileIo for StdFileIo {
         format!("{nanos:x}-{:x}", std::process::id())
     }
 
-    fn append(&self, bytes: &[u8]) -> Result<(), String> {
+    fn append(&self, at: u64, bytes: &[u8]) -> Result<(), String> {
+        // Positioned, not O_APPEND: a retry after a failed write lands where the store
+        // expects it, whatever the failed one left.
         let mut f = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
+        f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
         f.write_all(bytes).map_err(|e| e.to_string())?;
-        f.sync_data().map_err(|e| e.to_string())
+        f.sync_data().map_err(|e| e.to_string())?;
+        if at == 0 {
+            // A new log: make its name durable too.
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), String> {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(self.log_path())
+            .map_err(|e| e.to_string())?;
+        f.set_len(len).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())
+    }
+
+    fn keep_aside(&self, at: u64, bytes: &[u8]) -> Result<String, String> {
+        let saved = self.dir.join(format!(
+            "{}.log.damaged-{}-at-{at}",
+            self.name,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        ));
+        write_synced(&saved, bytes)?;
+        self.sync_dir()?;
+        Ok(saved.display().to_string())
     }
 
     fn truncate(&self, len: u64) -> Result<String, String> {
