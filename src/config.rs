@@ -32,24 +32,59 @@ pub enum StorageKind {
 }
 
 /// `redact` is either `false` (no redaction, on purpose) or `{ keys?, defaults?, enabled? }`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RedactOption {
     /// `true` keeps the defaults; `false` turns redaction off.
     Switch(bool),
     /// Add keys, drop the default keys, or turn it off.
     Settings {
         /// Key fragments that mark secrets, added to the default list.
-        #[serde(default)]
         keys: Option<Vec<String>>,
         /// False drops the default key list (only `keys` mark secrets); shapes are still
         /// masked. Default true.
-        #[serde(default)]
         defaults: Option<bool>,
         /// False turns redaction off.
-        #[serde(default)]
         enabled: Option<bool>,
     },
+}
+
+/// The object form of `redact`, strict about its keys (a misspelt `kes` must not leave the
+/// user believing their keys are masked).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedactSettings {
+    keys: Option<Vec<String>>,
+    defaults: Option<bool>,
+    enabled: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for RedactOption {
+    // By hand rather than `untagged`: an untagged enum would hide which key was wrong.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RedactVisitor;
+        impl<'de> serde::de::Visitor<'de> for RedactVisitor {
+            type Value = RedactOption;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or { keys, defaults, enabled }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<RedactOption, E> {
+                Ok(RedactOption::Switch(on))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RedactOption, A::Error> {
+                let settings =
+                    RedactSettings::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RedactOption::Settings {
+                    keys: settings.keys,
+                    defaults: settings.defaults,
+                    enabled: settings.enabled,
+                })
+            }
+        }
+        d.deserialize_any(RedactVisitor)
+    }
 }
 
 /// Retry timing for failed background writes.
@@ -501,5 +536,11 @@ mod tests {
         assert!(
             c.intake.redactor.is_secret_key("PIN") && !c.intake.redactor.is_secret_key("password")
         );
+        // A misspelt key inside `redact` is refused, not ignored.
+        let err = serde_json::from_value::<TrackerOptions>(json!({"redact": {"kes": ["pin"]}}))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `kes`"), "{err}");
+        let err = serde_json::from_value::<TrackerOptions>(json!({"redact": "yes"})).unwrap_err();
+        assert!(err.to_string().contains("true, false or"), "{err}");
     }
 }

@@ -93,6 +93,8 @@ test('bad input throws an Error that says what and where', async () => {
   run.cancel('user pressed stop');
   assert.throws(() => run.succeed(), (e) => e.name === 'LifecycleError' && /cancelled to success/.test(e.message));
   await assert.rejects(Tracker.open({ flushIntervalMS: 10 }), (e) => e.name === 'ConfigError' && /flushIntervalMS/.test(e.message));
+  // Inside `redact` too: a misspelt `keys` would leave the user's secrets in clear (issue 14).
+  await assert.rejects(Tracker.open({ storage: 'memory', redact: { kes: ['pin'] } }), (e) => e.name === 'ConfigError' && /kes/.test(e.message));
   await assert.rejects(Tracker.open({ storage: 'indexeddb' }), (e) => e.name === 'ConfigError' && /no IndexedDB/.test(e.message));
   // A misspelt history query is an error, not an unfiltered page.
   await assert.rejects(tracker.history({ filter: { workflowId: 'wf-1' } }),
