@@ -6,9 +6,12 @@
 use crate::error::ValidationError;
 use crate::model::{ErrorInfo, Execution, Kind, NodeRun, Output};
 
-/// Longest name or label kept whole: workflow and node names, node types, kinds, database
-/// types, complexity, tags, column names and types, error types.
+/// Longest name or label kept whole: workflow and node names, node types, complexity, tags,
+/// column names and types, error types.
 pub const MAX_LABEL_BYTES: usize = 1024;
+/// Longest kind or database type kept whole: these are stored as they are and filtered on,
+/// so they are cut to what validation (and the server) accept for such words.
+pub const MAX_WORD_BYTES: usize = crate::intake::validate::MAX_ID_LEN;
 /// Most tags one execution may have.
 pub const MAX_TAGS: usize = 256;
 /// What ends a cut string: `…[truncated: 123 of 456 bytes dropped]`.
@@ -83,11 +86,11 @@ pub fn limit_execution(e: &mut Execution, max_text: usize) -> Result<(), Validat
     }
     limit_opt(&mut e.workflow_name, MAX_LABEL_BYTES);
     if let Kind::Other(word) = &mut e.kind {
-        limit_text(word, MAX_LABEL_BYTES);
+        limit_text(word, MAX_WORD_BYTES);
     }
     if let Some(query) = e.query.as_mut() {
         limit_opt(&mut query.text, max_text);
-        limit_opt(&mut query.database_type, MAX_LABEL_BYTES);
+        limit_opt(&mut query.database_type, MAX_WORD_BYTES);
         limit_opt(&mut query.complexity, MAX_LABEL_BYTES);
     }
     if let Some(error) = e.error.as_mut() {
