@@ -16,7 +16,8 @@
 
 use std::ops::Range;
 
-use super::redact::REDACTED;
+/// What a redacted value is replaced with (by key or by shape).
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Bytes that may be part of a parameter or header name.
 fn is_name_byte(b: u8) -> bool {

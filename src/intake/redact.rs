@@ -6,8 +6,7 @@ use serde_json::Value;
 
 use super::patterns;
 
-/// What a redacted value is replaced with.
-pub const REDACTED: &str = "[REDACTED]";
+pub use super::patterns::REDACTED;
 
 /// Key fragments that mark a value as secret, by default: a key containing one is secret.
 pub const DEFAULT_SECRET_KEYS: &[&str] = &[
