@@ -605,8 +605,7 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(value: any) => void")] listener: JsValue,
     ) -> JsResult<()> {
-        let event = js(string_arg("event", &event))?;
-        let listener = listener_arg(listener)?;
+        let (event, listener) = event_and_listener(&event, listener)?;
         if !EVENTS.contains(&event.as_str()) {
             return Err(js_error(&Error::Config(ConfigError {
                 option: "event".into(),
@@ -626,8 +625,7 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(value: any) => void")] listener: JsValue,
     ) -> JsResult<()> {
-        let event = js(string_arg("event", &event))?;
-        let listener = listener_arg(listener)?;
+        let (event, listener) = event_and_listener(&event, listener)?;
         self.engine.off(&event, &listener);
         Ok(())
     }
@@ -822,4 +820,9 @@ async fn recover_orphans(engine: &Rc<Engine>, name: &str) -> Result<Vec<String>,
     });
     engine.store.write(&orphans).await?;
     Ok(orphans.into_iter().map(|e| e.id).collect())
+}
+
+/// The checked arguments of `on` and `off`: an event name and a listener function.
+fn event_and_listener(event: &JsValue, listener: JsValue) -> JsResult<(String, Function)> {
+    Ok((js(string_arg("event", event))?, listener_arg(listener)?))
 }
