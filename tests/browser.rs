@@ -9,8 +9,9 @@ use js_sys::{Array, Promise, Reflect};
 use runledger::bindings::{held_names, owner_lock_name, HeldLock, Tracker};
 use runledger::config::TrackerOptions;
 use runledger::model::{Execution, Status};
-use runledger::store::indexeddb::{create_legacy_v1, create_legacy_v3, IdbStore};
-use runledger::store::{suite, Store};
+use runledger::retention::PruneRequest;
+use runledger::store::indexeddb::{create_legacy_v1, create_legacy_v3, create_legacy_v4, IdbStore};
+use runledger::store::{suite, DeadLetter, FailPoint, Store, Synced};
 use serde::Serialize;
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -477,4 +478,239 @@ async fn errors_thrown_to_js_name_what_and_where() {
         .err()
         .unwrap();
     assert_eq!(err.name(), "ConfigError");
+}
+
+// ---- The batch layout (version 5): node runs in one segment per flushed batch ----
+
+fn batch(prefix: &str, n: i64, status: Status) -> Vec<Execution> {
+    (0..n)
+        .map(|i| suite::sample(&format!("{prefix}{i}"), "wf", suite::T0 + i * 1000, status))
+        .collect()
+}
+
+/// The same executions one version later, finished.
+fn finished(batch: &[Execution]) -> Vec<Execution> {
+    batch
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.version += 1;
+            e.status = Status::Success;
+            e.completed_at = Some(e.started_at + 50);
+            e
+        })
+        .collect()
+}
+
+async fn entries(store: &IdbStore) -> Vec<usize> {
+    store
+        .segment_census()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_flush_is_one_segment_and_rewrites_move_entries_out_of_older_segments() {
+    let store = IdbStore::open(&unique("segments")).await.unwrap();
+    let running = batch("s", 5, Status::Running);
+    store.write(&running).await.unwrap();
+    assert_eq!(
+        entries(&store).await,
+        [5],
+        "one segment for the whole batch"
+    );
+    // Three of them finish: their entries move to the new segment, the old one keeps two.
+    let done = finished(&running[..3]);
+    store.write(&done).await.unwrap();
+    assert_eq!(entries(&store).await, [2, 3]);
+    // The last two finish: the first segment is empty and deleted.
+    store.write(&finished(&running[3..])).await.unwrap();
+    assert_eq!(entries(&store).await, [3, 2]);
+    for e in finished(&running) {
+        assert_eq!(store.get(&e.id).await.unwrap(), Some(e));
+    }
+    // The outbox sends the newest version with its node runs, spliced from the segment.
+    let queued = store.outbox(10, None).await.unwrap();
+    assert_eq!(queued.len(), 5);
+    for q in &queued {
+        assert_eq!(q.version, 2);
+        assert!(q.json.contains(r#""nodes":[{"#), "{}", q.json);
+        assert!(
+            !q.json.contains(r#""seg""#),
+            "the segment key is not sent: {}",
+            q.json
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_flush_failing_midway_keeps_the_stored_records_and_their_segment() {
+    // An abort (a crash of the flush: the tab going away rolls back the same way) and a
+    // quota failure, after the metadata of some of the batch was put.
+    for (error, after_puts) in [
+        ("AbortError", 3),
+        ("QuotaExceededError", 5),
+        ("AbortError", 6),
+    ] {
+        let store = IdbStore::open(&unique("midway")).await.unwrap();
+        let first = batch("m", 3, Status::Running);
+        store.write(&first).await.unwrap();
+        let mut second = finished(&first);
+        second.extend(batch("n", 2, Status::Success));
+        store.inject_failure(FailPoint {
+            after_puts,
+            error_name: error.into(),
+        });
+        let err = store.write(&second).await.unwrap_err();
+        assert!(format!("{err:?}").contains(error), "{err:?}");
+        assert_eq!(
+            entries(&store).await,
+            [3],
+            "{error}: the old segment is intact"
+        );
+        for e in &first {
+            assert_eq!(store.get(&e.id).await.unwrap().as_ref(), Some(e), "{error}");
+        }
+        assert_eq!(
+            store.get("n0").await.unwrap(),
+            None,
+            "{error}: nothing partial"
+        );
+        assert_eq!(store.outbox_counts().await.unwrap().pending, 3);
+        // The same batch written again stores everything and compacts the old segment away.
+        store.write(&second).await.unwrap();
+        assert_eq!(entries(&store).await, [5]);
+        for e in &second {
+            assert_eq!(store.get(&e.id).await.unwrap().as_ref(), Some(e));
+        }
+        store.close();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_tabs_flushing_at_once_get_distinct_segments_and_lose_nothing() {
+    let name = unique("two-tabs");
+    let (a, b) = (
+        IdbStore::open(&name).await.unwrap(),
+        IdbStore::open(&name).await.unwrap(),
+    );
+    let (from_a, from_b) = (
+        batch("a", 20, Status::Success),
+        batch("b", 20, Status::Success),
+    );
+    for round in 0..3 {
+        let (ra, rb) = futures::join!(
+            a.write(&from_a[round * 5..round * 5 + 5]),
+            b.write(&from_b[round * 5..round * 5 + 5])
+        );
+        ra.unwrap();
+        rb.unwrap();
+    }
+    // Six flushes, six segments of five: no tab overwrote the other's segment.
+    assert_eq!(entries(&a).await, [5; 6]);
+    for e in from_a[..15].iter().chain(&from_b[..15]) {
+        assert_eq!(b.get(&e.id).await.unwrap().as_ref(), Some(e));
+    }
+    assert_eq!(a.outbox_counts().await.unwrap().pending, 30);
+}
+
+#[wasm_bindgen_test]
+async fn retention_delete_and_clear_compact_segments_but_keep_unsynced_and_running_records() {
+    let store = IdbStore::open(&unique("compaction")).await.unwrap();
+    // r0..r5: r1 is running; r0, r2, r3 reach the server, r4 and r5 do not.
+    let mut records = batch("r", 6, Status::Success);
+    records[1].status = Status::Running;
+    records[1].completed_at = None;
+    store.write(&records).await.unwrap();
+    let acked: Vec<Synced> = ["r0", "r2", "r3"]
+        .map(|id| Synced {
+            id: id.into(),
+            version: 1,
+        })
+        .to_vec();
+    store.settle(&acked, &[]).await.unwrap();
+    let report = store
+        .prune(&PruneRequest {
+            before: None,
+            excess: 6,
+            protect_unsynced: true,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.removed, ["r0", "r2", "r3"]);
+    assert_eq!(
+        entries(&store).await,
+        [3],
+        "the pruned entries left the segment"
+    );
+    for id in ["r1", "r4", "r5"] {
+        let kept = store.get(id).await.unwrap().expect(id);
+        assert_eq!(kept.nodes.len(), 2, "{id} keeps its node runs");
+    }
+    assert!(store.delete("r4").await.unwrap());
+    assert_eq!(entries(&store).await, [2]);
+    assert_eq!(store.clear(Some("wf")).await.unwrap(), 2);
+    assert!(
+        entries(&store).await.is_empty(),
+        "an emptied segment is deleted"
+    );
+    store.write(&batch("c", 2, Status::Success)).await.unwrap();
+    assert_eq!(store.clear(None).await.unwrap(), 2);
+    assert!(entries(&store).await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_version_4_database_is_moved_into_segments_keeping_every_record() {
+    let name = unique("legacy-v4");
+    let mut records = batch("v4-", 1200, Status::Success);
+    records[7].status = Status::Running;
+    records[7].completed_at = None;
+    let dead = [DeadLetter {
+        id: "v4-3".into(),
+        version: 1,
+        reason: "refused: too large".into(),
+        at: suite::T0,
+    }];
+    create_legacy_v4(&name, &records, &dead).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
+    // 1,200 payloads in segments of 1,000.
+    assert_eq!(entries(&store).await, [1000, 200]);
+    for i in [0, 7, 999, 1000, 1199] {
+        let e = &records[i];
+        assert_eq!(
+            store.get(&e.id).await.unwrap().as_ref(),
+            Some(e),
+            "{}",
+            e.id
+        );
+    }
+    assert_eq!(store.dead_letters().await.unwrap(), dead);
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.dead_lettered), (1200, 1));
+    let queued = store.outbox(3, None).await.unwrap();
+    assert!(
+        queued[0].json.contains(r#""nodes":[{"#),
+        "{}",
+        queued[0].json
+    );
+    let total: u64 = store
+        .cells(None, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(total, 1200, "the rollup pages are kept, not counted twice");
+    assert_eq!(store.running().await.unwrap().len(), 1);
+    // Writing after the upgrade continues after the migrated segments.
+    store.write(&finished(&records[7..8])).await.unwrap();
+    let after = entries(&store).await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after.iter().sum::<usize>(), 1200, "{after:?}");
+    assert_eq!(after.last(), Some(&1), "{after:?}");
+    store.close();
 }

@@ -37,6 +37,7 @@
 
 mod request;
 mod schema;
+mod segment;
 
 use std::cell::RefCell;
 
@@ -52,7 +53,8 @@ use web_sys::{
 
 pub use request::error_parts;
 use request::{once, Request, TxDone};
-pub use schema::{create_legacy_v1, create_legacy_v3, DB_VERSION};
+pub use schema::{create_legacy_v1, create_legacy_v3, create_legacy_v4, DB_VERSION};
+use segment::{drop_entries, new_segment, nodes_in, note_removal, seg_of, Removals};
 
 use super::{
     classify_failure, DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
@@ -66,12 +68,33 @@ use crate::stats::{
 };
 
 const EXECUTIONS: &str = "executions";
-const PAYLOADS: &str = "payloads";
+const SEGMENTS: &str = "segments";
 const OUTBOX: &str = "outbox";
 const DEAD_LETTERS: &str = "dead_letters";
 const ROLLUPS: &str = "rollup_pages";
-const ALL: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS];
-const ALL_AND_ROLLUPS: &[&str] = &[EXECUTIONS, PAYLOADS, OUTBOX, DEAD_LETTERS, ROLLUPS];
+/// The stores keyed by execution id (`executions`) or `[id, version]` (the others).
+const PER_ID: &[&str] = &[EXECUTIONS, OUTBOX, DEAD_LETTERS];
+const ALL_AND_ROLLUPS: &[&str] = &[EXECUTIONS, SEGMENTS, OUTBOX, DEAD_LETTERS, ROLLUPS];
+
+/// Deletes every record of execution `id` (metadata, outbox marks, dead letters) from the
+/// [`PER_ID`] stores; its segment entry is the caller's to drop.
+fn delete_per_id(
+    stores: &[web_sys::IdbObjectStore],
+    id: &str,
+    err: impl Fn(JsValue) -> StoreError,
+) -> Result<(), StoreError> {
+    let key = JsValue::from(id);
+    let every_version: JsValue = versions_of(id, None).into();
+    for (store, name) in stores.iter().zip(PER_ID) {
+        let k = if *name == EXECUTIONS {
+            &key
+        } else {
+            &every_version
+        };
+        store.delete(k).map_err(&err)?;
+    }
+    Ok(())
+}
 
 /// Derived fields that only exist for the multi-entry indexes: `[value…, startedAt, id]` per
 /// failed node, output and external id. Sparse: absent when empty.
@@ -123,10 +146,10 @@ pub(super) fn set_index_keys(e: &Execution, record: &JsValue) {
     }
 }
 
-/// Removes the derived index fields (they are not part of the record).
-fn strip_index_keys(record: &JsValue) {
+/// Removes the derived index fields and the segment key (they are not part of the record).
+fn strip_stored_fields(record: &JsValue) {
     if let Some(o) = record.dyn_ref::<Object>() {
-        for field in ["failedNodeKeys", "outputKeys", "externalKeys"] {
+        for field in ["failedNodeKeys", "outputKeys", "externalKeys", "seg"] {
             let _ = Reflect::delete_property(o, &field.into());
         }
     }
@@ -153,11 +176,8 @@ fn page_record(cells: &[&Cell]) -> Result<Object, StoreError> {
     Ok(record)
 }
 
-/// Puts `cells` as pages (grouped by workflow and slot) into `pages`.
-pub(super) fn put_pages<'a>(
-    pages: &web_sys::IdbObjectStore,
-    cells: impl IntoIterator<Item = &'a Cell>,
-) -> Result<usize, StoreError> {
+/// The page records of `cells` (grouped by workflow and slot).
+fn page_records<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> Result<Vec<Object>, StoreError> {
     let mut grouped: std::collections::BTreeMap<(Option<&str>, i64), Vec<&Cell>> =
         Default::default();
     for cell in cells {
@@ -166,12 +186,19 @@ pub(super) fn put_pages<'a>(
             .or_default()
             .push(cell);
     }
-    for page in grouped.values() {
-        pages
-            .put(page_record(page)?.as_ref())
-            .map_err(js_err("rollups", 0))?;
+    grouped.values().map(|page| page_record(page)).collect()
+}
+
+/// Puts `cells` as pages (grouped by workflow and slot) into `pages`.
+pub(super) fn put_pages<'a>(
+    pages: &web_sys::IdbObjectStore,
+    cells: impl IntoIterator<Item = &'a Cell>,
+) -> Result<usize, StoreError> {
+    let records = page_records(cells)?;
+    for record in &records {
+        pages.put(record).map_err(js_err("rollups", 0))?;
     }
-    Ok(grouped.len())
+    Ok(records.len())
 }
 
 fn cells_of_page(record: &JsValue) -> Result<Vec<Cell>, StoreError> {
@@ -417,48 +444,38 @@ impl IdbStore {
         Ok(Some(paginate(hits, limit)))
     }
 
-    /// One execution with its node runs, read in `tx`.
+    /// One execution with its node runs, read in `tx`: its metadata, then its segment.
     async fn get_in(&self, tx: &IdbTransaction, id: &str) -> Result<Option<Execution>, StoreError> {
-        let pending = Self::start_get(tx, id)?;
-        Self::finish_get(id, pending).await
-    }
-
-    /// Issues the two reads of one execution without waiting for them: requests issued
-    /// together are served together, where awaiting each one costs a round trip.
-    fn start_get(tx: &IdbTransaction, id: &str) -> Result<(Request, Request), StoreError> {
+        let err = || js_err("get", 0);
         let key = JsValue::from(id);
-        let read = |store: &str| {
-            tx.object_store(store)
-                .and_then(|s| s.get(&key))
-                .map(Request::new)
-                .map_err(js_err("get", 0))
-        };
-        Ok((read(EXECUTIONS)?, read(PAYLOADS)?))
-    }
-
-    async fn finish_get(
-        id: &str,
-        (meta, payload): (Request, Request),
-    ) -> Result<Option<Execution>, StoreError> {
-        let key = JsValue::from(id);
-        let meta = meta.next().await.map_err(js_err("get", 0))?;
-        let payload = payload.next().await.map_err(js_err("get", 0))?;
+        let meta = once(tx.object_store(EXECUTIONS).and_then(|s| s.get(&key)))
+            .await
+            .map_err(err())?;
         if meta.is_undefined() {
             return Ok(None);
         }
+        let nodes = match seg_of(&meta) {
+            Some(seg) => {
+                let segment = once(
+                    tx.object_store(SEGMENTS)
+                        .and_then(|s| s.get(&JsValue::from(seg as f64))),
+                )
+                .await
+                .map_err(err())?;
+                nodes_in(&segment, id)
+            }
+            None => JsValue::UNDEFINED,
+        };
         let mut e: Execution = from_js(&key, &meta)?;
-        if !payload.is_undefined() {
-            let nodes = Reflect::get(&payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED);
-            // JSON text since layout 2; an array in records migrated from layout 1.
-            e.nodes = match nodes.as_string() {
-                Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
-                    key: format!("payload {id}"),
-                    reason: err.to_string(),
-                })?,
-                None if nodes.is_undefined() => Vec::new(),
-                None => from_js(&JsValue::from(format!("payload {id}")), &nodes)?,
-            };
-        }
+        // JSON text since layout 2; an array in records migrated from layout 1.
+        e.nodes = match nodes.as_string() {
+            Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+                key: format!("payload {id}"),
+                reason: err.to_string(),
+            })?,
+            None if nodes.is_undefined() => Vec::new(),
+            None => from_js(&JsValue::from(format!("payload {id}")), &nodes)?,
+        };
         Ok(Some(e))
     }
 
@@ -491,12 +508,12 @@ impl IdbStore {
         Ok(cells)
     }
 
-    /// Every stored execution (metadata) of a workflow.
+    /// Every stored execution (metadata) of a workflow, with the segment holding its nodes.
     async fn of_workflow(
         &self,
         tx: &IdbTransaction,
         workflow_id: &str,
-    ) -> Result<Vec<Execution>, StoreError> {
+    ) -> Result<Vec<(Execution, JsValue)>, StoreError> {
         let range = key_range(vec![JsValue::from(workflow_id)], None, None, None)
             .expect("an open range is always valid");
         let all = once(
@@ -508,8 +525,37 @@ impl IdbStore {
         .map_err(js_err("clear", 0))?;
         all.unchecked_into::<Array>()
             .iter()
-            .map(|v| from_js(&Reflect::get(&v, &"id".into()).unwrap_or_default(), &v))
+            .map(|v| {
+                Ok((
+                    from_js(&Reflect::get(&v, &"id".into()).unwrap_or_default(), &v)?,
+                    v,
+                ))
+            })
             .collect()
+    }
+
+    /// The [`PER_ID`] stores of `tx`, in that order.
+    fn per_id_stores(
+        &self,
+        tx: &IdbTransaction,
+        operation: &'static str,
+    ) -> Result<Vec<web_sys::IdbObjectStore>, StoreError> {
+        PER_ID
+            .iter()
+            .map(|name| tx.object_store(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(js_err(operation, 0))
+    }
+
+    /// How many node-run segments there are and how many entries each holds, by key: what
+    /// compaction leaves behind (tests and the bench check it).
+    #[doc(hidden)]
+    pub async fn segment_census(&self) -> Result<Vec<(u64, usize)>, StoreError> {
+        let tx = self.tx(&[SEGMENTS], IdbTransactionMode::Readonly, "census")?;
+        let segments = tx.object_store(SEGMENTS).map_err(js_err("census", 0))?;
+        segment::census(&segments)
+            .await
+            .map_err(js_err("census", 0))
     }
 }
 
@@ -563,13 +609,19 @@ impl Store for IdbStore {
         }
         let fail_err = js_err("write", batch.len());
         let tx = self.tx(
-            &[EXECUTIONS, PAYLOADS, OUTBOX, ROLLUPS],
+            &[EXECUTIONS, SEGMENTS, OUTBOX, ROLLUPS],
             IdbTransactionMode::Readwrite,
             "write",
         )?;
         let done = TxDone::new(&tx);
+        let abort = |error: StoreError| {
+            let _ = tx.abort();
+            error
+        };
         let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
-        // What each record replaces, for the rollups: all read at once.
+        let segments = tx.object_store(SEGMENTS).map_err(&fail_err)?;
+        // What each record replaces (for the rollups and its old segment entry) and the last
+        // segment key: all read at once.
         let previous = batch
             .iter()
             .map(|e| {
@@ -578,76 +630,93 @@ impl Store for IdbStore {
                     .map_err(&fail_err)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let last_key = segment::start_last_key(&segments).map_err(&fail_err)?;
         let mut latest: std::collections::HashMap<&str, &Execution> = Default::default();
         let mut deltas = Vec::new();
+        let mut garbage = Removals::new();
         for (e, read) in batch.iter().zip(previous) {
             let stored = read.next().await.map_err(&fail_err)?;
             let old = match latest.get(e.id.as_str()) {
                 Some(earlier_in_batch) => Some((*earlier_in_batch).clone()),
                 None if stored.is_undefined() => None,
-                None => Some(from_js::<Execution>(
-                    &JsValue::from(e.id.as_str()),
-                    &stored,
-                )?),
+                None => {
+                    note_removal(&mut garbage, &stored, &e.id);
+                    Some(
+                        from_js::<Execution>(&JsValue::from(e.id.as_str()), &stored)
+                            .map_err(abort)?,
+                    )
+                }
             };
             deltas.extend(changes(old.as_ref(), Some(e)));
             latest.insert(&e.id, e);
         }
-        let payloads = tx.object_store(PAYLOADS).map_err(&fail_err)?;
+        let seg = segment::next_key(last_key).await.map_err(&fail_err)?;
         let outbox = tx.object_store(OUTBOX).map_err(&fail_err)?;
         let queued_at = JsValue::from(js_sys::Date::now());
         let fail = self.fail.borrow_mut().take();
         let mut puts = 0usize;
-        let abort = |error: StoreError| {
-            let _ = tx.abort();
-            error
-        };
-        for e in batch {
-            // Metadata is stored as an object (its fields are indexed); node payloads as JSON
-            // text, which IndexedDB clones far faster than a tree of small objects.
-            let obj = to_js(&e.summary()).map_err(abort)?;
-            set_index_keys(e, &obj);
-            let nodes = serde_json::to_string(&e.nodes).map_err(|err| {
-                abort(StoreError::Transaction {
-                    operation: "encode",
-                    name: "DataError".into(),
-                    message: err.to_string(),
-                })
-            })?;
-            let payload = Object::new();
-            let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
-            let _ = Reflect::set(&payload, &"nodes".into(), &JsValue::from(nodes));
-            let mark = outbox_mark(&e.id, e.version, &queued_at);
-            if let Err(err) = outbox.delete(&versions_below(&e.id, e.version)) {
-                let _ = tx.abort();
-                let _ = done.wait().await;
-                return Err(fail_err(err));
+        let mut put = |store: &web_sys::IdbObjectStore, value: &JsValue| {
+            if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
+                return Err(classify_failure(
+                    "write",
+                    batch.len(),
+                    &f.error_name,
+                    "injected failure",
+                ));
             }
-            for (store, value) in [
-                (&meta, &obj),
-                (&payloads, payload.as_ref()),
-                (&outbox, mark.as_ref()),
-            ] {
-                if let Some(f) = fail.as_ref().filter(|f| f.after_puts == puts) {
-                    let _ = tx.abort();
-                    let _ = done.wait().await;
-                    return Err(classify_failure(
-                        "write",
-                        batch.len(),
-                        &f.error_name,
-                        "injected failure",
-                    ));
+            puts += 1;
+            store.put(value).map(drop).map_err(&fail_err)
+        };
+        let (segment_record, nodes_by_id) = new_segment(seg);
+        let seg_key = JsValue::from(seg as f64);
+        let mut written: Result<(), StoreError> = Ok(());
+        for e in batch {
+            // Metadata is stored as an object (its fields are indexed); node runs as JSON text
+            // in the batch's one segment, which IndexedDB clones far faster than a tree of
+            // small objects, and as one record, not one per execution.
+            let obj = match to_js(&e.summary()) {
+                Ok(obj) => obj,
+                Err(error) => {
+                    written = Err(error);
+                    break;
                 }
-                if let Err(err) = store.put(value) {
-                    let _ = tx.abort();
-                    let _ = done.wait().await;
-                    return Err(fail_err(err));
+            };
+            set_index_keys(e, &obj);
+            let _ = Reflect::set(&obj, &"seg".into(), &seg_key);
+            let nodes = match serde_json::to_string(&e.nodes) {
+                Ok(nodes) => nodes,
+                Err(err) => {
+                    written = Err(StoreError::Transaction {
+                        operation: "encode",
+                        name: "DataError".into(),
+                        message: err.to_string(),
+                    });
+                    break;
                 }
-                puts += 1;
+            };
+            let _ = Reflect::set(&nodes_by_id, &e.id.as_str().into(), &JsValue::from(nodes));
+            let mark = outbox_mark(&e.id, e.version, &queued_at);
+            written = outbox
+                .delete(&versions_below(&e.id, e.version))
+                .map(drop)
+                .map_err(&fail_err)
+                .and_then(|()| put(&meta, &obj))
+                .and_then(|()| put(&outbox, &mark));
+            if written.is_err() {
+                break;
             }
         }
-        let rollups = tx.object_store(ROLLUPS).map_err(&fail_err)?;
-        if let Err(error) = update_cells(&rollups, deltas, "write").await {
+        let written = match written.and_then(|()| put(&segments, &segment_record)) {
+            Ok(()) => {
+                let rollups = tx.object_store(ROLLUPS).map_err(&fail_err)?;
+                match update_cells(&rollups, deltas, "write").await {
+                    Ok(()) => drop_entries(&segments, garbage, &fail_err).await,
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = written {
             let _ = tx.abort();
             let _ = done.wait().await;
             return Err(error);
@@ -656,7 +725,7 @@ impl Store for IdbStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        let tx = self.tx(&[EXECUTIONS, PAYLOADS], IdbTransactionMode::Readonly, "get")?;
+        let tx = self.tx(&[EXECUTIONS, SEGMENTS], IdbTransactionMode::Readonly, "get")?;
         self.get_in(&tx, id).await
     }
 
@@ -665,43 +734,34 @@ impl Store for IdbStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let err = || js_err("delete", 1);
         let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "delete")?;
         let done = TxDone::new(&tx);
         let key = JsValue::from(id);
-        let meta = tx.object_store(EXECUTIONS).map_err(js_err("delete", 1))?;
-        let stored = once(meta.get(&key)).await.map_err(js_err("delete", 1))?;
+        let meta = tx.object_store(EXECUTIONS).map_err(err())?;
+        let stored = once(meta.get(&key)).await.map_err(err())?;
         let existed = !stored.is_undefined();
         if existed {
             let old: Execution = from_js(&key, &stored)?;
-            let rollups = tx.object_store(ROLLUPS).map_err(js_err("delete", 1))?;
+            let rollups = tx.object_store(ROLLUPS).map_err(err())?;
             update_cells(&rollups, changes(Some(&old), None), "delete").await?;
+            let mut garbage = Removals::new();
+            note_removal(&mut garbage, &stored, id);
+            let segments = tx.object_store(SEGMENTS).map_err(err())?;
+            drop_entries(&segments, garbage, err()).await?;
         }
-        let every_version: JsValue = versions_of(id, None).into();
-        for name in ALL {
-            let key = if [OUTBOX, DEAD_LETTERS].contains(name) {
-                &every_version
-            } else {
-                &key
-            };
-            tx.object_store(name)
-                .and_then(|s| s.delete(key))
-                .map_err(js_err("delete", 1))?;
-        }
-        done.wait().await.map_err(js_err("delete", 1))?;
+        let stores = self.per_id_stores(&tx, "delete")?;
+        delete_per_id(&stores, id, err())?;
+        done.wait().await.map_err(err())?;
         Ok(existed)
     }
 
     async fn clear(&self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
         let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "clear")?;
         let done = TxDone::new(&tx);
-        let stores = ALL
-            .iter()
-            .map(|name| tx.object_store(name))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(js_err("clear", 0))?;
         let removed = match workflow_id {
             None => {
-                let n = once(stores[0].count())
+                let n = once(tx.object_store(EXECUTIONS).and_then(|s| s.count()))
                     .await
                     .map_err(js_err("clear", 0))?
                     .as_f64()
@@ -715,29 +775,24 @@ impl Store for IdbStore {
             }
             Some(w) => {
                 let removed = self.of_workflow(&tx, w).await?;
-                let ids: Vec<JsValue> = removed
-                    .iter()
-                    .map(|e| JsValue::from(e.id.as_str()))
-                    .collect();
-                let rollups = tx.object_store(ROLLUPS).map_err(js_err("clear", 0))?;
+                let err = || js_err("clear", removed.len());
+                let rollups = tx.object_store(ROLLUPS).map_err(err())?;
                 let deltas = removed
                     .iter()
-                    .flat_map(|e| changes(Some(e), None))
+                    .flat_map(|(e, _)| changes(Some(e), None))
                     .collect();
                 update_cells(&rollups, deltas, "clear").await?;
-                for key in &ids {
-                    let every_version: JsValue =
-                        versions_of(&key.as_string().unwrap_or_default(), None).into();
-                    for (store, name) in stores.iter().zip(ALL) {
-                        let key = if [OUTBOX, DEAD_LETTERS].contains(name) {
-                            &every_version
-                        } else {
-                            key
-                        };
-                        store.delete(key).map_err(js_err("clear", ids.len()))?;
-                    }
+                let mut garbage = Removals::new();
+                for (e, stored) in &removed {
+                    note_removal(&mut garbage, stored, &e.id);
                 }
-                ids.len()
+                let segments = tx.object_store(SEGMENTS).map_err(err())?;
+                drop_entries(&segments, garbage, err()).await?;
+                let stores = self.per_id_stores(&tx, "clear")?;
+                for (e, _) in &removed {
+                    delete_per_id(&stores, &e.id, err())?;
+                }
+                removed.len()
             }
         };
         done.wait().await.map_err(js_err("clear", removed))?;
@@ -770,7 +825,7 @@ impl Store for IdbStore {
     ) -> Result<Vec<Outgoing>, StoreError> {
         let err = || js_err("outbox", 0);
         let tx = self.tx(
-            &[OUTBOX, EXECUTIONS, PAYLOADS],
+            &[OUTBOX, EXECUTIONS, SEGMENTS],
             IdbTransactionMode::Readonly,
             "outbox",
         )?;
@@ -803,20 +858,50 @@ impl Store for IdbStore {
                 })
             })
             .collect();
-        // Every read is issued before any is awaited (one round trip, not one per record).
+        // Every read is issued before any is awaited (one round trip, not one per record):
+        // the metadata, then the segments they name.
+        let metas = tx.object_store(EXECUTIONS).map_err(err())?;
         let reads = positions
             .iter()
-            .map(|p| Self::start_get(&tx, &p.id))
+            .map(|p| {
+                metas
+                    .get(&JsValue::from(p.id.as_str()))
+                    .map(Request::new)
+                    .map_err(err())
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(positions.len());
-        for (position, (meta, payload)) in positions.into_iter().zip(reads) {
-            let meta = meta.next().await.map_err(err())?;
-            let payload = payload.next().await.map_err(err())?;
+        let mut found = Vec::with_capacity(positions.len());
+        for (position, read) in positions.into_iter().zip(reads) {
+            let meta = read.next().await.map_err(err())?;
             if !meta.is_undefined() {
-                out.push(outgoing(position, &meta, &payload)?);
+                found.push((position, meta));
             }
         }
-        Ok(out)
+        let segments = tx.object_store(SEGMENTS).map_err(err())?;
+        let wanted: std::collections::BTreeSet<u64> =
+            found.iter().filter_map(|(_, m)| seg_of(m)).collect();
+        let reads = wanted
+            .iter()
+            .map(|seg| {
+                segments
+                    .get(&JsValue::from(*seg as f64))
+                    .map(Request::new)
+                    .map_err(err())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut by_key = std::collections::BTreeMap::new();
+        for (seg, read) in wanted.into_iter().zip(reads) {
+            by_key.insert(seg, read.next().await.map_err(err())?);
+        }
+        found
+            .into_iter()
+            .map(|(position, meta)| {
+                let nodes = seg_of(&meta)
+                    .and_then(|seg| by_key.get(&seg))
+                    .map_or(JsValue::UNDEFINED, |s| nodes_in(s, &position.id));
+                outgoing(position, &meta, &nodes)
+            })
+            .collect()
     }
 
     async fn settle(&self, synced: &[Synced], refused: &[DeadLetter]) -> Result<(), StoreError> {
@@ -985,12 +1070,8 @@ impl Store for IdbStore {
         let err = || js_err("prune", 0);
         let tx = self.tx(ALL_AND_ROLLUPS, IdbTransactionMode::Readwrite, "prune")?;
         let done = TxDone::new(&tx);
-        let stores = ALL
-            .iter()
-            .map(|name| tx.object_store(name))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err())?;
-        let (meta, outbox) = (&stores[0], &stores[2]);
+        let stores = self.per_id_stores(&tx, "prune")?;
+        let (meta, outbox) = (&stores[0], &stores[1]);
         let cursor = Request::new(
             meta.index("by_started")
                 .and_then(|i| i.open_cursor())
@@ -1002,13 +1083,15 @@ impl Store for IdbStore {
             ..PruneReport::default()
         };
         let mut deltas = Vec::new();
+        let mut garbage = Removals::new();
         loop {
             let next = cursor.next().await.map_err(err())?;
             let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
                 break;
             };
             let key = c.primary_key().map_err(err())?;
-            let e: Execution = from_js(&key, &c.value().map_err(err())?)?;
+            let stored = c.value().map_err(err())?;
+            let e: Execution = from_js(&key, &stored)?;
             let unsynced = request.protect_unsynced
                 && once(outbox.count_with_key(&versions_of(&e.id, None)))
                     .await
@@ -1018,15 +1101,8 @@ impl Store for IdbStore {
                     > 0.0;
             match verdict(&e, report.removed.len(), request, unsynced) {
                 Verdict::Remove => {
-                    let every_version: JsValue = versions_of(&e.id, None).into();
-                    for (store, name) in stores.iter().zip(ALL) {
-                        let k = if [OUTBOX, DEAD_LETTERS].contains(name) {
-                            &every_version
-                        } else {
-                            &key
-                        };
-                        store.delete(k).map_err(err())?;
-                    }
+                    delete_per_id(&stores, &e.id, err())?;
+                    note_removal(&mut garbage, &stored, &e.id);
                     deltas.extend(changes(Some(&e), None));
                     report.removed.push(e.id);
                 }
@@ -1041,6 +1117,9 @@ impl Store for IdbStore {
         }
         let rollups = tx.object_store(ROLLUPS).map_err(err())?;
         update_cells(&rollups, deltas, "prune").await?;
+        // Compaction: only the removed records' entries go; a kept record's stay.
+        let segments = tx.object_store(SEGMENTS).map_err(err())?;
+        drop_entries(&segments, garbage, err()).await?;
         done.wait().await.map_err(err())?;
         Ok(report)
     }
@@ -1055,7 +1134,7 @@ impl Store for IdbStore {
 fn outgoing(
     position: QueuePosition,
     meta: &JsValue,
-    payload: &JsValue,
+    nodes: &JsValue,
 ) -> Result<Outgoing, StoreError> {
     let id = position.id.clone();
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -1072,18 +1151,13 @@ fn outgoing(
         .ok()
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0) as u64;
-    strip_index_keys(meta);
+    strip_stored_fields(meta);
     let mut json = text(meta)?;
-    let nodes = if payload.is_undefined() {
-        JsValue::UNDEFINED
-    } else {
-        Reflect::get(payload, &"nodes".into()).unwrap_or(JsValue::UNDEFINED)
-    };
     // JSON text since layout 2; an array in records migrated from layout 1.
     let nodes = match nodes.as_string() {
         Some(nodes) => Some(nodes),
         None if nodes.is_undefined() => None,
-        None => Some(text(&nodes)?),
+        None => Some(text(nodes)?),
     };
     if let Some(nodes) = nodes.filter(|n| n != "[]") {
         if !json.ends_with('}') {

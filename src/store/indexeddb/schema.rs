@@ -9,6 +9,11 @@
 //!   counted in the rollups.
 //! - 4: rollup cells stored a page per workflow and slot (`rollup_pages`) instead of one
 //!   record per cell (`rollups`, dropped): the pages are rebuilt from the records.
+//! - 5: node runs in segments, one record per flushed batch (`segments`, see
+//!   [`super::segment`]) instead of one `payloads` record per execution. The upgrade moves
+//!   every payload into segments of [`MIGRATED_SEGMENT_SIZE`], points each metadata record
+//!   at its segment and drops `payloads`; metadata, outbox marks, dead letters and rollup
+//!   pages are kept as they are. It runs inside the upgrade transaction: all or nothing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,11 +27,17 @@ use web_sys::{
 };
 
 use super::request::{error_parts, Request};
-use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, PAYLOADS, ROLLUPS};
+use super::{DEAD_LETTERS, EXECUTIONS, OUTBOX, ROLLUPS, SEGMENTS};
 use crate::error::StoreError;
 
 /// The database version this library creates and migrates to.
-pub const DB_VERSION: u32 = 4;
+pub const DB_VERSION: u32 = 5;
+
+/// The one-record-per-execution node run store of versions 2 to 4.
+const PAYLOADS: &str = "payloads";
+
+/// How many executions' node runs a migrated segment holds.
+const MIGRATED_SEGMENT_SIZE: usize = 1000;
 
 /// The one-record-per-cell rollup store of version 3.
 const CELL_ROLLUPS_V3: &str = "rollups";
@@ -166,10 +177,18 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         params.set_multi_entry(true);
         executions.create_index_with_str_and_optional_parameters(index, field, &params)?;
     }
-    let payloads = if has_store(db, PAYLOADS) {
-        tx.object_store(PAYLOADS)?
-    } else {
-        db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"))?
+    if !has_store(db, SEGMENTS) {
+        db.create_object_store_with_optional_parameters(SEGMENTS, &store_params("seg"))?;
+    }
+    let segments = tx.object_store(SEGMENTS)?;
+    // Older layouts' payloads (version 1 had them embedded: the split needs the store) are
+    // moved into segments below, then the store is dropped.
+    let payloads = match (1..5).contains(&old) {
+        true if has_store(db, PAYLOADS) => Some(tx.object_store(PAYLOADS)?),
+        true => {
+            Some(db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"))?)
+        }
+        false => None,
     };
     let outbox = if has_store(db, OUTBOX) {
         tx.object_store(OUTBOX)?
@@ -198,8 +217,9 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
         pages.create_index_with_str("by_slot", "s")?;
         pages
     };
-    if (1..DB_VERSION).contains(&old) {
+    if let Some(payloads) = payloads {
         let tx = tx.clone();
+        let db = db.clone();
         // Runs in microtasks inside the upgrade transaction, which stays open while only IDB
         // requests are awaited; the open request succeeds only after it commits. One task,
         // one step after the other: both steps rewrite the same records.
@@ -209,10 +229,15 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, old: u32) -> Result<(), JsValu
                     let cursor = Request::new(executions.open_cursor()?.unchecked_into());
                     split_payloads(&cursor, &payloads).await?;
                 }
-                let cursor = Request::new(executions.open_cursor()?.unchecked_into());
-                // Version 3 had an outbox already; before it, everything is queued.
-                let outbox = (old < 3).then_some(&outbox);
-                count_and_enqueue(&cursor, outbox, &rollups).await
+                // Version 4 has its rollup pages already.
+                if old < 4 {
+                    let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+                    // Version 3 had an outbox already; before it, everything is queued.
+                    let outbox = (old < 3).then_some(&outbox);
+                    count_and_enqueue(&cursor, outbox, &rollups).await?;
+                }
+                payloads_to_segments(&executions, &payloads, &segments).await?;
+                db.delete_object_store(PAYLOADS)
             };
             if let Err(e) = migrated.await {
                 web_sys::console::error_2(
@@ -265,6 +290,51 @@ async fn count_and_enqueue(
         Reflect::set(&mark, &"version".into(), &version)?;
         Reflect::set(&mark, &"queuedAt".into(), &queued_at)?;
         outbox.put(&mark)?;
+        c.continue_()?;
+    }
+}
+
+/// Moves every payload record into segments of [`MIGRATED_SEGMENT_SIZE`] and points each
+/// metadata record at its segment.
+async fn payloads_to_segments(
+    executions: &IdbObjectStore,
+    payloads: &IdbObjectStore,
+    segments: &IdbObjectStore,
+) -> Result<(), JsValue> {
+    let all: Array = Request::new(payloads.get_all()?)
+        .next()
+        .await?
+        .unchecked_into();
+    let all: Vec<JsValue> = all.iter().collect();
+    let mut segment_of = std::collections::HashMap::new();
+    for (i, chunk) in all.chunks(MIGRATED_SEGMENT_SIZE).enumerate() {
+        let seg = i as u64 + 1;
+        let (record, nodes) = super::segment::new_segment(seg);
+        for payload in chunk {
+            let Some(id) = Reflect::get(payload, &"id".into())?.as_string() else {
+                continue;
+            };
+            Reflect::set(
+                &nodes,
+                &id.as_str().into(),
+                &Reflect::get(payload, &"nodes".into())?,
+            )?;
+            segment_of.insert(id, seg);
+        }
+        segments.put(&record)?;
+    }
+    let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+    loop {
+        let next = cursor.next().await?;
+        let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
+            return Ok(());
+        };
+        let id = c.primary_key()?.as_string().unwrap_or_default();
+        if let Some(seg) = segment_of.get(&id) {
+            let record = c.value()?;
+            Reflect::set(&record, &"seg".into(), &JsValue::from(*seg as f64))?;
+            c.update(&record)?;
+        }
         c.continue_()?;
     }
 }
@@ -331,12 +401,69 @@ pub async fn create_legacy_v3(name: &str, records: &[JsValue]) -> Result<(), Sto
     .await
 }
 
+/// Creates a database in the version-4 layout (one `payloads` record per execution) holding
+/// `executions` as version 4 of this library wrote them: metadata, payload, an outbox mark
+/// each, their rollup pages, and `dead` as dead letters. Used by the migration test.
+#[doc(hidden)]
+pub async fn create_legacy_v4(
+    name: &str,
+    executions: &[crate::model::Execution],
+    dead: &[crate::store::DeadLetter],
+) -> Result<(), StoreError> {
+    let fail = |e: StoreError| StoreError::Open {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    };
+    let queued_at = JsValue::from(js_sys::Date::now());
+    let (mut metas, mut payloads, mut marks, mut letters) = (vec![], vec![], vec![], vec![]);
+    for e in executions {
+        let meta = super::to_js(&e.summary()).map_err(fail)?;
+        super::set_index_keys(e, &meta);
+        metas.push(meta);
+        let payload = js_sys::Object::new();
+        let nodes = serde_json::to_string(&e.nodes).unwrap_or_else(|_| "[]".into());
+        let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
+        let _ = Reflect::set(&payload, &"nodes".into(), &JsValue::from(nodes));
+        payloads.push(payload.into());
+        marks.push(super::outbox_mark(&e.id, e.version, &queued_at).into());
+    }
+    for d in dead {
+        letters.push(super::to_js(d).map_err(fail)?);
+    }
+    let rollups = crate::stats::Rollups::rebuild(executions);
+    let pages = super::page_records(rollups.cells()).map_err(fail)?;
+    let data = vec![
+        (EXECUTIONS, metas),
+        (PAYLOADS, payloads),
+        (OUTBOX, marks),
+        (DEAD_LETTERS, letters),
+        (ROLLUPS, pages.into_iter().map(Into::into).collect()),
+    ];
+    create_legacy_stores(name, 4, data, |db, tx| {
+        let _ = upgrade(db, tx, 0);
+        let _ = db.delete_object_store(SEGMENTS);
+        let _ = db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"));
+    })
+    .await
+}
+
 /// Opens `name` at `version` with `layout` as its upgrade, then puts `records` into its
 /// executions store.
 async fn create_legacy(
     name: &str,
     version: u32,
     records: &[JsValue],
+    layout: impl Fn(&IdbDatabase, &IdbTransaction) + 'static,
+) -> Result<(), StoreError> {
+    create_legacy_stores(name, version, vec![(EXECUTIONS, records.to_vec())], layout).await
+}
+
+/// Opens `name` at `version` with `layout` as its upgrade, then puts each list of records
+/// into its store, in one transaction.
+async fn create_legacy_stores(
+    name: &str,
+    version: u32,
+    data: Vec<(&'static str, Vec<JsValue>)>,
     layout: impl Fn(&IdbDatabase, &IdbTransaction) + 'static,
 ) -> Result<(), StoreError> {
     let req = factory()
@@ -356,13 +483,16 @@ async fn create_legacy(
         .map_err(open_error(name))?
         .unchecked_into();
     req.set_onupgradeneeded(None);
+    let names: Array = data.iter().map(|(n, _)| JsValue::from(*n)).collect();
     let tx = db
-        .transaction_with_str_and_mode(EXECUTIONS, web_sys::IdbTransactionMode::Readwrite)
+        .transaction_with_str_sequence_and_mode(&names, web_sys::IdbTransactionMode::Readwrite)
         .map_err(open_error(name))?;
     let done = super::request::TxDone::new(&tx);
-    let store = tx.object_store(EXECUTIONS).map_err(open_error(name))?;
-    for record in records {
-        store.put(record).map_err(open_error(name))?;
+    for (store, records) in &data {
+        let store = tx.object_store(store).map_err(open_error(name))?;
+        for record in records {
+            store.put(record).map_err(open_error(name))?;
+        }
     }
     done.wait().await.map_err(open_error(name))?;
     db.close();
