@@ -1,12 +1,12 @@
-// Node entry (Node 20+): the same wasm as in browsers, loaded synchronously from disk, with
-// the durable file store as the default storage.
+// Node entry (Node 20+): the Node build of the wasm (the browser's core plus the file
+// store), loaded synchronously from disk, with the durable file store as the default storage.
 import { readFileSync } from 'node:fs';
-import { initSync, Tracker } from './runledger_core.js';
+import { initSync, Tracker } from './runledger_node.js';
 import { install } from './api.js';
 import { describeThrown } from './values.js';
 import { openFileIo, DEFAULT_PATH } from './node-file.js';
 
-initSync({ module: readFileSync(new URL('./runledger_core_bg.wasm', import.meta.url)) });
+initSync({ module: readFileSync(new URL('./runledger_node_bg.wasm', import.meta.url)) });
 install(Tracker);
 
 const openInMemory = Tracker.open;
@@ -33,6 +33,6 @@ export function ready() {
   return Promise.resolve();
 }
 
-export * from './runledger_core.js';
+export * from './runledger_node.js';
 export { Run, NodeRun, TrackerBrokenError } from './api.js';
 export { DEFAULT_PATH };

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Builds pkg/: the size-optimised wasm, the ES module glue, the browser and Node entries and
-# the TypeScript types; then the viewer in www/dist.
+# Builds pkg/: two wasm files from one crate, the ES module glue of each, the browser and Node
+# entries and the TypeScript types; then the viewer in www/dist.
+#
+# - runledger_core*: the browser build (`--no-default-features`): no Node file store.
+# - runledger_node*: the Node build (default features): the same core plus the file store.
+#
+# No wasm-opt: measured on this crate, `wasm-opt -Oz` (and -Os, -O2) makes the gzipped wasm
+# 40+ KB *larger* than the rustc output with its name and producers sections removed (see
+# docs/benchmarks.md, "Browser bundle"); gzip -9 size is what a page downloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+wasm=target/wasm32-unknown-unknown/release/runledger.wasm
 
-echo "[build] compiling the core to wasm32 (release)"
-cargo build --release --target wasm32-unknown-unknown --lib --quiet
+# build_wasm OUT_NAME [cargo flags…]
+build_wasm() {
+  local out=$1
+  shift
+  cargo build --release --target wasm32-unknown-unknown --lib --quiet "$@"
+  wasm-bindgen --target web --out-dir pkg --out-name "$out" \
+    --remove-name-section --remove-producers-section "$wasm"
+}
+
 rm -rf pkg && mkdir -p pkg
-wasm-bindgen --target web --out-dir pkg --out-name runledger_core \
-  target/wasm32-unknown-unknown/release/runledger.wasm
-
-echo "[build] optimising the wasm for size (wasm-opt from the npm package binaryen)"
-# The features Rust enables by default for wasm32-unknown-unknown.
-node_modules/.bin/wasm-opt -Oz \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm
+echo "[build] compiling the core to wasm32 (release): the browser build"
+build_wasm runledger_core --no-default-features
+echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
+build_wasm runledger_node
+rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
 rm -f pkg/.gitignore
@@ -24,4 +35,5 @@ raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)
 echo "[build] the viewer (www/ with Vite) into www/dist"
 node_modules/.bin/vite build
-echo "[build] pkg/ ready: runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)"
+echo "[build] pkg/ ready: browser runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)," \
+  "Node runledger_node_bg.wasm $(wc -c < pkg/runledger_node_bg.wasm) bytes"

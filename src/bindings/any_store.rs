@@ -1,11 +1,13 @@
 //! The store a tracker uses: IndexedDB where it exists, memory otherwise.
 
+#[cfg(feature = "node-file")]
 use super::file_io::JsFileIo;
 use crate::error::StoreError;
 use crate::history::{HistoryPage, HistoryQuery};
 use crate::model::Execution;
 use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
+#[cfg(feature = "node-file")]
 use crate::store::file::FileStore;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{
@@ -13,13 +15,16 @@ use crate::store::{
 };
 
 /// One of the stores, chosen at `Tracker.open`.
+// One per tracker: the size of the largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AnyStore {
     /// In memory (Node, or `storage: 'memory'`).
     Memory(MemoryStore),
     /// IndexedDB.
     IndexedDb(IdbStore),
-    /// The durable file store (Node).
+    /// The durable file store (Node; not in the browser build).
+    #[cfg(feature = "node-file")]
     File(FileStore<JsFileIo>),
 }
 
@@ -28,6 +33,7 @@ macro_rules! delegate {
         match $self {
             AnyStore::Memory($s) => $call,
             AnyStore::IndexedDb($s) => $call,
+            #[cfg(feature = "node-file")]
             AnyStore::File($s) => $call,
         }
     };
@@ -39,7 +45,28 @@ impl AnyStore {
         match self {
             AnyStore::Memory(_) => "memory",
             AnyStore::IndexedDb(_) => "indexeddb",
+            #[cfg(feature = "node-file")]
             AnyStore::File(_) => "file",
+        }
+    }
+
+    /// A failed background index write or compaction of the file store, once (the other
+    /// stores have no background work).
+    pub fn take_maintenance_error(&self) -> Option<StoreError> {
+        match self {
+            #[cfg(feature = "node-file")]
+            AnyStore::File(file) => file.take_maintenance_error(),
+            _ => None,
+        }
+    }
+
+    /// Lets go of the database connection or the file store's folder.
+    pub fn close(&self) {
+        match self {
+            AnyStore::IndexedDb(db) => db.close(),
+            #[cfg(feature = "node-file")]
+            AnyStore::File(file) => file.io().close(),
+            AnyStore::Memory(_) => {}
         }
     }
 }

@@ -217,13 +217,11 @@ impl Engine {
     /// Surfaces a failed index write or compaction of the file store (the records it
     /// follows were written; only the cache of them is behind, and it is tried again).
     pub fn report_maintenance(&self) {
-        if let AnyStore::File(file) = &self.store {
-            if let Some(error) = file.take_maintenance_error() {
-                self.emit_error(
-                    "the file store could not write its index or compact its log; every record is in the log, opening will replay more of it",
-                    &error.into(),
-                );
-            }
+        if let Some(error) = self.store.take_maintenance_error() {
+            self.emit_error(
+                "the file store could not write its index or compact its log; every record is in the log, opening will replay more of it",
+                &error.into(),
+            );
         }
     }
 
@@ -258,11 +256,7 @@ impl Engine {
             if let Some(lock) = self.owner_lock.borrow_mut().take() {
                 lock.release();
             }
-            match &self.store {
-                AnyStore::IndexedDb(db) => db.close(),
-                AnyStore::File(file) => file.io().close(),
-                AnyStore::Memory(_) => {}
-            }
+            self.store.close();
         }
         flushed
     }

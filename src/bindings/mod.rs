@@ -3,6 +3,7 @@
 mod any_store;
 mod convert;
 mod engine;
+#[cfg(feature = "node-file")]
 mod file_io;
 mod locks;
 mod platform;

@@ -13,6 +13,7 @@ use super::convert::{
     string_arg,
 };
 use super::engine::{Engine, EVENTS};
+#[cfg(feature = "node-file")]
 use super::file_io::JsFileIo;
 use super::locks::{self, HeldLock};
 use super::platform::{self, now, random_bytes};
@@ -25,6 +26,7 @@ use crate::recorder::{QueryLog, Recorder, StartSpec};
 use crate::recovery::interrupt_orphans;
 use crate::retention::Retention;
 use crate::stats::{aggregate, StatsQuery};
+#[cfg(feature = "node-file")]
 use crate::store::file::FileStore;
 use crate::store::indexeddb::IdbStore;
 use crate::store::{FailPoint, MemoryStore, Store};
@@ -75,6 +77,7 @@ impl Tracker {
     /// Opens a tracker on the durable file store. `openIo(config)` opens the file adapter
     /// the Node entry builds (js/node-file.js); it is called once the options are known to be
     /// good, so a bad option never touches the disk. `Tracker.open` in Node calls this.
+    #[cfg(feature = "node-file")]
     #[wasm_bindgen(js_name = openFile)]
     pub async fn open_file(
         #[wasm_bindgen(unchecked_param_type = "TrackerOptions | undefined")] options: JsValue,
@@ -752,6 +755,7 @@ impl Tracker {
         })
     }
 
+    #[cfg(feature = "node-file")]
     async fn open_on_file(config: crate::config::Config, io: JsValue) -> Result<Tracker, Error> {
         let io = JsFileIo::new(io);
         let (store, report) = FileStore::open(io)?;

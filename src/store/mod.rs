@@ -5,6 +5,7 @@
 //! "to send" in the store's outbox, so that a crash can never leave a stored record that sync
 //! will not send. All stores pass the same behavioural suite ([`suite`]).
 
+#[cfg(feature = "node-file")]
 pub mod file;
 mod memory;
 #[doc(hidden)]
