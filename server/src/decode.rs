@@ -1,27 +1,33 @@
 //! The ingest decoder: an inflated request body to a batch, or a `400` that says where it is
 //! wrong. Nothing may follow the batch's JSON value but whitespace.
 
+use runledger::intake::json_path::locate;
 use runledger::intake::validate_id;
 use runledger::sync::IngestRequest;
+use serde::Deserialize;
 
 use crate::error::AppError;
 
 /// Parses an ingest body.
 pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let batch: IngestRequest =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path == "?" {
-                AppError::MalformedBody(format!("the body is not a valid ingest batch: {inner}"))
-            } else {
-                AppError::MalformedBody(format!("`{path}` is invalid: {inner}"))
-            }
-        })?;
+    // The path is found from serde's position (`locate`), and the message carries no
+    // "line 1 column 35".
+    let batch = IngestRequest::deserialize(&mut deserializer).map_err(|e| {
+        let at = locate(bytes, &e);
+        if at.path == "." {
+            AppError::MalformedBody(format!(
+                "the body is not a valid ingest batch: {}",
+                at.message
+            ))
+        } else {
+            AppError::MalformedBody(format!("`{}` is invalid: {}", at.path, at.message))
+        }
+    })?;
     deserializer.end().map_err(|e| {
         AppError::MalformedBody(format!(
-            "the body has more after the batch's JSON value: {e}"
+            "the body has more after the batch's JSON value: {}",
+            locate(bytes, &e).message
         ))
     })?;
     // The batch id is stored as it is: every engine must be able to hold it (PostgreSQL
@@ -222,5 +228,47 @@ mod fuzz {
             let expected = ((n * 24 + h) * 60 + m) * 60_000 + s * 1000 + ms;
             assert_eq!(parse_rfc3339(&text), Some(expected), "{text}");
         }
+    }
+}
+
+/// The 400 messages name the field by its path and carry no serde position.
+#[cfg(test)]
+mod messages {
+    use super::*;
+
+    fn refused(body: &str) -> String {
+        match parse_batch(body.as_bytes()) {
+            Err(AppError::MalformedBody(message)) => message,
+            other => panic!("{body}: expected a malformed body, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_field_is_named_by_its_path_without_line_and_column() {
+        let message = refused(
+            r#"{"batch_id": "b1", "client": {"id": "c", "sdk": "js"}, "records": [{"id": "a", "startedAt": "soon"}]}"#,
+        );
+        assert!(
+            message.starts_with("`records[0].startedAt` is invalid: "),
+            "{message}"
+        );
+        assert!(
+            !message.contains("line") && !message.contains("column"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_no_batch_or_has_more_says_so_without_position() {
+        let message = refused(r#""a batch""#);
+        assert!(
+            message.starts_with("the body is not a valid ingest batch: "),
+            "{message}"
+        );
+        assert!(!message.contains("column"), "{message}");
+        let message =
+            refused(r#"{"batch_id": "b1", "client": {"id": "c", "sdk": "js"}, "records": []} x"#);
+        assert!(message.starts_with("the body has more after"), "{message}");
+        assert!(!message.contains("column"), "{message}");
     }
 }

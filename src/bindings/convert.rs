@@ -86,7 +86,7 @@ pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Erro
 
 /// Decodes JSON text read by js/values.js.
 pub fn decode_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
-    decode_with(what, &mut serde_json::Deserializer::from_str(text)).map_err(Error::from)
+    decode_with(what, text).map_err(Error::from)
 }
 
 /// Takes a payload value (input, output) as JSON text; it is parsed only if it needs to be.

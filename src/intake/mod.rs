@@ -1,6 +1,7 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+pub mod json_path;
 mod limits;
 mod patterns;
 mod redact;
@@ -194,22 +195,21 @@ impl From<Value> for Payload {
     }
 }
 
-/// Decodes `T` from any serde deserializer, naming the offending field on failure.
-pub fn decode_with<'de, D, T>(what: &str, deserializer: D) -> Result<T, ValidationError>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." {
+/// Decodes `T` from JSON text, naming the offending field on failure (found from serde's
+/// position by [`json_path::locate`], so no serde internals reach the message).
+pub fn decode_with<'de, T: serde::Deserialize<'de>>(
+    what: &str,
+    text: &'de str,
+) -> Result<T, ValidationError> {
+    serde_json::from_str(text).map_err(|err| {
+        let located = json_path::locate(text.as_bytes(), &err);
+        let field = if located.path == "." {
             what.to_owned()
         } else {
-            format!("{what}.{path}")
+            format!("{what}.{}", located.path)
         };
-        let message = err.into_inner().to_string();
-        strict::explain(&field, &message)
-            .unwrap_or_else(|| ValidationError::invalid(field, message))
+        strict::explain(&field, &located.message)
+            .unwrap_or_else(|| ValidationError::invalid(field, located.message))
     })
 }
 
@@ -220,12 +220,16 @@ const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversation
 /// the record does not have is refused (the stored record type itself stays lenient).
 pub fn decode_execution_input(what: &str, text: &str) -> Result<Execution, ValidationError> {
     check_top_level_keys(what, text, struct_fields::<Execution>(), EXECUTION_ALIASES)?;
-    decode_with(what, &mut serde_json::Deserializer::from_str(text))
+    decode_with(what, text)
 }
 
-/// Decodes `T` from a JSON value, naming the offending field on failure.
+/// Decodes `T` from a JSON value, naming the offending field on failure: a value that does
+/// not decode is decoded again from its text, where the error has a position to name.
 pub fn decode_json<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, ValidationError> {
-    decode_with(what, value)
+    T::deserialize(&value).or_else(|err| {
+        decode_with::<T>(what, &value.to_string())
+            .and_then(|_| Err(ValidationError::invalid(what.to_owned(), err.to_string())))
+    })
 }
 
 #[cfg(test)]

@@ -111,7 +111,8 @@ fn unknown_key_at(path: String, key: &str, known: &[&str]) -> ValidationError {
 }
 
 /// Rewrites serde's "unknown field `k`, expected one of `a`, `b`" at `field` (the path to
-/// the key, as serde_path_to_error reports it) into [`unknown_key`]; any other error is kept.
+/// the key, as [`super::json_path::locate`] finds it) into [`unknown_key`]; any other error
+/// is kept.
 pub fn explain(field: &str, message: &str) -> Option<ValidationError> {
     let rest = message.strip_prefix("unknown field `")?;
     let end = rest.find('`')?;
