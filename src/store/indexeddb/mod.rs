@@ -9,7 +9,8 @@
 //!   by_user      [userId, startedAt, id]
 //!   by_database  [query.databaseType, startedAt, id]
 //!   by_status    [status, startedAt, id]
-//! payloads    keyPath id   {id, nodes: "[...]"}: node inputs, outputs, errors (JSON text)
+//! segments    keyPath seg  {seg, nodes: {id: "[...]"}}: the node runs of one flushed batch
+//!                            (JSON text per execution); metadata names it in `seg`
 //! outbox      keyPath [id, version]  {id, version, queuedAt}: to be sent to the server
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
@@ -30,9 +31,13 @@
 //! `v` is a blind range delete of `[id]..=[id, v]`: no read, and a newer version written in
 //! the meantime survives it. A write replaces the marks of older versions the same way.
 //!
+//! Chromium's IndexedDB charges per record and per index entry, so a flushed batch writes its
+//! node runs as one segment record (see [`segment`]), not one record per execution; entries
+//! leave their segment in the transaction that replaces or removes them (compaction).
+//!
 //! Every history filter walks one of these indexes newest-first from the cursor position;
-//! records are never scanned wholesale. A write puts metadata, payloads and outbox marks of the
-//! whole batch in one readwrite transaction: it commits entirely or not at all, so a stored
+//! records are never scanned wholesale. A write puts metadata, the segment and outbox marks of
+//! the whole batch in one readwrite transaction: it commits entirely or not at all, so a stored
 //! record is always either acknowledged by the server or marked to be sent.
 
 mod request;
