@@ -699,3 +699,79 @@ fn an_index_that_cannot_be_written_fails_no_write_and_is_reported_once() {
     assert!(!report.indexed);
     assert_eq!(ids(&again).len(), 90);
 }
+
+/// A store written by the previous layout (index format 2, summaries in the index; made by
+/// commit a91da22's code: six runs, e0 settled, e5 deleted, an index, then e6).
+fn format_2_store(case: &str) -> PathBuf {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/file-store-index-format-2");
+    let dir = temp_dir(case);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["store.log", "store.index"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
+    }
+    dir
+}
+
+fn index_format(dir: &std::path::Path) -> u32 {
+    let bytes = std::fs::read(dir.join("store.index")).unwrap();
+    u32::from_le_bytes(bytes[4..8].try_into().unwrap())
+}
+
+#[test]
+fn a_store_written_by_the_previous_layout_opens_and_upgrades_its_index() {
+    let dir = format_2_store("upgrade");
+    assert_eq!(index_format(&dir), 2);
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(!report.indexed, "an index of format 2 is not read");
+    assert!(report.warnings().is_empty(), "{:?}", report.warnings());
+    let check = |store: &FileStore<StdFileIo>| {
+        assert_eq!(ids(store), ["e6", "e4", "e3", "e2", "e1", "e0"]);
+        let e4 = block_on(store.get("e4")).unwrap().unwrap();
+        assert_eq!(e4.status, Status::Failed);
+        assert_eq!(e4.failed_nodes, ["load"]);
+        assert_eq!(block_on(store.get("e5")).unwrap(), None);
+        assert_eq!(block_on(store.outbox_counts()).unwrap().pending, 5);
+        let by_external = block_on(store.history(&HistoryQuery {
+            external_id: Some(ExternalRef {
+                system: "airflow".into(),
+                id: "run-2".into(),
+            }),
+            ..HistoryQuery::default()
+        }))
+        .unwrap();
+        assert_eq!(by_external.items.len(), 1);
+        assert_eq!(by_external.items[0].id, "e2");
+        assert!(
+            by_external.items[0].nodes.is_empty(),
+            "a summary: no node runs"
+        );
+        let by_workflow = block_on(store.history(&HistoryQuery {
+            workflow_id: Some("wf-a".into()),
+            ..HistoryQuery::default()
+        }))
+        .unwrap();
+        let wf_a: Vec<_> = by_workflow.items.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(wf_a, ["e6", "e4", "e2", "e0"]);
+    };
+    check(&store);
+    let cells = block_on(store.cells(None, None)).unwrap();
+    assert!(!cells.is_empty());
+    drop(store);
+    assert_eq!(
+        index_format(&dir),
+        runledger::store::file::INDEX_FORMAT,
+        "rewritten on open"
+    );
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    assert_eq!(
+        report.replayed_bytes, 0,
+        "everything came from the new index"
+    );
+    check(&again);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+    // The rollups the new index kept are those the records give.
+    block_on(again.rebuild_rollups()).unwrap();
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+}
