@@ -453,6 +453,23 @@ fn after_reopening_from_its_index_the_store_answers_as_the_memory_store_does() {
             }),
             ..HistoryQuery::default()
         },
+        // Postings with time bounds and another filter: walked from `until`, stopped at
+        // `since` (T0 + 20,000 is the start of two runs: both count).
+        HistoryQuery {
+            failed_node: Some("load".into()),
+            workflow_id: Some("wf-1".into()),
+            until: Some(T0 + 20_000),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            output: Some("orders-0".into()),
+            since: Some(T0 + 10_000),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            until: Some(T0 + 20_000),
+            ..HistoryQuery::default()
+        },
         HistoryQuery {
             workflow_id: Some("no-such-workflow".into()),
             ..HistoryQuery::default()

@@ -98,6 +98,48 @@ impl Interner {
 /// Newest-first walks go backwards over `(startedAt, id)`.
 type TimeOrder = BTreeSet<(Millis, Rc<str>)>;
 
+/// A value a record is found by through [`Catalog::postings`] (multi-entry: a record has one
+/// per failed node, output and external id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Posting {
+    External(Rc<str>, Box<str>),
+    FailedNode(Rc<str>),
+    Output(Rc<str>),
+}
+
+/// `(what, startedAt, id)`: the records of one posting, newest last.
+type Postings = BTreeSet<(Posting, Millis, Rc<str>)>;
+
+/// The posting a query can walk instead of the whole history, if any.
+fn posting_of(query: &HistoryQuery) -> Option<Posting> {
+    if let Some(x) = &query.external_id {
+        Some(Posting::External(
+            Rc::from(x.system.as_str()),
+            Box::from(x.id.as_str()),
+        ))
+    } else if let Some(n) = &query.failed_node {
+        Some(Posting::FailedNode(Rc::from(n.as_str())))
+    } else {
+        query
+            .output
+            .as_ref()
+            .map(|o| Posting::Output(Rc::from(o.as_str())))
+    }
+}
+
+fn postings_of(e: &Entry) -> impl Iterator<Item = (Posting, Millis, Rc<str>)> + '_ {
+    let external = e
+        .external_ids
+        .iter()
+        .map(|(system, id)| Posting::External(system.clone(), id.clone()));
+    let failed = e.failed_nodes.iter().cloned().map(Posting::FailedNode);
+    let outputs = e.outputs.iter().cloned().map(Posting::Output);
+    external
+        .chain(failed)
+        .chain(outputs)
+        .map(|p| (p, e.started_at, e.id.clone()))
+}
+
 /// Every stored record's entry, the orders history walks, the outbox, the dead letters and
 /// the stats rollups.
 #[derive(Debug, Default)]
@@ -105,6 +147,8 @@ pub(super) struct Catalog {
     entries: HashMap<Rc<str>, Entry>,
     by_time: TimeOrder,
     by_workflow: HashMap<Rc<str>, TimeOrder>,
+    /// Records by failed node, output name and external id (only records that have them).
+    postings: Postings,
     /// Queue position → id, for the records in the outbox.
     queue: BTreeMap<u64, Rc<str>>,
     next_position: u64,
@@ -142,6 +186,7 @@ impl Catalog {
                 queue.insert(position, e.id.clone());
             }
         }
+        let postings = entries.iter().flat_map(postings_of).collect();
         let entries: HashMap<Rc<str>, Entry> =
             entries.into_iter().map(|e| (e.id.clone(), e)).collect();
         Catalog {
@@ -151,6 +196,7 @@ impl Catalog {
                 .into_iter()
                 .map(|(w, runs)| (w, runs.into_iter().collect()))
                 .collect(),
+            postings,
             queue,
             next_position,
             dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
@@ -249,6 +295,7 @@ impl Catalog {
                 .insert(key.clone());
         }
         self.by_time.insert(key);
+        self.postings.extend(postings_of(&entry));
         self.entries.insert(entry.id.clone(), entry);
     }
 
@@ -257,6 +304,9 @@ impl Catalog {
         let entry = self.entries.remove(id)?;
         let key = (entry.started_at, entry.id.clone());
         self.by_time.remove(&key);
+        for posting in postings_of(&entry) {
+            self.postings.remove(&posting);
+        }
         if let Some(w) = &entry.workflow_id {
             if let Some(runs) = self.by_workflow.get_mut(w) {
                 runs.remove(&key);
@@ -291,6 +341,7 @@ impl Catalog {
             self.dead.retain(|id, _| !entries.contains_key(id.as_str()));
             self.by_time.clear();
             self.by_workflow.clear();
+            self.postings.clear();
             self.queue.clear();
             self.rollups = Rollups::default();
             return Ok(n);
@@ -304,23 +355,46 @@ impl Catalog {
         Ok(doomed.len())
     }
 
-    /// A page of history: walks newest first (through the workflow's own order when the query
-    /// names one), from the cursor, and reads only the summaries it returns.
+    /// A page of history: walks newest first through the most selective order the query
+    /// allows (an external id, a failed node, an output, the workflow, else time), from the
+    /// cursor or `until`, and reads only the summaries it returns.
     pub fn history(&self, query: &HistoryQuery, load: Load) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
-        let order = match &query.workflow_id {
-            Some(w) => match self.by_workflow.get(w.as_str()) {
-                Some(runs) => runs,
-                None => return Ok(HistoryPage::default()),
-            },
-            None => &self.by_time,
+        // The newest place a hit can be: just before the cursor, at or before `until`.
+        // (`(until + 1, "")` as an exclusive bound keeps every record started at `until`.)
+        let after_until = |u: Millis| (u.saturating_add(1), Rc::<str>::from(""));
+        let top: Option<(Millis, Rc<str>)> = match (&cursor, query.until) {
+            (Some(c), Some(u)) if c.started_at > u => Some(after_until(u)),
+            (Some(c), _) => Some((c.started_at, Rc::from(c.id.as_str()))),
+            (None, Some(u)) => Some(after_until(u)),
+            (None, None) => None,
         };
-        let walk: Box<dyn Iterator<Item = &(Millis, Rc<str>)>> = match &cursor {
-            Some(c) => Box::new(order.range(..(c.started_at, Rc::from(c.id.as_str()))).rev()),
-            None => Box::new(order.iter().rev()),
+        let walk: Box<dyn Iterator<Item = &Rc<str>>> = if let Some(posting) = posting_of(query) {
+            // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
+            let (at, id) = top.unwrap_or((Millis::MAX, Rc::from("")));
+            let low = (posting.clone(), Millis::MIN, Rc::from(""));
+            Box::new(
+                self.postings
+                    .range(low..(posting, at, id))
+                    .rev()
+                    .map(|(_, _, id)| id),
+            )
+        } else {
+            let order = match &query.workflow_id {
+                Some(w) => match self.by_workflow.get(w.as_str()) {
+                    Some(runs) => runs,
+                    None => return Ok(HistoryPage::default()),
+                },
+                None => &self.by_time,
+            };
+            match top {
+                Some(top) => Box::new(order.range(..top).rev().map(|(_, id)| id)),
+                None => Box::new(order.iter().rev().map(|(_, id)| id)),
+            }
         };
         let hits = walk
-            .map(|(_, id)| &self.entries[id])
+            .map(|id| &self.entries[id])
+            .take_while(|e| query.since.is_none_or(|since| e.started_at >= since))
             .filter(|e| query.matches(*e))
             .take(limit + 1)
             .map(|e| load(&e.id, e.frame))
