@@ -6,14 +6,10 @@ import { writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
-import { createStaticServer } from '../scripts/static-server.mjs';
 import { cpus, totalmem } from 'node:os';
-import { launchChromium } from '../scripts/chromium.mjs';
-import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { hotPath, peakMemory, nodeScaling } from './node-hotpath.mjs';
 import { nodeFileSection } from './node-file.mjs';
-import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -29,6 +25,13 @@ if (only === 'node-file') {
   process.exit(0);
 }
 const N = quick ? 200 : 5000;
+
+// Imported here, not at the top: a section run alone (`--only`) needs no bundler, browser or
+// database.
+const { buildSync } = await import('esbuild');
+const { createStaticServer } = await import('../scripts/static-server.mjs');
+const { launchChromium } = await import('../scripts/chromium.mjs');
+const { postgres, sqlite, startServer } = await import('../tests/server/engines.mjs');
 
 // OpenTelemetry as a browser app would ship it: bundled and minified (the Chromium hot-path
 // anchor loads it, and its gzipped size is the bundle anchor).

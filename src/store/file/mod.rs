@@ -6,7 +6,7 @@
 //!   payload: 'R' + execution JSON (one stored version of one record)
 //!          | JSON op: header{format, logId} | delete | clear | settle | retry | prune | queue
 //! {path}/{name}.index  binary (see `index`): the log it covers (logId, byte length), and
-//!                      per execution the fields history filters on, its summary, where its
+//!                      per execution the fields history filters on, where its
 //!                      latest record frame is and its place in the outbox; dead letters, rollups
 //! ```
 //!
