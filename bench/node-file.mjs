@@ -16,8 +16,6 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../pkg/node.js';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { context, trace } from '@opentelemetry/api';
 import { rng, workflowRun, recordWithOtel, asDocument } from './workload.js';
 
 const BATCH = 1000;
@@ -207,6 +205,9 @@ async function peakChild(which, dir, n) {
     sample();
     await tracker.close();
   } else {
+    // Loaded only by the anchor's own process: the runledger side never carries its heap.
+    const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+    const { context, trace } = await import('@opentelemetry/api');
     const fd = openSync(join(dir, 'spans.otlp.jsonl'), 'a');
     const exporter = {
       export(spans, done) {
