@@ -792,3 +792,38 @@ fn a_store_written_by_the_previous_layout_opens_and_upgrades_its_index() {
     block_on(again.rebuild_rollups()).unwrap();
     assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
 }
+
+#[test]
+fn pages_read_before_a_compaction_are_not_served_from_moved_frames() {
+    let dir = temp_dir("cache-compaction");
+    let store = open(&dir);
+    write_runs(&store, 0..6);
+    // Read every summary once (the cache keeps them by frame offset).
+    assert_eq!(ids(&store), ["e5", "e4", "e3", "e2", "e1", "e0"]);
+    // New versions of the older runs, then a compaction: frames move, offsets are reused.
+    for i in 0..3 {
+        let mut run = sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Failed);
+        run.version = 2;
+        block_on(store.write(&[run])).unwrap();
+    }
+    block_on(store.delete("e4")).unwrap();
+    store.compact().unwrap();
+    let page = block_on(store.history(&HistoryQuery::default())).unwrap();
+    let seen: Vec<(String, Status, u64)> = page
+        .items
+        .iter()
+        .map(|e| (e.id.clone(), e.status, e.version))
+        .collect();
+    let expected: Vec<(String, Status, u64)> = [5, 3, 2, 1, 0]
+        .iter()
+        .map(|&i| {
+            let status = if i < 3 {
+                Status::Failed
+            } else {
+                Status::Success
+            };
+            (format!("e{i}"), status, if i < 3 { 2 } else { 1 })
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}

@@ -40,6 +40,7 @@ mod frame;
 mod index;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
+mod summaries;
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
@@ -233,6 +234,8 @@ pub struct FileStore<F: FileIo> {
     /// Why writes are refused: a failed append could not be rolled back.
     sealed: RefCell<Option<String>>,
     maintenance_error: RefCell<Option<StoreError>>,
+    /// Summaries read lately (bounded; see [`summaries`]).
+    summaries: RefCell<summaries::SummaryCache>,
 }
 
 impl<F: FileIo> std::fmt::Debug for FileStore<F> {
@@ -380,6 +383,7 @@ impl<F: FileIo> FileStore<F> {
             fail: RefCell::new(None),
             sealed: RefCell::new(None),
             maintenance_error: RefCell::new(None),
+            summaries: RefCell::default(),
         };
         let mut report = OpenReport::default();
         let mut index_outdated = false;
@@ -542,7 +546,7 @@ impl<F: FileIo> FileStore<F> {
                     .map_err(|e| e.to_string())?;
             self.state
                 .borrow_mut()
-                .put(&record, frame, &|id, f| summary_at(&self.io, id, f))
+                .put(&record, frame, &|id, f| self.summary(id, f))
                 .map_err(|e| e.to_string())?;
         } else {
             let op = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
@@ -578,7 +582,7 @@ impl<F: FileIo> FileStore<F> {
     /// Applies a replayed or just-logged change to the in-memory state.
     fn apply(&self, op: Op) -> Result<(), StoreError> {
         let mut s = self.state.borrow_mut();
-        let load = |id: &str, f: FrameRef| summary_at(&self.io, id, f);
+        let load = |id: &str, f: FrameRef| self.summary(id, f);
         match op {
             Op::Header { .. } => {}
             Op::Delete { id } => {
@@ -741,6 +745,7 @@ impl<F: FileIo> FileStore<F> {
         bytes.extend(op_frame(&Op::Queue { outbox, dead })?);
         self.io.replace(&bytes).map_err(io_error("compact"))?;
         self.state.borrow_mut().move_frames(&moved);
+        self.summaries.borrow_mut().clear();
         *self.log_id.borrow_mut() = log_id;
         self.log_len.set(bytes.len() as u64);
         self.counted_len.set(bytes.len() as u64);
@@ -765,6 +770,16 @@ impl<F: FileIo> FileStore<F> {
                 key: id.to_owned(),
                 reason: e.to_string(),
             })
+    }
+
+    /// The summary of `id`'s frame `f`: from the cache, or read from the log.
+    fn summary(&self, id: &str, f: FrameRef) -> Result<Execution, StoreError> {
+        if let Some(e) = self.summaries.borrow_mut().get(f.offset) {
+            return Ok(e);
+        }
+        let e = summary_at(&self.io, id, f)?;
+        self.summaries.borrow_mut().put(f.offset, e.clone());
+        Ok(e)
     }
 
     /// The file I/O (to release it on close).
@@ -809,7 +824,7 @@ impl<F: FileIo> Store for FileStore<F> {
         {
             let mut state = self.state.borrow_mut();
             for (e, frame) in batch.iter().zip(frames) {
-                state.put(e, frame, &|id, f| summary_at(&self.io, id, f))?;
+                state.put(e, frame, &|id, f| self.summary(id, f))?;
             }
         }
         self.maintain();
@@ -823,7 +838,7 @@ impl<F: FileIo> Store for FileStore<F> {
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.state
             .borrow()
-            .history(query, &|id, f| summary_at(&self.io, id, f))
+            .history(query, &|id, f| self.summary(id, f))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
@@ -925,7 +940,7 @@ impl<F: FileIo> Store for FileStore<F> {
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
         self.state
             .borrow_mut()
-            .rebuild_rollups(&|id, f| summary_at(&self.io, id, f))
+            .rebuild_rollups(&|id, f| self.summary(id, f))
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
