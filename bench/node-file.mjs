@@ -1,61 +1,108 @@
-// Node side of the benchmark for the durable file store: recording throughput until flush()
-// has fsynced, the time to open a store of `n` executions, and a history page / stats call on
-// it. Anchors, on the same records in the same run: an append-only JSON-lines file written
-// with fs (fsync per 1,000, what a script would write by hand) and reading it back with
-// JSON.parse per line (the naive open). Each part runs in a child process of its own so that
-// opening starts from a cold heap, as it would in a new process.
+// Node side of the benchmark for the durable file store. Every part runs in a child process of
+// its own (opening starts from a cold heap, as in a new process; memory is one process's).
+//
+// - recording throughput until flush() has fsynced, against a JSON-lines file written by hand
+//   (fs write + fsync per 1,000) — `fileStore(n)`;
+// - opening a store of n executions and querying it (history pages of 50 by workflow, user,
+//   status, time, a second page through a cursor, by output name (lineage) and by external
+//   id; a 30-day stats call for one workflow), against reading the JSON-lines file back with
+//   JSON.parse per line — `fileStore(n)` (100,000 in `npm run bench`, 1,000,000 with `--large`);
+// - settled RSS after recording 100,000 and then 200,000 (flush, then GC) in one process —
+//   `settledMemory()`;
+// - peak RSS while recording 100,000, against OpenTelemetry JS with a BatchSpanProcessor and
+//   an exporter that appends each batch as OTLP JSON to a file and fsyncs it — `peakAgainstOtel()`.
 import { execFileSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../pkg/node.js';
-import { rng, workflowRun, recordWithRunledger, asDocument } from './workload.js';
+import { rng, workflowRun, recordWithOtel, asDocument } from './workload.js';
 
 const BATCH = 1000;
+const DAY = 86_400_000;
+
+const child = (args, nodeFlags = []) => JSON.parse(execFileSync(process.execPath,
+  [...nodeFlags, new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 }));
 
 export async function fileStore(n) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-file-'));
-  const child = (...args) => JSON.parse(execFileSync(process.execPath,
-    [new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 }));
   try {
-    const record = child('--record', dir, String(n));
-    const jsonl = child('--jsonl', dir, String(n));
-    const open = child('--open', dir);
-    const naiveOpen = child('--jsonl-open', dir);
+    const record = child(['--record', dir, String(n)]);
+    const jsonl = child(['--jsonl', dir, String(n)]);
+    const open = child(['--open', dir]);
+    const naiveOpen = child(['--jsonl-open', dir]);
     return { executions: n, ...record, jsonlPerSecond: jsonl.perSecond, ...open, jsonlOpenMs: naiveOpen.openMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** Settled RSS (MiB) after recording 100,000 and then 200,000 in one process. */
+export async function settledMemory(first = 100_000, second = 200_000) {
+  const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-settled-'));
+  try {
+    return child(['--settled', dir, String(first), String(second)], ['--expose-gc']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Peak RSS (MiB) recording `n`: runledger's file store against OpenTelemetry + OTLP JSON file. */
+export async function peakAgainstOtel(n = 100_000) {
+  const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-peak-'));
+  try {
+    return {
+      executions: n,
+      runledgerPeakRssMiB: child(['--peak', 'runledger', dir, String(n)]),
+      otelPeakRssMiB: child(['--peak', 'otel', dir, String(n)]),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Records run `i` as the bench does; one run in 100 also names an output and an external id. */
+function record(tracker, i, run) {
+  const r = tracker.start(run.spec);
+  for (const node of run.nodes) r.node(node.def, node.input).succeed(node.output);
+  if (i % 100 === 0) {
+    r.output({ name: `dataset-${i % 1000}` });
+    r.externalId('airflow', `run-${i}`);
+  }
+  r.succeed();
+}
+
 async function recordChild(dir, n) {
   const rand = rng(5);
-  const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
   const tracker = await Tracker.open({ path: join(dir, 'store'), retention: false, maxBatchSize: BATCH });
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    recordWithRunledger(tracker, work[i]);
-    if (i % BATCH === BATCH - 1) await tracker.flush();
+  let elapsed = 0;
+  for (let from = 0; from < n; from += BATCH) {
+    // Runs made a batch at a time (a million would not fit in memory at once), timed apart.
+    const work = Array.from({ length: Math.min(BATCH, n - from) }, (_, k) => workflowRun(from + k, rand));
+    const t0 = performance.now();
+    work.forEach((run, k) => record(tracker, from + k, run));
+    await tracker.flush();
+    elapsed += performance.now() - t0;
   }
-  await tracker.flush();
-  const perSecond = n / ((performance.now() - t0) / 1000);
   await tracker.close();
-  return { perSecond };
+  return { perSecond: n / (elapsed / 1000) };
 }
 
 async function jsonlChild(dir, n) {
   const rand = rng(5);
-  const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
   const fd = openSync(join(dir, 'runs.jsonl'), 'a');
-  const t0 = performance.now();
-  let lines = '';
-  for (let i = 0; i < n; i++) {
-    lines += `${JSON.stringify(asDocument(`run-${i}`, work[i], Date.now()))}\n`;
-    if (i % BATCH === BATCH - 1 || i === n - 1) { writeSync(fd, lines); fsyncSync(fd); lines = ''; }
+  let elapsed = 0;
+  for (let from = 0; from < n; from += BATCH) {
+    const work = Array.from({ length: Math.min(BATCH, n - from) }, (_, k) => workflowRun(from + k, rand));
+    const t0 = performance.now();
+    let lines = '';
+    work.forEach((run, k) => { lines += `${JSON.stringify(asDocument(`run-${from + k}`, run, Date.now()))}\n`; });
+    writeSync(fd, lines);
+    fsyncSync(fd);
+    elapsed += performance.now() - t0;
   }
-  const perSecond = n / ((performance.now() - t0) / 1000);
   closeSync(fd);
-  return { perSecond };
+  return { perSecond: n / (elapsed / 1000) };
 }
 
 async function openChild(dir) {
@@ -67,11 +114,21 @@ async function openChild(dir) {
     for (let i = 0; i < 15; i++) { const s = performance.now(); await f(); times.push(performance.now() - s); }
     return times.sort((a, b) => a - b)[7];
   };
+  const firstPage = await tracker.history({ limit: 50 });
+  const newest = firstPage.items[0]?.startedAt ?? Date.now();
   const historyMs = await median(() => tracker.history({ workflowId: 'wf-3', limit: 50 }));
-  const statsMs = await median(() => tracker.stats({ filter: { workflowId: 'wf-3' } }));
+  const query = {
+    byUserMs: await median(() => tracker.history({ userId: 'u7', limit: 50 })),
+    byStatusMs: await median(() => tracker.history({ status: 'success', limit: 50 })),
+    byTimeMs: await median(() => tracker.history({ since: newest - DAY, until: newest, limit: 50 })),
+    cursorMs: await median(() => tracker.history({ workflowId: 'wf-3', limit: 50, cursor: firstPage.nextCursor })),
+    lineageMs: await median(() => tracker.history({ output: 'dataset-500', limit: 50 })),
+    byExternalIdMs: await median(() => tracker.history({ externalId: { system: 'airflow', id: 'run-500' } })),
+  };
+  const statsMs = await median(() => tracker.stats({ filter: { workflowId: 'wf-3' }, since: newest - 30 * DAY, until: newest }));
   const logBytes = statSync(join(dir, 'store', 'runledger.log')).size;
   await tracker.close();
-  return { openMs, historyMs, statsMs, logBytes };
+  return { openMs, historyMs, statsMs, ...query, logBytes };
 }
 
 async function jsonlOpenChild(dir) {
@@ -83,9 +140,150 @@ async function jsonlOpenChild(dir) {
   return { openMs: performance.now() - t0, count: byId.size };
 }
 
+const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+/** Flushed, then garbage collected twice with a pause: what the process holds at rest. */
+async function settle(flush) {
+  await flush();
+  for (let i = 0; i < 2; i++) {
+    globalThis.gc();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return mib(process.memoryUsage().rss);
+}
+
+async function settledChild(dir, first, second) {
+  const rand = rng(3);
+  const tracker = await Tracker.open({ path: join(dir, 'store'), retention: false });
+  const afterOpen = await settle(() => tracker.flush());
+  const out = { afterOpenMiB: afterOpen };
+  for (let i = 0; i < second; i++) {
+    record(tracker, i, workflowRun(i, rand));
+    if (i % BATCH === BATCH - 1) await tracker.flush();
+    if (i === first - 1) out.firstMiB = await settle(() => tracker.flush());
+  }
+  out.secondMiB = await settle(() => tracker.flush());
+  await tracker.close();
+  return { first, second, ...out };
+}
+
+/** OTLP/JSON for a batch of finished spans (the shape an OTLP JSON file exporter writes). */
+function otlpJson(spans) {
+  const value = (v) => (typeof v === 'number' ? { doubleValue: v } : typeof v === 'boolean' ? { boolValue: v } : { stringValue: String(v) });
+  const nanos = ([s, ns]) => `${BigInt(s) * 1_000_000_000n + BigInt(ns)}`;
+  return JSON.stringify({
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] },
+      scopeSpans: [{
+        scope: { name: 'bench' },
+        spans: spans.map((s) => {
+          const ctx = s.spanContext();
+          return {
+            traceId: ctx.traceId, spanId: ctx.spanId, parentSpanId: s.parentSpanContext?.spanId ?? s.parentSpanId,
+            name: s.name, kind: 1, startTimeUnixNano: nanos(s.startTime), endTimeUnixNano: nanos(s.endTime),
+            attributes: Object.entries(s.attributes).map(([key, v]) => ({ key, value: value(v) })),
+            status: { code: s.status.code },
+          };
+        }),
+      }],
+    }],
+  });
+}
+
+async function peakChild(which, dir, n) {
+  const rand = rng(3);
+  let peak = 0;
+  const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
+  const timer = setInterval(sample, 20);
+  if (which === 'runledger') {
+    const tracker = await Tracker.open({ name: 'bench-peak', path: dir, retention: false });
+    for (let i = 0; i < n; i++) {
+      record(tracker, i, workflowRun(i, rand));
+      if (i % BATCH === BATCH - 1) { await tracker.flush(); sample(); }
+    }
+    await tracker.flush();
+    sample();
+    await tracker.close();
+  } else {
+    // Loaded only by the anchor's own process: the runledger side never carries its heap.
+    const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+    const { context, trace } = await import('@opentelemetry/api');
+    const fd = openSync(join(dir, 'spans.otlp.jsonl'), 'a');
+    const exporter = {
+      export(spans, done) {
+        try {
+          writeSync(fd, `${otlpJson(spans)}\n`);
+          fsyncSync(fd);
+          done({ code: 0 });
+        } catch (error) {
+          done({ code: 1, error });
+        }
+      },
+      shutdown: () => Promise.resolve(),
+      forceFlush: () => Promise.resolve(),
+    };
+    const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+    const tracer = provider.getTracer('bench');
+    for (let i = 0; i < n; i++) {
+      recordWithOtel({ tracer, trace, context }, workflowRun(i, rand));
+      if (i % BATCH === BATCH - 1) { await provider.forceFlush(); sample(); }
+    }
+    await provider.shutdown();
+    sample();
+    closeSync(fd);
+  }
+  clearInterval(timer);
+  return mib(peak);
+}
+
 const [flag, ...rest] = process.argv.slice(2);
-const parts = { '--record': recordChild, '--jsonl': jsonlChild, '--open': openChild, '--jsonl-open': jsonlOpenChild };
+const parts = {
+  '--record': ([dir, n]) => recordChild(dir, Number(n)),
+  '--jsonl': ([dir, n]) => jsonlChild(dir, Number(n)),
+  '--open': ([dir]) => openChild(dir),
+  '--jsonl-open': ([dir]) => jsonlOpenChild(dir),
+  '--settled': ([dir, a, b]) => settledChild(dir, Number(a), Number(b)),
+  '--peak': ([which, dir, n]) => peakChild(which, dir, Number(n)),
+};
 if (parts[flag]) {
-  const result = await parts[flag](rest[0], Number(rest[1]));
+  const result = await parts[flag](rest);
   process.stdout.write(JSON.stringify(result));
+}
+
+/**
+ * The Node-store section of `npm run bench`: rows of `[metric, ours, anchors, better]`.
+ * `large` adds the store of 1,000,000 (`npm run bench -- --large`).
+ */
+export async function nodeFileSection({ quick = false, large = false } = {}) {
+  const n = quick ? 2000 : 100_000;
+  console.error(`[bench] the Node file store: recording, opening and queries at ${n}`);
+  const file = await fileStore(n);
+  console.error('[bench] the Node file store: settled and peak RSS');
+  const settled = await settledMemory(quick ? 2000 : 100_000, quick ? 4000 : 200_000);
+  const peak = await peakAgainstOtel(quick ? 2000 : 100_000);
+  const stores = [file];
+  if (large) {
+    console.error('[bench] the Node file store at 1,000,000 (--large)');
+    stores.push(await fileStore(1_000_000));
+  }
+  const rows = [
+    ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,
+      { 'JSON lines by hand: fs write + fsync per 1,000': file.jsonlPerSecond }, 'higher'],
+    [`settled RSS after ${settled.second} executions, Node file store (MiB, flushed + GC)`, settled.secondMiB,
+      { [`the same process after ${settled.first}`]: settled.firstMiB }, 'lower'],
+    [`peak RSS recording ${peak.executions} executions, Node file store (MiB)`, peak.runledgerPeakRssMiB,
+      { 'OpenTelemetry JS, BatchSpanProcessor + OTLP JSON file with fsync': peak.otelPeakRssMiB }, 'lower'],
+  ];
+  for (const s of stores) {
+    const at = `Node file store of ${s.executions}`;
+    rows.push(
+      [`open a ${at} (ms)`, s.openMs, { 'read the JSON-lines file and JSON.parse each line': s.jsonlOpenMs }, 'lower'],
+      ...[['by workflow', s.historyMs], ['by user', s.byUserMs], ['by status', s.byStatusMs], ['by time (since/until)', s.byTimeMs],
+        ['by workflow, second page (cursor)', s.cursorMs], ['by output (lineage)', s.lineageMs], ['by external id', s.byExternalIdMs]]
+        .map(([what, ms]) => [`history page of 50 ${what}, ${at} (ms, median)`, ms,
+          { 'reading its JSON-lines file (same size) once': s.jsonlOpenMs }, 'lower']),
+      [`stats for one workflow over 30 days, ${at} (ms, median)`, s.statsMs, { 'reading its JSON-lines file (same size) once': s.jsonlOpenMs }, 'lower'],
+    );
+  }
+  return { rows, results: { fileStore: file, fileStoreLarge: stores[1], settledMemory: settled, peakAgainstOtel: peak } };
 }

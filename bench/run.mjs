@@ -1,21 +1,37 @@
 // `npm run bench` (add `-- --quick` for a small smoke run): measures runledger and its
 // anchors side by side in the same run, prints a table, writes bench/results.json.
+// `-- --only node-file` runs the Node file store's section alone; `-- --large` adds its store
+// of 1,000,000 executions.
 import { writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
-import { createStaticServer } from '../scripts/static-server.mjs';
 import { cpus, totalmem } from 'node:os';
-import { launchChromium } from '../scripts/chromium.mjs';
-import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { hotPath, peakMemory, nodeScaling } from './node-hotpath.mjs';
-import { fileStore } from './node-file.mjs';
-import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
+import { nodeFileSection } from './node-file.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
+const large = process.argv.includes('--large');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+if (only !== null && only !== 'node-file') throw new Error(`--only knows the section node-file, not ${only}`);
+if (only === 'node-file') {
+  const section = await nodeFileSection({ quick, large });
+  printTable(section.rows);
+  checkNumbers(section.rows);
+  await writeFile(join(root, 'bench/results-node-file.json'), JSON.stringify({ date: new Date().toISOString(), quick, large, ...section.results }, null, 2));
+  console.error('[bench] wrote bench/results-node-file.json');
+  process.exit(0);
+}
 const N = quick ? 200 : 5000;
+
+// Imported here, not at the top: a section run alone (`--only`) needs no bundler, browser or
+// database.
+const { buildSync } = await import('esbuild');
+const { createStaticServer } = await import('../scripts/static-server.mjs');
+const { launchChromium } = await import('../scripts/chromium.mjs');
+const { postgres, sqlite, startServer } = await import('../tests/server/engines.mjs');
 
 // OpenTelemetry as a browser app would ship it: bundled and minified (the Chromium hot-path
 // anchor loads it, and its gzipped size is the bundle anchor).
@@ -71,8 +87,8 @@ try {
   const hot = await hotPath(N);
   const scaling = await nodeScaling(1000, quick ? 4000 : 10000);
   const mem = await peakMemory(quick ? 2000 : 100000);
-  console.error('[bench] the Node file store: recording, opening, history and stats');
-  const file = await fileStore(quick ? 2000 : 100000);
+  const fileSection = await nodeFileSection({ quick, large });
+  const file = fileSection.results.fileStore;
   browser = await launchChromium();
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error('[browser]', m.text()); });
@@ -96,10 +112,7 @@ try {
       { 'Dexie indexed query + summing in JS': h.statsDexieMs, 'naive cursor scan': h.statsScanMs }, 'lower']),
     ['sync to the server, SQLite (executions/s committed)', syncSqlite.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncSqlite.plainFetchPerSecond }, 'higher'],
     ['sync to the server, PostgreSQL (executions/s committed)', syncPostgres.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncPostgres.plainFetchPerSecond }, 'higher'],
-    ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,
-      { 'JSON lines by hand: fs write + fsync per 1,000': file.jsonlPerSecond }, 'higher'],
-    [`open a Node file store of ${file.executions} executions (ms)`, file.openMs,
-      { 'read the JSON-lines file and JSON.parse each line': file.jsonlOpenMs }, 'lower'],
+    ...fileSection.rows,
     [`history page of 50 by workflow, Node file store of ${file.executions} (ms, median)`, file.historyMs,
       { [`runledger on IndexedDB at ${b.history.at(-1).size} (row above)`]: b.history.at(-1).runledgerMs }, 'lower'],
     [`stats call for one workflow, Node file store of ${file.executions} (ms, median)`, file.statsMs,
@@ -107,6 +120,22 @@ try {
     ['peak RSS recording ' + mem.executions + ' executions in Node (MiB)', mem.runledgerPeakRssMiB, { 'OpenTelemetry JS': mem.otelPeakRssMiB }, 'lower'],
     ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip, 'OpenTelemetry sdk-trace-base + api (esbuild, minified)': size.otelGzip }, 'lower'],
   ];
+  printTable(rows);
+  const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
+    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, ...fileSection.results, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
+  await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
+  checkNumbers(fileSection.rows);
+  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+    syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
+    if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
+  }
+  console.error('[bench] wrote bench/results.json');
+} finally {
+  await browser?.close();
+  server.close();
+}
+
+function printTable(rows) {
   const table = [];
   for (const [metric, ours, anchors, better] of rows) {
     table.push({ metric, runledger: round(ours), anchor: '', value: '', ratio: '' });
@@ -115,17 +144,14 @@ try {
     }
   }
   console.table(table);
-  const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
-  await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
-  for (const v of [file.perSecond, file.jsonlPerSecond, file.openMs, file.jsonlOpenMs, file.historyMs, file.statsMs, b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
-    syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
-    if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
+}
+
+function checkNumbers(rows) {
+  for (const [metric, ours, anchors] of rows) {
+    for (const v of [ours, ...Object.values(anchors)]) {
+      if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${metric}`);
+    }
   }
-  console.error('[bench] wrote bench/results.json');
-} finally {
-  await browser?.close();
-  server.close();
 }
 
 function round(v) { return v >= 100 ? Math.round(v) : Number(v.toFixed(2)); }

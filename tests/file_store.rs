@@ -453,6 +453,23 @@ fn after_reopening_from_its_index_the_store_answers_as_the_memory_store_does() {
             }),
             ..HistoryQuery::default()
         },
+        // Postings with time bounds and another filter: walked from `until`, stopped at
+        // `since` (T0 + 20,000 is the start of two runs: both count).
+        HistoryQuery {
+            failed_node: Some("load".into()),
+            workflow_id: Some("wf-1".into()),
+            until: Some(T0 + 20_000),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            output: Some("orders-0".into()),
+            since: Some(T0 + 10_000),
+            ..HistoryQuery::default()
+        },
+        HistoryQuery {
+            until: Some(T0 + 20_000),
+            ..HistoryQuery::default()
+        },
         HistoryQuery {
             workflow_id: Some("no-such-workflow".into()),
             ..HistoryQuery::default()
@@ -698,4 +715,115 @@ fn an_index_that_cannot_be_written_fails_no_write_and_is_reported_once() {
     let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
     assert!(!report.indexed);
     assert_eq!(ids(&again).len(), 90);
+}
+
+/// A store written by the previous layout (index format 2, summaries in the index; made by
+/// commit a91da22's code: six runs, e0 settled, e5 deleted, an index, then e6).
+fn format_2_store(case: &str) -> PathBuf {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/file-store-index-format-2");
+    let dir = temp_dir(case);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["store.log", "store.index"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
+    }
+    dir
+}
+
+fn index_format(dir: &std::path::Path) -> u32 {
+    let bytes = std::fs::read(dir.join("store.index")).unwrap();
+    u32::from_le_bytes(bytes[4..8].try_into().unwrap())
+}
+
+#[test]
+fn a_store_written_by_the_previous_layout_opens_and_upgrades_its_index() {
+    let dir = format_2_store("upgrade");
+    assert_eq!(index_format(&dir), 2);
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(!report.indexed, "an index of format 2 is not read");
+    assert!(report.warnings().is_empty(), "{:?}", report.warnings());
+    let check = |store: &FileStore<StdFileIo>| {
+        assert_eq!(ids(store), ["e6", "e4", "e3", "e2", "e1", "e0"]);
+        let e4 = block_on(store.get("e4")).unwrap().unwrap();
+        assert_eq!(e4.status, Status::Failed);
+        assert_eq!(e4.failed_nodes, ["load"]);
+        assert_eq!(block_on(store.get("e5")).unwrap(), None);
+        assert_eq!(block_on(store.outbox_counts()).unwrap().pending, 5);
+        let by_external = block_on(store.history(&HistoryQuery {
+            external_id: Some(ExternalRef {
+                system: "airflow".into(),
+                id: "run-2".into(),
+            }),
+            ..HistoryQuery::default()
+        }))
+        .unwrap();
+        assert_eq!(by_external.items.len(), 1);
+        assert_eq!(by_external.items[0].id, "e2");
+        assert!(
+            by_external.items[0].nodes.is_empty(),
+            "a summary: no node runs"
+        );
+        let by_workflow = block_on(store.history(&HistoryQuery {
+            workflow_id: Some("wf-a".into()),
+            ..HistoryQuery::default()
+        }))
+        .unwrap();
+        let wf_a: Vec<_> = by_workflow.items.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(wf_a, ["e6", "e4", "e2", "e0"]);
+    };
+    check(&store);
+    let cells = block_on(store.cells(None, None)).unwrap();
+    assert!(!cells.is_empty());
+    drop(store);
+    assert_eq!(
+        index_format(&dir),
+        runledger::store::file::INDEX_FORMAT,
+        "rewritten on open"
+    );
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    assert_eq!(
+        report.replayed_bytes, 0,
+        "everything came from the new index"
+    );
+    check(&again);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+    // The rollups the new index kept are those the records give.
+    block_on(again.rebuild_rollups()).unwrap();
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+}
+
+#[test]
+fn pages_read_before_a_compaction_are_not_served_from_moved_frames() {
+    let dir = temp_dir("cache-compaction");
+    let store = open(&dir);
+    write_runs(&store, 0..6);
+    // Read every summary once (the cache keeps them by frame offset).
+    assert_eq!(ids(&store), ["e5", "e4", "e3", "e2", "e1", "e0"]);
+    // New versions of the older runs, then a compaction: frames move, offsets are reused.
+    for i in 0..3 {
+        let mut run = sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Failed);
+        run.version = 2;
+        block_on(store.write(&[run])).unwrap();
+    }
+    block_on(store.delete("e4")).unwrap();
+    store.compact().unwrap();
+    let page = block_on(store.history(&HistoryQuery::default())).unwrap();
+    let seen: Vec<(String, Status, u64)> = page
+        .items
+        .iter()
+        .map(|e| (e.id.clone(), e.status, e.version))
+        .collect();
+    let expected: Vec<(String, Status, u64)> = [5, 3, 2, 1, 0]
+        .iter()
+        .map(|&i| {
+            let status = if i < 3 {
+                Status::Failed
+            } else {
+                Status::Success
+            };
+            (format!("e{i}"), status, if i < 3 { 2 } else { 1 })
+        })
+        .collect();
+    assert_eq!(seen, expected);
 }

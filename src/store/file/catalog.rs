@@ -1,7 +1,8 @@
 //! What the file store keeps in memory, per record: the few fields history filters and
-//! retention look at, where its latest frame is, its summary as JSON text, and its place in
-//! the outbox. A summary is parsed only when a page returns it (or a change needs its old
-//! stats contribution), so opening builds no `Execution` at all.
+//! retention look at, where its latest frame is, and its place in the outbox. Summaries are
+//! not kept: a page (or a change that needs a record's old stats contribution) reads them
+//! from the record's frame in the log through a [`Load`], so memory per record is a small
+//! entry, not its JSON.
 //!
 //! Strings that repeat across records (workflow, user, database type, node and output names)
 //! are shared (`Rc<str>`), and so is each id across the maps that name it.
@@ -27,8 +28,6 @@ pub(super) struct Entry {
     pub id: Rc<str>,
     pub version: u64,
     pub frame: FrameRef,
-    /// The summary (no node runs) as JSON.
-    pub summary: Summary,
     pub started_at: Millis,
     pub status: Status,
     pub kind: Kind,
@@ -78,15 +77,8 @@ impl Filterable for Entry {
     }
 }
 
-/// Where an entry's summary JSON is.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Summary {
-    /// Written since the store was opened.
-    Own(Box<str>),
-    /// A range of the index file the store opened from (kept whole: copying out a hundred
-    /// thousand summaries would cost a fifth of the time to open).
-    Indexed(std::ops::Range<usize>),
-}
+/// Reads a stored record's summary from its frame (the log is the only copy of it).
+pub(super) type Load<'a> = &'a dyn Fn(&str, FrameRef) -> Result<Execution, StoreError>;
 
 /// Shares one allocation among equal strings.
 #[derive(Debug, Default)]
@@ -106,6 +98,48 @@ impl Interner {
 /// Newest-first walks go backwards over `(startedAt, id)`.
 type TimeOrder = BTreeSet<(Millis, Rc<str>)>;
 
+/// A value a record is found by through [`Catalog::postings`] (multi-entry: a record has one
+/// per failed node, output and external id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Posting {
+    External(Rc<str>, Box<str>),
+    FailedNode(Rc<str>),
+    Output(Rc<str>),
+}
+
+/// `(what, startedAt, id)`: the records of one posting, newest last.
+type Postings = BTreeSet<(Posting, Millis, Rc<str>)>;
+
+/// The posting a query can walk instead of the whole history, if any.
+fn posting_of(query: &HistoryQuery) -> Option<Posting> {
+    if let Some(x) = &query.external_id {
+        Some(Posting::External(
+            Rc::from(x.system.as_str()),
+            Box::from(x.id.as_str()),
+        ))
+    } else if let Some(n) = &query.failed_node {
+        Some(Posting::FailedNode(Rc::from(n.as_str())))
+    } else {
+        query
+            .output
+            .as_ref()
+            .map(|o| Posting::Output(Rc::from(o.as_str())))
+    }
+}
+
+fn postings_of(e: &Entry) -> impl Iterator<Item = (Posting, Millis, Rc<str>)> + '_ {
+    let external = e
+        .external_ids
+        .iter()
+        .map(|(system, id)| Posting::External(system.clone(), id.clone()));
+    let failed = e.failed_nodes.iter().cloned().map(Posting::FailedNode);
+    let outputs = e.outputs.iter().cloned().map(Posting::Output);
+    external
+        .chain(failed)
+        .chain(outputs)
+        .map(|p| (p, e.started_at, e.id.clone()))
+}
+
 /// Every stored record's entry, the orders history walks, the outbox, the dead letters and
 /// the stats rollups.
 #[derive(Debug, Default)]
@@ -113,21 +147,14 @@ pub(super) struct Catalog {
     entries: HashMap<Rc<str>, Entry>,
     by_time: TimeOrder,
     by_workflow: HashMap<Rc<str>, TimeOrder>,
+    /// Records by failed node, output name and external id (only records that have them).
+    postings: Postings,
     /// Queue position → id, for the records in the outbox.
     queue: BTreeMap<u64, Rc<str>>,
     next_position: u64,
     dead: HashMap<String, DeadLetter>,
     rollups: Rollups,
-    /// The index the store opened from: [`Summary::Indexed`] ranges are into these bytes.
-    indexed: Vec<u8>,
     strings: Interner,
-}
-
-fn corrupt(id: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        key: id.to_owned(),
-        reason: format!("its summary cannot be read: {e}"),
-    }
 }
 
 impl Catalog {
@@ -139,7 +166,6 @@ impl Catalog {
         dead: Vec<DeadLetter>,
         cells: Vec<Cell>,
         strings: Interner,
-        indexed: Vec<u8>,
     ) -> Catalog {
         let mut entries = entries;
         // Sorted already when read from the index (it is written in this order): then this is
@@ -160,6 +186,7 @@ impl Catalog {
                 queue.insert(position, e.id.clone());
             }
         }
+        let postings = entries.iter().flat_map(postings_of).collect();
         let entries: HashMap<Rc<str>, Entry> =
             entries.into_iter().map(|e| (e.id.clone(), e)).collect();
         Catalog {
@@ -169,11 +196,11 @@ impl Catalog {
                 .into_iter()
                 .map(|(w, runs)| (w, runs.into_iter().collect()))
                 .collect(),
+            postings,
             queue,
             next_position,
             dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
             rollups: Rollups::from_cells(cells),
-            indexed,
             strings,
         }
     }
@@ -183,22 +210,12 @@ impl Catalog {
         self.by_time.iter().map(|(_, id)| &self.entries[id])
     }
 
-    /// An entry's summary JSON (empty when an index range is not text, which then fails to
-    /// parse as a corrupt record).
-    pub fn summary_text<'a>(&'a self, entry: &'a Entry) -> &'a str {
-        match &entry.summary {
-            Summary::Own(text) => text,
-            Summary::Indexed(range) => self
-                .indexed
-                .get(range.clone())
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-                .unwrap_or(""),
-        }
-    }
-
-    /// An entry's summary, parsed.
-    fn parse_summary(&self, entry: &Entry) -> Result<Execution, StoreError> {
-        serde_json::from_str(self.summary_text(entry)).map_err(|e| corrupt(&entry.id, e))
+    /// A stored record's summary, read from its frame.
+    fn summary_of(&self, id: &str, load: Load) -> Result<Option<Execution>, StoreError> {
+        self.entries
+            .get(id)
+            .map(|e| load(&e.id, e.frame))
+            .transpose()
     }
 
     pub fn next_position(&self) -> u64 {
@@ -228,14 +245,12 @@ impl Catalog {
     }
 
     /// The entry for summary `e` (of a record just written or replayed, found at `frame`).
-    fn entry_of(&mut self, e: &Execution, frame: FrameRef) -> Result<Entry, StoreError> {
-        let json = serde_json::to_string(e).map_err(|err| corrupt(&e.id, err))?;
+    fn entry_of(&mut self, e: &Execution, frame: FrameRef) -> Entry {
         let s = &mut self.strings;
-        Ok(Entry {
+        Entry {
             id: Rc::from(e.id.as_str()),
             version: e.version,
             frame,
-            summary: Summary::Own(json.into_boxed_str()),
             started_at: e.started_at,
             status: e.status,
             kind: e.kind.clone(),
@@ -250,19 +265,16 @@ impl Catalog {
                 .map(|(system, id)| (s.get(system), Box::from(id.as_str())))
                 .collect(),
             queued: None,
-        })
+        }
     }
 
     /// Stores `e` (found at `frame`) in place of its older version, and queues it to be sent.
-    pub fn put(&mut self, e: &Execution, frame: FrameRef) -> Result<(), StoreError> {
+    /// The older version's summary is read back (`load`) to take it out of the rollups.
+    pub fn put(&mut self, e: &Execution, frame: FrameRef, load: Load) -> Result<(), StoreError> {
         let summary = e.summary();
-        let mut entry = self.entry_of(&summary, frame)?;
+        let mut entry = self.entry_of(&summary, frame);
         // Read before anything changes: a failure leaves the catalog as it was.
-        let old_summary = self
-            .entries
-            .get(e.id.as_str())
-            .map(|e| self.parse_summary(e))
-            .transpose()?;
+        let old_summary = self.summary_of(&e.id, load)?;
         self.take(&e.id);
         self.rollups.replace(old_summary.as_ref(), Some(&summary));
         let position = self.next_position;
@@ -283,6 +295,7 @@ impl Catalog {
                 .insert(key.clone());
         }
         self.by_time.insert(key);
+        self.postings.extend(postings_of(&entry));
         self.entries.insert(entry.id.clone(), entry);
     }
 
@@ -291,6 +304,9 @@ impl Catalog {
         let entry = self.entries.remove(id)?;
         let key = (entry.started_at, entry.id.clone());
         self.by_time.remove(&key);
+        for posting in postings_of(&entry) {
+            self.postings.remove(&posting);
+        }
         if let Some(w) = &entry.workflow_id {
             if let Some(runs) = self.by_workflow.get_mut(w) {
                 runs.remove(&key);
@@ -306,14 +322,9 @@ impl Catalog {
     }
 
     /// Removes `id` with everything about it; true when it was stored.
-    pub fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
+    pub fn remove(&mut self, id: &str, load: Load) -> Result<bool, StoreError> {
         self.dead.remove(id);
-        let Some(old) = self
-            .entries
-            .get(id)
-            .map(|e| self.parse_summary(e))
-            .transpose()?
-        else {
+        let Some(old) = self.summary_of(id, load)? else {
             return Ok(false);
         };
         self.take(id);
@@ -322,7 +333,7 @@ impl Catalog {
     }
 
     /// Removes every record, or every record of one workflow; returns how many.
-    pub fn clear(&mut self, workflow_id: Option<&str>) -> Result<usize, StoreError> {
+    pub fn clear(&mut self, workflow_id: Option<&str>, load: Load) -> Result<usize, StoreError> {
         let Some(w) = workflow_id else {
             // Everything goes, rollups included: nothing to parse.
             let n = self.entries.len();
@@ -330,6 +341,7 @@ impl Catalog {
             self.dead.retain(|id, _| !entries.contains_key(id.as_str()));
             self.by_time.clear();
             self.by_workflow.clear();
+            self.postings.clear();
             self.queue.clear();
             self.rollups = Rollups::default();
             return Ok(n);
@@ -338,31 +350,54 @@ impl Catalog {
             runs.iter().map(|(_, id)| id.clone()).collect()
         });
         for id in &doomed {
-            self.remove(id)?;
+            self.remove(id, load)?;
         }
         Ok(doomed.len())
     }
 
-    /// A page of history: walks newest first (through the workflow's own order when the query
-    /// names one), from the cursor, and parses only the summaries it returns.
-    pub fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+    /// A page of history: walks newest first through the most selective order the query
+    /// allows (an external id, a failed node, an output, the workflow, else time), from the
+    /// cursor or `until`, and reads only the summaries it returns.
+    pub fn history(&self, query: &HistoryQuery, load: Load) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
-        let order = match &query.workflow_id {
-            Some(w) => match self.by_workflow.get(w.as_str()) {
-                Some(runs) => runs,
-                None => return Ok(HistoryPage::default()),
-            },
-            None => &self.by_time,
+        // The newest place a hit can be: just before the cursor, at or before `until`.
+        // (`(until + 1, "")` as an exclusive bound keeps every record started at `until`.)
+        let after_until = |u: Millis| (u.saturating_add(1), Rc::<str>::from(""));
+        let top: Option<(Millis, Rc<str>)> = match (&cursor, query.until) {
+            (Some(c), Some(u)) if c.started_at > u => Some(after_until(u)),
+            (Some(c), _) => Some((c.started_at, Rc::from(c.id.as_str()))),
+            (None, Some(u)) => Some(after_until(u)),
+            (None, None) => None,
         };
-        let walk: Box<dyn Iterator<Item = &(Millis, Rc<str>)>> = match &cursor {
-            Some(c) => Box::new(order.range(..(c.started_at, Rc::from(c.id.as_str()))).rev()),
-            None => Box::new(order.iter().rev()),
+        let walk: Box<dyn Iterator<Item = &Rc<str>>> = if let Some(posting) = posting_of(query) {
+            // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
+            let (at, id) = top.unwrap_or((Millis::MAX, Rc::from("")));
+            let low = (posting.clone(), Millis::MIN, Rc::from(""));
+            Box::new(
+                self.postings
+                    .range(low..(posting, at, id))
+                    .rev()
+                    .map(|(_, _, id)| id),
+            )
+        } else {
+            let order = match &query.workflow_id {
+                Some(w) => match self.by_workflow.get(w.as_str()) {
+                    Some(runs) => runs,
+                    None => return Ok(HistoryPage::default()),
+                },
+                None => &self.by_time,
+            };
+            match top {
+                Some(top) => Box::new(order.range(..top).rev().map(|(_, id)| id)),
+                None => Box::new(order.iter().rev().map(|(_, id)| id)),
+            }
         };
         let hits = walk
-            .map(|(_, id)| &self.entries[id])
+            .map(|id| &self.entries[id])
+            .take_while(|e| query.since.is_none_or(|since| e.started_at >= since))
             .filter(|e| query.matches(*e))
             .take(limit + 1)
-            .map(|e| self.parse_summary(e))
+            .map(|e| load(&e.id, e.frame))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(paginate(hits, limit))
     }
@@ -488,13 +523,13 @@ impl Catalog {
     }
 
     /// Recomputes the rollups from every stored summary; returns the number of cells.
-    pub fn rebuild_rollups(&mut self) -> Result<usize, StoreError> {
-        let all = self
-            .entries
-            .values()
-            .map(|e| self.parse_summary(e))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.rollups = Rollups::rebuild(&all);
+    pub fn rebuild_rollups(&mut self, load: Load) -> Result<usize, StoreError> {
+        // One summary at a time: a rebuild does not hold every record in memory.
+        let mut rollups = Rollups::default();
+        for e in self.entries.values() {
+            rollups.replace(None, Some(&load(&e.id, e.frame)?));
+        }
+        self.rollups = rollups;
         Ok(self.rollups.cells().count())
     }
 

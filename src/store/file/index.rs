@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! "RLIX" [format u32] [crc32 of the body u32] body
-//! body: logId, logLen u64, nextPosition u64, entry count u32, entry*, summaries,
+//! body: logId, logLen u64, nextPosition u64, entry count u32, entry*,
 //!       dead letters (JSON), rollup cells (JSON)
 //! entry: id, version u64, frame offset u64, frame len u64, startedAt i64, status u8, kind,
 //!        workflowId?, userId?, databaseType?, [failed node], [output name],
-//!        [(system, external id)], queued u8 [version u64, position u64], summary length u32
-//! summaries: [len u64] every entry's summary JSON, in entry order (read as one string)
+//!        [(system, external id)], queued u8 [version u64, position u64]
 //! ```
+//!
+//! Format 3 holds no summaries (format 2 held each one's JSON, and the catalog kept the
+//! whole file in memory): a summary is read from its record's frame in the log when a page
+//! needs it. An index of format 2 is not read; the log is replayed and a format-3 index
+//! written in its place.
 //!
 //! Integers are little-endian; a string is `[len u32][utf-8]`, an absent one `len = u32::MAX`;
 //! a list is `[count u32]` then its items. Entries are written oldest first, the order the
@@ -20,14 +24,14 @@
 
 use std::rc::Rc;
 
-use super::catalog::{Catalog, Entry, Interner, Summary};
+use super::catalog::{Catalog, Entry, Interner};
 use super::frame::crc32;
 use super::FrameRef;
 use crate::model::{Kind, Status};
 
 const MAGIC: &[u8; 4] = b"RLIX";
-/// The index layout this library writes (format 1 was JSON).
-pub const INDEX_FORMAT: u32 = 2;
+/// The index layout this library writes (format 1 was JSON, format 2 held summaries).
+pub const INDEX_FORMAT: u32 = 3;
 const NONE: u32 = u32::MAX;
 
 /// Where an index says the log was when it was written.
@@ -119,16 +123,12 @@ fn status_code(s: Status) -> u8 {
 
 /// The index bytes for `catalog`, covering the log `log_id` up to `log_len`.
 pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = Out(Vec::with_capacity(catalog.len() * 600 + 1024));
+    let mut body = Out(Vec::with_capacity(catalog.len() * 128 + 1024));
     body.str(log_id);
     body.u64(log_len);
     body.u64(catalog.next_position());
     body.u32(catalog.len() as u32);
-    let entries: Vec<(&Entry, &str)> = catalog
-        .oldest_first()
-        .map(|e| (e, catalog.summary_text(e)))
-        .collect();
-    for (e, summary) in &entries {
+    for e in catalog.oldest_first() {
         body.str(&e.id);
         body.u64(e.version);
         body.u64(e.frame.offset);
@@ -153,12 +153,6 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
             }
             None => body.u8(0),
         }
-        body.u32(summary.len() as u32);
-    }
-    let total: usize = entries.iter().map(|(_, summary)| summary.len()).sum();
-    body.u64(total as u64);
-    for (_, summary) in &entries {
-        body.0.extend_from_slice(summary.as_bytes());
     }
     body.str(&serde_json::to_string(&catalog.dead())?);
     body.str(&serde_json::to_string(&catalog.cells())?);
@@ -172,8 +166,8 @@ pub fn encode(catalog: &Catalog, log_id: &str, log_len: u64) -> Result<Vec<u8>, 
 
 /// The catalog an index holds, and what log it covers; `None` when the bytes are not an
 /// intact index of this format.
-pub fn decode(bytes: Vec<u8>) -> Option<(Covered, Catalog)> {
-    let parsed = parse(&bytes)?;
+pub fn decode(bytes: &[u8]) -> Option<(Covered, Catalog)> {
+    let parsed = parse(bytes)?;
     Some((
         parsed.covered,
         Catalog::assemble(
@@ -182,7 +176,6 @@ pub fn decode(bytes: Vec<u8>) -> Option<(Covered, Catalog)> {
             parsed.dead,
             parsed.cells,
             parsed.strings,
-            bytes,
         ),
     ))
 }
@@ -219,7 +212,6 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
     let n = r.u32()? as usize;
     let mut strings = Interner::default();
     let mut entries = Vec::with_capacity(n.min(body.len() / 32));
-    let mut summaries_len = 0usize;
     for _ in 0..n {
         let id: Rc<str> = Rc::from(r.str()?);
         let version = r.u64()?;
@@ -243,14 +235,10 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
             1 => Some((r.u64()?, r.u64()?)),
             _ => return None,
         };
-        let len = r.u32()? as usize;
-        let summary = Summary::Indexed(summaries_len..summaries_len + len);
-        summaries_len += len;
         entries.push(Entry {
             id,
             version,
             frame,
-            summary,
             started_at,
             status,
             kind,
@@ -262,17 +250,6 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
             external_ids,
             queued,
         });
-    }
-    if r.u64()? != summaries_len as u64 {
-        return None;
-    }
-    // The summaries stay where they were read: the catalog keeps these very bytes.
-    let start = 12 + r.at;
-    r.take(summaries_len)?;
-    for e in &mut entries {
-        if let Summary::Indexed(range) = &mut e.summary {
-            *range = range.start + start..range.end + start;
-        }
     }
     let dead = serde_json::from_str(r.str()?).ok()?;
     let cells = serde_json::from_str(r.str()?).ok()?;

@@ -6,16 +6,17 @@
 //!   payload: 'R' + execution JSON (one stored version of one record)
 //!          | JSON op: header{format, logId} | delete | clear | settle | retry | prune | queue
 //! {path}/{name}.index  binary (see `index`): the log it covers (logId, byte length), and
-//!                      per execution the fields history filters on, its summary, where its
+//!                      per execution the fields history filters on, where its
 //!                      latest record frame is and its place in the outbox; dead letters, rollups
 //! ```
 //!
 //! - Every change is appended and fsynced before the call returns: a write that `flush()`
 //!   confirmed survives `kill -9` and power loss.
-//! - Only a compact catalog lives in memory (`catalog`): the fields history filters on, each
-//!   summary as JSON text (parsed only when a page returns it), stats rollups, the outbox. A
-//!   record's node runs are read from its frame when asked for (`get`, sync, recovery), and
-//!   their checksum is checked on every read.
+//! - Only a compact catalog lives in memory (`catalog`): per record the fields history
+//!   filters on and where its frame is; stats rollups; the outbox. Summaries are not kept: a
+//!   history page reads each summary it returns from the record's frame (skimming the node
+//!   payloads), as `get`, sync and recovery read whole records; the frame's checksum is
+//!   checked on every read.
 //! - Opening reads the index and replays only the log written after it. A missing, damaged or
 //!   stale index (another log, a shorter log) just means replaying the whole log: the log is
 //!   the truth, the index a cache of it.
@@ -39,6 +40,7 @@ mod frame;
 mod index;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
+mod summaries;
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
@@ -232,6 +234,8 @@ pub struct FileStore<F: FileIo> {
     /// Why writes are refused: a failed append could not be rolled back.
     sealed: RefCell<Option<String>>,
     maintenance_error: RefCell<Option<StoreError>>,
+    /// Summaries read lately (bounded; see [`summaries`]).
+    summaries: RefCell<summaries::SummaryCache>,
 }
 
 impl<F: FileIo> std::fmt::Debug for FileStore<F> {
@@ -285,6 +289,57 @@ fn now<T>(future: impl std::future::Future<Output = T>) -> T {
     future.now_or_never().expect("the file store never waits")
 }
 
+/// What opening found of an index.
+enum IndexFound {
+    /// None on disk.
+    Missing,
+    /// Another format, another log, damaged: replay the log, then write a new one.
+    Unusable,
+    /// It covers the log up to this byte.
+    Covers(u64),
+}
+
+/// The execution JSON in the record frame `f` of `id`, its checksum checked.
+fn read_record<F: FileIo>(io: &F, id: &str, f: FrameRef) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = io.read_at(f.offset, f.len).map_err(io_error("read"))?;
+    let scanned = scan(&bytes);
+    match scanned.frames.first() {
+        Some((0, p)) if p.first() == Some(&RECORD) && scanned.damaged.is_empty() => {
+            // The payload in place: drop the frame header and the record mark.
+            let start = frame::HEADER + 1;
+            let end = frame::HEADER + p.len();
+            bytes.truncate(end);
+            bytes.drain(..start);
+            Ok(bytes)
+        }
+        _ => Err(StoreError::Corrupt {
+            key: id.to_owned(),
+            reason: format!(
+                "its record at byte {} of the log is damaged ({})",
+                f.offset,
+                scanned
+                    .damaged
+                    .first()
+                    .map_or_else(|| "not a record frame".into(), |d| d.reason.clone())
+            ),
+        }),
+    }
+}
+
+/// The summary of the record in frame `f` (node payloads skipped, not built): what history
+/// pages return, and what rollups subtract when a record is replaced or removed.
+fn summary_at<F: FileIo>(io: &F, id: &str, f: FrameRef) -> Result<Execution, StoreError> {
+    let json = read_record(io, id, f)?;
+    let record: Execution =
+        crate::model::skimming(|| serde_json::from_slice(&json)).map_err(|e| {
+            StoreError::Corrupt {
+                key: id.to_owned(),
+                reason: format!("its summary cannot be read: {e}"),
+            }
+        })?;
+    Ok(record.summary())
+}
+
 fn record_frame(e: &Execution) -> Result<Vec<u8>, StoreError> {
     let mut payload = vec![RECORD];
     serde_json::to_writer(&mut payload, e).map_err(encode_error("write"))?;
@@ -328,8 +383,10 @@ impl<F: FileIo> FileStore<F> {
             fail: RefCell::new(None),
             sealed: RefCell::new(None),
             maintenance_error: RefCell::new(None),
+            summaries: RefCell::default(),
         };
         let mut report = OpenReport::default();
+        let mut index_outdated = false;
         if size > 0 {
             // The header says which log this is, and whether this library can read it.
             let head = store.io.read_at(0, size.min(4096)).map_err(open_error)?;
@@ -343,7 +400,14 @@ impl<F: FileIo> FileStore<F> {
                 None => {}
             }
         }
-        let from = store.load_index(size);
+        let from = match store.load_index(size) {
+            IndexFound::Covers(from) => from,
+            IndexFound::Unusable => {
+                index_outdated = true;
+                0
+            }
+            IndexFound::Missing => 0,
+        };
         report.indexed = from > 0;
         let tail = store.io.read_from(from).map_err(open_error)?;
         report.replayed_bytes = tail.len() as u64;
@@ -367,7 +431,9 @@ impl<F: FileIo> FileStore<F> {
             *store.log_id.borrow_mut() = log_id;
         }
         report.migrated = store.migrate_legacy()?;
-        if report.replayed_bytes > store.index_every() {
+        // An index of an earlier format (or another log) is replaced at once: the next open
+        // reads the new one instead of replaying the whole log again.
+        if report.replayed_bytes > store.index_every() || (index_outdated && size > 0) {
             // Next time, start from here (a failure only means replaying again).
             if let Err(e) = store.checkpoint() {
                 *store.maintenance_error.borrow_mut() = Some(e);
@@ -376,26 +442,26 @@ impl<F: FileIo> FileStore<F> {
         Ok((store, report))
     }
 
-    /// Loads the index when it describes this log; returns the log offset it covers (0 when
-    /// there is no usable index: replay everything).
-    fn load_index(&self, size: u64) -> u64 {
+    /// Loads the index when it describes this log.
+    fn load_index(&self, size: u64) -> IndexFound {
         let Ok(Some(bytes)) = self.io.read_index() else {
-            return 0;
+            return IndexFound::Missing;
         };
         let size_read = bytes.len() as u64;
         reserve_memory(bytes.len());
-        // An index of another format (the JSON one of earlier versions, say) is not read:
-        // the log is replayed, and a new index written.
-        let Some((covered, catalog)) = index::decode(bytes) else {
-            return 0;
+        // An index of another format (the JSON one, or format 2 with its summaries) is not
+        // read: the log is replayed, and a new index written.
+        let Some((covered, catalog)) = index::decode(&bytes) else {
+            return IndexFound::Unusable;
         };
+        drop(bytes);
         if covered.log_id != *self.log_id.borrow() || covered.log_len > size {
-            return 0;
+            return IndexFound::Unusable;
         }
         self.index_size.set(size_read);
         *self.state.borrow_mut() = catalog;
         self.indexed_len.set(covered.log_len);
-        covered.log_len
+        IndexFound::Covers(covered.log_len)
     }
 
     /// Applies every valid frame of `bytes` (the log from `base`), skipping damaged ones.
@@ -480,7 +546,7 @@ impl<F: FileIo> FileStore<F> {
                     .map_err(|e| e.to_string())?;
             self.state
                 .borrow_mut()
-                .put(&record, frame)
+                .put(&record, frame, &|id, f| self.summary(id, f))
                 .map_err(|e| e.to_string())?;
         } else {
             let op = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
@@ -516,13 +582,14 @@ impl<F: FileIo> FileStore<F> {
     /// Applies a replayed or just-logged change to the in-memory state.
     fn apply(&self, op: Op) -> Result<(), StoreError> {
         let mut s = self.state.borrow_mut();
+        let load = |id: &str, f: FrameRef| self.summary(id, f);
         match op {
             Op::Header { .. } => {}
             Op::Delete { id } => {
-                s.remove(&id)?;
+                s.remove(&id, &load)?;
             }
             Op::Clear { workflow_id } => {
-                s.clear(workflow_id.as_deref())?;
+                s.clear(workflow_id.as_deref(), &load)?;
             }
             Op::Settle { synced, refused } => {
                 let synced: Vec<Synced> = synced
@@ -536,7 +603,7 @@ impl<F: FileIo> FileStore<F> {
             }
             Op::Prune { ids } => {
                 for id in ids {
-                    s.remove(&id)?;
+                    s.remove(&id, &load)?;
                 }
             }
             Op::Queue { outbox, dead } => s.set_queue(outbox, dead),
@@ -678,6 +745,7 @@ impl<F: FileIo> FileStore<F> {
         bytes.extend(op_frame(&Op::Queue { outbox, dead })?);
         self.io.replace(&bytes).map_err(io_error("compact"))?;
         self.state.borrow_mut().move_frames(&moved);
+        self.summaries.borrow_mut().clear();
         *self.log_id.borrow_mut() = log_id;
         self.log_len.set(bytes.len() as u64);
         self.counted_len.set(bytes.len() as u64);
@@ -689,24 +757,7 @@ impl<F: FileIo> FileStore<F> {
         let Some(f) = self.state.borrow().frame(id) else {
             return Ok(None);
         };
-        let bytes = self.io.read_at(f.offset, f.len).map_err(io_error("read"))?;
-        let scanned = scan(&bytes);
-        match scanned.frames.first() {
-            Some((0, p)) if p.first() == Some(&RECORD) && scanned.damaged.is_empty() => {
-                Ok(Some(p[1..].to_vec()))
-            }
-            _ => Err(StoreError::Corrupt {
-                key: id.to_owned(),
-                reason: format!(
-                    "its record at byte {} of the log is damaged ({})",
-                    f.offset,
-                    scanned
-                        .damaged
-                        .first()
-                        .map_or_else(|| "not a record frame".into(), |d| d.reason.clone())
-                ),
-            }),
-        }
+        read_record(&self.io, id, f).map(Some)
     }
 
     fn load_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
@@ -719,6 +770,16 @@ impl<F: FileIo> FileStore<F> {
                 key: id.to_owned(),
                 reason: e.to_string(),
             })
+    }
+
+    /// The summary of `id`'s frame `f`: from the cache, or read from the log.
+    fn summary(&self, id: &str, f: FrameRef) -> Result<Execution, StoreError> {
+        if let Some(e) = self.summaries.borrow_mut().get(f.offset) {
+            return Ok(e);
+        }
+        let e = summary_at(&self.io, id, f)?;
+        self.summaries.borrow_mut().put(f.offset, e.clone());
+        Ok(e)
     }
 
     /// The file I/O (to release it on close).
@@ -763,7 +824,7 @@ impl<F: FileIo> Store for FileStore<F> {
         {
             let mut state = self.state.borrow_mut();
             for (e, frame) in batch.iter().zip(frames) {
-                state.put(e, frame)?;
+                state.put(e, frame, &|id, f| self.summary(id, f))?;
             }
         }
         self.maintain();
@@ -775,7 +836,9 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        self.state.borrow().history(query)
+        self.state
+            .borrow()
+            .history(query, &|id, f| self.summary(id, f))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
@@ -875,7 +938,9 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
-        self.state.borrow_mut().rebuild_rollups()
+        self.state
+            .borrow_mut()
+            .rebuild_rollups(&|id, f| self.summary(id, f))
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
