@@ -290,6 +290,7 @@ fn c_stats(g: Option<&StatsGroup>, days: i64) -> Value {
         "failed_count": count(g, "failed"),
         "error_count": count(g, "error"),
         "timeout_count": count(g, "timeout"),
+        "running_count": count(g, "running"),
         "success_rate": g.map_or(0.0, |g| g.success_rate),
         "avg_execution_time": d.map_or(0.0, |d| seconds(d.avg)),
         "max_execution_time": d.map_or(0.0, |d| seconds(d.max)),
