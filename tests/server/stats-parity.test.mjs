@@ -131,5 +131,24 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       // Nine of ten finished runs succeeded; the running one is not a failure.
       assert.deepEqual([ben.total_executions, ben.success_count, ben.success_rate, ben.max_execution_time], [11, 9, 90, 1]);
     });
+
+    test('GET /api/v1/stats answers exactly what tracker.stats() answers; facets list what exists', async () => {
+      for (const [groupBy, param] of [[['workflow'], 'workflow'], [['databaseType', 'user'], 'database_type,user'], [[], '']]) {
+        const mine = await tracker.stats({ since: Date.now() - 7 * DAY, groupBy });
+        const remote = await get(`/api/v1/stats?days=7${param ? `&group_by=${param}` : ''}`);
+        assert.deepEqual(remote, mine, `grouped by ${param || 'nothing'}`);
+      }
+      const facets = await get('/api/v1/facets');
+      assert.deepEqual(facets.workflows, ['one-run', 'ten-runs', 'thirds', 'two-runs']);
+      assert.deepEqual(facets.users, ['ana', 'ben']);
+      assert.deepEqual(facets.database_types, ['bigquery', 'kdb']);
+      for (const bad of ['/api/v1/stats?group_by=planet', '/api/v1/stats?days=0', '/api/v1/stats?workflow=x', '/api/v1/facets?days=abc', '/api/v1/stats?time_zone=Mars']) {
+        const r = await fetch(`${server.base}${bad}`, { headers: { authorization: `Bearer ${KEY}` } });
+        assert.equal(r.status, 400, bad);
+        const body = await r.json();
+        assert.equal(body.error.code, 'bad_request', bad);
+        assert.ok(body.error.message.length > 10, bad);
+      }
+    });
   });
 }

@@ -146,7 +146,7 @@ test('a first visit lands on the Team view: filters list what exists, trends, ru
   const workflows = await page.$$eval('#team-workflows tbody tr', (trs) => trs.map((tr) => tr.firstChild.textContent));
   assert.deepEqual(workflows.sort(), [...WORKFLOWS].sort());
   const retrain = await page.$eval('#team-workflows', (t) => [...t.querySelectorAll('tbody tr')].find((tr) => tr.firstChild.textContent === 'retrain-model').textContent);
-  assert.match(retrain, /10 min 0\d s/, 'ten-minute runs read as minutes');
+  assert.match(retrain, /10 min \d+ s/, 'ten-minute runs read as minutes');
 
   // The success rate of today leaves the running run out (it is not a failure).
   const today = await (await fetch(`${server.base}/api/v1/executions/stats/global?days=1`)).json();
@@ -158,7 +158,7 @@ test('a first visit lands on the Team view: filters list what exists, trends, ru
   // Running now: the running run, with its elapsed time counting.
   const runningItem = `#team-running li[data-id="${seeded.running.id}"]`;
   await page.waitForSelector(runningItem);
-  assert.match(await page.textContent(runningItem), /retrain-model · eli · running 3 min \d+ s/);
+  assert.match(await page.textContent(runningItem), /retrain-model · eli · running \d+ min \d+ s/);
 
   // Trends: both charts drew.
   assert.ok(await inked(page, '#team-chart-status') > 1000, 'the status chart drew');
@@ -221,7 +221,9 @@ test('search finds runs by id, error message and a value in a node input or outp
   await page.waitForSelector('#team-empty:not([hidden])');
   assert.match(await page.textContent('#team-empty'), /No run on the server matches “no such thing anywhere”/);
 
-  // Locally: a value inside a node's input, and one inside an output.
+  // Locally: a value inside a node's input, and one inside an output (offline: these stay
+  // in this browser).
+  await page.check('#offline');
   await page.click('#tab-runs');
   await page.evaluate(async (now) => {
     const { tracker } = globalThis.runledgerViewer;
@@ -246,6 +248,7 @@ test('search finds runs by id, error message and a value in a node input or outp
 
 test('dates read with times and relative times; a date range picks runs between two times', async () => {
   const { context, page } = await openViewer({ hash: '#runs' });
+  await page.check('#offline');
   await page.evaluate(async (now) => {
     const { tracker } = globalThis.runledgerViewer;
     for (const [i, ago] of [[0, 3 * 86_400_000], [1, 2 * 3_600_000], [2, 5 * 60_000]].entries()) {
@@ -272,6 +275,7 @@ test('dates read with times and relative times; a date range picks runs between 
 
 test('two runs compare side by side: status, duration per node, what differs', async () => {
   const { context, page } = await openViewer({ hash: '#runs' });
+  await page.check('#offline');
   await page.evaluate(async (now) => {
     const { tracker } = globalThis.runledgerViewer;
     const node = (id, status, durationMs, output) => ({ id, status, startedAt: now - 9000, completedAt: now - 9000 + durationMs, durationMs, input: { day: 1 }, output });
@@ -333,6 +337,7 @@ test('a run of 1,000 nodes opens with its whole Gantt drawn, axis in readable un
 
 test('100,000 local executions: the history keeps only a window of rows in the page while it scrolls', async () => {
   const { context, page } = await openViewer({ hash: '#runs' });
+  await page.check('#offline');
   const stored = await page.evaluate(async (now) => {
     const { tracker } = globalThis.runledgerViewer;
     for (let i = 0; i < 100_000; i++) {
@@ -344,14 +349,15 @@ test('100,000 local executions: the history keeps only a window of rows in the p
   }, NOW);
   assert.equal(stored, 100_000);
   await page.evaluate(() => document.querySelector('#filters').dispatchEvent(new Event('change')));
-  await until(page, localRows, (r) => r.length >= 50, 'the first page');
-  for (let i = 0; i < 30; i++) {
+  await page.waitForFunction(() => Number(document.querySelector('#history').dataset.loaded) >= 50, null, { timeout: 30_000 });
+  const loadedNow = () => page.evaluate(() => Number(document.querySelector('#history').dataset.loaded));
+  for (let i = 0; i < 300 && await loadedNow() < 1000; i++) {
     await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
-    await page.waitForTimeout(60);
+    await page.waitForTimeout(50);
   }
-  await page.waitForFunction(() => Number(document.querySelector('#history').dataset.loaded) >= 1000, null, { timeout: 30_000 });
   const inDom = await page.$$eval('#history tr[data-id]', (trs) => trs.length);
-  const loaded = Number(await page.getAttribute('#history', 'data-loaded'));
+  const loaded = await loadedNow();
+  assert.ok(loaded >= 1000, `${loaded} rows loaded by scrolling`);
   assert.ok(inDom < 150, `${inDom} rows in the DOM for ${loaded} loaded`);
   assert.ok(await page.$('#history tr.spacer'), 'spacers stand for the rows out of view');
   // Scrolling back to the top shows the newest run.
