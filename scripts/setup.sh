@@ -55,7 +55,13 @@ if [ -n "$for_tests" ]; then
   fi
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A link to a shared installed copy (a worktree): `npm ci` would empty the copy every
+  # other checkout uses. Never install through it; say what is stale instead.
+  if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "[setup] node_modules is a link to $(readlink node_modules) and may not match package-lock.json; not running npm ci through a link (update the shared copy there)" >&2
+  fi
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm packages (npm ci, about a minute)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
