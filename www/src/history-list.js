@@ -52,7 +52,8 @@ export function historyList({ tbody, more, sentinel, empty, count, fetchPage, on
     const table = tbody.closest('table');
     const top = table ? table.getBoundingClientRect().top + window.scrollY : 0;
     const first = Math.max(0, Math.floor((window.scrollY - top) / ROW_PX) - OVERSCAN);
-    const last = Math.min(items.length, Math.ceil((window.scrollY - top + window.innerHeight) / ROW_PX) + OVERSCAN);
+    // At least a screenful past `first`, even while the table is still below the fold.
+    const last = Math.min(items.length, Math.max(first + 2 * OVERSCAN, Math.ceil((window.scrollY - top + window.innerHeight) / ROW_PX) + OVERSCAN));
     const spacer = (n) => (n > 0 ? h('tr', { className: 'spacer', 'aria-hidden': 'true' }, h('td', { colSpan: columns(), style: `height:${n * ROW_PX}px` })) : null);
     const rows = items.slice(first, Math.max(first, last)).map((e) => row(e, { onOpen, selectable: Boolean(onSelect), selected: selected.has(e.id), onSelect: pick }));
     const focusedId = document.activeElement?.closest?.('tr')?.dataset.id;

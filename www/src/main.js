@@ -140,6 +140,7 @@ const localHistory = historyList({
       text, limit, from: cursor,
       readPage: (c, n) => tracker.history({ ...historyQuery(), limit: n, cursor: c }),
       byId: (id) => tracker.get(id),
+      full: (e) => tracker.get(e.id),
     });
     searchFrom = found;
     return { items: found.items, nextCursor: found.nextCursor };

@@ -24,14 +24,16 @@ export function matches(e, text) {
 }
 
 /** The most executions one search reads before it stops and says so. */
-export const SEARCH_SCAN_LIMIT = 5000;
+export const SEARCH_SCAN_LIMIT = 3000;
 
 /**
- * `readPage(cursor, limit)` → `{ items, nextCursor }` (the filtered history, newest first);
- * `byId(id)` → the execution with that id or null. Resolves `{ items, nextCursor, scanned,
- * complete }`: `limit` matches at most, continuing from `from` (a search cursor).
+ * `readPage(cursor, limit)` → `{ items, nextCursor }` (the filtered history, newest first,
+ * possibly summaries without node values); `byId(id)` → the execution with that id or null;
+ * `full(e)` (optional) → the whole record of a summary, read when the summary does not match
+ * but its nodes might. Resolves `{ items, nextCursor, scanned, complete }`: `limit` matches
+ * at most, continuing from `from` (a search cursor).
  */
-export async function search({ text, readPage, byId, limit = 25, from }) {
+export async function search({ text, readPage, byId, full, limit = 25, from }) {
   const items = [];
   let scanned = from?.scanned ?? 0;
   let cursor = from?.cursor;
@@ -44,8 +46,15 @@ export async function search({ text, readPage, byId, limit = 25, from }) {
   while (items.length < limit && scanned < SEARCH_SCAN_LIMIT) {
     const page = await readPage(cursor, 200);
     scanned += page.items.length;
+    const unmatched = [];
     for (const e of page.items) {
-      if (!seen.has(e.id) && matches(e, text)) { items.push(e); seen.add(e.id); }
+      if (seen.has(e.id)) continue;
+      if (matches(e, text)) { items.push(e); seen.add(e.id); } else if (full && (e.nodeCount ?? e.nodes?.length ?? 0) > 0 && !e.nodes?.some((n) => n.input !== undefined || n.output !== undefined)) unmatched.push(e);
+    }
+    // Node inputs and outputs are only in the whole records: read those of this page together.
+    const wholes = await Promise.all(unmatched.map((e) => full(e).catch(() => null)));
+    for (const [i, whole] of wholes.entries()) {
+      if (whole && matches(whole, text)) { items.push(unmatched[i]); seen.add(whole.id); }
     }
     cursor = page.nextCursor;
     if (!cursor) return { items, nextCursor: undefined, scanned, complete: true };
