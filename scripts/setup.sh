@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, on a fresh machine or an old one.
 # Idempotent: each step checks before it installs.
+#   bash scripts/setup.sh           what building, starting and testing need (npm test)
+#   bash scripts/setup.sh --start   only what `npm start` needs: no Chromium, PostgreSQL or
+#                                   sqlite3 CLI (only the tests use those)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+for_tests=1
+case "${1:-}" in
+  --start) for_tests= ;;
+  "") ;;
+  *) echo "[setup] unknown option '$1' (expected nothing, or --start)" >&2; exit 2 ;;
+esac
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 step() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -21,29 +31,37 @@ if [ -z "$wb_version" ]; then
   exit 1
 fi
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb_version"; then
-  step "installing wasm-bindgen-cli $wb_version (a few minutes, once)"
+  step "installing wasm-bindgen-cli $wb_version (about 3-6 minutes on 2 cores, once; cargo shows its progress)"
   cargo install wasm-bindgen-cli --version "$wb_version" --locked
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  step "installing Debian's chromium and chromium-driver"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+if [ -n "$for_tests" ]; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    step "installing Debian's chromium and chromium-driver"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+
+  if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    step "installing Debian's PostgreSQL 15 server binaries (the server tests start a throwaway cluster)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+  fi
+
+  if ! command -v sqlite3 >/dev/null; then
+    step "installing Debian's sqlite3 (the server's migration test writes an old-schema database with it)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
+  fi
 fi
 
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  step "installing Debian's PostgreSQL 15 server binaries (the server tests start a throwaway cluster)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
-fi
-
-if ! command -v sqlite3 >/dev/null; then
-  step "installing Debian's sqlite3 (the server's migration test writes an old-schema database with it)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
-fi
-
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step "installing npm packages"
+if [ -L node_modules ]; then
+  # A link to a shared installed copy (a worktree): `npm ci` would empty the copy every
+  # other checkout uses. Never install through it; say what is stale instead.
+  if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "[setup] node_modules is a link to $(readlink node_modules) and may not match package-lock.json; not running npm ci through a link (update the shared copy there)" >&2
+  fi
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm packages (npm ci, about a minute)"
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -262,7 +262,17 @@ async fn list(
 
 /// The one group of a stats query over `cells`, if anything matched.
 fn one_group(cells: &[runledger::stats::Cell], query: &StatsQuery) -> Option<StatsGroup> {
-    aggregate(cells, query, 0).groups.into_iter().next()
+    // Rounded here, at the edge: the rollups and the aggregation keep full precision.
+    aggregate(cells, query, 0)
+        .rounded()
+        .groups
+        .into_iter()
+        .next()
+}
+
+/// Milliseconds as the seconds DOMAIN.md C's shape uses, rounded like every edge figure.
+fn seconds(ms: f64) -> f64 {
+    runledger::stats::round_to(ms / 1000.0, runledger::stats::DURATION_DECIMALS + 3)
 }
 
 fn count(g: Option<&StatsGroup>, status: &str) -> u64 {
@@ -280,9 +290,10 @@ fn c_stats(g: Option<&StatsGroup>, days: i64) -> Value {
         "failed_count": count(g, "failed"),
         "error_count": count(g, "error"),
         "timeout_count": count(g, "timeout"),
+        "running_count": count(g, "running"),
         "success_rate": g.map_or(0.0, |g| g.success_rate),
-        "avg_execution_time": d.map_or(0.0, |d| d.avg / 1000.0),
-        "max_execution_time": d.map_or(0.0, |d| d.max / 1000.0),
+        "avg_execution_time": d.map_or(0.0, |d| seconds(d.avg)),
+        "max_execution_time": d.map_or(0.0, |d| seconds(d.max)),
         "total_rows_processed": g.map_or(0, |g| g.total_rows),
     })
 }
@@ -329,15 +340,23 @@ fn database_stats(cells: &[runledger::stats::Cell]) -> Vec<Value> {
         ..StatsQuery::default()
     };
     aggregate(cells, &query, 0)
+        .rounded()
         .groups
         .iter()
         .filter_map(|g| {
+            // Every status is counted, so the counts add up to execution_count.
             Some(json!({
                 "database_type": g.key.database_type.as_ref()?,
                 "execution_count": g.total,
                 "success_count": count(Some(g), "success"),
                 "failed_count": count(Some(g), "failed"),
-                "avg_execution_time": g.duration_ms.as_ref().map_or(0.0, |d| d.avg / 1000.0),
+                "error_count": count(Some(g), "error"),
+                "timeout_count": count(Some(g), "timeout"),
+                "running_count": count(Some(g), "running"),
+                "cancelled_count": count(Some(g), "cancelled"),
+                "interrupted_count": count(Some(g), "interrupted"),
+                "success_rate": g.success_rate,
+                "avg_execution_time": g.duration_ms.as_ref().map_or(0.0, |d| seconds(d.avg)),
             }))
         })
         .collect()

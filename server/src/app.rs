@@ -88,6 +88,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
         .merge(crate::api::routes())
+        .merge(crate::team::routes())
         .merge(crate::admin::routes());
     if state.faults.is_some() {
         router = router

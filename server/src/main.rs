@@ -22,6 +22,7 @@ mod migrate;
 mod panic;
 mod rate_limit;
 mod serve;
+mod team;
 mod versions;
 mod web;
 

@@ -417,7 +417,8 @@ impl Tracker {
     /// Stats from the rollups, never by scanning records: `{ since, until, groupBy, filter,
     /// timeZone }` → `{ groups: [{ key, total, byStatus, successRate, durationMs: { avg,
     /// min, max, p50, p95, p99 }, totalRows }], relativeError }`. Pending records are written
-    /// first, as for `history()`.
+    /// first, as for `history()`. Min and max are exact, percentiles nearest-rank, the
+    /// success rate counts finished executions only; figures rounded to two decimals.
     #[wasm_bindgen(unchecked_return_type = "Promise<StatsResult>")]
     pub fn stats(
         &self,
@@ -436,7 +437,8 @@ impl Tracker {
                 Some(w) => engine.store.workflow_cells(w, from, to).await?,
                 None => engine.store.cells(from, to).await?,
             };
-            Ok(encode(&aggregate(&cells, &query, offset)))
+            // Rounded here, at the edge: the rollups and the aggregation keep full precision.
+            Ok(encode(&aggregate(&cells, &query, offset).rounded()))
         })
     }
 

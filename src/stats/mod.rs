@@ -14,8 +14,8 @@ mod sketch;
 
 pub use page::{decode_page, encode_page, page_slot, PAGE_SLOTS};
 pub use query::{
-    aggregate, parse_time_zone, Durations, GroupBy, GroupKey, StatsFilter, StatsGroup, StatsQuery,
-    StatsResult,
+    aggregate, parse_time_zone, round_to, Durations, GroupBy, GroupKey, StatsFilter, StatsGroup,
+    StatsQuery, StatsResult, DURATION_DECIMALS, PERCENT_DECIMALS,
 };
 pub use rollup::{changes, Cell, CellKey, Contribution, Rollups, SLOT_MS};
-pub use sketch::{Sketch, RELATIVE_ERROR};
+pub use sketch::{Extremes, Sketch, RELATIVE_ERROR};

@@ -8,11 +8,16 @@
 //!
 //! ```text
 //! [workflowId | null, [[slot, userId | null, databaseType | null, status, kind,
-//!                       count, timed, durationSumUs, rows, zeros, [bucket, n, …]], …]]
+//!                       count, timed, durationSumUs, rows, zeros, [bucket, n, …],
+//!                       [least | null, greatest | null]], …]]
 //! ```
+//!
+//! The last element (the sketch's exact extremes) came later: rows without it still read,
+//! with the extremes unknown.
 
 use serde::{Deserialize, Serialize};
 
+use super::sketch::Extremes;
 use super::{Cell, CellKey, Sketch};
 
 /// Slots per page: four hours of 30-minute slots.
@@ -23,19 +28,82 @@ pub fn page_slot(slot: i64) -> i64 {
     slot - slot.rem_euclid(PAGE_SLOTS)
 }
 
-type Row = (
-    i64,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    u64,
-    u64,
-    i64,
-    u64,
-    u64,
-    Vec<i64>,
-);
+/// One cell as an array; `extremes` is absent from rows stored before it existed.
+struct Row {
+    slot: i64,
+    user_id: Option<String>,
+    database_type: Option<String>,
+    status: String,
+    kind: String,
+    count: u64,
+    timed: u64,
+    duration_sum_us: i64,
+    rows: u64,
+    zeros: u64,
+    buckets: Vec<i64>,
+    extremes: (Option<i64>, Option<i64>),
+}
+
+impl Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(12)?;
+        t.serialize_element(&self.slot)?;
+        t.serialize_element(&self.user_id)?;
+        t.serialize_element(&self.database_type)?;
+        t.serialize_element(&self.status)?;
+        t.serialize_element(&self.kind)?;
+        t.serialize_element(&self.count)?;
+        t.serialize_element(&self.timed)?;
+        t.serialize_element(&self.duration_sum_us)?;
+        t.serialize_element(&self.rows)?;
+        t.serialize_element(&self.zeros)?;
+        t.serialize_element(&self.buckets)?;
+        t.serialize_element(&self.extremes)?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Row, D::Error> {
+        struct RowVisitor;
+        impl<'de> serde::de::Visitor<'de> for RowVisitor {
+            type Value = Row;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a rollup cell array of 11 or 12 elements")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Row, A::Error> {
+                let mut at = 0;
+                let mut next = || {
+                    at += 1;
+                    at - 1
+                };
+                macro_rules! required {
+                    () => {{
+                        let i = next();
+                        seq.next_element()?
+                            .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?
+                    }};
+                }
+                Ok(Row {
+                    slot: required!(),
+                    user_id: required!(),
+                    database_type: required!(),
+                    status: required!(),
+                    kind: required!(),
+                    count: required!(),
+                    timed: required!(),
+                    duration_sum_us: required!(),
+                    rows: required!(),
+                    zeros: required!(),
+                    buckets: required!(),
+                    extremes: seq.next_element()?.unwrap_or((None, None)),
+                })
+            }
+        }
+        deserializer.deserialize_seq(RowVisitor)
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Page(Option<String>, Vec<Row>);
@@ -48,21 +116,23 @@ pub fn encode_page(cells: &[&Cell]) -> String {
         .map(|c| {
             debug_assert!(c.key.workflow_id == workflow);
             let (zeros, buckets) = c.durations.parts();
-            (
-                c.key.slot,
-                c.key.user_id.clone(),
-                c.key.database_type.clone(),
-                c.key.status.clone(),
-                c.key.kind.clone(),
-                c.count,
-                c.timed,
-                c.duration_sum_us,
-                c.rows,
+            let extremes = c.durations.extremes();
+            Row {
+                slot: c.key.slot,
+                user_id: c.key.user_id.clone(),
+                database_type: c.key.database_type.clone(),
+                status: c.key.status.clone(),
+                kind: c.key.kind.clone(),
+                count: c.count,
+                timed: c.timed,
+                duration_sum_us: c.duration_sum_us,
+                rows: c.rows,
                 zeros,
-                buckets
+                buckets: buckets
                     .flat_map(|(b, n)| [i64::from(b), n as i64])
                     .collect(),
-            )
+                extremes: (extremes.least, extremes.greatest),
+            }
         })
         .collect();
     serde_json::to_string(&Page(workflow, rows)).expect("a page always serializes")
@@ -73,40 +143,31 @@ pub fn decode_page(text: &str) -> Result<Vec<Cell>, serde_json::Error> {
     let Page(workflow_id, rows) = serde_json::from_str(text)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                slot,
-                user_id,
-                database_type,
-                status,
-                kind,
-                count,
-                timed,
-                sum,
-                rows,
-                zeros,
-                buckets,
-            )| {
-                let pairs = buckets
-                    .chunks_exact(2)
-                    .map(|p| (p[0] as i32, p[1].max(0) as u64));
-                Cell {
-                    key: CellKey {
-                        slot,
-                        workflow_id: workflow_id.clone(),
-                        user_id,
-                        database_type,
-                        status,
-                        kind,
-                    },
-                    count,
-                    timed,
-                    duration_sum_us: sum,
-                    rows,
-                    durations: Sketch::from_parts(zeros, pairs),
-                }
-            },
-        )
+        .map(|r| {
+            let pairs = r
+                .buckets
+                .chunks_exact(2)
+                .map(|p| (p[0] as i32, p[1].max(0) as u64));
+            let extremes = Extremes {
+                least: r.extremes.0,
+                greatest: r.extremes.1,
+            };
+            Cell {
+                key: CellKey {
+                    slot: r.slot,
+                    workflow_id: workflow_id.clone(),
+                    user_id: r.user_id,
+                    database_type: r.database_type,
+                    status: r.status,
+                    kind: r.kind,
+                },
+                count: r.count,
+                timed: r.timed,
+                duration_sum_us: r.duration_sum_us,
+                rows: r.rows,
+                durations: Sketch::from_parts(r.zeros, pairs, extremes),
+            }
+        })
         .collect())
 }
 
@@ -152,6 +213,22 @@ mod tests {
         assert_eq!(decode_page(&text).unwrap(), cells);
         let as_objects = serde_json::to_string(&cells).unwrap();
         assert!(text.len() * 2 < as_objects.len(), "{text}");
+    }
+
+    #[test]
+    fn a_page_stored_before_the_extremes_still_reads() {
+        let old = r#"["wf-1",[[981792,"u1",null,"success","workflow",2,2,3000000,0,0,[401,2]]]]"#;
+        let cells = decode_page(old).unwrap();
+        let sketch = &cells[0].durations;
+        assert_eq!((sketch.count(), cells[0].count), (2, 2));
+        let max = sketch.max().unwrap();
+        assert!(
+            max > 2990.0 && max < 3030.0,
+            "estimated from the bucket: {max}"
+        );
+        // Written again, it keeps the extremes unknown rather than inventing them.
+        let again = decode_page(&encode_page(&cells.iter().collect::<Vec<_>>())).unwrap();
+        assert_eq!(again, cells);
     }
 
     #[test]

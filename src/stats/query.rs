@@ -91,7 +91,10 @@ pub struct GroupKey {
     pub status: Option<String>,
 }
 
-/// Duration statistics in ms; percentiles, min and max within [`RELATIVE_ERROR`].
+/// Duration statistics in ms. `min` and `max` are exact; percentiles use the nearest rank
+/// (the value of rank `⌈p·n⌉` in ascending order, so p95 of {100, 300} is 300) and are
+/// within [`RELATIVE_ERROR`] of it. See [`Sketch`] for the one case where min or max falls
+/// back to an estimate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Durations {
     /// Exact mean.
@@ -118,7 +121,8 @@ pub struct StatsGroup {
     pub total: u64,
     /// Executions per status word.
     pub by_status: BTreeMap<String, u64>,
-    /// `success / total × 100`, two decimals (as the query tracker of DOMAIN.md C defined it).
+    /// `success / finished × 100`: executions still running are not counted as failures;
+    /// 0 when none finished. Rounded to two decimals by [`StatsResult::rounded`].
     pub success_rate: f64,
     /// Over executions that finished with a duration; absent when none did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,8 +137,60 @@ pub struct StatsGroup {
 pub struct StatsResult {
     /// Groups, ordered by key.
     pub groups: Vec<StatsGroup>,
-    /// The relative error of percentiles, min and max.
+    /// The relative error of percentiles.
     pub relative_error: f64,
+}
+
+/// `x` rounded to `decimals` places, for the edges (API answers and the viewer): the
+/// rollups and the aggregation keep full precision, so `0.9900000000000001` is shown as
+/// `0.99`.
+pub fn round_to(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    let rounded = (x * scale).round() / scale;
+    if rounded.is_finite() {
+        rounded
+    } else {
+        x
+    }
+}
+
+/// Decimals of durations in ms at the edges (0.01 ms).
+pub const DURATION_DECIMALS: i32 = 2;
+/// Decimals of percentages (success rate) at the edges.
+pub const PERCENT_DECIMALS: i32 = 2;
+
+impl Durations {
+    /// Every figure rounded to [`DURATION_DECIMALS`].
+    pub fn rounded(&self) -> Durations {
+        let r = |x| round_to(x, DURATION_DECIMALS);
+        Durations {
+            avg: r(self.avg),
+            min: r(self.min),
+            max: r(self.max),
+            p50: r(self.p50),
+            p95: r(self.p95),
+            p99: r(self.p99),
+        }
+    }
+}
+
+impl StatsGroup {
+    /// The group with its figures rounded for display.
+    pub fn rounded(mut self) -> StatsGroup {
+        self.success_rate = round_to(self.success_rate, PERCENT_DECIMALS);
+        self.duration_ms = self.duration_ms.as_ref().map(Durations::rounded);
+        self
+    }
+}
+
+impl StatsResult {
+    /// The answer with its figures rounded for display (the edge: API and bindings).
+    pub fn rounded(self) -> StatsResult {
+        StatsResult {
+            groups: self.groups.into_iter().map(StatsGroup::rounded).collect(),
+            relative_error: self.relative_error,
+        }
+    }
 }
 
 /// Parses a time zone: `UTC`, `Z`, or `±HH:MM` in steps of 30 minutes; returns the offset in
@@ -275,16 +331,21 @@ pub fn aggregate<'a>(
         .into_iter()
         .filter(|(_, s)| s.total > 0)
         .map(|(key, s)| {
-            let success = s.by_status.get("success").copied().unwrap_or(0);
+            let status = |word: &str| s.by_status.get(word).copied().unwrap_or(0);
+            let finished = s.total.saturating_sub(status(Status::Running.as_str()));
             let q = |p| s.durations.quantile(p).unwrap_or(0.0);
             StatsGroup {
                 key,
                 total: s.total,
-                success_rate: (success as f64 * 10_000.0 / s.total as f64).round() / 100.0,
+                success_rate: if finished == 0 {
+                    0.0
+                } else {
+                    status(Status::Success.as_str()) as f64 * 100.0 / finished as f64
+                },
                 duration_ms: (s.timed > 0).then(|| Durations {
                     avg: s.duration_sum_us as f64 / s.timed as f64 / 1000.0,
-                    min: q(0.0),
-                    max: q(1.0),
+                    min: s.durations.min().unwrap_or(0.0),
+                    max: s.durations.max().unwrap_or(0.0),
                     p50: q(0.5),
                     p95: q(0.95),
                     p99: q(0.99),

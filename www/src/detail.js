@@ -2,7 +2,7 @@
 // node's input/output/error with redacted values and truncation markers made visible, outputs
 // with their lineage, and external ids.
 import { Chart } from './charts.js';
-import { $, h, duration, time, title, statusBadge, STATUS_COLORS } from './format.js';
+import { $, h, axisDuration, duration, runDuration, time, relative, title, statusBadge, STATUS_COLORS } from './format.js';
 
 let gantt;
 
@@ -42,45 +42,73 @@ function errorBlock(error) {
     error.stack ? h('details', {}, h('summary', {}, 'Stack'), h('pre', {}, error.stack)) : null);
 }
 
+/** Above this many node runs the Gantt thins its bars and labels so it stays quick to draw. */
+const DENSE_GANTT = 150;
+
 function drawGantt(canvas, execution) {
   gantt?.destroy();
   const nodes = execution.nodes ?? [];
   const t0 = execution.startedAt;
   const end = (n) => (n.completedAt ?? Date.now()) - t0;
+  const span = Math.max(1, ...nodes.map(end));
+  const dense = nodes.length > DENSE_GANTT;
   gantt = new Chart(canvas, {
     type: 'bar',
     data: {
       labels: nodes.map((n) => `${n.name ?? n.id}${n.attempt > 1 ? ` (attempt ${n.attempt})` : ''}`),
       datasets: [{
-        label: 'node run (ms from start)',
+        label: 'node run',
         data: nodes.map((n) => [n.startedAt - t0, Math.max(end(n), n.startedAt - t0 + 1)]),
         backgroundColor: nodes.map((n) => STATUS_COLORS[n.status] ?? '#607d8b'),
-        borderSkipped: false, barPercentage: 0.7,
+        borderSkipped: false, barPercentage: dense ? 1 : 0.7, categoryPercentage: dense ? 1 : 0.8,
       }],
     },
     options: {
       indexAxis: 'y', responsive: true, maintainAspectRatio: false, animation: false,
-      scales: { x: { type: 'linear', min: 0, title: { display: true, text: 'ms since the run started' } } },
+      // A thousand bars draw in one pass; hover hit-testing is what would make it sluggish.
+      events: dense ? ['click'] : undefined,
+      scales: {
+        x: { type: 'linear', min: 0, title: { display: true, text: 'time since the run started' }, ticks: { callback: (v) => axisDuration(v, span) } },
+        y: { ticks: { autoSkip: true, display: !dense || nodes.length <= 400 } },
+      },
       plugins: {
         legend: { display: false },
-        tooltip: { callbacks: { label: (c) => { const n = nodes[c.dataIndex]; return `${n.status} · ${duration(n.durationMs)} · starts at +${n.startedAt - t0} ms`; } } },
+        tooltip: { callbacks: { label: (c) => { const n = nodes[c.dataIndex]; return `${n.status} · ${duration(n.durationMs)} · starts at +${duration(n.startedAt - t0)}`; } } },
       },
     },
   });
-  canvas.parentElement.style.height = `${Math.max(120, 36 * nodes.length + 60)}px`;
+  const rowPx = dense ? Math.max(3, Math.min(36, Math.floor(4000 / nodes.length))) : 36;
+  canvas.parentElement.style.height = `${Math.max(120, rowPx * nodes.length + 60)}px`;
 }
+
+/** Copies `text` to the clipboard; says so on `button`. */
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = 'Copied';
+  } catch {
+    // No clipboard permission (an insecure origin): select the id so Ctrl-C copies it.
+    const code = button.previousElementSibling;
+    getSelection().selectAllChildren(code);
+    button.textContent = 'Selected: press Ctrl-C';
+  }
+  setTimeout(() => { button.textContent = 'Copy id'; }, 2000);
+}
+
+/** How many node runs the page lists in full; the rest are summarised (the Gantt has them all). */
+const LISTED_NODES = 200;
 
 /**
  * Opens the detail dialog for `execution`. `lineage(name)` and `byExternalId(system, id)`
  * return lists of executions (`byExternalId` may be absent); `open(id)` opens another one.
  */
-export function showDetail(execution, { lineage, byExternalId, open, source }) {
+export function showDetail(execution, { lineage, byExternalId, open }) {
   const e = execution;
   $('detail-title').textContent = title(e);
+  const copyButton = h('button', { type: 'button', className: 'copy-id', onclick: (ev) => copy(e.id, ev.currentTarget) }, 'Copy id');
   const facts = [
-    ['Id', h('code', {}, e.id)], ['Status', statusBadge(e.status)], ['Kind', e.kind], ['User', e.userId ?? '—'],
-    ['Started', time(e.startedAt)], ['Duration', duration(e.durationMs)], ['Trigger', e.trigger ? e.trigger.type : '—'],
-    ['Version', String(e.version)], ['Source', source],
+    ['Id', h('span', {}, h('code', { 'data-testid': 'run-id' }, e.id), ' ', copyButton)], ['Status', statusBadge(e.status)], ['Kind', e.kind], ['User', e.userId ?? '—'],
+    ['Started', `${time(e.startedAt)} (${relative(e.startedAt)})`], ['Duration', runDuration(e)], ['Trigger', e.trigger ? e.trigger.type : '—'],
   ];
   const body = [h('dl', { className: 'facts' }, facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))];
   body.push(errorBlock(e.error));
@@ -91,7 +119,9 @@ export function showDetail(execution, { lineage, byExternalId, open, source }) {
   if (e.nodes?.length) {
     const canvas = h('canvas', { id: 'gantt', role: 'img', 'aria-label': `Timeline of ${e.nodes.length} node runs` });
     body.push(h('section', {}, h('h3', {}, 'Timeline'), h('div', { className: 'gantt-wrap', 'data-testid': 'gantt' }, canvas)));
-    body.push(h('section', {}, h('h3', {}, 'Node runs'), ...e.nodes.map((n) => h('details', { className: `node node-${n.status}`, open: n.status === 'error', 'data-node': n.id },
+    const listed = e.nodes.slice(0, LISTED_NODES);
+    const rest = e.nodes.length - listed.length;
+    body.push(h('section', {}, h('h3', {}, 'Node runs'), rest > 0 ? h('p', { className: 'muted' }, `The first ${LISTED_NODES} of ${e.nodes.length} node runs; the timeline shows them all.`) : null, ...listed.map((n) => h('details', { className: `node node-${n.status}`, open: n.status === 'error', 'data-node': n.id },
       h('summary', {}, statusBadge(n.status), ` ${n.name ?? n.id}`, n.attempt > 1 ? ` (attempt ${n.attempt})` : '', ` · ${duration(n.durationMs)}`),
       h('div', { className: 'kv' }, h('span', {}, 'Input'), renderValue(n.input)),
       h('div', { className: 'kv' }, h('span', {}, 'Output'), renderValue(n.output)),

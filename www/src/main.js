@@ -5,12 +5,15 @@
 // URL parameters: `seed` (default 42) seeds the demo workflows' randomness; `speed` (default 1)
 // divides their waits (the tests run them fast).
 import { Tracker } from 'runledger';
-import { $, h, duration, fillTable, time } from './format.js';
+import { $, h, duration, fillTable, relative, time } from './format.js';
 import { WORKFLOWS, prng } from './workflows.js';
 import { historyList } from './history-list.js';
 import { showDetail } from './detail.js';
+import { showCompare } from './compare.js';
 import { renderStats } from './stats-view.js';
-import { teamView } from './team.js';
+import { teamView, fillOptions, rangeOf, runningList } from './team.js';
+import { search } from './search.js';
+import { formToHash, hashToForm, parseHash, updateHash } from './url-state.js';
 
 const params = new URLSearchParams(location.search);
 const SEED = Number(params.get('seed') ?? 42);
@@ -43,7 +46,13 @@ try {
   throw e;
 }
 globalThis.runledgerViewer = { tracker };
-tracker.on('error', (e) => { notify(`Background error (${e.name}): ${e.message}`, 'error', e.name); console.error('[runledger]', e); });
+/** A background failure in words a user acts on; the technical detail goes to the console. */
+function describeBackgroundError(e) {
+  if (e.name === 'SyncError') return `Some runs could not be sent to the server: ${e.message}. They are kept here and sent again automatically.`;
+  if (e.name === 'StoreError' || e.name === 'QuotaError') return `Runs could not be saved in this browser: ${e.message}.`;
+  return `Something went wrong in the background: ${e.message}.`;
+}
+tracker.on('error', (e) => { notify(describeBackgroundError(e), 'error', e.name); console.error('[runledger]', e); });
 if (tracker.recovered.length) notify(`${tracker.recovered.length} run(s) left running by a closed tab were marked interrupted.`);
 
 // ---- live updates, in this tab and every other one open on the same store ----
@@ -79,7 +88,12 @@ function selectTab(name, focus = false) {
     $(tab.getAttribute('aria-controls')).hidden = !selected;
     if (selected && focus) tab.focus();
   }
-  if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
+  if (parseHash().tab !== name) {
+    // Another tab: its own filters, no open run.
+    history.replaceState(null, '', `#${name}`);
+    if (name === 'runs') formToHash(filters);
+    if (name === 'team' && team) formToHash($('team-filters'), 't.');
+  }
   if (name === 'stats') refreshStats();
   if (name === 'team') team?.show();
   if (name === 'settings') refreshDeadLetters();
@@ -93,11 +107,12 @@ tabs.forEach((tab, i) => {
 });
 
 // ---- detail ----
+$('detail').addEventListener('close', () => updateHash({ run: null }));
 async function openLocal(id) {
   const e = await tracker.get(id);
-  if (!e) { notify(`Execution ${id} is no longer stored here (pruned or cleared).`); return; }
+  if (!e) { notify(`Run ${id} is not stored in this browser (it was pruned or cleared, or it was recorded elsewhere: try the Team tab).`); updateHash({ run: null }); return; }
+  updateHash({ run: id });
   showDetail(e, {
-    source: 'this browser',
     lineage: async (name) => (await tracker.lineage(name, { limit: 20 })).items,
     byExternalId: (system, xid) => tracker.byExternalId(system, xid),
     open: openLocal,
@@ -106,21 +121,81 @@ async function openLocal(id) {
 
 // ---- history ----
 const filters = $('filters');
-for (const w of WORKFLOWS.filter((w) => w.id !== 'query-runner')) filters.workflowId.append(new Option(w.label, w.id));
+hashToForm(filters);
 function historyQuery() {
   const q = {};
-  for (const [k, v] of new FormData(filters)) if (v) q[k] = v;
-  if (q.range) { q.since = Date.now() - Number(q.range); delete q.range; }
+  for (const [k, v] of new FormData(filters)) if (v && !['q', 'range', 'from', 'to'].includes(k)) q[k] = v;
+  Object.assign(q, rangeOf(filters));
   return q;
 }
+const filtersActive = () => [...new FormData(filters)].some(([, v]) => v);
+let searchFrom;
 const localHistory = historyList({
   tbody: $('history'), more: $('more'), sentinel: $('history-sentinel'), empty: $('history-empty'), count: $('history-count'),
-  fetchPage: (cursor, limit) => tracker.history({ ...historyQuery(), limit, cursor }),
+  fetchPage: async (cursor, limit) => {
+    const text = filters.q.value.trim();
+    if (!text) return tracker.history({ ...historyQuery(), limit, cursor });
+    // Searching: `cursor` is the search's own position.
+    const found = await search({
+      text, limit, from: cursor,
+      readPage: (c, n) => tracker.history({ ...historyQuery(), limit: n, cursor: c }),
+      byId: (id) => tracker.get(id),
+      full: (e) => tracker.get(e.id),
+    });
+    searchFrom = found;
+    return { items: found.items, nextCursor: found.nextCursor };
+  },
   onOpen: (e) => openLocal(e.id),
   onError: (e) => notify(`History could not be read: ${e.message}`, 'error'),
+  onSelect: (picked) => pickedForCompare($('compare-runs'), picked),
+  describeEmpty: () => {
+    if (filters.q.value.trim()) return `No run matches “${filters.q.value.trim()}”${searchFrom && !searchFrom.complete ? ` in the newest ${searchFrom.scanned.toLocaleString()} runs` : ''}. Try fewer words, or reset the filters.`;
+    if (filtersActive()) return 'No runs match these filters. Change them, or press “Reset filters”.';
+    return config.endpoint
+      ? 'Nothing has been recorded in this browser yet. Run a demo workflow above, or open the Team tab to see the runs on the server.'
+      : 'Nothing has been recorded in this browser yet. Run a demo workflow above.';
+  },
 });
-filters.addEventListener('change', () => localHistory.reload());
-filters.addEventListener('reset', () => setTimeout(() => localHistory.reload()));
+function pickedForCompare(button, picked) {
+  button.disabled = picked.length !== 2;
+  button.textContent = picked.length > 2 ? `Compare: pick only 2 (${picked.length} ticked)` : 'Compare 2 selected runs';
+}
+$('compare-runs').addEventListener('click', async () => {
+  const [a, b] = localHistory.selected();
+  showCompare(await tracker.get(a.id) ?? a, await tracker.get(b.id) ?? b);
+});
+let searchTimer;
+function filtersChanged() {
+  filters.dataset.range = filters.range.value;
+  formToHash(filters);
+  localHistory.reload();
+}
+filters.addEventListener('change', filtersChanged);
+filters.addEventListener('input', (ev) => {
+  if (ev.target.name !== 'q') return;
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(filtersChanged, 250);
+});
+filters.addEventListener('reset', () => setTimeout(filtersChanged));
+filters.dataset.range = filters.range.value;
+
+/** The filters list the workflows, users and database types that exist here. */
+async function refreshFilterOptions() {
+  const [wf, users, dbs] = await Promise.all([
+    tracker.stats({ groupBy: ['workflow'] }), tracker.stats({ groupBy: ['user'] }), tracker.stats({ groupBy: ['databaseType'] }),
+  ]);
+  const label = (id) => WORKFLOWS.find((w) => w.id === id)?.label ?? id;
+  fillOptions(filters.workflowId, wf.groups.map((g) => g.key.workflowId).filter(Boolean), label);
+  fillOptions(filters.userId, users.groups.map((g) => g.key.userId).filter(Boolean));
+  fillOptions(filters.databaseType, dbs.groups.map((g) => g.key.databaseType).filter(Boolean));
+}
+
+// ---- running now ----
+const localRunning = runningList($('running'), $('running-count'), {
+  read: async () => (await tracker.history({ status: 'running', limit: 50 })).items,
+  onOpen: (e) => openLocal(e.id),
+  none: 'Nothing is running in this browser right now.',
+});
 
 function refreshStats() {
   return renderStats(tracker, Number($('stats-period').value)).catch((e) => notify(`Stats could not be read: ${e.message}`, 'error'));
@@ -129,6 +204,8 @@ $('stats-period').addEventListener('change', refreshStats);
 
 function refreshLocal() {
   localHistory.reload();
+  localRunning.refresh();
+  refreshFilterOptions().catch((e) => notify(`Filters could not be read: ${e.message}`, 'error'));
   if (current === 'stats') refreshStats();
   if (current === 'settings') refreshDeadLetters();
 }
@@ -167,10 +244,11 @@ function describeSync(s) {
   if (!config.endpoint) return ['none', `No ingest server: ${s.pending} kept locally`];
   if (!s.enabled) return ['offline', `Offline: ${s.pending} pending`];
   if (s.paused) return ['error', 'Paused: the server refused the API key'];
-  if (s.deadLettered) return ['dead', `${s.deadLettered} dead-lettered${s.pending ? `, ${s.pending} pending` : ''}`];
+  if (s.deadLettered) return ['dead', `${s.deadLettered} refused by the server${s.pending ? `, ${s.pending} pending` : ''}`];
   if (s.inFlight) return ['in-flight', `${s.inFlight} in flight, ${s.pending} pending`];
-  if (s.pending) return [s.lastError ? 'error' : 'pending', `${s.pending} pending${s.lastError ? ` (retrying: ${s.lastError})` : ''}`];
-  return ['synced', s.lastSuccessAt ? `Synced ${time(s.lastSuccessAt)}` : 'Synced'];
+  if (s.pending && s.lastError && /reach|connect|network|fetch/i.test(s.lastError)) return ['error', `Server unreachable · ${s.pending} waiting`];
+  if (s.pending) return [s.lastError ? 'error' : 'pending', s.lastError ? `Not sent yet · ${s.pending} waiting` : `${s.pending} pending`];
+  return ['synced', s.lastSuccessAt ? `Synced ${relative(s.lastSuccessAt)}` : 'Synced'];
 }
 function showSync(s) {
   const [state, text] = describeSync(s);
@@ -179,7 +257,7 @@ function showSync(s) {
   const pill = $('sync-indicator');
   pill.dataset.state = state;
   pill.textContent = text;
-  pill.title = s.lastError ? `Last error: ${s.lastError}` : '';
+  pill.title = s.lastError ? `${text}. Last error: ${s.lastError}` : text;
   const facts = [['Server', config.endpoint ?? 'none configured'], ['Switched on', String(s.enabled)], ['Pending', String(s.pending)],
     ['In flight', String(s.inFlight)], ['Dead-lettered', String(s.deadLettered)], ['Last synced', s.lastSuccessAt ? time(s.lastSuccessAt) : 'never'],
     ['Last error', s.lastError ?? 'none'], ['Next attempt', s.nextAttemptAt ? time(s.nextAttemptAt) : '—']];
@@ -210,14 +288,15 @@ $('sync-now').disabled = $('offline').checked || !config.endpoint;
 
 async function refreshDeadLetters() {
   const dead = await tracker.deadLetters();
-  fillTable($('dead-letters'), ['Execution', 'Version', 'Reason', 'When'],
-    dead.map((d) => [h('button', { type: 'button', className: 'link', onclick: () => openLocal(d.id) }, d.id), d.version, d.reason, time(d.at)]),
-    'None: every record the server saw was accepted.');
+  fillTable($('dead-letters'), ['Run', 'Why the server refused it', 'When', ''],
+    dead.map((d) => [h('button', { type: 'button', className: 'link', onclick: () => openLocal(d.id) }, d.id), d.reason, `${time(d.at)} (${relative(d.at)})`,
+      h('button', { type: 'button', 'data-retry': d.id, onclick: async () => { await tracker.retryDeadLetters([d.id]); $('retry-result').textContent = `${d.id} is being sent again.`; refreshDeadLetters(); } }, 'Send again')]),
+    'None: the server accepted every run it received.');
   $('retry-dead').disabled = dead.length === 0;
 }
 $('retry-dead').addEventListener('click', async () => {
   const n = await tracker.retryDeadLetters();
-  $('retry-result').textContent = `${n} dead letter(s) queued again.`;
+  $('retry-result').textContent = `${n} refused run(s) are being sent again.`;
   refreshDeadLetters();
 });
 
@@ -264,19 +343,34 @@ async function serverJson(path) {
   return r.json();
 }
 function showRemote(e) {
+  updateHash({ run: e.id });
   showDetail(e, {
-    source: 'the ingest server',
     lineage: async (name) => (await serverJson(`/api/v1/lineage/${encodeURIComponent(name)}`)).executions
       .map((x) => ({ id: x.id, status: x.status, startedAt: x.started_at, externalIds: x.external_ids })),
     open: async (id) => showRemote(await serverJson(`/api/v1/execution/${encodeURIComponent(id)}`)),
   });
 }
-const team = config.endpoint ? teamView({ endpoint: config.endpoint, apiKey: config.apiKey, onOpen: showRemote }) : null;
+const team = config.endpoint ? teamView({ endpoint: config.endpoint, apiKey: config.apiKey, onOpen: showRemote, onCompare: showCompare }) : null;
 if (!team) {
   $('team-error').hidden = false;
-  $('team-error').textContent = 'No ingest server is configured (npm start runs one).';
+  $('team-error').textContent = 'No shared server is set up for this page. `npm start` runs one; to use another, serve /config.json with its address as "endpoint".';
 }
 
 await localHistory.reload();
-selectTab(location.hash.slice(1) || 'runs');
+refreshFilterOptions().catch((e) => notify(`Filters could not be read: ${e.message}`, 'error'));
+localRunning.refresh();
+// The landing tab: the one the address names; else the team's runs when this browser has
+// recorded nothing yet and a server is there; else this browser's runs.
+const { tab: named, params: named_params } = parseHash();
+const landing = ['runs', 'stats', 'team', 'settings'].includes(named) ? named
+  : (team && localHistory.loaded() === 0 ? 'team' : 'runs');
+selectTab(landing);
+const linkedRun = named_params.get('run');
+if (linkedRun) {
+  if (landing === 'team' && team) {
+    serverJson(`/api/v1/execution/${encodeURIComponent(linkedRun)}`).then(showRemote, () => notify(`Run ${linkedRun} is not on the server.`, 'error'));
+  } else {
+    openLocal(linkedRun);
+  }
+}
 document.body.dataset.ready = 'true';

@@ -1,11 +1,13 @@
 // The stats view: counts by status over time with the success rate, duration percentiles per
 // workflow, and tables per user and per database type, all from `tracker.stats()`.
 import { Chart } from './charts.js';
-import { $, card, duration, fillTable, STATUS_COLORS } from './format.js';
+import { $, card, duration, fillTable, percent, STATUS_COLORS } from './format.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const STATUSES = ['success', 'failed', 'error', 'timeout', 'cancelled', 'interrupted'];
+const STATUSES = ['success', 'failed', 'error', 'timeout', 'cancelled', 'interrupted', 'running'];
+/** Runs that finished (running ones are neither successes nor failures). */
+const finished = (g) => (g ? g.total - (g.byStatus.running ?? 0) : 0);
 let statusChart;
 let durationChart;
 
@@ -33,7 +35,7 @@ export async function renderStats(tracker, days) {
   const all = overall.groups[0];
   $('stats-cards').replaceChildren(
     card('executions', String(all?.total ?? 0), 'stats-total'),
-    card('success rate', all ? `${all.successRate}%` : '—', 'stats-rate'),
+    card('success rate (finished runs)', percent(all?.successRate, finished(all)), 'stats-rate'),
     card('median duration', duration(all?.durationMs?.p50), 'stats-p50'),
     card('p95 duration', duration(all?.durationMs?.p95), 'stats-p95'),
     card('rows processed', (all?.totalRows ?? 0).toLocaleString(), 'stats-rows'),
@@ -45,7 +47,7 @@ export async function renderStats(tracker, days) {
       labels: series.map((b) => b.label),
       datasets: [
         ...STATUSES.map((s) => ({ type: 'bar', label: s, stack: 'status', backgroundColor: STATUS_COLORS[s], data: series.map((b) => b.group?.byStatus?.[s] ?? 0), yAxisID: 'y' })),
-        { type: 'line', label: 'success rate %', borderColor: '#37474f', backgroundColor: '#37474f', data: series.map((b) => (b.group ? b.group.successRate : null)), yAxisID: 'rate', spanGaps: true },
+        { type: 'line', label: 'success rate %', borderColor: '#37474f', backgroundColor: '#37474f', pointRadius: 4, data: series.map((b) => (finished(b.group) ? b.group.successRate : null)), yAxisID: 'rate', spanGaps: true },
       ],
     },
     options: {
@@ -60,14 +62,21 @@ export async function renderStats(tracker, days) {
     type: 'bar',
     data: {
       labels: workflows.map((g) => g.key.workflowId),
-      datasets: [['p50', '#90caf9'], ['p95', '#1e88e5'], ['p99', '#0d47a1']].map(([p, color]) => ({ label: p, backgroundColor: color, data: workflows.map((g) => Math.round(g.durationMs[p])) })),
+      datasets: [['p50', '#90caf9'], ['p95', '#1e88e5'], ['p99', '#0d47a1']].map(([p, color]) => ({ label: p, backgroundColor: color, data: workflows.map((g) => g.durationMs[p]) })),
     },
-    options: { animation: false, maintainAspectRatio: false, scales: { y: { beginAtZero: true, title: { display: true, text: `ms (±${overall.relativeError * 100}%)` } } } },
+    options: {
+      animation: false, maintainAspectRatio: false,
+      scales: { y: { beginAtZero: true, title: { display: true, text: 'duration' }, ticks: { callback: (v) => duration(v) } } },
+      plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${duration(c.parsed.y)}` } } },
+    },
   });
 
   fillTable($('stats-users'), ['User', 'Executions', 'Success rate', 'p50', 'p95', 'Rows'],
-    perUser.groups.map((g) => [g.key.userId ?? '—', g.total, `${g.successRate}%`, duration(g.durationMs?.p50), duration(g.durationMs?.p95), g.totalRows.toLocaleString()]));
-  fillTable($('stats-databases'), ['Database type', 'Queries', 'Success rate', 'Avg', 'p95', 'Rows'],
-    perDb.groups.map((g) => [g.key.databaseType ?? '—', g.total, `${g.successRate}%`, duration(g.durationMs?.avg), duration(g.durationMs?.p95), g.totalRows.toLocaleString()]),
-    'No query executions in this period. Run the query runner.');
+    perUser.groups.map((g) => [g.key.userId ?? '—', g.total, percent(g.successRate, finished(g)), duration(g.durationMs?.p50), duration(g.durationMs?.p95), g.totalRows.toLocaleString()]),
+    'No runs in this period.');
+  const n = (g, s) => g.byStatus[s] ?? 0;
+  fillTable($('stats-databases'), ['Database type', 'Queries', 'Succeeded', 'Failed', 'Timed out', 'Errors', 'Success rate', 'p50', 'p95', 'Rows'],
+    perDb.groups.map((g) => [g.key.databaseType ?? '—', g.total, n(g, 'success'), n(g, 'failed'), n(g, 'timeout'), n(g, 'error'), percent(g.successRate, finished(g)),
+      duration(g.durationMs?.p50), duration(g.durationMs?.p95), g.totalRows.toLocaleString()]),
+    'No queries in this period.');
 }

@@ -1,0 +1,167 @@
+//! What the viewer's Team view reads besides DOMAIN.md C's routes: the values that exist (to
+//! fill its filters) and stats grouped over time (its trend charts). Both come from the rollup
+//! cells, and the stats answer is the client's `tracker.stats()` shape, computed by the same
+//! code, so the two views show the same numbers.
+//!
+//! - `GET /api/v1/facets?days=N` → `{ workflows, users, database_types, kinds }`, each the
+//!   sorted distinct values seen in the last N days (default 30).
+//! - `GET /api/v1/stats?days=N&group_by=day,workflow&time_zone=+02:00&workflow_id=&user_id=
+//!   &database_type=&kind=` → `{ groups: [{ key, total, byStatus, successRate, durationMs,
+//!   totalRows }], relativeError }`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
+use serde_json::json;
+
+use crate::app::{authorize_read, AppState};
+use crate::db;
+use crate::error::AppError;
+
+/// The Team view's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/facets", get(facets))
+        .route("/api/v1/stats", get(stats))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// Longest period a call may cover: a year of days.
+const MAX_DAYS: i64 = 366;
+
+fn days(params: &Params, default: i64) -> Result<i64, AppError> {
+    let Some(text) = params.get("days") else {
+        return Ok(default);
+    };
+    match text.parse::<i64>() {
+        Ok(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
+        _ => Err(AppError::BadRequest(format!(
+            "`days` must be a whole number from 1 to {MAX_DAYS}; got `{text}`"
+        ))),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn from_slot(days: i64) -> i64 {
+    (now() - days * 86_400_000).div_euclid(SLOT_MS)
+}
+
+/// Refuses parameters the route does not know (a misspelt filter must not widen the answer).
+fn only_known(params: &Params, known: &[&str]) -> Result<(), AppError> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(AppError::BadRequest(format!(
+            "unknown parameter `{k}`; this route takes {}",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `GET /api/v1/facets?days=N`
+async fn facets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, AppError> {
+    let tenant = authorize_read(&state, &headers)?.tenant;
+    only_known(&params, &["days"])?;
+    let days = days(&params, 30)?;
+    let cells = db::cells(&state.pool, &tenant, Some(from_slot(days)), None, None).await?;
+    let mut workflows = BTreeSet::new();
+    let mut users = BTreeSet::new();
+    let mut database_types = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for c in cells.iter().filter(|c| c.count > 0) {
+        workflows.extend(c.key.workflow_id.clone());
+        users.extend(c.key.user_id.clone());
+        database_types.extend(c.key.database_type.clone());
+        kinds.insert(c.key.kind.clone());
+    }
+    Ok(Json(json!({
+        "period_days": days,
+        "workflows": workflows,
+        "users": users,
+        "database_types": database_types,
+        "kinds": kinds,
+    }))
+    .into_response())
+}
+
+fn group_by(text: &str) -> Result<Vec<GroupBy>, AppError> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| match s.trim() {
+            "day" => Ok(GroupBy::Day),
+            "workflow" => Ok(GroupBy::Workflow),
+            "user" => Ok(GroupBy::User),
+            "database_type" => Ok(GroupBy::DatabaseType),
+            "status" => Ok(GroupBy::Status),
+            other => Err(AppError::BadRequest(format!(
+                "`group_by` takes day, workflow, user, database_type and status; got `{other}`"
+            ))),
+        })
+        .collect()
+}
+
+/// `GET /api/v1/stats?days=N&group_by=…&time_zone=…&workflow_id=…`
+async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, AppError> {
+    let tenant = authorize_read(&state, &headers)?.tenant;
+    only_known(
+        &params,
+        &[
+            "days",
+            "group_by",
+            "time_zone",
+            "workflow_id",
+            "user_id",
+            "database_type",
+            "kind",
+        ],
+    )?;
+    let days = days(&params, 7)?;
+    let query = StatsQuery {
+        since: Some(now() - days * 86_400_000),
+        until: None,
+        group_by: group_by(params.get("group_by").map_or("", String::as_str))?,
+        filter: StatsFilter {
+            workflow_id: params.get("workflow_id").cloned(),
+            user_id: params.get("user_id").cloned(),
+            database_type: params.get("database_type").cloned(),
+            status: None,
+            kind: params.get("kind").cloned(),
+        },
+        time_zone: params.get("time_zone").cloned(),
+    };
+    let offset = query
+        .validate()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let cells = db::cells(
+        &state.pool,
+        &tenant,
+        query.slots().0,
+        query.filter.user_id.as_deref(),
+        query
+            .filter
+            .workflow_id
+            .as_deref()
+            .filter(|_| query.filter.user_id.is_none()),
+    )
+    .await?;
+    // Rounded here, at the edge, exactly as the client's tracker.stats() rounds.
+    Ok(Json(aggregate(&cells, &query, offset).rounded()).into_response())
+}
