@@ -16,6 +16,16 @@ import { postgres, sqlite, startServer } from '../tests/server/engines.mjs';
 const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
 const N = quick ? 200 : 5000;
+// `--only server`: just the server-at-scale section (bench/server.mjs).
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+if (only === 'server') {
+  execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
+  const { serverBench, printServerTable } = await import('./server.mjs');
+  const result = await serverBench({ quick, bin: join(root, 'target', 'server', 'runledger-server') });
+  printServerTable(result);
+  await writeFile(join(root, 'bench/results.server.json'), JSON.stringify({ date: new Date().toISOString(), quick, ...result.figures }, null, 2));
+  process.exit(0);
+}
 
 // OpenTelemetry as a browser app would ship it: bundled and minified (the Chromium hot-path
 // anchor loads it, and its gzipped size is the bundle anchor).
@@ -115,8 +125,12 @@ try {
     }
   }
   console.table(table);
+  console.error('[bench] the server at team scale');
+  const { serverBench, printServerTable } = await import('./server.mjs');
+  const serverScale = await serverBench({ quick, bin: serverBin });
+  printServerTable(serverScale);
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
+    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, fileStore: file, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres }, serverScale: serverScale.figures };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
   for (const v of [file.perSecond, file.jsonlPerSecond, file.openMs, file.jsonlOpenMs, file.historyMs, file.statsMs, b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
     syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {

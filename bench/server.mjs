@@ -5,7 +5,7 @@
 //   in transactions of 500: no HTTP, no parsing, no judging, no rollups);
 // - every read of the REST API at N stored executions (N = 1,000,000; 20,000 with --quick),
 //   seeded directly in the database by SQL, rollups rebuilt by the server at start.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,14 +104,9 @@ ${engine === 'postgres' ? 'ANALYZE;' : 'ANALYZE;'}`);
 }
 
 async function timeReads(base, n) {
-  // A cursor 29 days deep.
-  const deep = Buffer.from(JSON.stringify({ startedAt: NOW - 29 * DAY, id: 's0' })).toString('base64url');
-  const first = await (await fetch(`${base}/api/v1/executions?limit=50`)).json();
-  const cursorDeep = await (async () => {
-    // A real next_cursor from a page 29 days back (since/until select the page).
-    const page = await (await fetch(`${base}/api/v1/executions?limit=50&until=${NOW - 29 * DAY}`)).json();
-    return page.next_cursor ?? first.next_cursor ?? deep;
-  })();
+  // A real next_cursor 29 days deep (`until` selects the page it comes from).
+  const cursorDeep = (await (await fetch(`${base}/api/v1/executions?limit=50&until=${NOW - 29 * DAY}`)).json()).next_cursor;
+  if (!cursorDeep) throw new Error('no cursor 29 days deep');
   const calls = {
     'history page by workflow': '/api/v1/executions?workflow_id=wf7&limit=50',
     'history page by user': '/api/v1/executions?user_id=u7&limit=50',
@@ -199,16 +194,12 @@ export async function serverBench({ quick, bin }) {
   return { rows, figures };
 }
 
-// `node bench/server.mjs [--quick]` runs it alone.
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const quick = process.argv.includes('--quick');
-  execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit' });
-  const { rows, figures } = await serverBench({ quick });
+/** Prints the section's rows: each figure with its anchors and their ratio. */
+export function printServerTable({ rows }) {
   const table = [];
   for (const [metric, ours, anchors, better] of rows) {
     table.push({ metric, runledger: Math.round(ours * 100) / 100, anchor: '', ratio: '' });
     for (const [name, v] of Object.entries(anchors)) table.push({ metric: '', runledger: '', anchor: `${name}: ${Math.round(v)}`, ratio: `${(ours / v).toPrecision(2)}× (${better} is better)` });
   }
   console.table(table);
-  console.log(JSON.stringify(figures, null, 2));
 }
