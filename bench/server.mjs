@@ -203,3 +203,12 @@ export function printServerTable({ rows }) {
   }
   console.table(table);
 }
+
+// `node bench/server.mjs [--quick]` runs it alone, on the binary built by
+// `cargo build --profile server -p runledger-server` (`bench/run.mjs --only server` builds it
+// first, but needs pkg/ for its other sections' imports).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await serverBench({ quick: process.argv.includes('--quick') });
+  printServerTable(result);
+  console.log(JSON.stringify(result.figures, null, 2));
+}

@@ -25,10 +25,10 @@ use serde_json::{json, Value};
 use sqlx::any::AnyArguments;
 use sqlx::{AnyPool, Arguments, Row};
 
-use crate::state::{authorize_read, AppState};
 use crate::db;
 use crate::error::AppError;
 use crate::rollups::{self, Scope};
+use crate::state::{authorize_read, AppState};
 
 /// The read routes.
 pub fn routes() -> Router<AppState> {
@@ -471,7 +471,11 @@ async fn retention_turn(
 
 /// One retention round: deletes what is older in batches of 500 (one short transaction
 /// each), so that ingest never waits long; returns how many.
-async fn retention_round(pool: &AnyPool, engine: &'static str, cutoff: i64) -> Result<usize, sqlx::Error> {
+async fn retention_round(
+    pool: &AnyPool,
+    engine: &'static str,
+    cutoff: i64,
+) -> Result<usize, sqlx::Error> {
     let Some(held) = retention_turn(pool, engine).await? else {
         tracing::info!("retention skipped: another instance is running it");
         return Ok(0);

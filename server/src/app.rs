@@ -19,8 +19,8 @@ use crate::decode::parse_batch;
 use crate::error::AppError;
 use crate::faults::Plan;
 use crate::live::Live;
-use crate::state::{authorize, authorize_read, AppState, Settings};
 use crate::rate_limit::RateLimiter;
+use crate::state::{authorize, authorize_read, AppState, Settings};
 
 /// The whole application; `engine` is `sqlite` or `postgres`; `live` carries the push stream.
 pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) -> Router {

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use runledger::stats::changes;
+use runledger::stats::{changes, Contribution};
 use runledger::Execution;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::rollups::Deltas;
+use crate::rollups::{Deltas, Fresh};
 
 /// Statements creating the schema; each is idempotent.
 pub(crate) const SCHEMA: &[&str] = &[
@@ -185,9 +185,11 @@ pub async fn rebuild_cells_if_missing(pool: &AnyPool) -> Result<usize, sqlx::Err
     if have > 0 || count(pool).await? == 0 {
         return Ok(0);
     }
+    // Every execution is counted in memory first (the cells are coarse, so they are few),
+    // then each cell is written once.
     let mut tx = pool.begin().await?;
     let mut after = (String::new(), String::new());
-    let mut n = 0;
+    let mut by_tenant: BTreeMap<String, Fresh> = BTreeMap::new();
     loop {
         let rows = sqlx::query(
             "SELECT tenant, id, record FROM executions WHERE tenant > $1 OR (tenant = $1 AND id > $2)
@@ -199,17 +201,17 @@ pub async fn rebuild_cells_if_missing(pool: &AnyPool) -> Result<usize, sqlx::Err
         .await?;
         let Some(last) = rows.last() else { break };
         after = (last.try_get(0)?, last.try_get(1)?);
-        let mut by_tenant: BTreeMap<String, Deltas> = BTreeMap::new();
         for row in &rows {
             let e = parse_record(&row.try_get::<String, _>(2)?)?;
             by_tenant
                 .entry(row.try_get(0)?)
                 .or_default()
-                .extend(changes(None, Some(&e)));
+                .add(&Contribution::of(&e));
         }
-        for (tenant, deltas) in by_tenant {
-            n += deltas.apply(&mut tx, &tenant).await?;
-        }
+    }
+    let mut n = 0;
+    for (tenant, fresh) in by_tenant {
+        n += fresh.write(&mut tx, &tenant).await?;
     }
     tx.commit().await?;
     Ok(n)

@@ -100,8 +100,15 @@ pub async fn ingest(
 /// The stored state of one id while a batch is judged: what is in the database, or what an
 /// earlier record of the same batch replaced it with.
 enum Current<'a> {
-    Stored { version: u64, text: String },
-    Batch { version: u64, text: String, record: &'a Execution },
+    Stored {
+        version: u64,
+        text: String,
+    },
+    Batch {
+        version: u64,
+        text: String,
+        record: &'a Execution,
+    },
 }
 
 impl Current<'_> {
@@ -210,8 +217,7 @@ async fn read_stored<'a>(
     let ids: Vec<&str> = ids.iter().copied().collect();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut s =
-            Statement::new("SELECT id, version, record FROM executions WHERE tenant = ");
+        let mut s = Statement::new("SELECT id, version, record FROM executions WHERE tenant = ");
         s.bind(tenant.to_owned()).push(" AND id IN (");
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {

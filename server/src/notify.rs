@@ -86,7 +86,9 @@ fn deliver(live: &Live, payload: &str) {
             let data = serde_json::json!({ "accepted": a.accepted, "at": a.at }).to_string();
             live.deliver(a.tenant, data);
         }
-        Err(e) => tracing::error!(error = %e, "an announcement on {CHANNEL} is not one of ours; ignored"),
+        Err(e) => {
+            tracing::error!(error = %e, "an announcement on {CHANNEL} is not one of ours; ignored")
+        }
     }
 }
 

@@ -152,6 +152,39 @@ impl Deltas {
     }
 }
 
+/// Cells built from scratch in memory (a rebuild: nothing is stored yet), written once.
+#[derive(Default)]
+pub struct Fresh {
+    cells: BTreeMap<Place, Cell>,
+}
+
+impl Fresh {
+    /// Counts one contribution.
+    pub fn add(&mut self, c: &Contribution) {
+        for place in places(&c.key) {
+            let key = place.2.clone();
+            self.cells
+                .entry(place)
+                .or_insert_with(|| Cell::new(key))
+                .apply(c, 1);
+        }
+    }
+
+    /// Writes every cell for a tenant, 500 per statement; returns how many.
+    pub async fn write(
+        self,
+        tx: &mut sqlx::AnyConnection,
+        tenant: &str,
+    ) -> Result<usize, sqlx::Error> {
+        let cells: Vec<(Place, Cell)> = self.cells.into_iter().collect();
+        for chunk in cells.chunks(ROWS_PER_STATEMENT) {
+            let refs: Vec<(&Place, Cell)> = chunk.iter().map(|(p, c)| (p, c.clone())).collect();
+            write_cells(tx, tenant, &refs).await?;
+        }
+        Ok(cells.len())
+    }
+}
+
 fn decode(text: &str) -> Result<Cell, sqlx::Error> {
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
@@ -196,7 +229,8 @@ async fn write_cells(
     if cells.is_empty() {
         return Ok(());
     }
-    let mut s = Statement::new("INSERT INTO rollups (tenant, scope, grain, slot, id, cell) VALUES ");
+    let mut s =
+        Statement::new("INSERT INTO rollups (tenant, scope, grain, slot, id, cell) VALUES ");
     for (i, ((scope, grain, key), cell)) in cells.iter().enumerate() {
         let text = serde_json::to_string(cell).expect("a cell always serializes");
         s.row(i == 0, |r| {

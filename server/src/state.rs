@@ -86,4 +86,3 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Caller,
 pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     authorize_scope(state, headers, Scope::Read)
 }
-
