@@ -90,10 +90,10 @@ function runSql(engine, url, sql) {
 function seed(engine, url, n) {
   const series = engine === 'sqlite'
     ? `WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < ${n})`
-    : `WITH s(i) AS (SELECT generate_series(0, ${n - 1}))`;
+    : `WITH s(i) AS (SELECT generate_series(0::bigint, ${n - 1}))`;
   const cat = engine === 'sqlite' ? '||' : '||';
   const int = (x) => (engine === 'sqlite' ? `CAST(${x} AS TEXT)` : `(${x})::text`);
-  const started = `(${NOW} - (i * 2591) % ${30 * DAY})`;
+  const started = `(${NOW} - (i * 130003007) % ${30 * DAY})`;
   const status = `(CASE WHEN i % 13 = 0 THEN 'timeout' WHEN i % 7 = 0 THEN 'failed' ELSE 'success' END)`;
   const db = `(CASE WHEN i % 3 = 0 THEN 'kdb' WHEN i % 3 = 1 THEN 'postgres' ELSE 'snowflake' END)`;
   const record = `'{"id":"s' ${cat} ${int('i')} ${cat} '","version":1,"kind":"query","workflowId":"wf' ${cat} ${int('i % 200')} ${cat} '","userId":"u' ${cat} ${int('i % 100')} ${cat} '","status":"' ${cat} ${status} ${cat} '","startedAt":' ${cat} ${int(started)} ${cat} ',"completedAt":' ${cat} ${int(`${started} + i % 5000`)} ${cat} ',"durationMs":' ${cat} ${int('i % 5000')} ${cat} ',"query":{"databaseType":"' ${cat} ${db} ${cat} '","totalRows":' ${cat} ${int('i % 97')} ${cat} '},"nodes":[]}'`;
