@@ -15,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
 const large = process.argv.includes('--large');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
-if (only !== null && only !== 'node-file') throw new Error(`--only knows the section node-file, not ${only}`);
+if (only !== null && !['node-file', 'server'].includes(only)) throw new Error(`--only knows the sections node-file and server, not ${only}`);
 if (only === 'node-file') {
   const section = await nodeFileSection({ quick, large });
   printTable(section.rows);
@@ -25,6 +25,15 @@ if (only === 'node-file') {
   process.exit(0);
 }
 const N = quick ? 200 : 5000;
+// `--only server`: just the server-at-scale section (bench/server.mjs).
+if (only === 'server') {
+  execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
+  const { serverBench, printServerTable } = await import('./server.mjs');
+  const result = await serverBench({ quick, bin: join(root, 'target', 'server', 'runledger-server') });
+  printServerTable(result);
+  await writeFile(join(root, 'bench/results.server.json'), JSON.stringify({ date: new Date().toISOString(), quick, ...result.figures }, null, 2));
+  process.exit(0);
+}
 
 // Imported here, not at the top: a section run alone (`--only`) needs no bundler, browser or
 // database.
@@ -121,8 +130,12 @@ try {
     ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip, 'OpenTelemetry sdk-trace-base + api (esbuild, minified)': size.otelGzip }, 'lower'],
   ];
   printTable(rows);
+  console.error('[bench] the server at team scale');
+  const { serverBench, printServerTable } = await import('./server.mjs');
+  const serverScale = await serverBench({ quick, bin: serverBin });
+  printServerTable(serverScale);
   const results = { date: new Date().toISOString(), quick, executions: N, machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
-    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, ...fileSection.results, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres } };
+    hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, ...fileSection.results, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres }, serverScale: serverScale.figures };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
   checkNumbers(fileSection.rows);
   for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,

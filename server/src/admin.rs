@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::Router;
 
-use crate::app::{authorize_scope, AppState};
 use crate::auth::Scope;
 use crate::db;
 use crate::error::AppError;
+use crate::state::{authorize_scope, AppState};
 
 /// The admin routes.
 pub fn routes() -> Router<AppState> {

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `GET /api/v1/executions/{user_id}` | `executions_by_user (user_id, started_at)` |
 //! | `GET /api/v1/executions?workflow_id=…&cursor=…` | `executions_by_workflow_time_id`, or `executions_by_time_id` |
-//! | every `…/stats`, `…/database-stats` | `rollup_cells` (by slot, user or workflow), never `executions` |
+//! | every `…/stats`, `…/database-stats` | `rollups` (day cells, and the slot cells of a partial first day, of one scope), never `executions` |
 //! | `GET /api/v1/lineage/{output_name}` | `execution_outputs_by_name (name, started_at, execution_id)` |
 
 use std::collections::HashMap;
@@ -25,9 +25,10 @@ use serde_json::{json, Value};
 use sqlx::any::AnyArguments;
 use sqlx::{AnyPool, Arguments, Row};
 
-use crate::app::{authorize_read, AppState};
 use crate::db;
 use crate::error::AppError;
+use crate::rollups::{self, Scope};
+use crate::state::{authorize_read, AppState};
 
 /// The read routes.
 pub fn routes() -> Router<AppState> {
@@ -161,6 +162,10 @@ impl Select {
     }
 }
 
+/// The deepest offset served: an offset makes the database walk past every skipped row, so
+/// deeper pages take the cursor of `GET /api/v1/executions` instead.
+pub const MAX_OFFSET: i64 = 5_000;
+
 const RECORDS: &str = "SELECT id, started_at, record FROM executions WHERE 1 = 1";
 
 /// `GET /api/v1/executions/{user_id}?limit=&offset=&status=&database_type=`
@@ -173,9 +178,9 @@ async fn user_executions(
     let tenant = authorize_read(&state, &headers)?.tenant;
     let limit = limit(&params, 100)?;
     let offset = param::<i64>(&params, "offset", "an integer of at least 0")?.unwrap_or(0);
-    if offset < 0 {
+    if !(0..=MAX_OFFSET).contains(&offset) {
         return Err(AppError::BadRequest(format!(
-            "`offset` must be at least 0; got {offset}"
+            "`offset` must be from 0 to {MAX_OFFSET}; got {offset}. Deeper pages: GET /api/v1/executions?user_id={user_id}&cursor=<next_cursor> (cursor pagination stays fast at any depth)"
         )));
     }
     let mut q = Select::new(RECORDS);
@@ -237,9 +242,10 @@ async fn list(
                 "`cursor` `{cursor}` is not a next_cursor of this API"
             ))
         })?;
-        q.and(" AND (started_at < ?", c.started_at)
-            .and(" OR (started_at = ?", c.started_at)
-            .and(" AND id < ?))", c.id);
+        // A row-value comparison: both engines walk the (…, started_at, id) index from
+        // the cursor, however deep it is.
+        q.and(" AND (started_at, id) < (?", c.started_at)
+            .and(", ?)", c.id);
     }
     q.sql.push_str(" ORDER BY started_at DESC, id DESC");
     q.and(" LIMIT ?", limit + 1);
@@ -315,7 +321,8 @@ async fn user_stats(
     let tenant = authorize_read(&state, &headers)?.tenant;
     let days = days(&params)?;
     let query = since_days(days);
-    let cells = db::cells(&state.pool, &tenant, query.slots().0, Some(&user_id), None).await?;
+    let scope = Scope::User(user_id.clone());
+    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
     let mut body = c_stats(one_group(&cells, &query).as_ref(), days);
     body["user_id"] = json!(user_id);
     Ok(Json(body).into_response())
@@ -330,7 +337,7 @@ async fn global_stats(
     let tenant = authorize_read(&state, &headers)?.tenant;
     let days = days(&params)?;
     let query = since_days(days);
-    let cells = db::cells(&state.pool, &tenant, query.slots().0, None, None).await?;
+    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, query.slots().0).await?;
     Ok(Json(c_stats(one_group(&cells, &query).as_ref(), days)).into_response())
 }
 
@@ -369,7 +376,8 @@ async fn user_database_stats(
     Path(user_id): Path<String>,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let cells = db::cells(&state.pool, &tenant, None, Some(&user_id), None).await?;
+    let scope = Scope::User(user_id.clone());
+    let cells = rollups::cells(&state.pool, &tenant, &scope, None).await?;
     Ok(
         Json(json!({ "user_id": user_id, "database_stats": database_stats(&cells) }))
             .into_response(),
@@ -382,7 +390,7 @@ async fn global_database_stats(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let cells = db::cells(&state.pool, &tenant, None, None, None).await?;
+    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, None).await?;
     Ok(Json(json!({ "database_stats": database_stats(&cells) })).into_response())
 }
 
@@ -402,14 +410,8 @@ async fn workflow_stats(
         },
         ..since_days(days)
     };
-    let cells = db::cells(
-        &state.pool,
-        &tenant,
-        query.slots().0,
-        None,
-        Some(&workflow_id),
-    )
-    .await?;
+    let scope = Scope::Workflow(workflow_id.clone());
+    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
     let g = one_group(&cells, &query);
     Ok(Json(json!({
         "workflow_id": workflow_id,
@@ -464,29 +466,71 @@ async fn lineage(
     Ok(Json(json!({ "output_name": output_name, "executions": executions })).into_response())
 }
 
-/// `--retention-days`: hourly, deletes what is older in batches of 500 (one short transaction
-/// each), so that ingest never waits long.
+/// Retention's lock among instances sharing a PostgreSQL database.
+const RETENTION_LOCK: i64 = 7302;
+
+/// Holds the retention lock for a round (PostgreSQL: a session lock on a connection kept for
+/// the round, so only one instance prunes at a time; SQLite has one server). `None`: another
+/// instance is pruning now.
+async fn retention_turn(
+    pool: &AnyPool,
+    engine: &str,
+) -> Result<Option<Option<sqlx::pool::PoolConnection<sqlx::Any>>>, sqlx::Error> {
+    if engine != "postgres" {
+        return Ok(Some(None));
+    }
+    let mut conn = pool.acquire().await?;
+    let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+        .bind(RETENTION_LOCK)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    Ok(got.then_some(Some(conn)))
+}
+
+/// One retention round: deletes what is older in batches of 500 (one short transaction
+/// each), so that ingest never waits long; returns how many.
+async fn retention_round(
+    pool: &AnyPool,
+    engine: &'static str,
+    cutoff: i64,
+) -> Result<usize, sqlx::Error> {
+    let Some(held) = retention_turn(pool, engine).await? else {
+        tracing::info!("retention skipped: another instance is running it");
+        return Ok(0);
+    };
+    let mut removed = 0;
+    let outcome = loop {
+        match db::prune_before(pool, engine, cutoff, 500).await {
+            Ok(n) => {
+                removed += n;
+                if n < 500 {
+                    break Ok(removed);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(mut conn) = held {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(RETENTION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    outcome
+}
+
+/// `--retention-days`: hourly, one instance at a time.
 pub async fn retention_loop(pool: AnyPool, engine: &'static str, days: u32) {
     loop {
         let cutoff = now() - i64::from(days) * 86_400_000;
-        let mut removed = 0;
-        loop {
-            match db::prune_before(&pool, engine, cutoff, 500).await {
-                Ok(n) => {
-                    removed += n;
-                    if n < 500 {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "retention failed; it runs again in an hour");
-                    break;
-                }
+        match retention_round(&pool, engine, cutoff).await {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, days, "retention removed old executions")
             }
-        }
-        if removed > 0 {
-            tracing::info!(removed, days, "retention removed old executions");
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention failed; it runs again in an hour"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }

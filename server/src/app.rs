@@ -9,47 +9,18 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use runledger::intake::{validate_execution, DEFAULT_MAX_NODE_RUNS};
-use runledger::sync::{IngestRequest, IngestResponse, Rejected, INGEST_PATH};
+use runledger::sync::INGEST_PATH;
 use serde_json::json;
 use sqlx::AnyPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::{Caller, Denied, KeyRing, Scope};
 use crate::db;
 use crate::decode::parse_batch;
 use crate::error::AppError;
-use crate::faults::{Faults, Plan};
-use crate::live::{self, Live};
-use crate::rate_limit::{Limits, RateLimiter};
-
-/// Settings the handlers need.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// The keys, their tenants and scopes; without any the server is open.
-    pub keys: KeyRing,
-    /// Requests and bytes per second, per key.
-    pub limits: Limits,
-    /// Largest request body, after decompression.
-    pub max_body_bytes: usize,
-    /// Time for a whole request body to arrive.
-    pub body_timeout: std::time::Duration,
-    /// Browser origins allowed by CORS.
-    pub cors_origins: Vec<String>,
-    /// Serve the fault-injection endpoints (end-to-end tests only).
-    pub test_faults: bool,
-}
-
-/// Shared state.
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) pool: AnyPool,
-    pub(crate) engine: &'static str,
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) live: Live,
-    pub(crate) limiter: Arc<RateLimiter>,
-    faults: Option<Arc<Faults>>,
-}
+use crate::faults::Plan;
+use crate::live::Live;
+use crate::rate_limit::RateLimiter;
+use crate::state::{authorize, authorize_read, AppState, Settings};
 
 /// The whole application; `engine` is `sqlite` or `postgres`; `live` carries the push stream.
 pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) -> Router {
@@ -86,7 +57,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
             )),
         )
         .route("/api/v1/execution/{id}", get(execution_get))
-        .route("/api/v1/events", get(live::events))
+        .route("/api/v1/events", get(crate::events::events))
         .merge(crate::api::routes())
         .merge(crate::team::routes())
         .merge(crate::admin::routes());
@@ -101,60 +72,6 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .layer(cors)
         .layer(crate::panic::layer())
         .with_state(state)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
-/// True when no key is configured: anyone may read and write the default tenant.
-pub(crate) fn open_server(settings: &Settings) -> bool {
-    settings.keys.is_open()
-}
-
-/// The caller of a request needing `scope`, within its key's rate limit.
-pub(crate) fn authorize_scope(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: Scope,
-) -> Result<Caller, AppError> {
-    let caller = state
-        .settings
-        .keys
-        .authorize(presented_key(headers), scope)
-        .map_err(|denied| match denied {
-            Denied::Unknown => AppError::Unauthorized,
-            Denied::Scope(scope) => AppError::Forbidden(scope),
-        })?;
-    // Limits are per key: a keyless (single-team) server has none to count against.
-    if open_server(&state.settings) {
-        return Ok(caller);
-    }
-    state
-        .limiter
-        .admit(&caller.key_id, std::time::Instant::now())
-        .map_err(|retry_after| AppError::RateLimited { retry_after })?;
-    Ok(caller)
-}
-
-/// Writing needs a key with the `write` scope when keys are configured.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
-    authorize_scope(state, headers, Scope::Write)
-}
-
-/// Reading needs a key with the `read` scope when keys are configured.
-pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
-    authorize_scope(state, headers, Scope::Read)
 }
 
 /// Reads the body within the limit, inflating gzip.
@@ -194,13 +111,6 @@ async fn read_body(
     }
 }
 
-/// The SHA-256 of a batch's records in their canonical form: what ties a batch id to its
-/// content (formatting and gzip do not matter; any change to a record does).
-fn records_hash(batch: &IngestRequest) -> String {
-    let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
-    crate::auth::hash_bytes(&canonical)
-}
-
 /// `POST /v1/ingest`: one batch, one SQL transaction.
 async fn ingest_create(
     State(state): State<AppState>,
@@ -230,67 +140,21 @@ async fn ingest_create(
         .limiter
         .charge_bytes(&caller.key_id, cost, std::time::Instant::now());
     let bytes = read?;
-    let mut batch = parse_batch(&bytes)?;
-    // Secrets are masked before anything is stored or hashed, whatever the client did.
-    batch
-        .records
-        .iter_mut()
-        .for_each(runledger::intake::redact_with_defaults);
-    if batch.batch_id.trim().is_empty() {
-        return Err(AppError::MalformedBody("`batch_id` is required".into()));
+    let batch = parse_batch(&bytes)?;
+    let (batch_id, client_id) = (batch.batch_id.clone(), batch.client.id.clone());
+    let done = crate::ingest::ingest(&state, tenant, batch).await?;
+    if !done.replayed {
+        tracing::info!(
+            tenant,
+            key = %caller.key_id,
+            batch = %batch_id,
+            client = %client_id,
+            accepted = done.accepted,
+            rejected = done.rejected,
+            "batch stored"
+        );
     }
-    let body_hash = records_hash(&batch);
-    let now = now();
-    let mut tx = state.pool.begin().await?;
-    db::serialize_writers(&mut tx, state.engine).await?;
-    if let Some(seen) = db::batch_response(&mut tx, tenant, &batch.batch_id).await? {
-        tx.commit().await?;
-        if seen.body_hash.is_some_and(|h| h != body_hash) {
-            return Err(AppError::Conflict(format!(
-                "batch `{}` was already received with different records; a new batch needs a new batch_id",
-                batch.batch_id
-            )));
-        }
-        return Ok(([(header::CONTENT_TYPE, "application/json")], seen.response).into_response());
-    }
-    let mut answer = IngestResponse::default();
-    let mut deltas = Vec::new();
-    for record in &batch.records {
-        let verdict = match validate_execution(record, DEFAULT_MAX_NODE_RUNS) {
-            Ok(()) => db::upsert(&mut tx, tenant, record, now).await?,
-            Err(reason) => db::Upserted::Refused(reason.to_string()),
-        };
-        match verdict {
-            db::Upserted::Written(changes) => {
-                deltas.extend(changes);
-                answer.accepted.push(record.id.clone());
-            }
-            db::Upserted::Kept => answer.accepted.push(record.id.clone()),
-            db::Upserted::Refused(reason) => answer.rejected.push(Rejected {
-                id: record.id.clone(),
-                reason,
-            }),
-        }
-    }
-    db::apply_cells(&mut tx, tenant, deltas).await?;
-    let text = serde_json::to_string(&answer).expect("a response always serializes");
-    db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
-    if let Some(faults) = &state.faults {
-        tokio::time::sleep(faults.delay()).await;
-        faults.panic_if_programmed();
-    }
-    tx.commit().await?;
-    state.live.ingested(tenant, &answer.accepted, now);
-    tracing::info!(
-        tenant,
-        key = %caller.key_id,
-        batch = %batch.batch_id,
-        client = %batch.client.id,
-        accepted = answer.accepted.len(),
-        rejected = answer.rejected.len(),
-        "batch stored"
-    );
-    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], done.response).into_response())
 }
 
 /// `GET /api/v1/execution/{id}`: one execution with its node runs.

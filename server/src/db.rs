@@ -1,12 +1,14 @@
 //! The database: SQLite or PostgreSQL through sqlx's `Any` driver, with one set of portable
 //! statements (`$n` placeholders, `INSERT … ON CONFLICT … DO UPDATE … WHERE`).
 
-use runledger::stats::{changes, Cell, CellKey, Contribution, Rollups};
+use std::collections::BTreeMap;
+
+use runledger::stats::{changes, Contribution};
 use runledger::Execution;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::versions::{judge, Stored, Verdict, MAX_VERSION};
+use crate::rollups::{Deltas, Fresh};
 
 /// Statements creating the schema; each is idempotent.
 pub(crate) const SCHEMA: &[&str] = &[
@@ -35,21 +37,9 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS executions_by_workflow_time_id ON executions (tenant, workflow_id, started_at, id)",
     // Retention prunes across tenants, oldest first.
     "CREATE INDEX IF NOT EXISTS executions_by_started_at ON executions (started_at)",
-    // Stats: rollup cells (see runledger::stats), kept in step with `executions` in the same
-    // transaction; every stats endpoint reads cells, never executions.
-    "CREATE TABLE IF NOT EXISTS rollup_cells (
-        tenant TEXT NOT NULL,
-        id TEXT NOT NULL,
-        slot BIGINT NOT NULL,
-        workflow_id TEXT,
-        user_id TEXT,
-        database_type TEXT,
-        cell TEXT NOT NULL,
-        PRIMARY KEY (tenant, id)
-    )",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_slot ON rollup_cells (tenant, slot)",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_user ON rollup_cells (tenant, user_id, slot)",
-    "CREATE INDEX IF NOT EXISTS rollup_cells_by_workflow ON rollup_cells (tenant, workflow_id, slot)",
+    // Stats: see `crate::rollups`, kept in step with `executions` in the same transaction;
+    // every stats endpoint reads them, never executions.
+    crate::rollups::SCHEMA,
     // Lineage: which executions produced an output of a name.
     "CREATE TABLE IF NOT EXISTS execution_outputs (
         tenant TEXT NOT NULL,
@@ -70,17 +60,6 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (tenant, batch_id)
     )",
 ];
-
-/// The upsert, run only when `versions::judge` says the incoming version replaces the stored
-/// one (writers take turns, so the version it read is still the stored one).
-const UPSERT: &str = "INSERT INTO executions
-    (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at, tenant)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-    ON CONFLICT (tenant, id) DO UPDATE SET
-        version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
-        user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
-        started_at = excluded.started_at, completed_at = excluded.completed_at,
-        duration_ms = excluded.duration_ms, record = excluded.record, received_at = excluded.received_at";
 
 /// Which engine a URL names.
 pub fn engine_of(url: &str) -> &'static str {
@@ -112,6 +91,11 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     for statement in SCHEMA {
         sqlx::query(statement).execute(&pool).await?;
     }
+    // The fine-grained cells of earlier versions: the coarse `rollups` replace them and are
+    // rebuilt from the executions below.
+    sqlx::query("DROP TABLE IF EXISTS rollup_cells")
+        .execute(&pool)
+        .await?;
     let rebuilt = rebuild_cells_if_missing(&pool).await?;
     if rebuilt > 0 {
         tracing::info!(
@@ -191,204 +175,21 @@ fn parse_record(text: &str) -> Result<Execution, sqlx::Error> {
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-/// What an upsert did.
-pub enum Upserted {
-    /// Stored: these are the rollup changes it makes.
-    Written(Vec<(Contribution, i8)>),
-    /// Already stored at this or a newer version: nothing changed.
-    Kept,
-    /// Refused (see `versions::judge`), with the reason.
-    Refused(String),
-}
-
-/// Upserts one execution of a tenant if its version is newer than the stored one (within the
-/// bounds of `versions::judge`). Outputs for lineage follow.
-pub async fn upsert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: &str,
-    e: &Execution,
-    now: i64,
-) -> Result<Upserted, sqlx::Error> {
-    let stored =
-        sqlx::query("SELECT version, record FROM executions WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(e.id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-    let record = serde_json::to_string(e).expect("an execution always serializes");
-    let stored = stored
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
-        .transpose()?;
-    let seen = stored.as_ref().map(|(version, text)| Stored {
-        // A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin)
-        // was written before versions were bounded: it counts as 0, so the next real
-        // version replaces it.
-        version: u64::try_from(*version)
-            .ok()
-            .filter(|v| *v <= MAX_VERSION)
-            .unwrap_or(0),
-        same_content: *text == record,
-    });
-    match judge(e.version, seen) {
-        Verdict::Keep => return Ok(Upserted::Kept),
-        Verdict::Refuse(reason) => return Ok(Upserted::Refused(reason)),
-        Verdict::Write => {}
-    }
-    let old = stored.map(|(_, text)| parse_record(&text)).transpose()?;
-    sqlx::query(UPSERT)
-        .bind(e.id.as_str())
-        .bind(e.version as i64)
-        .bind(e.kind.as_str())
-        .bind(e.workflow_id.as_deref())
-        .bind(e.user_id.as_deref())
-        .bind(e.status.as_str())
-        .bind(e.database_type())
-        .bind(e.started_at)
-        .bind(e.completed_at)
-        .bind(e.duration_ms)
-        .bind(record)
-        .bind(now)
-        .bind(tenant)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM execution_outputs WHERE tenant = $1 AND execution_id = $2")
-        .bind(tenant)
-        .bind(e.id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    let names: std::collections::BTreeSet<&str> =
-        e.outputs.iter().map(|o| o.name.as_str()).collect();
-    for name in names {
-        sqlx::query(
-            "INSERT INTO execution_outputs (tenant, execution_id, name, started_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(tenant)
-        .bind(e.id.as_str())
-        .bind(name)
-        .bind(e.started_at)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(Upserted::Written(changes(old.as_ref(), Some(e))))
-}
-
-/// Applies rollup changes to the stored cells (read, change, write back or drop).
-pub async fn apply_cells(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: &str,
-    all: Vec<(Contribution, i8)>,
-) -> Result<(), sqlx::Error> {
-    let mut by_cell: std::collections::BTreeMap<CellKey, Vec<(Contribution, i8)>> =
-        Default::default();
-    for (c, sign) in all {
-        by_cell.entry(c.key.clone()).or_default().push((c, sign));
-    }
-    for (key, deltas) in by_cell {
-        let id = key.id();
-        let stored = sqlx::query("SELECT cell FROM rollup_cells WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let mut cell = match stored {
-            Some(row) => serde_json::from_str::<Cell>(&row.try_get::<String, _>(0)?)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            None => Cell::new(key),
-        };
-        for (c, sign) in &deltas {
-            cell.apply(c, *sign);
-        }
-        write_cell(tx, tenant, &cell).await?;
-    }
-    Ok(())
-}
-
-async fn write_cell(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: &str,
-    cell: &Cell,
-) -> Result<(), sqlx::Error> {
-    let id = cell.key.id();
-    if cell.is_empty() {
-        sqlx::query("DELETE FROM rollup_cells WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id.as_str())
-            .execute(&mut **tx)
-            .await?;
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO rollup_cells (id, slot, workflow_id, user_id, database_type, cell, tenant)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (tenant, id) DO UPDATE SET cell = excluded.cell",
-    )
-    .bind(id.as_str())
-    .bind(cell.key.slot)
-    .bind(cell.key.workflow_id.as_deref())
-    .bind(cell.key.user_id.as_deref())
-    .bind(cell.key.database_type.as_deref())
-    .bind(serde_json::to_string(cell).expect("a cell always serializes"))
-    .bind(tenant)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// A tenant's cells from `from_slot` on, optionally of one user or one workflow.
-pub async fn cells(
-    pool: &AnyPool,
-    tenant: &str,
-    from_slot: Option<i64>,
-    user_id: Option<&str>,
-    workflow_id: Option<&str>,
-) -> Result<Vec<Cell>, sqlx::Error> {
-    let from = from_slot.unwrap_or(i64::MIN);
-    let rows = match (user_id, workflow_id) {
-        (Some(u), _) => {
-            sqlx::query(
-                "SELECT cell FROM rollup_cells WHERE tenant = $1 AND user_id = $2 AND slot >= $3",
-            )
-            .bind(tenant)
-            .bind(u)
-            .bind(from)
-            .fetch_all(pool)
-            .await?
-        }
-        (None, Some(w)) => sqlx::query(
-            "SELECT cell FROM rollup_cells WHERE tenant = $1 AND workflow_id = $2 AND slot >= $3",
-        )
-        .bind(tenant)
-        .bind(w)
-        .bind(from)
-        .fetch_all(pool)
-        .await?,
-        (None, None) => {
-            sqlx::query("SELECT cell FROM rollup_cells WHERE tenant = $1 AND slot >= $2")
-                .bind(tenant)
-                .bind(from)
-                .fetch_all(pool)
-                .await?
-        }
-    };
-    rows.iter()
-        .map(|r| {
-            serde_json::from_str(&r.try_get::<String, _>(0)?)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
-        })
-        .collect()
-}
-
-/// Builds the rollups of a database written before they existed (or repairs lost ones).
+/// Builds the rollups of a database written before they existed (or repairs lost ones),
+/// 1,000 executions per step, in one transaction.
 pub async fn rebuild_cells_if_missing(pool: &AnyPool) -> Result<usize, sqlx::Error> {
-    let have: i64 = sqlx::query("SELECT COUNT(*) FROM rollup_cells")
+    let have: i64 = sqlx::query("SELECT COUNT(*) FROM rollups")
         .fetch_one(pool)
         .await?
         .try_get(0)?;
     if have > 0 || count(pool).await? == 0 {
         return Ok(0);
     }
-    let mut rollups: std::collections::BTreeMap<String, Rollups> = Default::default();
+    // Every execution is counted in memory first (the cells are coarse, so they are few),
+    // then each cell is written once.
+    let mut tx = pool.begin().await?;
     let mut after = (String::new(), String::new());
+    let mut by_tenant: BTreeMap<String, Fresh> = BTreeMap::new();
     loop {
         let rows = sqlx::query(
             "SELECT tenant, id, record FROM executions WHERE tenant > $1 OR (tenant = $1 AND id > $2)
@@ -396,24 +197,21 @@ pub async fn rebuild_cells_if_missing(pool: &AnyPool) -> Result<usize, sqlx::Err
         )
         .bind(after.0.as_str())
         .bind(after.1.as_str())
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
         let Some(last) = rows.last() else { break };
         after = (last.try_get(0)?, last.try_get(1)?);
         for row in &rows {
-            rollups
+            let e = parse_record(&row.try_get::<String, _>(2)?)?;
+            by_tenant
                 .entry(row.try_get(0)?)
                 .or_default()
-                .replace(None, Some(&parse_record(&row.try_get::<String, _>(2)?)?));
+                .add(&Contribution::of(&e));
         }
     }
-    let mut tx = pool.begin().await?;
     let mut n = 0;
-    for (tenant, rollups) in &rollups {
-        for cell in rollups.cells() {
-            write_cell(&mut tx, tenant, cell).await?;
-            n += 1;
-        }
+    for (tenant, fresh) in by_tenant {
+        n += fresh.write(&mut tx, &tenant).await?;
     }
     tx.commit().await?;
     Ok(n)
@@ -436,7 +234,7 @@ pub async fn prune_before(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let mut deltas: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    let mut deltas: BTreeMap<String, Deltas> = BTreeMap::new();
     for row in &rows {
         let tenant: String = row.try_get(0)?;
         let id: String = row.try_get(1)?;
@@ -457,7 +255,7 @@ pub async fn prune_before(
             .extend(changes(Some(&old), None));
     }
     for (tenant, deltas) in deltas {
-        apply_cells(&mut tx, &tenant, deltas).await?;
+        deltas.apply(&mut tx, &tenant).await?;
     }
     tx.commit().await?;
     Ok(rows.len())
@@ -519,7 +317,9 @@ pub async fn delete_execution(
             .execute(&mut *tx)
             .await?;
     }
-    apply_cells(&mut tx, tenant, changes(Some(&old), None)).await?;
+    let mut deltas = Deltas::default();
+    deltas.extend(changes(Some(&old), None));
+    deltas.apply(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(true)
 }

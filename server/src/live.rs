@@ -9,18 +9,11 @@
 //! for a dashboard left open.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::sse::Event;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
-
-use crate::app::{authorize_read, AppState};
-use crate::error::AppError;
 
 /// How many notifications a slow subscriber may lag before it is told to resync.
 const BACKLOG: usize = 256;
@@ -30,6 +23,9 @@ const BACKLOG: usize = 256;
 pub struct Live {
     sender: broadcast::Sender<(String, String)>,
     closed: watch::Receiver<bool>,
+    /// This process's name among the instances sharing a PostgreSQL database (`None`: the
+    /// only instance, nothing to tell the others; see `crate::notify`).
+    instance: Option<std::sync::Arc<str>>,
 }
 
 /// Ends every stream when dropped or `close`d: held by `main` until shutdown starts.
@@ -47,7 +43,34 @@ impl Live {
     pub fn new() -> (Live, LiveCloser) {
         let (sender, _) = broadcast::channel(BACKLOG);
         let (close, closed) = watch::channel(false);
-        (Live { sender, closed }, LiveCloser(close))
+        (
+            Live {
+                sender,
+                closed,
+                instance: None,
+            },
+            LiveCloser(close),
+        )
+    }
+
+    /// The same hub, named `instance` among several processes sharing one database.
+    pub fn shared(self, instance: String) -> Live {
+        Live {
+            instance: Some(instance.into()),
+            ..self
+        }
+    }
+
+    /// This process's name when it shares its database with other instances.
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
+    }
+
+    /// Passes on another instance's announcement (`data` as `ingested` sends it).
+    pub fn deliver(&self, tenant: String, data: String) {
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send((tenant, data));
+        }
     }
 
     /// Tells a tenant's subscribers that a batch committed with these accepted ids (none
@@ -60,7 +83,7 @@ impl Live {
         let _ = self.sender.send((tenant.to_owned(), data));
     }
 
-    fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         tenant: String,
     ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
@@ -97,27 +120,4 @@ impl Live {
             }
         })
     }
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct EventsParams {
-    key: Option<String>,
-}
-
-/// `GET /api/v1/events`: the push stream.
-pub(crate) async fn events(
-    State(state): State<AppState>,
-    mut headers: HeaderMap,
-    Query(params): Query<EventsParams>,
-) -> Result<Response, AppError> {
-    if let Some(key) = params.key {
-        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {key}")) {
-            headers.insert(header::AUTHORIZATION, value);
-        }
-    }
-    let caller = authorize_read(&state, &headers)?;
-    let stream = state.live.subscribe(caller.tenant);
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
 }

@@ -12,16 +12,22 @@ mod api;
 mod app;
 mod auth;
 mod batches;
+mod bulk;
 mod db;
 mod decode;
 mod error;
+mod events;
 mod faults;
+mod ingest;
 mod keys_config;
 mod live;
 mod migrate;
+mod notify;
 mod panic;
 mod rate_limit;
+mod rollups;
 mod serve;
+mod state;
 mod team;
 mod versions;
 mod web;
@@ -179,7 +185,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     batches::prepare(&pool)
         .await
         .map_err(|e| format!("cannot prepare the {engine} database: {e}"))?;
-    let settings = app::Settings {
+    let settings = state::Settings {
         keys,
         limits: rate_limits,
         max_body_bytes: cli.max_body_bytes,
@@ -198,6 +204,18 @@ async fn run(cli: Cli) -> Result<(), String> {
     // start is a graceful one too.
     let signal = shutdown_signal()?;
     let (live, live_closer) = live::Live::new();
+    // On PostgreSQL other instances may share the database: announce each commit to them
+    // and pass theirs on (see `notify`). Listening starts before the address is printed.
+    let live = if engine == "postgres" {
+        let listener = notify::listen(&cli.db)
+            .await
+            .map_err(|e| format!("cannot LISTEN on the postgres database: {e}"))?;
+        let live = live.shared(instance_name());
+        tokio::spawn(notify::receive_loop(listener, live.clone()));
+        live
+    } else {
+        live
+    };
     // Push streams never end by themselves: close them as shutdown starts, or the graceful
     // stop would wait for every open dashboard.
     let shutdown = async move {
@@ -224,6 +242,14 @@ async fn run(cli: Cli) -> Result<(), String> {
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A name for this process unique among instances sharing a database.
+fn instance_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
 }
 
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {

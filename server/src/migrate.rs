@@ -9,13 +9,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::SCHEMA;
 
-/// The tables that gained a tenant.
-const TABLES: &[&str] = &[
-    "executions",
-    "rollup_cells",
-    "execution_outputs",
-    "ingest_batches",
-];
+/// The tables that gained a tenant. (The stats cells of that time, `rollup_cells`, are
+/// dropped instead: `rollups` is rebuilt from the executions.)
+const TABLES: &[&str] = &["executions", "execution_outputs", "ingest_batches"];
 
 /// The columns of `table` (empty when it does not exist).
 async fn columns(pool: &AnyPool, engine: &str, table: &str) -> Result<Vec<String>, sqlx::Error> {

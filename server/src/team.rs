@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
 use serde_json::json;
 
-use crate::app::{authorize_read, AppState};
+use crate::state::{authorize_read, AppState};
 use crate::db;
 use crate::error::AppError;
 

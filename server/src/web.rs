@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runledger::sync::{ErrorBody, ErrorDetail};
 
-use crate::app::{open_server, AppState};
+use crate::state::{open_server, AppState};
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
     let body = ErrorBody {

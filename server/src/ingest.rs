@@ -1,0 +1,329 @@
+//! The ingest path: one decoded batch, one SQL transaction, a handful of set-based
+//! statements (read the stored versions of the batch's ids in one query, judge each record
+//! in memory with [`versions::judge`], write every changed execution, its lineage and the
+//! summed rollup changes in one statement per table per 500 rows).
+//!
+//! Every route that receives executions (the sync protocol, other receivers) calls
+//! [`ingest`] with an already-decoded batch.
+
+use std::collections::{BTreeSet, HashMap};
+
+use runledger::intake::{validate_execution, DEFAULT_MAX_NODE_RUNS};
+use runledger::stats::changes;
+use runledger::sync::{IngestRequest, IngestResponse, Rejected};
+use runledger::Execution;
+use sqlx::Row;
+
+use crate::bulk::{Statement, ROWS_PER_STATEMENT};
+use crate::db;
+use crate::error::AppError;
+use crate::rollups::Deltas;
+use crate::state::AppState;
+use crate::versions::{judge, Stored, Verdict, MAX_VERSION};
+
+/// What became of a batch.
+pub struct Ingested {
+    /// The answer (JSON text of an `IngestResponse`), the remembered one for a replay.
+    pub response: String,
+    /// True when the batch id was seen before and nothing was done.
+    pub replayed: bool,
+    /// How many records were accepted and rejected (0 for a replay).
+    pub accepted: usize,
+    pub rejected: usize,
+}
+
+/// The SHA-256 of a batch's records in their canonical form: what ties a batch id to its
+/// content (formatting and gzip do not matter; any change to a record does).
+pub fn records_hash(batch: &IngestRequest) -> String {
+    let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
+    crate::auth::hash_bytes(&canonical)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Stores a tenant's batch: redaction, idempotency by batch id (a reused id with other
+/// records is a 409), one transaction, then the push-stream announcement.
+pub async fn ingest(
+    state: &AppState,
+    tenant: &str,
+    mut batch: IngestRequest,
+) -> Result<Ingested, AppError> {
+    // Secrets are masked before anything is stored or hashed, whatever the client did.
+    batch
+        .records
+        .iter_mut()
+        .for_each(runledger::intake::redact_with_defaults);
+    if batch.batch_id.trim().is_empty() {
+        return Err(AppError::MalformedBody("`batch_id` is required".into()));
+    }
+    let body_hash = records_hash(&batch);
+    let now = now();
+    let mut tx = state.pool.begin().await?;
+    db::serialize_writers(&mut tx, state.engine).await?;
+    if let Some(seen) = db::batch_response(&mut tx, tenant, &batch.batch_id).await? {
+        tx.commit().await?;
+        if seen.body_hash.is_some_and(|h| h != body_hash) {
+            return Err(AppError::Conflict(format!(
+                "batch `{}` was already received with different records; a new batch needs a new batch_id",
+                batch.batch_id
+            )));
+        }
+        return Ok(Ingested {
+            response: seen.response,
+            replayed: true,
+            accepted: 0,
+            rejected: 0,
+        });
+    }
+    let answer = write_records(&mut tx, tenant, &batch.records, now).await?;
+    let text = serde_json::to_string(&answer).expect("a response always serializes");
+    db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
+    crate::notify::announce(&mut tx, &state.live, tenant, &answer.accepted, now).await?;
+    if let Some(faults) = &state.faults {
+        tokio::time::sleep(faults.delay()).await;
+        faults.panic_if_programmed();
+    }
+    tx.commit().await?;
+    state.live.ingested(tenant, &answer.accepted, now);
+    Ok(Ingested {
+        response: text,
+        replayed: false,
+        accepted: answer.accepted.len(),
+        rejected: answer.rejected.len(),
+    })
+}
+
+/// The stored state of one id while a batch is judged: what is in the database, or what an
+/// earlier record of the same batch replaced it with.
+enum Current<'a> {
+    Stored {
+        version: u64,
+        text: String,
+    },
+    Batch {
+        version: u64,
+        text: String,
+        record: &'a Execution,
+    },
+}
+
+impl Current<'_> {
+    fn seen(&self, incoming_text: &str) -> Stored {
+        let (version, text) = match self {
+            Current::Stored { version, text } | Current::Batch { version, text, .. } => {
+                (*version, text)
+            }
+        };
+        Stored {
+            version,
+            same_content: text == incoming_text,
+        }
+    }
+}
+
+/// A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin) was
+/// written before versions were bounded: it counts as 0, so the next real version replaces it.
+fn stored_version(v: i64) -> u64 {
+    u64::try_from(v)
+        .ok()
+        .filter(|v| *v <= MAX_VERSION)
+        .unwrap_or(0)
+}
+
+/// Judges and writes a batch's records in the caller's transaction.
+pub async fn write_records(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    records: &[Execution],
+    now: i64,
+) -> Result<IngestResponse, sqlx::Error> {
+    let mut answer = IngestResponse::default();
+    let verdicts: Vec<Result<(), String>> = records
+        .iter()
+        .map(|r| validate_execution(r, DEFAULT_MAX_NODE_RUNS).map_err(|e| e.to_string()))
+        .collect();
+    let ids: BTreeSet<&str> = records
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_ok())
+        .map(|(e, _)| e.id.as_str())
+        .collect();
+    let mut current: HashMap<String, Current<'_>> = read_stored(tx, tenant, &ids).await?;
+    let existed: BTreeSet<String> = current.keys().cloned().collect();
+    let mut deltas = Deltas::default();
+    // In record order, as if each record were stored on its own: a later record of the same
+    // id is judged against the earlier one.
+    for (record, valid) in records.iter().zip(verdicts) {
+        if let Err(reason) = valid {
+            answer.rejected.push(Rejected {
+                id: record.id.clone(),
+                reason,
+            });
+            continue;
+        }
+        let text = serde_json::to_string(record).expect("an execution always serializes");
+        let seen = current.get(record.id.as_str()).map(|c| c.seen(&text));
+        match judge(record.version, seen) {
+            Verdict::Keep => answer.accepted.push(record.id.clone()),
+            Verdict::Refuse(reason) => answer.rejected.push(Rejected {
+                id: record.id.clone(),
+                reason,
+            }),
+            Verdict::Write => {
+                let old = match current.get(record.id.as_str()) {
+                    Some(Current::Stored { text, .. }) => Some(
+                        serde_json::from_str::<Execution>(text)
+                            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    ),
+                    Some(Current::Batch { record, .. }) => Some((*record).clone()),
+                    None => None,
+                };
+                deltas.extend(changes(old.as_ref(), Some(record)));
+                current.insert(
+                    record.id.clone(),
+                    Current::Batch {
+                        version: record.version,
+                        text,
+                        record,
+                    },
+                );
+                answer.accepted.push(record.id.clone());
+            }
+        }
+    }
+    let written: Vec<(&Execution, &String)> = current
+        .values()
+        .filter_map(|c| match c {
+            Current::Batch { record, text, .. } => Some((*record, text)),
+            Current::Stored { .. } => None,
+        })
+        .collect();
+    write_executions(tx, tenant, &written, now).await?;
+    write_outputs(tx, tenant, &written, &existed).await?;
+    deltas.apply(tx, tenant).await?;
+    Ok(answer)
+}
+
+/// The stored version and record of each id, in one query per 500 ids.
+async fn read_stored<'a>(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    ids: &BTreeSet<&str>,
+) -> Result<HashMap<String, Current<'a>>, sqlx::Error> {
+    let ids: Vec<&str> = ids.iter().copied().collect();
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new("SELECT id, version, record FROM executions WHERE tenant = ");
+        s.bind(tenant.to_owned()).push(" AND id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.bind((*id).to_owned());
+        }
+        s.push(")");
+        for row in s.fetch_all(tx).await? {
+            out.insert(
+                row.try_get::<String, _>(0)?,
+                Current::Stored {
+                    version: stored_version(row.try_get(1)?),
+                    text: row.try_get(2)?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn write_executions(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    written: &[(&Execution, &String)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in written.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new(
+            "INSERT INTO executions (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at, tenant) VALUES ",
+        );
+        for (i, (e, text)) in chunk.iter().enumerate() {
+            s.row(i == 0, |r| {
+                r.value(e.id.clone())
+                    .value(e.version as i64)
+                    .value(e.kind.as_str().to_owned())
+                    .value(e.workflow_id.clone())
+                    .value(e.user_id.clone())
+                    .value(e.status.as_str().to_owned())
+                    .value(e.database_type().map(str::to_owned))
+                    .value(e.started_at)
+                    .value(e.completed_at)
+                    .value(e.duration_ms)
+                    .value((*text).clone())
+                    .value(now)
+                    .value(tenant.to_owned());
+            });
+        }
+        s.push(
+            " ON CONFLICT (tenant, id) DO UPDATE SET
+            version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
+            user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
+            started_at = excluded.started_at, completed_at = excluded.completed_at,
+            duration_ms = excluded.duration_ms, record = excluded.record, received_at = excluded.received_at",
+        );
+        s.execute(tx).await?;
+    }
+    Ok(())
+}
+
+/// Lineage rows of the written executions (the old rows of those stored before go first).
+async fn write_outputs(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    written: &[(&Execution, &String)],
+    existed: &BTreeSet<String>,
+) -> Result<(), sqlx::Error> {
+    let replaced: Vec<&str> = written
+        .iter()
+        .map(|(e, _)| e.id.as_str())
+        .filter(|id| existed.contains(*id))
+        .collect();
+    for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new("DELETE FROM execution_outputs WHERE tenant = ");
+        s.bind(tenant.to_owned()).push(" AND execution_id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.bind((*id).to_owned());
+        }
+        s.push(")");
+        s.execute(tx).await?;
+    }
+    let rows: Vec<(&str, &str, i64)> = written
+        .iter()
+        .flat_map(|(e, _)| {
+            let names: BTreeSet<&str> = e.outputs.iter().map(|o| o.name.as_str()).collect();
+            names
+                .into_iter()
+                .map(move |name| (e.id.as_str(), name, e.started_at))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new(
+            "INSERT INTO execution_outputs (tenant, execution_id, name, started_at) VALUES ",
+        );
+        for (i, (id, name, started_at)) in chunk.iter().enumerate() {
+            s.row(i == 0, |r| {
+                r.value(tenant.to_owned())
+                    .value((*id).to_owned())
+                    .value((*name).to_owned())
+                    .value(*started_at);
+            });
+        }
+        s.execute(tx).await?;
+    }
+    Ok(())
+}
