@@ -87,6 +87,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         )
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
+        .merge(crate::receivers::routes(state.clone()))
         .merge(crate::api::routes())
         .merge(crate::admin::routes());
     if state.faults.is_some() {
@@ -146,6 +147,24 @@ pub(crate) fn authorize_scope(
     Ok(caller)
 }
 
+/// The key check alone, without counting against the rate limit: for a handler that hands
+/// the request on to one that counts it (the receivers hand theirs to ingest).
+pub(crate) fn check_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<(), AppError> {
+    state
+        .settings
+        .keys
+        .authorize(presented_key(headers), scope)
+        .map(|_| ())
+        .map_err(|denied| match denied {
+            Denied::Unknown => AppError::Unauthorized,
+            Denied::Scope(scope) => AppError::Forbidden(scope),
+        })
+}
+
 /// Writing needs a key with the `write` scope when keys are configured.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     authorize_scope(state, headers, Scope::Write)
@@ -157,7 +176,7 @@ pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<Ca
 }
 
 /// Reads the body within the limit, inflating gzip.
-async fn read_body(
+pub(crate) async fn read_body(
     settings: &Settings,
     headers: &HeaderMap,
     body: Body,
@@ -201,7 +220,7 @@ fn records_hash(batch: &IngestRequest) -> String {
 }
 
 /// `POST /v1/ingest`: one batch, one SQL transaction.
-async fn ingest_create(
+pub(crate) async fn ingest_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -235,6 +254,8 @@ async fn ingest_create(
         .records
         .iter_mut()
         .for_each(runledger::intake::redact_with_defaults);
+    // What a simple client leaves out (durations, failed nodes) is derived from the rest.
+    batch.records.iter_mut().for_each(crate::derive::fill_in);
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }

@@ -6,7 +6,7 @@ use runledger::Execution;
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::versions::{judge, Stored, Verdict, MAX_VERSION};
+use crate::versions::{judge, next_version, Incoming, Lifecycle, Stored, Verdict, MAX_VERSION};
 
 /// Statements creating the schema; each is idempotent.
 pub(crate) const SCHEMA: &[&str] = &[
@@ -73,9 +73,13 @@ pub(crate) const SCHEMA: &[&str] = &[
 
 /// The upsert, run only when `versions::judge` says the incoming version replaces the stored
 /// one (writers take turns, so the version it read is still the stored one).
+///
+/// `duration_ms` is bound as text and cast: sqlx's `Any` driver sends a NULL `f64` as a
+/// PostgreSQL `float4`, so a connection whose cached statement first saw a NULL duration
+/// refused every later number ("incorrect binary data format in bind parameter 10").
 const UPSERT: &str = "INSERT INTO executions
     (id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at, tenant)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION), $11, $12, $13)
     ON CONFLICT (tenant, id) DO UPDATE SET
         version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
         user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
@@ -209,35 +213,73 @@ pub async fn upsert(
     e: &Execution,
     now: i64,
 ) -> Result<Upserted, sqlx::Error> {
-    let stored =
-        sqlx::query("SELECT version, record FROM executions WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(e.id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-    let record = serde_json::to_string(e).expect("an execution always serializes");
+    let stored = sqlx::query(
+        "SELECT version, record, status, completed_at FROM executions WHERE tenant = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(e.id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
     let stored = stored
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+        .map(|row| {
+            let lifecycle = Lifecycle {
+                finished: row.try_get::<String, _>(2)? != "running",
+                completed_at: row.try_get::<Option<i64>, _>(3)?,
+            };
+            Ok::<_, sqlx::Error>((
+                row.try_get::<i64, _>(0)?,
+                row.try_get::<String, _>(1)?,
+                lifecycle,
+            ))
+        })
         .transpose()?;
-    let seen = stored.as_ref().map(|(version, text)| Stored {
-        // A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin)
-        // was written before versions were bounded: it counts as 0, so the next real
-        // version replaces it.
-        version: u64::try_from(*version)
+    // A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin) was
+    // written before versions were bounded: it counts as 0, so the next real version
+    // replaces it.
+    let stored_version = stored.as_ref().map(|(version, _, _)| {
+        u64::try_from(*version)
             .ok()
             .filter(|v| *v <= MAX_VERSION)
-            .unwrap_or(0),
-        same_content: *text == record,
+            .unwrap_or(0)
     });
-    match judge(e.version, seen) {
+    // A record without a version is stored at the next version; its content is compared
+    // as if it had the stored one.
+    let version = next_version(e.version, stored_version);
+    let at_version = |v: u64| {
+        let mut copy = e.clone();
+        copy.version = v;
+        serde_json::to_string(&copy).expect("an execution always serializes")
+    };
+    let record = if version == e.version {
+        serde_json::to_string(e).expect("an execution always serializes")
+    } else {
+        at_version(version)
+    };
+    let seen = stored.as_ref().map(|(_, text, lifecycle)| Stored {
+        version: stored_version.unwrap_or(0),
+        same_content: if e.version == 0 {
+            *text == at_version(stored_version.unwrap_or(0))
+        } else {
+            *text == record
+        },
+        lifecycle: *lifecycle,
+    });
+    let incoming = Incoming {
+        version: e.version,
+        lifecycle: Lifecycle {
+            finished: e.status.is_final(),
+            completed_at: e.completed_at,
+        },
+    };
+    match judge(incoming, seen) {
         Verdict::Keep => return Ok(Upserted::Kept),
         Verdict::Refuse(reason) => return Ok(Upserted::Refused(reason)),
         Verdict::Write => {}
     }
-    let old = stored.map(|(_, text)| parse_record(&text)).transpose()?;
+    let old = stored.map(|(_, text, _)| parse_record(&text)).transpose()?;
     sqlx::query(UPSERT)
         .bind(e.id.as_str())
-        .bind(e.version as i64)
+        .bind(version as i64)
         .bind(e.kind.as_str())
         .bind(e.workflow_id.as_deref())
         .bind(e.user_id.as_deref())
@@ -245,7 +287,7 @@ pub async fn upsert(
         .bind(e.database_type())
         .bind(e.started_at)
         .bind(e.completed_at)
-        .bind(e.duration_ms)
+        .bind(e.duration_ms.map(|ms| ms.to_string()))
         .bind(record)
         .bind(now)
         .bind(tenant)
