@@ -27,6 +27,21 @@ ERROR_KEYS = ("message", "stack", "nodeId", "type")
 MAX_VALUE_BYTES = 64 * 1024
 #: Most node runs in one execution (the server's limit).
 MAX_NODE_RUNS = 10_000
+#: Largest JSON size of one whole record: half the server's default body limit (8 MiB), so
+#: that a record always fits in a request with room for the batch around it. A bigger one is
+#: refused at record time instead of becoming a dead letter later.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+def check_size(record: Dict[str, Any]) -> Dict[str, Any]:
+    """``record`` if its JSON fits in one request, else a ``RecordError`` saying by how much."""
+    size = len(json.dumps(record, separators=(",", ":")).encode())
+    if size > MAX_RECORD_BYTES:
+        raise RecordError(
+            f"execution `{record.get('id')}` is {size} bytes of JSON, over the limit of {MAX_RECORD_BYTES} "
+            "(the server takes 8 MiB per request); record fewer or smaller node payloads"
+        )
+    return record
 
 
 class RecordError(ValueError):

@@ -16,7 +16,8 @@ SECRET_FRAGMENTS = (
 )
 SECRET_EXACT = ("sid", "sig", "jwt", "otp")
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(?P<tail>@)")
+# Bounded repetitions: an unbounded scheme makes a long word cost quadratic time.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^/\s:@]{1,256}:)[^/\s@]{1,256}(?P<tail>@)")
 _BEARER = re.compile(r"(?i)(?P<head>bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 
 

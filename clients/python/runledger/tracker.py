@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from .outbox import DeadLetter, Outbox
-from .records import RecordError, now_ms, query_record, workflow_record
+from .records import RecordError, check_size, now_ms, query_record, workflow_record
 from .sender import Sender
 
 log = logging.getLogger("runledger")
@@ -54,7 +54,7 @@ class Tracker:
     def _put(self, record: Dict[str, Any]) -> str:
         if self._closed:
             raise RuntimeError("this tracker is closed")
-        self.outbox.put(record)
+        self.outbox.put(check_size(record))
         self._wake.set()
         return record["id"]
 
@@ -130,7 +130,7 @@ class Tracker:
             except queue.Empty:
                 return
             try:
-                self.outbox.put(build())
+                self.outbox.put(check_size(build()))
             except Exception as e:  # never into the caller: reported instead
                 self._report(f"a background record was not recorded: {e}")
 

@@ -166,8 +166,9 @@ class TrackerTest(unittest.TestCase):
 
     def test_a_record_the_server_refuses_becomes_a_dead_letter_to_inspect_and_discard(self):
         t = self.tracker(flush_interval=3600)
-        bad = t.log_workflow(workflow_id="wf-dead", status="success", started_at=2_000_000, completed_at=1_000_000)
-        good = t.log_workflow(workflow_id="wf-dead", status="success", started_at=1_000_000, completed_at=2_000_000)
+        start = 1_790_000_000_000
+        bad = t.log_workflow(workflow_id="wf-dead", status="success", started_at=start + 1000, completed_at=start)
+        good = t.log_workflow(workflow_id="wf-dead", status="success", started_at=start, completed_at=start + 1000)
         self.assertEqual(t.flush(timeout=5), 0)
         self.assertIsNotNone(self.server.execution(good))
         self.assertIsNone(self.server.execution(bad))
@@ -192,6 +193,11 @@ class TrackerTest(unittest.TestCase):
         t = self.tracker()
         with self.assertRaisesRegex(RecordError, "over the limit"):
             t.log_execution(user_id="u", response_metadata={"blob": "x" * 70_000})
+        # Each node payload within its limit, the whole record over one request's share.
+        nodes = [{"nodeId": f"n{i}", "status": "success", "output": {"blob": "y" * 60_000}} for i in range(80)]
+        with self.assertRaisesRegex(RecordError, "server takes 8 MiB"):
+            t.log_workflow(workflow_id="wf-big", node_executions=nodes)
+        self.assertEqual(t.pending(), 0, "nothing was queued")
         t.close(timeout=1)
 
     def test_the_outbox_is_sqlite_and_keeps_records_without_an_endpoint(self):
