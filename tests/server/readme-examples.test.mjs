@@ -65,10 +65,12 @@ test('the curl examples run and do what they say', async () => {
   assert.equal(query.kind, 'query');
   assert.equal(query.metadata.connection.password, '[REDACTED]');
   const out = execFileSync('bash', ['-euo', 'pipefail', '-c', rest], { encoding: 'utf8', timeout: 60_000 });
-  assert.doesNotMatch(out, /"error"/, out);
+  assert.doesNotMatch(out, /"error":\{"code"/, out);
   assert.match(out, /"accepted":\["b-1"\]/);
   assert.match(out, /"total_executions"/);
   assert.match(out, /"database_stats"/);
+  assert.match(out, /"workflow_id":"invoices"/);
+  assert.match(out, /"total":1,"total_rows"/, "the finished run is in the 30-day workflow stats");
   // The batch again with other records: a 409, as the comment says.
   const reused = execFileSync('bash', ['-c', rest.split('\ncurl -sS http')[0].replace('"b-1"', '"b-2"')], { encoding: 'utf8' });
   assert.match(reused, /"code":"conflict"/);

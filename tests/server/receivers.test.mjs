@@ -74,6 +74,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       const e = await stored(id);
       assert.equal(e.status, 'error');
       assert.equal(e.kind, 'workflow');
+      assert.equal(e.schemaVersion, 1);
       assert.equal(e.version, 2, 'stored at the next version');
       assert.deepEqual(e.nodes.map((n) => [n.id, n.name ?? null, n.status]), [['load', 'Load', 'success'], ['save', null, 'error']]);
       assert.deepEqual(e.trigger, { type: 'http', data: { path: '/hook' } });

@@ -2,6 +2,7 @@
 //! (DOMAIN.md C: snake_case, `execution_time` in seconds), mapped onto the stored model.
 
 use runledger::model::time::{de_millis, de_opt_millis, Millis};
+use runledger::model::SCHEMA_VERSION;
 use runledger::model::{ErrorInfo, Kind, Metadata, QueryInfo, Status};
 use runledger::Execution;
 use serde::Deserialize;
@@ -100,6 +101,7 @@ fn into_execution(posted: QueryExecution) -> Result<Execution, AppError> {
             request: posted.request_metadata,
             response: posted.response_metadata,
         },
+        schema_version: SCHEMA_VERSION,
         ..Execution::default()
     })
 }

@@ -2,6 +2,7 @@
 //! as its generated code posted it, mapped onto the stored model.
 
 use runledger::model::time::{de_millis, de_opt_millis, Millis};
+use runledger::model::SCHEMA_VERSION;
 use runledger::model::{ErrorInfo, Json, Kind, NodeRun, NodeStatus, Status, Trigger};
 use runledger::Execution;
 use serde::Deserialize;
@@ -98,6 +99,7 @@ fn into_execution(posted: WorkflowExecution) -> Execution {
         trigger: posted.trigger,
         error: posted.error,
         nodes,
+        schema_version: SCHEMA_VERSION,
         ..Execution::default()
     }
 }
@@ -125,6 +127,7 @@ mod tests {
         let e = decode(body).unwrap();
         assert_eq!(e.id, "e1");
         assert_eq!(e.version, 0, "the server orders it by its lifecycle");
+        assert_eq!(e.schema_version, SCHEMA_VERSION);
         assert_eq!(e.workflow_id.as_deref(), Some("wf"));
         assert_eq!(e.status, Status::Error);
         assert_eq!(e.started_at, 1_793_527_200_000);
