@@ -145,6 +145,10 @@ class TrackerTest(unittest.TestCase):
 
     def test_a_resend_after_a_lost_answer_is_not_stored_twice(self):
         t = self.tracker(flush_interval=3600)
+        # No background sending in this test: only the explicit sends below.
+        t._stop.set()
+        t._wake.set()
+        t._worker.join(5)
         id_ = t.log_execution(user_id="u-resend", status="success", execution_time=0.01)
         records = t.outbox.pending(10)
         before = self.server.stats()
