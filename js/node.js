@@ -16,17 +16,42 @@ const openInMemory = Tracker.open;
  * (default `./.runledger`); `storage: 'memory'` keeps records in memory only.
  */
 Tracker.open = async function open(options = {}) {
-  let storage, path, lockTimeoutMs;
+  let storage, path, lockTimeoutMs, endpoint;
   try {
     // Getters and Proxies run caller code, which may throw: read once, report it typed.
-    ({ storage = 'auto', path = DEFAULT_PATH, lockTimeoutMs = 0 } = options ?? {});
+    ({ storage = 'auto', path = DEFAULT_PATH, lockTimeoutMs = 0, endpoint } = options ?? {});
   } catch (thrown) {
     throw Object.assign(new Error(`\`options\` cannot be read: ${describeThrown(thrown)}`), { name: 'ConfigError' });
   }
-  if (storage !== 'auto' && storage !== 'file') return openInMemory.call(Tracker, options);
-  // The wasm checks the options, then asks for the folder (and its lock).
-  return Tracker.openFile(options, ({ name }) => openFileIo({ path, name, lockTimeoutMs }));
+  const opened = storage !== 'auto' && storage !== 'file'
+    ? openInMemory.call(Tracker, options)
+    // The wasm checks the options, then asks for the folder (and its lock).
+    : Tracker.openFile(options, ({ name }) => openFileIo({ path, name, lockTimeoutMs }));
+  const tracker = await opened;
+  if (endpoint) closeOnExit(tracker);
+  return tracker;
 };
+
+// Trackers with an endpoint that the script did not close: closed (a last sync within
+// `sync.closeTimeoutMs`) when Node is about to exit because nothing else is left to do.
+const unclosed = new Set();
+let exitHooked = false;
+
+function closeOnExit(tracker) {
+  unclosed.add(tracker);
+  const close = tracker.close;
+  tracker.close = function closeTracked(...args) {
+    unclosed.delete(tracker);
+    return close.apply(this, args);
+  };
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('beforeExit', () => {
+    for (const t of [...unclosed]) {
+      t.close().catch((e) => console.warn(`runledger: closing the tracker on exit failed: ${e?.message ?? e}`));
+    }
+  });
+}
 
 /** Resolves at once: in Node the module is loaded on import. */
 export function ready() {

@@ -27,6 +27,9 @@ echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway Po
 cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
+echo "[test] the Python client (clients/python, standard library only) against the real server binary"
+python3 -m unittest discover -s clients/python/tests -v
+
 echo "[test] sync end to end: Chromium and Node against the real server"
 node --test tests/sync/
 

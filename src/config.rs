@@ -111,6 +111,8 @@ pub struct SyncOption {
     pub timeout_ms: Option<u32>,
     /// Backoff between failed attempts.
     pub retry: Option<RetryOption>,
+    /// How long `close()` tries a last sync before it gives up, ms (0: no last sync).
+    pub close_timeout_ms: Option<u32>,
 }
 
 /// What `Tracker.open(options)` takes. Unknown option names are rejected, so typos show.
@@ -182,6 +184,8 @@ pub const DEFAULT_SYNC_BATCH_BYTES: usize = 1 << 20;
 pub const DEFAULT_SYNC_DEBOUNCE_MS: u32 = 1_000;
 /// Ingest request timeout, by default.
 pub const DEFAULT_SYNC_TIMEOUT_MS: u32 = 30_000;
+/// How long `close()` tries a last sync, by default.
+pub const DEFAULT_SYNC_CLOSE_TIMEOUT_MS: u32 = 3_000;
 /// Backoff between failed sync attempts, by default: 1 s growing to 5 min.
 pub const DEFAULT_SYNC_BACKOFF: Backoff = Backoff {
     base_ms: 1_000.0,
@@ -207,6 +211,8 @@ pub struct SyncConfig {
     pub timeout_ms: u32,
     /// Backoff between failed attempts.
     pub backoff: Backoff,
+    /// Time `close()` gives a last sync, ms (0: none).
+    pub close_timeout_ms: u32,
 }
 
 impl Default for SyncConfig {
@@ -220,6 +226,7 @@ impl Default for SyncConfig {
             debounce_ms: DEFAULT_SYNC_DEBOUNCE_MS,
             timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
             backoff: DEFAULT_SYNC_BACKOFF,
+            close_timeout_ms: DEFAULT_SYNC_CLOSE_TIMEOUT_MS,
         }
     }
 }
@@ -332,6 +339,13 @@ impl TrackerOptions {
                 600_000,
             )?,
             backoff: backoff_of("sync.retry", tuning.retry, d.backoff)?,
+            close_timeout_ms: in_range(
+                "sync.closeTimeoutMs",
+                tuning.close_timeout_ms,
+                d.close_timeout_ms,
+                0,
+                600_000,
+            )?,
         })
     }
 }

@@ -58,6 +58,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         )
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(crate::events::events))
+        .merge(crate::receivers::routes(state.clone()))
         .merge(crate::api::routes())
         .merge(crate::team::routes())
         .merge(crate::admin::routes());
@@ -75,7 +76,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
 }
 
 /// Reads the body within the limit, inflating gzip.
-async fn read_body(
+pub(crate) async fn read_body(
     settings: &Settings,
     headers: &HeaderMap,
     body: Body,
@@ -112,7 +113,7 @@ async fn read_body(
 }
 
 /// `POST /v1/ingest`: one batch, one SQL transaction.
-async fn ingest_create(
+pub(crate) async fn ingest_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,

@@ -93,6 +93,22 @@ impl RowWriter<'_> {
         self.statement.bind(value);
         self
     }
+
+    /// Binds the next value of the row as text cast to `sql_type`: sqlx's `Any` driver sends
+    /// a NULL `f64` to PostgreSQL as a `float4`, so a cached statement that first saw a NULL
+    /// would refuse every later number ("incorrect binary data format in bind parameter").
+    pub fn value_cast(&mut self, value: Option<String>, sql_type: &str) -> &mut Self {
+        if !self.first {
+            self.statement.sql.push_str(", ");
+        }
+        self.first = false;
+        self.statement.sql.push_str("CAST(");
+        self.statement.bind(value);
+        self.statement.sql.push_str(" AS ");
+        self.statement.sql.push_str(sql_type);
+        self.statement.sql.push(')');
+        self
+    }
 }
 
 #[cfg(test)]

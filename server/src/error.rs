@@ -36,6 +36,9 @@ pub enum AppError {
         /// The limit.
         limit: usize,
     },
+    /// A well-formed record the validation refuses (the message says which field and why).
+    #[error("{0}")]
+    Invalid(String),
     /// Not found.
     #[error("{0}")]
     NotFound(String),
@@ -57,6 +60,7 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_record"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

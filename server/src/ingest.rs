@@ -6,6 +6,7 @@
 //! Every route that receives executions (the sync protocol, other receivers) calls
 //! [`ingest`] with an already-decoded batch.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use runledger::intake::{validate_execution, DEFAULT_MAX_NODE_RUNS};
@@ -19,7 +20,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::rollups::Deltas;
 use crate::state::AppState;
-use crate::versions::{judge, Stored, Verdict, MAX_VERSION};
+use crate::versions::{judge, next_version, Incoming, Lifecycle, Stored, Verdict, MAX_VERSION};
 
 /// What became of a batch.
 pub struct Ingested {
@@ -57,6 +58,8 @@ pub async fn ingest(
         .records
         .iter_mut()
         .for_each(runledger::intake::redact_with_defaults);
+    // What a simple client leaves out (durations, failed nodes) is derived from the rest.
+    batch.records.iter_mut().for_each(crate::derive::fill_in);
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }
@@ -98,29 +101,63 @@ pub async fn ingest(
 }
 
 /// The stored state of one id while a batch is judged: what is in the database, or what an
-/// earlier record of the same batch replaced it with.
-enum Current<'a> {
+/// earlier record of the same batch replaced it with (stamped with the version it is stored
+/// at).
+enum Current {
     Stored {
         version: u64,
         text: String,
+        lifecycle: Lifecycle,
     },
     Batch {
-        version: u64,
         text: String,
-        record: &'a Execution,
+        record: Execution,
     },
 }
 
-impl Current<'_> {
-    fn seen(&self, incoming_text: &str) -> Stored {
-        let (version, text) = match self {
-            Current::Stored { version, text } | Current::Batch { version, text, .. } => {
-                (*version, text)
-            }
+/// Where a record is in its lifecycle: what orders records that carry no version.
+fn lifecycle_of(e: &Execution) -> Lifecycle {
+    Lifecycle {
+        finished: e.status.is_final(),
+        completed_at: e.completed_at,
+    }
+}
+
+fn to_text(e: &Execution) -> String {
+    serde_json::to_string(e).expect("an execution always serializes")
+}
+
+impl Current {
+    fn version(&self) -> u64 {
+        match self {
+            Current::Stored { version, .. } => *version,
+            Current::Batch { record, .. } => record.version,
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Current::Stored { text, .. } | Current::Batch { text, .. } => text,
+        }
+    }
+
+    /// What [`judge`] compares `incoming` (serialized as `incoming_text`) against. A record
+    /// without a version is compared as if it carried the stored one.
+    fn seen(&self, incoming: &Execution, incoming_text: &str) -> Stored {
+        let same_content = if incoming.version == 0 {
+            let mut at_stored = incoming.clone();
+            at_stored.version = self.version();
+            self.text() == to_text(&at_stored)
+        } else {
+            self.text() == incoming_text
         };
         Stored {
-            version,
-            same_content: text == incoming_text,
+            version: self.version(),
+            same_content,
+            lifecycle: match self {
+                Current::Stored { lifecycle, .. } => *lifecycle,
+                Current::Batch { record, .. } => lifecycle_of(record),
+            },
         }
     }
 }
@@ -152,7 +189,7 @@ pub async fn write_records(
         .filter(|(_, v)| v.is_ok())
         .map(|(e, _)| e.id.as_str())
         .collect();
-    let mut current: HashMap<String, Current<'_>> = read_stored(tx, tenant, &ids).await?;
+    let mut current: HashMap<String, Current> = read_stored(tx, tenant, &ids).await?;
     let existed: BTreeSet<String> = current.keys().cloned().collect();
     let mut deltas = Deltas::default();
     // In record order, as if each record were stored on its own: a later record of the same
@@ -165,30 +202,43 @@ pub async fn write_records(
             });
             continue;
         }
-        let text = serde_json::to_string(record).expect("an execution always serializes");
-        let seen = current.get(record.id.as_str()).map(|c| c.seen(&text));
-        match judge(record.version, seen) {
+        let now_current = current.get(record.id.as_str());
+        // A record without a version is stored at the one after the current one.
+        let version = next_version(record.version, now_current.map(Current::version));
+        let stamped = if version == record.version {
+            Cow::Borrowed(record)
+        } else {
+            let mut copy = record.clone();
+            copy.version = version;
+            Cow::Owned(copy)
+        };
+        let text = to_text(&stamped);
+        let seen = now_current.map(|c| c.seen(record, &text));
+        let incoming = Incoming {
+            version: record.version,
+            lifecycle: lifecycle_of(record),
+        };
+        match judge(incoming, seen) {
             Verdict::Keep => answer.accepted.push(record.id.clone()),
             Verdict::Refuse(reason) => answer.rejected.push(Rejected {
                 id: record.id.clone(),
                 reason,
             }),
             Verdict::Write => {
-                let old = match current.get(record.id.as_str()) {
+                let old = match now_current {
                     Some(Current::Stored { text, .. }) => Some(
                         serde_json::from_str::<Execution>(text)
                             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                     ),
-                    Some(Current::Batch { record, .. }) => Some((*record).clone()),
+                    Some(Current::Batch { record, .. }) => Some(record.clone()),
                     None => None,
                 };
-                deltas.extend(changes(old.as_ref(), Some(record)));
+                deltas.extend(changes(old.as_ref(), Some(&stamped)));
                 current.insert(
                     record.id.clone(),
                     Current::Batch {
-                        version: record.version,
                         text,
-                        record,
+                        record: stamped.into_owned(),
                     },
                 );
                 answer.accepted.push(record.id.clone());
@@ -198,7 +248,7 @@ pub async fn write_records(
     let written: Vec<(&Execution, &String)> = current
         .values()
         .filter_map(|c| match c {
-            Current::Batch { record, text, .. } => Some((*record, text)),
+            Current::Batch { record, text } => Some((record, text)),
             Current::Stored { .. } => None,
         })
         .collect();
@@ -209,15 +259,17 @@ pub async fn write_records(
 }
 
 /// The stored version and record of each id, in one query per 500 ids.
-async fn read_stored<'a>(
+async fn read_stored(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     ids: &BTreeSet<&str>,
-) -> Result<HashMap<String, Current<'a>>, sqlx::Error> {
+) -> Result<HashMap<String, Current>, sqlx::Error> {
     let ids: Vec<&str> = ids.iter().copied().collect();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut s = Statement::new("SELECT id, version, record FROM executions WHERE tenant = ");
+        let mut s = Statement::new(
+            "SELECT id, version, record, status, completed_at FROM executions WHERE tenant = ",
+        );
         s.bind(tenant.to_owned()).push(" AND id IN (");
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {
@@ -232,6 +284,10 @@ async fn read_stored<'a>(
                 Current::Stored {
                     version: stored_version(row.try_get(1)?),
                     text: row.try_get(2)?,
+                    lifecycle: Lifecycle {
+                        finished: row.try_get::<String, _>(3)? != "running",
+                        completed_at: row.try_get::<Option<i64>, _>(4)?,
+                    },
                 },
             );
         }
@@ -260,7 +316,7 @@ async fn write_executions(
                     .value(e.database_type().map(str::to_owned))
                     .value(e.started_at)
                     .value(e.completed_at)
-                    .value(e.duration_ms)
+                    .value_cast(e.duration_ms.map(|ms| ms.to_string()), "DOUBLE PRECISION")
                     .value((*text).clone())
                     .value(now)
                     .value(tenant.to_owned());

@@ -19,9 +19,9 @@ use axum::{Json, Router};
 use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
 use serde_json::json;
 
-use crate::state::{authorize_read, AppState};
-use crate::db;
 use crate::error::AppError;
+use crate::rollups::{self, Scope};
+use crate::state::{authorize_read, AppState};
 
 /// The Team view's routes.
 pub fn routes() -> Router<AppState> {
@@ -77,7 +77,7 @@ async fn facets(
     let tenant = authorize_read(&state, &headers)?.tenant;
     only_known(&params, &["days"])?;
     let days = days(&params, 30)?;
-    let cells = db::cells(&state.pool, &tenant, Some(from_slot(days)), None, None).await?;
+    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, Some(from_slot(days))).await?;
     let mut workflows = BTreeSet::new();
     let mut users = BTreeSet::new();
     let mut database_types = BTreeSet::new();
@@ -150,18 +150,13 @@ async fn stats(
     let offset = query
         .validate()
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let cells = db::cells(
-        &state.pool,
-        &tenant,
-        query.slots().0,
-        query.filter.user_id.as_deref(),
-        query
-            .filter
-            .workflow_id
-            .as_deref()
-            .filter(|_| query.filter.user_id.is_none()),
-    )
-    .await?;
+    // The narrowest stored scope that holds the filter; the rest is filtered per cell.
+    let scope = match (&query.filter.user_id, &query.filter.workflow_id) {
+        (Some(user), _) => Scope::User(user.clone()),
+        (None, Some(workflow)) => Scope::Workflow(workflow.clone()),
+        (None, None) => Scope::Global,
+    };
+    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
     // Rounded here, at the edge, exactly as the client's tracker.stats() rounds.
     Ok(Json(aggregate(&cells, &query, offset).rounded()).into_response())
 }

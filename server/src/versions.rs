@@ -6,6 +6,11 @@
 //! (0 when none is stored) is refused: otherwise one bad record could pin the execution so
 //! that every later real version looks old and is dropped. The same version with different
 //! content is a conflict, refused with a reason rather than silently dropped.
+//!
+//! A record without a version (`version` 0: simple clients, the `/api/…` receivers) is
+//! ordered by its lifecycle instead: a final state is never overwritten by `running`;
+//! between two final states the later `completedAt` wins, then the later arrival. When it is
+//! written it is stored at the next version ([`next_version`]), so versions keep growing.
 
 /// The largest version accepted: 2^53 − 1.
 pub const MAX_VERSION: u64 = (1 << 53) - 1;
@@ -29,12 +34,74 @@ pub enum Verdict {
 pub struct Stored {
     /// The stored version.
     pub version: u64,
-    /// The incoming record's content equals the stored record's.
+    /// The incoming record's content equals the stored record's (for a record without a
+    /// version: everything but the version).
     pub same_content: bool,
+    /// Where the stored record is in its lifecycle.
+    pub lifecycle: Lifecycle,
+}
+
+/// Where a record is in its lifecycle: what orders records that carry no version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// The status is final (anything but `running`).
+    pub finished: bool,
+    /// When it completed (ms since the epoch), if it says.
+    pub completed_at: Option<i64>,
+}
+
+/// An incoming record as the rule sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming {
+    /// Its version; 0 when it carries none.
+    pub version: u64,
+    /// Where it is in its lifecycle.
+    pub lifecycle: Lifecycle,
+}
+
+/// The version a record is stored at once [`judge`] says [`Verdict::Write`]: its own, or for
+/// a record without one, the one after the stored version (1 when none is stored).
+pub fn next_version(incoming: u64, stored: Option<u64>) -> u64 {
+    if incoming > 0 {
+        incoming
+    } else {
+        stored.unwrap_or(0).saturating_add(1).min(MAX_VERSION)
+    }
 }
 
 /// Judges `incoming` against what is stored (nothing, when `stored` is `None`).
-pub fn judge(incoming: u64, stored: Option<Stored>) -> Verdict {
+pub fn judge(incoming: Incoming, stored: Option<Stored>) -> Verdict {
+    if incoming.version == 0 {
+        return judge_by_lifecycle(incoming.lifecycle, stored);
+    }
+    judge_version(incoming.version, stored)
+}
+
+/// The lifecycle order for a record without a version.
+fn judge_by_lifecycle(incoming: Lifecycle, stored: Option<Stored>) -> Verdict {
+    let Some(stored) = stored else {
+        return Verdict::Write;
+    };
+    if stored.same_content {
+        return Verdict::Keep;
+    }
+    let was = stored.lifecycle;
+    match (was.finished, incoming.finished) {
+        // A late `running` never reopens a finished execution.
+        (true, false) => Verdict::Keep,
+        // Between two final states the later completion wins; unknown or equal
+        // completions fall back to arrival order (this one arrived later).
+        (true, true) => match (was.completed_at, incoming.completed_at) {
+            (Some(old), Some(new)) if new < old => Verdict::Keep,
+            _ => Verdict::Write,
+        },
+        // Running over running (a progress update), or the end of a running execution.
+        (false, _) => Verdict::Write,
+    }
+}
+
+/// The version order for a record that carries one.
+fn judge_version(incoming: u64, stored: Option<Stored>) -> Verdict {
     if incoming > MAX_VERSION {
         return Verdict::Refuse(format!(
             "version {incoming} is larger than the largest accepted version {MAX_VERSION}"
@@ -63,7 +130,104 @@ mod tests {
         Some(Stored {
             version,
             same_content,
+            lifecycle: Lifecycle::default(),
         })
+    }
+
+    fn judge(version: u64, stored: Option<Stored>) -> Verdict {
+        super::judge(
+            Incoming {
+                version,
+                lifecycle: Lifecycle::default(),
+            },
+            stored,
+        )
+    }
+
+    const RUNNING: Lifecycle = Lifecycle {
+        finished: false,
+        completed_at: None,
+    };
+
+    fn done(completed_at: Option<i64>) -> Lifecycle {
+        Lifecycle {
+            finished: true,
+            completed_at,
+        }
+    }
+
+    /// Judges a record without a version against a stored one at version 4.
+    fn unversioned(incoming: Lifecycle, was: Lifecycle, same_content: bool) -> Verdict {
+        super::judge(
+            Incoming {
+                version: 0,
+                lifecycle: incoming,
+            },
+            Some(Stored {
+                version: 4,
+                same_content,
+                lifecycle: was,
+            }),
+        )
+    }
+
+    #[test]
+    fn without_a_version_a_final_state_is_never_reopened_by_running() {
+        assert_eq!(unversioned(RUNNING, done(Some(10)), false), Verdict::Keep);
+        assert_eq!(unversioned(RUNNING, done(None), false), Verdict::Keep);
+        assert_eq!(unversioned(done(Some(10)), RUNNING, false), Verdict::Write);
+        assert_eq!(unversioned(RUNNING, RUNNING, false), Verdict::Write);
+    }
+
+    #[test]
+    fn without_a_version_the_later_completion_then_the_later_arrival_wins() {
+        assert_eq!(
+            unversioned(done(Some(20)), done(Some(10)), false),
+            Verdict::Write
+        );
+        assert_eq!(
+            unversioned(done(Some(5)), done(Some(10)), false),
+            Verdict::Keep
+        );
+        assert_eq!(
+            unversioned(done(Some(10)), done(Some(10)), false),
+            Verdict::Write
+        );
+        assert_eq!(
+            unversioned(done(None), done(Some(10)), false),
+            Verdict::Write
+        );
+        assert_eq!(
+            unversioned(done(Some(10)), done(None), false),
+            Verdict::Write
+        );
+    }
+
+    #[test]
+    fn without_a_version_the_same_content_changes_nothing() {
+        assert_eq!(unversioned(RUNNING, RUNNING, true), Verdict::Keep);
+        assert_eq!(
+            unversioned(done(Some(10)), done(Some(10)), true),
+            Verdict::Keep
+        );
+        assert_eq!(
+            super::judge(
+                Incoming {
+                    version: 0,
+                    lifecycle: RUNNING
+                },
+                None
+            ),
+            Verdict::Write
+        );
+    }
+
+    #[test]
+    fn a_record_without_a_version_is_stored_at_the_next_one() {
+        assert_eq!(next_version(0, None), 1);
+        assert_eq!(next_version(0, Some(4)), 5);
+        assert_eq!(next_version(7, Some(4)), 7);
+        assert_eq!(next_version(0, Some(MAX_VERSION)), MAX_VERSION);
     }
 
     #[test]

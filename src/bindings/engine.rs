@@ -250,6 +250,10 @@ impl Engine {
     /// store. Later calls fail with `Closed`.
     pub async fn close(self: &Rc<Self>) -> Result<(), Error> {
         let flushed = self.flush().await;
+        if flushed.is_ok() {
+            // With an endpoint, a last try to send what is queued (`sync.closeTimeoutMs`).
+            self.final_sync().await;
+        }
         self.closed.set(true);
         self.stop_sync().await;
         if flushed.is_ok() {

@@ -39,6 +39,9 @@ pub struct SyncDriver {
     /// Spaces every request of this tracker out, across passes.
     pacer: Rc<RequestPacer>,
     platform_listeners: RefCell<Vec<PlatformListener>>,
+    /// A pass failed and none has drained the outbox since: one `error` event per outage,
+    /// not one per retry.
+    outage: Cell<bool>,
 }
 
 impl SyncDriver {
@@ -65,6 +68,7 @@ impl SyncDriver {
             not_before: Cell::new(0.0),
             pacer: Rc::default(),
             platform_listeners: RefCell::default(),
+            outage: Cell::new(false),
         }
     }
 }
@@ -171,6 +175,7 @@ impl Engine {
         let failure: Error = match end {
             PassEnd::Drained => {
                 self.sync.not_before.set(0.0);
+                self.sync.outage.set(false);
                 return Ok(true);
             }
             PassEnd::Stopped => return Ok(false),
@@ -178,7 +183,14 @@ impl Engine {
             PassEnd::Retry(ms, cause) => {
                 let cause = cause.into();
                 self.sync.not_before.set(platform::now() as f64 + ms);
-                self.emit_error(&format!("sync failed; next attempt in {ms:.0} ms"), &cause);
+                // The first failure of an outage is an `error` event; the retries after it
+                // only update the sync state (`lastError`, `nextAttemptAt`).
+                if !self.sync.outage.replace(true) {
+                    self.emit_error(
+                        &format!("sync failed; retrying with backoff (next attempt in {ms:.0} ms) until the server answers"),
+                        &cause,
+                    );
+                }
                 self.schedule_sync(ms);
                 cause
             }
@@ -314,6 +326,35 @@ impl Engine {
                 .platform_listeners
                 .borrow_mut()
                 .push((target, event, handler));
+        }
+    }
+
+    /// On close: one last pass within `sync.closeTimeoutMs`; what it leaves queued is said
+    /// in a `warning` event (and the console), with where it goes next.
+    pub async fn final_sync(self: &Rc<Self>) {
+        let timeout = self.config.sync.close_timeout_ms;
+        if timeout == 0 || !self.sync_ready() {
+            return;
+        }
+        self.sync.uploader.reset_backoff();
+        self.sync.not_before.set(0.0);
+        let pass = async {
+            let _running = self.sync.running.lock().await;
+            self.run_pass(false).await
+        };
+        let timer = platform::sleep(timeout);
+        futures::pin_mut!(pass, timer);
+        let drained = match futures::future::select(pass, timer).await {
+            futures::future::Either::Left((ended, _)) => ended == Ok(true),
+            futures::future::Either::Right(_) => false,
+        };
+        let left = self.sync.uploader.state().pending;
+        if !drained || left > 0 {
+            let message = format!(
+                "close(): {left} execution(s) not sent to the ingest server within sync.closeTimeoutMs ({timeout} ms); they stay queued (a durable store sends them on the next open with this endpoint)"
+            );
+            platform::warn(&message, &JsValue::UNDEFINED);
+            self.emit("warning", &JsValue::from_str(&message));
         }
     }
 

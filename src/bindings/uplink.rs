@@ -45,6 +45,13 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &key.into(), value);
 }
 
+/// The origin of the page this runs in (`location.origin`); `None` in Node and workers
+/// without one.
+fn page_origin() -> Option<String> {
+    let location = Reflect::get(&js_sys::global(), &"location".into()).ok()?;
+    Reflect::get(&location, &"origin".into()).ok()?.as_string()
+}
+
 /// A platform error's message, with any secret in it (a URL's password, a token) masked.
 fn message_of(error: &JsValue) -> String {
     crate::intake::scrub(&raw_message_of(error))
@@ -107,7 +114,19 @@ impl Uplink for FetchUplink {
         let global: JsValue = js_sys::global().into();
         let response = match call(&global, "fetch", &[self.url.clone().into(), init.into()]).await {
             Ok(response) => response,
-            Err(error) => return Reply::Network(message_of(&error)),
+            Err(error) => {
+                let message = message_of(&error);
+                // A blocked request is a `TypeError` (a timeout is a `TimeoutError`).
+                let blocked_or_down = Reflect::get(&error, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+                    .is_some_and(|n| n == "TypeError");
+                let page = page_origin().filter(|_| blocked_or_down);
+                return Reply::Network(match crate::sync::cors_hint(page.as_deref(), &self.url) {
+                    Some(hint) => format!("{message}; {hint}"),
+                    None => message,
+                });
+            }
         };
         let code = Reflect::get(&response, &"status".into())
             .ok()

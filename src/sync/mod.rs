@@ -14,12 +14,14 @@
 //! ```
 
 mod batch;
+mod hints;
 mod pace;
 mod protocol;
 mod reply;
 mod uploader;
 
 pub use batch::{halves, plan_batches};
+pub use hints::{cors_hint, origin_of};
 pub use pace::{
     timer_steps, RequestPacer, MAX_RETRY_AFTER_MS, MAX_TIMER_MS, PACER_BURST, PACER_PER_SECOND,
 };
