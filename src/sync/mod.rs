@@ -14,6 +14,7 @@
 //! ```
 
 mod batch;
+pub mod otlp;
 mod pace;
 mod protocol;
 mod reply;
