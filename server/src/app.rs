@@ -38,6 +38,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Serve the fault-injection endpoints (end-to-end tests only).
     pub test_faults: bool,
+    /// Where committed batches are forwarded (OTLP, OpenLineage).
+    pub forwarding: crate::interop::Forwarding,
 }
 
 /// Shared state.
@@ -88,7 +90,8 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .route("/api/v1/execution/{id}", get(execution_get))
         .route("/api/v1/events", get(live::events))
         .merge(crate::api::routes())
-        .merge(crate::admin::routes());
+        .merge(crate::admin::routes())
+        .merge(crate::interop::routes());
     if state.faults.is_some() {
         router = router
             .route("/v1/__test/faults", post(faults_program))
@@ -157,7 +160,7 @@ pub(crate) fn authorize_read(state: &AppState, headers: &HeaderMap) -> Result<Ca
 }
 
 /// Reads the body within the limit, inflating gzip.
-async fn read_body(
+pub(crate) async fn read_body(
     settings: &Settings,
     headers: &HeaderMap,
     body: Body,
@@ -201,7 +204,7 @@ fn records_hash(batch: &IngestRequest) -> String {
 }
 
 /// `POST /v1/ingest`: one batch, one SQL transaction.
-async fn ingest_create(
+pub(crate) async fn ingest_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -274,11 +277,16 @@ async fn ingest_create(
     db::apply_cells(&mut tx, tenant, deltas).await?;
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
+    let forwarding = &state.settings.forwarding;
+    forwarding
+        .enqueue(&mut tx, tenant, &batch.records, &answer.accepted, now)
+        .await?;
     if let Some(faults) = &state.faults {
         tokio::time::sleep(faults.delay()).await;
         faults.panic_if_programmed();
     }
     tx.commit().await?;
+    forwarding.committed();
     state.live.ingested(tenant, &answer.accepted, now);
     tracing::info!(
         tenant,
