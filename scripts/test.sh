@@ -27,6 +27,9 @@ echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway Po
 cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
+echo "[test] interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
+node --test tests/interop/
+
 echo "[test] sync end to end: Chromium and Node against the real server"
 node --test tests/sync/
 

@@ -119,7 +119,10 @@ fn status(code: u8, message: Option<&str>) -> Value {
     let mut status = Map::new();
     status.insert("code".into(), json!(code));
     if let Some(message) = message.filter(|m| !m.is_empty()) {
-        status.insert("message".into(), json!(capped(message, MAX_ATTRIBUTE_BYTES)));
+        status.insert(
+            "message".into(),
+            json!(capped(message, MAX_ATTRIBUTE_BYTES)),
+        );
     }
     Value::Object(status)
 }
@@ -244,7 +247,11 @@ fn node_span(e: &Execution, node: &NodeRun, occurrence: usize, end_of_run: i64) 
     let (code, message) = match node.status {
         NodeStatus::Error => (
             STATUS_ERROR,
-            Some(node.error.as_ref().map_or("error", |err| err.message.as_str())),
+            Some(
+                node.error
+                    .as_ref()
+                    .map_or("error", |err| err.message.as_str()),
+            ),
         ),
         NodeStatus::Success => (STATUS_OK, None),
         _ => (STATUS_UNSET, None),
@@ -415,7 +422,11 @@ mod tests {
         assert!(trace.bytes().all(|c| c.is_ascii_hexdigit()));
         let ids: std::collections::BTreeSet<&str> =
             a.iter().map(|s| s["spanId"].as_str().unwrap()).collect();
-        assert_eq!(ids.len(), 3, "root and two attempts each have their own span");
+        assert_eq!(
+            ids.len(),
+            3,
+            "root and two attempts each have their own span"
+        );
         assert_ne!(trace_id("exec-1"), trace_id("exec-2"));
     }
 
@@ -427,7 +438,10 @@ mod tests {
         assert_eq!(spans[1]["status"]["code"], 2);
         assert_eq!(spans[1]["parentSpanId"], spans[0]["spanId"]);
         let attrs = spans[1]["events"][0]["attributes"].to_string();
-        assert!(attrs.contains("TypeError") && attrs.contains("boom"), "{attrs}");
+        assert!(
+            attrs.contains("TypeError") && attrs.contains("boom"),
+            "{attrs}"
+        );
         assert_eq!(spans[2]["status"]["code"], 1);
         // 64-bit integers and times are decimal strings.
         assert_eq!(spans[0]["startTimeUnixNano"], "1700000000000000000");
@@ -455,7 +469,9 @@ mod tests {
         let attrs = spans[0]["attributes"].as_array().unwrap();
         let get = |k: &str| attrs.iter().find(|a| a["key"] == k).map(|a| &a["value"]);
         assert_eq!(get("db.system").unwrap()["stringValue"], "postgresql");
-        let text = get("db.query.text").unwrap()["stringValue"].as_str().unwrap();
+        let text = get("db.query.text").unwrap()["stringValue"]
+            .as_str()
+            .unwrap();
         assert!(text.len() <= MAX_ATTRIBUTE_BYTES && text.ends_with("[truncated]"));
         assert_eq!(get("db.response.returned_rows").unwrap()["intValue"], "7");
     }
@@ -480,7 +496,10 @@ mod tests {
         let cap = one[0].body.len() / 3;
         let cut = encode_requests("svc", &many, cap);
         assert!(cut.len() >= 3);
-        assert!(cut.iter().all(|r| r.body.len() <= cap), "every request fits");
+        assert!(
+            cut.iter().all(|r| r.body.len() <= cap),
+            "every request fits"
+        );
         let total: usize = cut.iter().map(|r| r.execution_ids.len()).sum();
         assert_eq!(total, 10, "nothing lost or doubled");
     }
