@@ -15,6 +15,7 @@
 
 mod batch;
 pub mod otlp;
+pub mod otlp_export;
 mod pace;
 mod protocol;
 mod reply;
