@@ -13,6 +13,7 @@ import json
 import sys
 
 from openlineage.client import event_v2 as ol
+from openlineage.client.generated.base import RunFacet
 from openlineage.client.generated import (
     error_message_run,
     output_statistics_output_dataset,
@@ -56,7 +57,7 @@ def run_facets(facets):
         elif name == "errorMessage":
             out[name] = error_message_run.ErrorMessageRunFacet(**kw, **take(f, "message", "programmingLanguage", "stackTrace"))
         elif name == CUSTOM:
-            out[name] = ol.RunFacet(**kw).with_additional_properties(**f)
+            out[name] = RunFacet(**kw).with_additional_properties(**f)
         else:
             raise ValueError(f"unexpected run facet {name}")
     return out
@@ -113,7 +114,7 @@ def rebuild(e):
         for d in e.pop("outputs", [])
     ]
     return ol.RunEvent(
-        eventType=ol.EventType(e.pop("eventType")),
+        eventType=ol.RunState(e.pop("eventType")),
         eventTime=e.pop("eventTime"),
         run=ol.Run(runId=run["runId"], facets=run_facets(run.get("facets", {}))),
         job=ol.Job(namespace=job["namespace"], name=job["name"], facets=job_facets(job.get("facets", {}))),

@@ -28,6 +28,9 @@ use crate::auth::{Denied, Scope};
 use crate::db;
 use crate::error::AppError;
 
+/// Serializes the read-merge-write of traces in this process.
+static MERGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The execution id of a trace.
 pub fn execution_id(trace_id: &str) -> String {
     format!("otel-{trace_id}")
@@ -121,11 +124,9 @@ fn node_span_id(node: &NodeRun) -> Option<String> {
 
 /// Sorts node runs by start and numbers the attempts of each name.
 fn renumber(e: &mut Execution) {
-    e.nodes.sort_by(|a, b| {
-        a.started_at
-            .cmp(&b.started_at)
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    // The span id breaks ties, so the order (and the attempts) never depend on arrival.
+    e.nodes
+        .sort_by_cached_key(|n| (n.started_at, n.id.clone(), node_span_id(n)));
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
     for node in &mut e.nodes {
         let n = seen.entry(node.id.clone()).or_insert(0);
@@ -369,8 +370,14 @@ pub async fn receive(
         *m.entry(execution_id(&s.trace_id)).or_insert(0) += 1;
         m
     });
+    // One merge at a time: SDKs send a trace's spans in concurrent requests, and two merges
+    // reading the same stored version would each write the next one (the second refused).
+    // (Several servers on one PostgreSQL database can still race; the SDK's retry heals it.)
+    let _merging = MERGE.lock().await;
     let mut records = Vec::new();
-    for fresh in executions(spans) {
+    for mut fresh in executions(spans) {
+        // Masked as ingest will mask it, so a replay compares equal to what is stored.
+        runledger::intake::redact_with_defaults(&mut fresh);
         let stored = db::execution(&state.pool, &tenant, &fresh.id).await?;
         let stored = stored
             .map(|t| serde_json::from_str::<Execution>(&t))
