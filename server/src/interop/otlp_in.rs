@@ -281,7 +281,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, AppError> {
 /// The OTLP answer: `ExportTraceServiceResponse`, in the request's encoding.
 fn otlp_answer(encoding: Encoding, rejected_spans: i64, message: String) -> Response {
     let partial =
-        (rejected_spans > 0 || !message.is_empty()).then(|| pb::ExportTracePartialSuccess {
+        (rejected_spans > 0 || !message.is_empty()).then_some(pb::ExportTracePartialSuccess {
             rejected_spans,
             error_message: message,
         });

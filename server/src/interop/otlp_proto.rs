@@ -105,6 +105,8 @@ pub struct AnyValue {
 }
 
 pub mod any_value {
+    // The variant names are the specification's (`string_value`, ...).
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Value {
         #[prost(string, tag = "1")]
