@@ -65,3 +65,17 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   step "installing npm packages (npm ci, about a minute)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The interop tests check runledger's OTLP and OpenLineage against the official Python
+# libraries (tests/interop/*.py), in a venv of their own.
+interop_python=.venv-interop/bin/python
+if ! "$interop_python" -c 'import opentelemetry.proto, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, openlineage.client' 2>/dev/null; then
+  step "creating .venv-interop (opentelemetry-proto, opentelemetry-sdk, the OTLP/HTTP exporter, openlineage-python)"
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  python3 -m venv .venv-interop
+  .venv-interop/bin/pip install --quiet --disable-pip-version-check \
+    opentelemetry-proto opentelemetry-sdk opentelemetry-exporter-otlp-proto-http openlineage-python
+fi

@@ -29,6 +29,8 @@ node --test tests/server/
 
 echo "[test] the Python client (clients/python, standard library only) against the real server binary"
 python3 -m unittest discover -s clients/python/tests -v
+echo "[test] interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
+node --test tests/interop/
 
 echo "[test] sync end to end: Chromium and Node against the real server"
 node --test tests/sync/

@@ -115,6 +115,16 @@ pub struct SyncOption {
     pub close_timeout_ms: Option<u32>,
 }
 
+/// Where else records go: `export: { otlp: URL }` sends them to an OpenTelemetry collector
+/// as OTLP/HTTP JSON traces instead of to an ingest server (see `sync::otlp_export`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportOption {
+    /// The collector's base URL (`http://collector:4318`; `/v1/traces` is appended unless
+    /// given).
+    pub otlp: Option<String>,
+}
+
 /// What `Tracker.open(options)` takes. Unknown option names are rejected, so typos show.
 #[derive(Clone, Debug, PartialEq, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -146,6 +156,8 @@ pub struct TrackerOptions {
     pub sync_enabled: Option<bool>,
     /// Sync tuning.
     pub sync: Option<SyncOption>,
+    /// `{ otlp: URL }`: sync to an OpenTelemetry collector instead of an ingest server.
+    pub export: Option<ExportOption>,
     /// `false`, or `{ maxAgeDays, maxCount, maxBytes }` (defaults 30 days, 50,000).
     pub retention: Option<RetentionOption>,
     /// Node: the folder of the file store (default `./.runledger`). Read by the Node entry.
@@ -213,6 +225,9 @@ pub struct SyncConfig {
     pub backoff: Backoff,
     /// Time `close()` gives a last sync, ms (0: none).
     pub close_timeout_ms: u32,
+    /// The endpoint is an OTLP collector's traces URL (`export: { otlp }`), not an ingest
+    /// server: batches go as OTLP/HTTP JSON.
+    pub otlp: bool,
 }
 
 impl Default for SyncConfig {
@@ -227,6 +242,7 @@ impl Default for SyncConfig {
             timeout_ms: DEFAULT_SYNC_TIMEOUT_MS,
             backoff: DEFAULT_SYNC_BACKOFF,
             close_timeout_ms: DEFAULT_SYNC_CLOSE_TIMEOUT_MS,
+            otlp: false,
         }
     }
 }
@@ -264,7 +280,7 @@ fn backoff_of(
 
 /// Checks an endpoint URL: http(s), no query or fragment, no credentials; the trailing slash
 /// is dropped. A refused URL is quoted without anything that could be a secret.
-fn endpoint_of(value: Option<String>) -> Result<Option<String>, ConfigError> {
+fn endpoint_of(option: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = value else { return Ok(None) };
     let trimmed = url.trim().trim_end_matches('/');
     let rest = trimmed
@@ -279,7 +295,7 @@ fn endpoint_of(value: Option<String>) -> Result<Option<String>, ConfigError> {
             crate::intake::scrub(&trimmed[scheme_end + at..])
         );
         return Err(bad(
-            "endpoint",
+            option,
             format!(
                 "`{shown}` holds credentials (`user:password@`), which would travel and be shown in clear; give the key as `apiKey` and the URL without them"
             ),
@@ -290,7 +306,7 @@ fn endpoint_of(value: Option<String>) -> Result<Option<String>, ConfigError> {
             Ok(Some(trimmed.to_owned()))
         }
         _ => Err(bad(
-            "endpoint",
+            option,
             format!(
                 "`{}` is not an http:// or https:// URL without query or fragment",
                 crate::intake::scrub(&url)
@@ -306,8 +322,20 @@ impl TrackerOptions {
         if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(bad("apiKey", "must not be empty"));
         }
+        let otlp = endpoint_of("export.otlp", self.export.take().and_then(|e| e.otlp))?;
+        let endpoint = endpoint_of("endpoint", self.endpoint.take())?;
+        if otlp.is_some() && endpoint.is_some() {
+            return Err(bad(
+                "export.otlp",
+                "cannot be combined with `endpoint` yet: a tracker syncs to one destination (an ingest server, or a collector); run runledger-server with --otlp-endpoint to have both",
+            ));
+        }
         Ok(SyncConfig {
-            endpoint: endpoint_of(self.endpoint.take())?,
+            otlp: otlp.is_some(),
+            endpoint: otlp
+                .as_deref()
+                .map(crate::sync::otlp_export::traces_url)
+                .or(endpoint),
             api_key: self.api_key.take(),
             enabled: self.sync_enabled.unwrap_or(true),
             max_batch_records: in_range(
@@ -509,6 +537,30 @@ mod tests {
         let err =
             serde_json::from_value::<TrackerOptions>(json!({"sync": {"batch": 1}})).unwrap_err();
         assert!(err.to_string().contains("unknown field `batch`"), "{err}");
+    }
+
+    #[test]
+    fn the_otlp_export_option_points_sync_at_a_collector() {
+        let parse = |v| serde_json::from_value::<TrackerOptions>(v).unwrap().build();
+        let c = parse(json!({"export": {"otlp": "http://127.0.0.1:4318/"}})).unwrap();
+        assert!(c.sync.otlp);
+        assert_eq!(
+            c.sync.endpoint.as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert!(!parse(json!({"endpoint": "http://a"})).unwrap().sync.otlp);
+        for (bad_value, option) in [
+            (json!({"export": {"otlp": "ftp://x"}}), "export.otlp"),
+            (
+                json!({"export": {"otlp": "http://c"}, "endpoint": "http://a"}),
+                "export.otlp",
+            ),
+        ] {
+            assert_eq!(parse(bad_value).unwrap_err().option, option);
+        }
+        let err = serde_json::from_value::<TrackerOptions>(json!({"export": {"otel": "http://c"}}))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `otel`"), "{err}");
     }
 
     #[test]

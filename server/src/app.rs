@@ -61,7 +61,8 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .merge(crate::receivers::routes(state.clone()))
         .merge(crate::api::routes())
         .merge(crate::team::routes())
-        .merge(crate::admin::routes());
+        .merge(crate::admin::routes())
+        .merge(crate::interop::routes());
     if state.faults.is_some() {
         router = router
             .route("/v1/__test/faults", post(faults_program))

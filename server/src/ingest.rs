@@ -86,11 +86,18 @@ pub async fn ingest(
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
     crate::notify::announce(&mut tx, &state.live, tenant, &answer.accepted, now).await?;
+    // Forwarding (OTLP, OpenLineage) is queued in the batch's own transaction: a collector
+    // outage or a crash after the commit loses nothing.
+    let forwarding = &state.settings.forwarding;
+    forwarding
+        .enqueue(&mut tx, tenant, &batch.records, &answer.accepted, now)
+        .await?;
     if let Some(faults) = &state.faults {
         tokio::time::sleep(faults.delay()).await;
         faults.panic_if_programmed();
     }
     tx.commit().await?;
+    forwarding.committed();
     state.live.ingested(tenant, &answer.accepted, now);
     Ok(Ingested {
         response: text,

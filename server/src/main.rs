@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod faults;
 mod ingest;
+mod interop;
 mod keys_config;
 mod live;
 mod migrate;
@@ -102,6 +103,14 @@ struct Cli {
     /// only; never in production).
     #[arg(long, hide = true)]
     test_faults: bool,
+    /// Forward every committed batch as OTLP/HTTP JSON traces to this collector
+    /// (`http://host:4318`; `/v1/traces` is appended unless given), from a durable outbox.
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
+    /// Forward every committed batch as OpenLineage run events to this consumer
+    /// (`http://host:5000`; `/api/v1/lineage` is appended unless given), from a durable outbox.
+    #[arg(long)]
+    openlineage_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -180,6 +189,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     if cli.batch_id_window.is_zero() {
         return Err("--batch-id-window must be longer than 0".into());
     }
+    let forwarding = interop::Forwarding::from_flags(
+        cli.otlp_endpoint.as_deref(),
+        cli.openlineage_endpoint.as_deref(),
+    )?;
     let engine = db::engine_of(&cli.db);
     let pool = db::connect(&cli.db)
         .await
@@ -187,6 +200,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     batches::prepare(&pool)
         .await
         .map_err(|e| format!("cannot prepare the {engine} database: {e}"))?;
+    interop::outbox::prepare(&pool)
+        .await
+        .map_err(|e| format!("cannot prepare the {engine} database: {e}"))?;
+    for sink in &forwarding.sinks {
+        tokio::spawn(interop::forwarder::run(pool.clone(), sink.clone()));
+    }
     let settings = state::Settings {
         keys,
         limits: rate_limits,
@@ -194,6 +213,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         body_timeout: cli.body_timeout,
         cors_origins: cli.cors_origins,
         test_faults: cli.test_faults,
+        forwarding,
     };
     if cli.test_faults {
         tracing::warn!("--test-faults: fault injection endpoints are on; this is for tests only");

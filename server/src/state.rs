@@ -26,6 +26,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Serve the fault-injection endpoints (end-to-end tests only).
     pub test_faults: bool,
+    /// Where committed batches are forwarded (OTLP, OpenLineage).
+    pub forwarding: crate::interop::Forwarding,
 }
 
 /// Shared state.

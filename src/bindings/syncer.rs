@@ -154,7 +154,8 @@ impl Engine {
             self.config.sync.timeout_ms,
             Rc::new(move || weak.upgrade().is_none_or(|e| !e.sync_ready())),
             self.sync.pacer.clone(),
-        );
+        )
+        .exporting_otlp(self.config.sync.otlp);
         let (end, refusals) = self
             .sync
             .uploader

@@ -37,6 +37,10 @@ export interface TrackerOptions {
   retry?: { baseMs?: number; capMs?: number };
   /** Base URL of the ingest server; records are POSTed to `{endpoint}/v1/ingest`. */
   endpoint?: string;
+  /** Sync to an OpenTelemetry collector instead: finished executions are POSTed as OTLP/HTTP
+   *  JSON traces to `{otlp}/v1/traces`, with the same outbox, retries and dead letters.
+   *  Not combined with `endpoint`. */
+  export?: { otlp?: string };
   /** Sent as `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /** `false` queues records without sending them until `setSyncEnabled(true)` (default true). */

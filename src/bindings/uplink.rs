@@ -9,7 +9,8 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::platform;
 use crate::sync::{
-    parse_retry_after, ErrorBody, IngestResponse, Reply, RequestPacer, Uplink, INGEST_PATH,
+    otlp_export, parse_retry_after, ErrorBody, IngestResponse, Reply, RequestPacer, Uplink,
+    INGEST_PATH,
 };
 
 /// POSTs ingest requests to one endpoint with `fetch`, no faster than its pacer allows.
@@ -19,6 +20,8 @@ pub struct FetchUplink {
     timeout_ms: u32,
     stopped: Rc<dyn Fn() -> bool>,
     pacer: Rc<RequestPacer>,
+    /// The endpoint is an OTLP collector (`export: { otlp }`): see `sync::otlp_export`.
+    otlp: bool,
 }
 
 impl FetchUplink {
@@ -37,7 +40,18 @@ impl FetchUplink {
             timeout_ms,
             stopped,
             pacer,
+            otlp: false,
         }
+    }
+
+    /// With `otlp`, posts each batch to the endpoint itself (a collector's traces URL) as
+    /// OTLP/HTTP JSON, and reads the collector's answer by OTLP's rules.
+    pub fn exporting_otlp(mut self, otlp: bool) -> Self {
+        if let (true, Some(url)) = (otlp, self.url.strip_suffix(INGEST_PATH)) {
+            self.url = url.to_owned();
+            self.otlp = true;
+        }
+        self
     }
 }
 
@@ -89,6 +103,22 @@ async fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValu
 
 impl Uplink for FetchUplink {
     async fn post(&self, body: String, keepalive: bool) -> Reply {
+        let (body, otlp_ids) = if self.otlp {
+            match otlp_export::to_otlp(&body, "runledger-client") {
+                Ok((Some(spans), ids)) => (spans, Some(ids)),
+                // Nothing finished in this batch: nothing to send yet.
+                Ok((None, ids)) => return otlp_export::all_accepted(ids),
+                Err(message) => {
+                    return Reply::Status {
+                        code: 422,
+                        retry_after_ms: None,
+                        message,
+                    }
+                }
+            }
+        } else {
+            (body, None)
+        };
         // Whatever the server answers, requests are spaced out (see `sync::pace`). A page
         // being hidden cannot wait: its one keepalive request goes at once.
         let wait = self.pacer.reserve(platform::now() as f64);
@@ -136,7 +166,7 @@ impl Uplink for FetchUplink {
             Ok(text) => text.as_string().unwrap_or_default(),
             Err(error) => return Reply::Network(message_of(&error)),
         };
-        if code == 200 {
+        if code == 200 && otlp_ids.is_none() {
             return match serde_json::from_str::<IngestResponse>(&text) {
                 Ok(answer) => Reply::Ok(answer),
                 Err(e) => Reply::Status {
@@ -154,6 +184,9 @@ impl Uplink for FetchUplink {
                 .and_then(|v| parse_retry_after(&v, platform::now())),
             Err(_) => None,
         };
+        if let Some(ids) = otlp_ids {
+            return otlp_export::reply_of(code, retry_after_ms, &crate::intake::scrub(&text), ids);
+        }
         // The server's words reach errors, warnings and the sync state: masked, since a
         // server (or a proxy) may echo a URL or a header.
         let message = serde_json::from_str::<ErrorBody>(&text)

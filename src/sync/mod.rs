@@ -15,6 +15,8 @@
 
 mod batch;
 mod hints;
+pub mod otlp;
+pub mod otlp_export;
 mod pace;
 mod protocol;
 mod reply;
