@@ -19,6 +19,7 @@ node_modules/.bin/wasm-opt -Oz \
   pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
+mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/
 rm -f pkg/.gitignore
 raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)
