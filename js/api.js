@@ -173,6 +173,12 @@ export function install(Tracker) {
     }
     return close.call(this);
   };
+  const { delete: remove } = Tracker.prototype;
+  Tracker.prototype.delete = function deleteAfterDrain(id) {
+    // The core drops a pending copy too; the capture layer forgets the id likewise.
+    if (typeof id === 'string') recorders.get(this)?.lifecycle.forget(id);
+    return remove.call(this, id);
+  };
   for (const name of ['log', 'logQuery']) {
     const direct = Tracker.prototype[name];
     // One call records a finished execution: checked and taken by the core at the call, after

@@ -240,3 +240,90 @@ pub fn check_argument(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::IntakePolicy;
+
+    const T0: Millis = 1_700_000_000_000;
+
+    fn recorder() -> Recorder {
+        Recorder::new(IntakePolicy::default(), "owner")
+    }
+
+    #[test]
+    fn a_batch_replays_a_whole_execution_in_order() {
+        let mut r = recorder();
+        let text = format!(
+            r#"[{{"o":"start","t":{T0},"r":"e1","d":{{"workflowId":"w"}}}},
+               {{"o":"node","t":{},"r":"e1","i":0,"d":{{"id":"a"}},"v":{{"rows":1}}}},
+               {{"o":"end","t":{},"r":"e1","i":0,"k":"success","v":[1,2]}},
+               {{"o":"node","t":{},"r":"e1","i":1,"d":{{"id":"b"}}}},
+               {{"o":"end","t":{},"r":"e1","i":1,"k":"error","d":{{"message":"m"}}}},
+               {{"o":"output","t":{},"r":"e1","d":{{"name":"out"}}}},
+               {{"o":"ext","t":{},"r":"e1","k":"airflow","d":"run-7"}},
+               {{"o":"finish","t":{},"r":"e1","k":"failed","d":{{"message":"bad"}}}}]"#,
+            T0 + 1,
+            T0 + 2,
+            T0 + 3,
+            T0 + 4,
+            T0 + 5,
+            T0 + 6,
+            T0 + 7
+        );
+        let report = apply_batch(&mut r, &text, || [7; 10]).unwrap();
+        assert_eq!(report.applied, 8, "{:?}", report.failures);
+        let e = r.live("e1").unwrap();
+        assert_eq!(e.status, Status::Failed);
+        assert_eq!(e.started_at, T0);
+        assert_eq!(e.completed_at, Some(T0 + 7));
+        assert_eq!(e.nodes.len(), 2);
+        assert_eq!(e.nodes[0].output.text(), "[1,2]");
+        assert_eq!(e.nodes[1].error.as_ref().unwrap().message, "m");
+        assert_eq!(e.outputs[0].name, "out");
+        assert_eq!(e.external_ids["airflow"], "run-7");
+    }
+
+    #[test]
+    fn a_bad_entry_is_reported_and_the_others_still_apply() {
+        let mut r = recorder();
+        let text = format!(
+            r#"[{{"o":"start","t":{T0},"r":"e1"}},
+               {{"o":"node","t":{T0},"r":"nope","i":0,"d":{{"id":"a"}}}},
+               {{"o":"finish","t":{T0},"r":"e1","k":"running"}},
+               {{"o":"finish","t":{T0},"r":"e1","k":"success"}}]"#
+        );
+        let report = apply_batch(&mut r, &text, || [7; 10]).unwrap();
+        assert_eq!(report.applied, 2);
+        let positions: Vec<usize> = report.failures.iter().map(|f| f.position).collect();
+        assert_eq!(positions, [1, 2]);
+        assert!(matches!(report.failures[0].error, Error::Lifecycle(_)));
+        assert_eq!(r.live("e1").unwrap().status, Status::Success);
+    }
+
+    #[test]
+    fn text_that_is_not_a_batch_is_a_typed_error() {
+        let mut r = recorder();
+        for text in ["", "{}", r#"[{"o":"start"}]"#, r#"[{"o":"start","t":1,"r":"x","zz":1}]"#] {
+            assert!(matches!(
+                apply_batch(&mut r, text, || [0; 10]),
+                Err(Error::Validation(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_as_the_batch_will_apply_them() {
+        let policy = IntakePolicy::default();
+        assert!(check_argument(&policy, "spec", r#"{"workflowId":"w"}"#, None).is_ok());
+        let err = check_argument(&policy, "spec", r#"{"workflowID":"w"}"#, None).unwrap_err();
+        assert_eq!(err.to_string().contains("workflowId"), true, "{err}");
+        assert!(check_argument(&policy, "node", r#"{"id":""}"#, None).is_err());
+        assert!(check_argument(&policy, "output", r#"{"name":"o","row":1}"#, None).is_err());
+        assert!(check_argument(&policy, "externalId", r#""id""#, Some("")).is_err());
+        assert!(check_argument(&policy, "externalId", r#""id""#, Some("airflow")).is_ok());
+        assert!(check_argument(&policy, "error", r#"{"message":"m","code":1}"#, None).is_err());
+        assert!(check_argument(&policy, "what", "{}", None).is_err());
+    }
+}

@@ -115,6 +115,12 @@ export class Lifecycle {
     this.remember(id, status);
   }
 
+  /** Execution `id` was deleted: later calls for it are for an unknown execution. */
+  forget(id) {
+    this.running.delete(id);
+    this.finished.delete(id);
+  }
+
   remember(id, status) {
     this.finished.set(id, status);
     if (this.finished.size > REMEMBERED_FINISHED) {
