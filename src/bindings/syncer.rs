@@ -8,7 +8,6 @@
 //!  page hidden ─► flush, then one keepalive request (64 KiB) if no pass is running
 //! ```
 
-use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use wasm_bindgen::prelude::*;
@@ -17,10 +16,9 @@ use wasm_bindgen::JsCast;
 use super::engine::Engine;
 use super::locks::{self, HeldLock};
 use super::platform;
-use super::sync_driver::SyncDriver;
 use super::uplink::FetchUplink;
 use crate::error::{Error, SyncError};
-use crate::sync::{ClientInfo, PassEnd, RequestPacer, SyncState, Uploader};
+use crate::sync::{PassEnd, SyncState};
 
 impl Engine {
     fn sync_ready(&self) -> bool {
