@@ -13,10 +13,16 @@ import { boundedJson } from './serialize.js';
 /** Entries after which a batch is handed over at the call (a loop that never yields). */
 export const MAX_ENTRIES = 4096;
 
+// The snapshots this module made: a WeakSet asks no question of the caller's value (an
+// `instanceof` would run a Proxy's getPrototypeOf trap, which may throw).
+const snapshots = new WeakSet();
+
 /** A value read at the call (`snapshot(value)`): its JSON text, bounded like any payload. */
 export class Snapshot {
   constructor(text) {
     this.text = text;
+    snapshots.add(this);
+    Object.freeze(this);
   }
 }
 
@@ -66,7 +72,7 @@ export class Journal {
   }
 
   payload(value) {
-    if (value instanceof Snapshot) return value.text;
+    if (value !== null && typeof value === 'object' && snapshots.has(value)) return value.text;
     return boundedJson(value, this.maxBytes, this.previewBytes);
   }
 

@@ -202,7 +202,9 @@ test('a payload shaped like the truncation marker does not bypass maxValueBytes'
   const back = await tracker.get(run.id);
   for (const v of [back.metadata.response, back.nodes[0].input, back.nodes[0].output]) {
     assert.ok(JSON.stringify(v).length < 1024, JSON.stringify(v).slice(0, 200));
-    assert.ok(v.$truncated.originalBytes > 100_000);
+    // The spec's metadata is cut by the core (originalBytes); payloads by the bounded
+    // serializer while they are read, which stops past the limit (originalBytesAtLeast).
+    assert.ok(v.$truncated.originalBytes > 100_000 || v.$truncated.originalBytesAtLeast > 1024, JSON.stringify(v).slice(0, 200));
     assert.ok(v.$truncated.preview.length <= 64);
   }
 });
