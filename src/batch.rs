@@ -305,7 +305,12 @@ mod tests {
     #[test]
     fn text_that_is_not_a_batch_is_a_typed_error() {
         let mut r = recorder();
-        for text in ["", "{}", r#"[{"o":"start"}]"#, r#"[{"o":"start","t":1,"r":"x","zz":1}]"#] {
+        for text in [
+            "",
+            "{}",
+            r#"[{"o":"start"}]"#,
+            r#"[{"o":"start","t":1,"r":"x","zz":1}]"#,
+        ] {
             assert!(matches!(
                 apply_batch(&mut r, text, || [0; 10]),
                 Err(Error::Validation(_))
@@ -318,7 +323,7 @@ mod tests {
         let policy = IntakePolicy::default();
         assert!(check_argument(&policy, "spec", r#"{"workflowId":"w"}"#, None).is_ok());
         let err = check_argument(&policy, "spec", r#"{"workflowID":"w"}"#, None).unwrap_err();
-        assert_eq!(err.to_string().contains("workflowId"), true, "{err}");
+        assert!(err.to_string().contains("workflowId"), "{err}");
         assert!(check_argument(&policy, "node", r#"{"id":""}"#, None).is_err());
         assert!(check_argument(&policy, "output", r#"{"name":"o","row":1}"#, None).is_err());
         assert!(check_argument(&policy, "externalId", r#""id""#, Some("")).is_err());

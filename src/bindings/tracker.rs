@@ -282,6 +282,7 @@ impl Tracker {
     #[wasm_bindgen(js_name = __applyBatch)]
     pub fn apply_batch(&self, text: &str) -> JsResult<u32> {
         js(self.engine.ensure_open())?;
+        let pages_before = platform::memory_pages();
         let report = js(crate::batch::apply_batch(
             &mut self.engine.recorder.borrow_mut(),
             text,
@@ -296,6 +297,7 @@ impl Tracker {
                 &failure.error,
             );
         }
+        platform::grow_in_large_steps(pages_before);
         if report.applied > 0 {
             self.engine.changed();
         }
