@@ -14,12 +14,23 @@ export async function hotPath(n) {
   const rand = rng(2);
   const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
 
+  // Time inside the recording calls: each execution is recorded in a task of its own (as an
+  // editor or a script records them), so work deferred past the calls (runledger's batch
+  // step, OpenTelemetry's span processor) is not counted here; `callerTotal` counts it.
+  const inCalls = async (record) => {
+    let spent = 0;
+    for (const run of work) {
+      const t = performance.now();
+      record(run);
+      spent += performance.now() - t;
+      await null;
+    }
+    return (spent * 1000) / n;
+  };
   const tracker = await Tracker.open({ name: 'bench-hot', storage: 'memory' });
   for (const run of work.slice(0, 200)) recordWithRunledger(tracker, run); // warm-up
   await tracker.flush();
-  let t0 = performance.now();
-  for (const run of work) recordWithRunledger(tracker, run);
-  const runledgerUs = ((performance.now() - t0) * 1000) / n;
+  const runledgerUs = await inCalls((run) => recordWithRunledger(tracker, run));
   await tracker.close();
 
   const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
@@ -27,9 +38,7 @@ export async function hotPath(n) {
   const tracer = provider.getTracer('bench');
   const record = (run) => recordWithOtel({ tracer, trace, context }, run);
   for (const run of work.slice(0, 200)) record(run); // warm-up
-  t0 = performance.now();
-  for (const run of work) record(run);
-  const otelUs = ((performance.now() - t0) * 1000) / n;
+  const otelUs = await inCalls(record);
   await provider.shutdown();
   return { runledgerUs, otelUs };
 }
@@ -96,4 +105,83 @@ export async function nodeScaling(small, large) {
   const largeUs = perNode(large);
   await tracker.close();
   return { small, large, smallUs, largeUs };
+}
+
+/**
+ * Total time on the caller's thread per execution, from the first recording call until
+ * `flush()` resolves (memory storage, so nothing waits on a disk): calls plus whatever the
+ * batch step leaves on that thread.
+ */
+export async function callerTotal(n) {
+  const rand = rng(4);
+  const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
+  const tracker = await Tracker.open({ name: 'bench-total', storage: 'memory', retention: false });
+  for (const run of work.slice(0, 200)) recordWithRunledger(tracker, run);
+  await tracker.flush();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const run of work) recordWithRunledger(tracker, run);
+  await tracker.flush();
+  const wallUs = ((performance.now() - t0) * 1000) / n;
+  const cpu = process.cpuUsage(cpu0);
+  await tracker.close();
+  return { wallUs, cpuUs: (cpu.user + cpu.system) / n };
+}
+
+/** A value of about `mb` MB recorded as a node's input and output, against one JSON.stringify. */
+export async function bigValue(mb) {
+  const rows = Array.from({ length: Math.round((mb * 1e6) / 100) }, (_, i) => ({ id: i, name: `row ${i} ${'x'.repeat(50)}`, amount: i * 1.5 }));
+  let t0 = performance.now();
+  const text = JSON.stringify(rows);
+  const stringifyMs = performance.now() - t0;
+  const tracker = await Tracker.open({ name: 'bench-big', storage: 'memory', retention: false });
+  // The longest the event loop is held: a timer checks how late it fires.
+  let worstLagMs = 0, last = performance.now(), ticking = true;
+  const tick = () => { const now = performance.now(); worstLagMs = Math.max(worstLagMs, now - last); last = now; if (ticking) setTimeout(tick, 1); };
+  setTimeout(tick, 1);
+  await new Promise((r) => setTimeout(r, 5));
+  t0 = performance.now();
+  const run = tracker.start({ workflowId: 'big' });
+  run.node({ id: 'load' }, rows).succeed({ sample: rows });
+  run.succeed();
+  const callsMs = performance.now() - t0;
+  await tracker.flush();
+  const totalMs = performance.now() - t0;
+  ticking = false;
+  const stored = await tracker.get(run.id);
+  await tracker.close();
+  return { mb: text.length / 1e6, stringifyMs, callsMs, totalMs, worstLagMs, storedInputBytes: JSON.stringify(stored.nodes[0].input).length };
+}
+
+/** `n` executions in one loop that never yields: cost per batch of 500, first tenth vs last. */
+export async function longLoop(n) {
+  const rand = rng(5);
+  const runs = Array.from({ length: 64 }, (_, i) => workflowRun(i, rand));
+  const tracker = await Tracker.open({ name: 'bench-loop', storage: 'memory', retention: false });
+  const perBatch = [];
+  let t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    recordWithRunledger(tracker, runs[i & 63]);
+    if (i % 500 === 499) { const t = performance.now(); perBatch.push(t - t0); t0 = t; }
+  }
+  await tracker.flush();
+  await tracker.close();
+  const tenth = Math.max(1, Math.floor(perBatch.length / 10));
+  const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+  const first = mean(perBatch.slice(0, tenth)), lastTenth = mean(perBatch.slice(-tenth));
+  return { executions: n, firstTenthMsPerBatch: first, lastTenthMsPerBatch: lastTenth, ratio: lastTenth / first };
+}
+
+// `node bench/node-hotpath.mjs --only hot|total|big|loop|memory [n]`: one section, printed as JSON.
+if (process.argv[2] === '--only') {
+  const [, , , which, arg] = process.argv;
+  const n = Number(arg);
+  const sections = {
+    hot: () => hotPath(n || 5000),
+    total: async () => ({ ...(await callerTotal(n || 5000)), otelInCallUs: (await hotPath(n || 5000)).otelUs }),
+    big: () => bigValue(n || 50),
+    loop: () => longLoop(n || 1_000_000),
+    memory: () => peakMemory(n || 100_000),
+  };
+  console.log(JSON.stringify({ [which]: await sections[which]() }, null, 1));
 }

@@ -1,5 +1,8 @@
-// The recording handles. They are plain JS objects over the tracker's id-based calls, so a
-// handle costs no wasm allocation and no finalizer: recording stays cheap at any volume.
+// The recording handles. They are plain JS objects over the tracker's capture layer
+// (js/capture/): a call checks the lifecycle, appends to the journal and returns, with no wasm
+// call; the journal goes to the core in batches (see js/capture/journal.js).
+
+import { CaptureRecorder } from './capture/recorder.js';
 
 /** A running execution. Every method returns at once; none waits for storage. */
 export class Run {
@@ -13,29 +16,29 @@ export class Run {
 
   /** Starts a node run; a node id that ran before in this execution is its next attempt. */
   node(node, input) {
-    return new NodeRun(this.#tracker, this.id, this.#tracker.startNode(this.id, node, input));
+    return new NodeRun(this.#tracker, this.id, recorderOf(this.#tracker, 'Run.node').nodeStart(this.id, node, input));
   }
 
   /** Adds an output: `{ name, kind?, rows?, columns?, role? }`. */
-  output(output) { this.#tracker.addOutput(this.id, output); }
+  output(output) { recorderOf(this.#tracker, 'Run.output').output(this.id, output); }
 
   /** Records the id another system gave this run (e.g. `externalId('airflow', runId)`). */
-  externalId(system, id) { this.#tracker.setExternalId(this.id, system, id); }
+  externalId(system, id) { recorderOf(this.#tracker, 'Run.externalId').externalId(this.id, system, id); }
 
   /** Ends the execution successfully. */
-  succeed() { this.#tracker.finishRun(this.id, 'success', undefined); }
+  succeed() { recorderOf(this.#tracker, 'Run.succeed').finish(this.id, 'success', undefined); }
 
   /** Ends it as failed: the work itself failed. */
-  fail(error) { this.#tracker.finishRun(this.id, 'failed', error); }
+  fail(error) { recorderOf(this.#tracker, 'Run.fail').finish(this.id, 'failed', error); }
 
   /** Ends it as an error of the machinery around the work. */
-  error(error) { this.#tracker.finishRun(this.id, 'error', error); }
+  error(error) { recorderOf(this.#tracker, 'Run.error').finish(this.id, 'error', error); }
 
   /** Ends it as timed out. */
-  timeout(error) { this.#tracker.finishRun(this.id, 'timeout', error); }
+  timeout(error) { recorderOf(this.#tracker, 'Run.timeout').finish(this.id, 'timeout', error); }
 
   /** Ends it as cancelled. */
-  cancel(reason) { this.#tracker.finishRun(this.id, 'cancelled', reason); }
+  cancel(reason) { recorderOf(this.#tracker, 'Run.cancel').finish(this.id, 'cancelled', reason); }
 }
 
 /** One run of one node. */
@@ -50,14 +53,14 @@ export class NodeRun {
     this.index = index;
   }
 
-  /** Ends the node run with its output. */
-  succeed(output) { this.#tracker.endNode(this.runId, this.index, 'success', output); }
+  /** Ends the node run with its output (read at the end of the task: see README). */
+  succeed(output) { recorderOf(this.#tracker, 'NodeRun.succeed').nodeEnd(this.runId, this.index, 'success', output); }
 
   /** Ends it with an error (an `Error`, a message, or `{ message, type, stack }`). */
-  fail(error) { this.#tracker.endNode(this.runId, this.index, 'error', error); }
+  fail(error) { recorderOf(this.#tracker, 'NodeRun.fail').nodeEnd(this.runId, this.index, 'error', error); }
 
   /** Marks it skipped, with an optional reason. */
-  skip(reason) { this.#tracker.endNode(this.runId, this.index, 'skipped', reason); }
+  skip(reason) { recorderOf(this.#tracker, 'NodeRun.skip').nodeEnd(this.runId, this.index, 'skipped', reason); }
 }
 
 /**
@@ -105,6 +108,7 @@ function guard(call, fn) {
     }
     let result;
     try {
+      if (!name.startsWith('__') && !NO_DRAIN.has(name)) drainOf(this);
       result = fn.apply(this, args);
     } catch (thrown) {
       if (thrown instanceof WebAssembly.RuntimeError) throw broken(call, this, thrown);
@@ -120,11 +124,74 @@ function guard(call, fn) {
   };
 }
 
+// The capture layer of each tracker, made on its first recording call.
+const recorders = new WeakMap();
+// Each tracker's `error` listeners, for failures of the batch step (which runs in JS).
+const trackerErrorListeners = new WeakMap();
+
+function reportBatchFailure(tracker, error) {
+  console.warn(`runledger: a batch of recorded calls could not be handed to the core; the calls are kept and handed over again on the next flush: ${error?.message}`, error);
+  for (const listener of trackerErrorListeners.get(tracker) ?? []) {
+    try { listener(error); } catch (thrown) { console.warn("runledger: an 'error' listener threw", thrown); }
+  }
+}
+
+function recorderOf(tracker, call) {
+  if (trap) throw new TrackerBrokenError(call, trap);
+  let recorder = recorders.get(tracker);
+  if (!recorder) {
+    recorder = new CaptureRecorder(tracker, (error) => reportBatchFailure(tracker, error));
+    recorders.set(tracker, recorder);
+  }
+  return recorder;
+}
+
+// The calls that do not read records, so need no hand-over of the journal first.
+const NO_DRAIN = new Set(['on', 'off', 'setApiKey', 'setSyncEnabled', 'syncState', 'snapshot', 'start', 'recovered', 'warnings', 'storage']);
+
+/** Hands the tracker's journal to the core, so that the call after it sees every record. */
+function drainOf(tracker) {
+  recorders.get(tracker)?.journal.drain();
+}
+
 /** Adds `tracker.start()` to the generated Tracker class and guards every call against a trap. */
 export function install(Tracker) {
   Tracker.prototype.start = function start(spec) {
-    return new Run(this, this.startRun(spec));
+    return new Run(this, recorderOf(this, 'Tracker.start').start(spec));
   };
+  /** Reads `value` now (bounded like any payload), for callers that mutate it afterwards. */
+  Tracker.prototype.snapshot = function snapshot(value) {
+    return recorderOf(this, 'Tracker.snapshot').snapshot(value);
+  };
+  const { close } = Tracker.prototype;
+  Tracker.prototype.close = function closeAfterDrain() {
+    const recorder = recorders.get(this);
+    if (recorder) {
+      recorder.journal.drain();
+      recorder.lifecycle.closed = true;
+      recorder.journal.detach();
+    }
+    return close.call(this);
+  };
+  const { delete: remove } = Tracker.prototype;
+  Tracker.prototype.delete = function deleteAfterDrain(id) {
+    // The core drops a pending copy too; the capture layer forgets the id likewise.
+    if (typeof id === 'string') recorders.get(this)?.lifecycle.forget(id);
+    return remove.call(this, id);
+  };
+  for (const name of ['log', 'logQuery']) {
+    const direct = Tracker.prototype[name];
+    // One call records a finished execution: checked and taken by the core at the call, after
+    // what was captured before it, and remembered so the id cannot be used again.
+    Tracker.prototype[name] = function logAfterDrain(arg) {
+      const recorder = recorderOf(this, `Tracker.${name}`);
+      recorder.lifecycle.ensureOpen();
+      recorder.journal.drain();
+      const id = direct.call(this, arg);
+      recorder.lifecycle.remember(id, 'success');
+      return id;
+    };
+  }
   const proto = Tracker.prototype;
   for (const name of Object.getOwnPropertyNames(proto)) {
     if (name === 'constructor' || name === 'free' || name === '__destroy_into_raw') continue;
@@ -142,10 +209,15 @@ export function install(Tracker) {
   const { on, off } = proto;
   proto.on = function onEvent(event, listener) {
     on.call(this, event, listener);
-    if (event === 'error') errorListeners.add({ tracker: new WeakRef(this), listener });
+    if (event === 'error') {
+      errorListeners.add({ tracker: new WeakRef(this), listener });
+      if (!trackerErrorListeners.has(this)) trackerErrorListeners.set(this, new Set());
+      trackerErrorListeners.get(this).add(listener);
+    }
   };
   proto.off = function offEvent(event, listener) {
     off.call(this, event, listener);
+    if (event === 'error') trackerErrorListeners.get(this)?.delete(listener);
     for (const entry of errorListeners) {
       if (event === 'error' && entry.listener === listener && entry.tracker.deref() === this) errorListeners.delete(entry);
     }

@@ -9,7 +9,17 @@ declare module './runledger_core.js' {
   interface Tracker {
     /** Starts recording an execution and returns its handle. Never waits for storage. */
     start(spec: StartSpec): Run;
+    /**
+     * Reads `value` now, bounded like any payload, for a caller that changes it in place
+     * afterwards: node inputs and outputs are otherwise read at the end of the current task.
+     */
+    snapshot(value: unknown): Snapshot;
   }
+}
+
+/** A value read at the call (`tracker.snapshot(value)`); pass it where a value goes. */
+export declare class Snapshot {
+  private constructor();
 }
 
 /** A running execution. Every method returns at once; none waits for storage. */

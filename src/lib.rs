@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod history;

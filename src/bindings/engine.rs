@@ -21,7 +21,7 @@ use super::any_store::AnyStore;
 use super::convert::{encode, js_error};
 use super::locks::HeldLock;
 use super::platform;
-use super::syncer::SyncDriver;
+use super::sync_driver::SyncDriver;
 use crate::config::Config;
 use crate::error::{Error, StoreError};
 use crate::recorder::Recorder;

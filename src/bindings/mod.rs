@@ -8,6 +8,7 @@ mod file_io;
 mod locks;
 mod platform;
 mod retainer;
+mod sync_driver;
 mod syncer;
 mod tracker;
 mod types;

@@ -80,3 +80,23 @@ pub async fn storage_usage() -> Option<u64> {
         .as_f64()
         .map(|u| u as u64)
 }
+
+/// The wasm memory's size in 64 KiB pages.
+pub fn memory_pages() -> usize {
+    core::arch::wasm32::memory_size(0)
+}
+
+/// Called after work that may have grown the wasm memory (`pages_before` its size before):
+/// if it grew, the allocator is made to grow it once more by a large step (a quarter of its
+/// size, at least 16 MiB) that it then keeps free. Each growth of a large memory makes the JS
+/// engine replace the memory's buffer (a full GC in V8 past ~60 MiB); small steps made a loop
+/// that never yields slower batch after batch.
+pub fn grow_in_large_steps(pages_before: usize) {
+    let pages = memory_pages();
+    if pages <= pages_before {
+        return;
+    }
+    let step = (pages * 65536 / 4).max(16 << 20);
+    let headroom: Vec<u8> = Vec::with_capacity(step);
+    std::hint::black_box(&headroom);
+}

@@ -8,7 +8,6 @@
 //!  page hidden ─► flush, then one keepalive request (64 KiB) if no pass is running
 //! ```
 
-use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use wasm_bindgen::prelude::*;
@@ -19,59 +18,7 @@ use super::locks::{self, HeldLock};
 use super::platform;
 use super::uplink::FetchUplink;
 use crate::error::{Error, SyncError};
-use crate::sync::{ClientInfo, PassEnd, RequestPacer, SyncState, Uploader};
-
-/// An event listener added to the platform (target, event, handler), removed on close.
-type PlatformListener = (JsValue, &'static str, Closure<dyn FnMut()>);
-
-/// Sync's part of the engine's state.
-pub struct SyncDriver {
-    /// Pass logic and the reported state.
-    pub uploader: Uploader,
-    api_key: RefCell<Option<String>>,
-    enabled: Cell<bool>,
-    client: ClientInfo,
-    lock_name: String,
-    running: futures::lock::Mutex<()>,
-    again: Cell<bool>,
-    due_at: Cell<Option<f64>>,
-    not_before: Cell<f64>,
-    /// Spaces every request of this tracker out, across passes.
-    pacer: Rc<RequestPacer>,
-    platform_listeners: RefCell<Vec<PlatformListener>>,
-    /// A pass failed and none has drained the outbox since: one `error` event per outage,
-    /// not one per retry.
-    outage: Cell<bool>,
-}
-
-impl SyncDriver {
-    /// The driver for database `db`, sending as `client_id`; `on_change` gets every state.
-    pub fn new(
-        db: &str,
-        client_id: &str,
-        api_key: Option<String>,
-        enabled: bool,
-        on_change: Box<dyn Fn(&SyncState)>,
-    ) -> Self {
-        SyncDriver {
-            uploader: Uploader::new(enabled, on_change),
-            api_key: RefCell::new(api_key),
-            enabled: Cell::new(enabled),
-            client: ClientInfo {
-                id: client_id.to_owned(),
-                sdk: concat!("runledger-js/", env!("CARGO_PKG_VERSION")).to_owned(),
-            },
-            lock_name: locks::sync_lock_name(db),
-            running: futures::lock::Mutex::new(()),
-            again: Cell::new(false),
-            due_at: Cell::new(None),
-            not_before: Cell::new(0.0),
-            pacer: Rc::default(),
-            platform_listeners: RefCell::default(),
-            outage: Cell::new(false),
-        }
-    }
-}
+use crate::sync::{PassEnd, SyncState};
 
 impl Engine {
     fn sync_ready(&self) -> bool {

@@ -278,6 +278,67 @@ impl Tracker {
         Ok(())
     }
 
+    /// The batch step: applies a journal captured in JS (js/capture/journal.js) in one call.
+    /// Entries that cannot apply are each reported as an `error` event and a log line; the
+    /// others are recorded. Returns how many entries applied.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __applyBatch)]
+    pub fn apply_batch(&self, text: &str) -> JsResult<u32> {
+        js(self.engine.ensure_open())?;
+        let pages_before = platform::memory_pages();
+        let report = js(crate::batch::apply_batch(
+            &mut self.engine.recorder.borrow_mut(),
+            text,
+            random_bytes,
+        ))?;
+        for failure in &report.failures {
+            self.engine.emit_error(
+                &format!(
+                    "a recorded `{}` of execution {} (entry {} of its batch) could not be applied",
+                    failure.op, failure.run_id, failure.position
+                ),
+                &failure.error,
+            );
+        }
+        platform::grow_in_large_steps(pages_before);
+        if report.applied > 0 {
+            self.engine.changed();
+        }
+        Ok(report.applied as u32)
+    }
+
+    /// Checks a structural argument (`spec`, `node`, `output`, `error`, `reason`,
+    /// `externalId`) given as JSON text, as the batch step will apply it; throws the core's
+    /// typed error. The JS capture layer calls it only for arguments it has not seen before.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __checkArg)]
+    pub fn check_arg(&self, what: &str, text: &str, system: Option<String>) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        js(crate::batch::check_argument(
+            self.engine.recorder.borrow().policy(),
+            what,
+            text,
+            system.as_deref(),
+        ))
+    }
+
+    /// The limits the JS capture layer applies at the call: `{ maxNodeRuns, maxValueBytes,
+    /// previewBytes }`.
+    #[doc(hidden)]
+    #[wasm_bindgen(getter, js_name = __captureLimits)]
+    pub fn capture_limits(&self) -> JsValue {
+        let recorder = self.engine.recorder.borrow();
+        let policy = recorder.policy();
+        let limits = js_sys::Object::new();
+        let set = |k: &str, v: usize| {
+            let _ = js_sys::Reflect::set(&limits, &k.into(), &JsValue::from(v as u32));
+        };
+        set("maxNodeRuns", policy.max_node_runs);
+        set("maxValueBytes", policy.max_value_bytes);
+        set("previewBytes", policy.preview_bytes);
+        limits.into()
+    }
+
     /// Records an execution that has already finished, in one call; returns its id.
     pub fn log(
         &self,

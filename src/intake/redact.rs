@@ -97,8 +97,28 @@ impl Redactor {
 
     /// True when `key` looks like it holds a secret.
     pub fn is_secret_key(&self, key: &str) -> bool {
-        let key = normalize(key);
-        self.fragments.iter().any(|f| key.contains(f.as_str())) || self.exact.contains(&key)
+        // The pre-scan asks this of every key of every payload: a short ASCII key (nearly
+        // all of them) is normalized on the stack, with no allocation.
+        let mut buf = [0u8; 64];
+        if key.len() <= buf.len() && key.is_ascii() {
+            let mut n = 0;
+            for b in key
+                .bytes()
+                .filter(|b| !matches!(b, b'_' | b'-' | b' ' | b'.'))
+            {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+            if let Ok(normalized) = std::str::from_utf8(&buf[..n]) {
+                return self.is_secret_normalized(normalized);
+            }
+        }
+        self.is_secret_normalized(&normalize(key))
+    }
+
+    fn is_secret_normalized(&self, key: &str) -> bool {
+        self.fragments.iter().any(|f| key.contains(f.as_str()))
+            || self.exact.iter().any(|e| e == key)
     }
 
     /// `text` with every secret found in it by shape replaced, or `None` when it holds

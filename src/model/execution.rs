@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::error_info::ErrorInfo;
 use super::node::NodeRun;
 use super::time::{de_millis, de_opt_millis, Millis};
 
@@ -154,24 +155,6 @@ pub struct Trigger {
     /// The trigger's payload (redacted and size-limited like node inputs).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub data: Value,
-}
-
-/// Why an execution or a node ended badly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ErrorInfo {
-    /// A message a person can read.
-    #[serde(default)]
-    pub message: String,
-    /// A class or code (`TypeError`, `ECONNRESET`, `timeout`).
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub error_type: Option<String>,
-    /// The stack trace, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stack: Option<String>,
-    /// The node that failed, for an execution's error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_id: Option<String>,
 }
 
 /// The query-specific part of a query execution.

@@ -1,6 +1,7 @@
 //! The execution lifecycle: `running` → one final status, once; node runs inside it.
 
-use super::execution::{ErrorInfo, Execution, Status};
+use super::error_info::ErrorInfo;
+use super::execution::{Execution, Status};
 use super::json::Json;
 use super::node::{NodeRun, NodeStatus};
 use super::time::Millis;

@@ -1,5 +1,6 @@
 //! The record model: executions, node runs and their lifecycle. Pure data, no I/O.
 
+mod error_info;
 mod execution;
 mod ids;
 mod json;
@@ -7,9 +8,10 @@ mod lifecycle;
 mod node;
 pub mod time;
 
+pub use error_info::ErrorInfo;
 pub use execution::{
-    Column, ErrorInfo, Execution, Kind, Metadata, Output, OutputKind, OutputRole, QueryInfo,
-    Status, Trigger, TriggerType, SCHEMA_VERSION,
+    Column, Execution, Kind, Metadata, Output, OutputKind, OutputRole, QueryInfo, Status, Trigger,
+    TriggerType, SCHEMA_VERSION,
 };
 pub use ids::IdGenerator;
 pub use json::{skimming, Json};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::execution::ErrorInfo;
+use super::error_info::ErrorInfo;
 use super::json::Json;
 use super::time::{de_millis, de_opt_millis, Millis};
 

@@ -1,0 +1,119 @@
+// The journal: what the recording calls captured, waiting for the batch step. A call appends
+// one entry (no wasm call, no serialization of payloads); the journal is handed to the core
+// once per task (a microtask), when it holds MAX_ENTRIES, on `flush()` and every other
+// tracker call that reads records, on page hide and at process exit: one JSON text and one
+// wasm call per batch (`Tracker.__applyBatch`, src/batch.rs).
+//
+// Payloads (node input and output) are read when the batch is built, i.e. at the end of the
+// current task or at the next `await`: see "When values are read" in README.md. `snapshot()`
+// reads a value at the call instead.
+
+import { boundedJson } from './serialize.js';
+
+/** Entries after which a batch is handed over at the call (a loop that never yields). */
+export const MAX_ENTRIES = 4096;
+
+// The snapshots this module made: a WeakSet asks no question of the caller's value (an
+// `instanceof` would run a Proxy's getPrototypeOf trap, which may throw).
+const snapshots = new WeakSet();
+
+/** A value read at the call (`snapshot(value)`): its JSON text, bounded like any payload. */
+export class Snapshot {
+  constructor(text) {
+    this.text = text;
+    snapshots.add(this);
+    Object.freeze(this);
+  }
+}
+
+const journals = new Set();
+
+/** Hands every open journal to its core (page hide, process exit). */
+export function drainAll() {
+  for (const journal of journals) journal.drain();
+}
+
+if (typeof globalThis.addEventListener === 'function') {
+  globalThis.addEventListener('pagehide', drainAll);
+  globalThis.addEventListener('visibilitychange', () => {
+    if (globalThis.document?.visibilityState === 'hidden') drainAll();
+  });
+}
+if (typeof globalThis.process?.on === 'function') globalThis.process.on('beforeExit', drainAll);
+
+export class Journal {
+  /**
+   * `apply(text)` runs the batch step on the core; `report(error)` tells the tracker's
+   * `error` listeners and the log. `limits` bounds payloads: `{ maxValueBytes, previewBytes }`.
+   */
+  constructor({ apply, report, limits }) {
+    this.apply = apply;
+    this.report = report;
+    this.maxBytes = limits.maxValueBytes;
+    this.previewBytes = limits.previewBytes;
+    this.entries = [];
+    this.scheduled = false;
+    this.drainSoon = () => {
+      this.scheduled = false;
+      this.drain();
+    };
+    journals.add(this);
+  }
+
+  /** Appends one entry: `o` op, `t` time, `r` run id, `i` index, `k` word, `d` JSON text, `v` payload. */
+  push(entry) {
+    this.entries.push(entry);
+    if (this.entries.length >= MAX_ENTRIES) {
+      this.drain();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.drainSoon);
+    }
+  }
+
+  payload(value) {
+    if (value !== null && typeof value === 'object' && snapshots.has(value)) return value.text;
+    return boundedJson(value, this.maxBytes, this.previewBytes);
+  }
+
+  /** The batch's JSON text. Payloads are read here. */
+  text(entries) {
+    let text = '[';
+    for (let n = 0; n < entries.length; n++) {
+      const e = entries[n];
+      text += `${n ? ',' : ''}{"o":"${e.o}","t":${e.t},"r":${JSON.stringify(e.r)}`;
+      if (e.i !== undefined) text += `,"i":${e.i}`;
+      if (e.k !== undefined) text += `,"k":${JSON.stringify(e.k)}`;
+      if (e.d !== undefined) text += `,"d":${e.d}`;
+      if (e.payload) {
+        const v = this.payload(e.v);
+        if (v !== undefined) text += `,"v":${v}`;
+      }
+      text += '}';
+    }
+    return `${text}]`;
+  }
+
+  /**
+   * Hands the journal to the core. If the batch step fails as a whole, the entries are kept
+   * (ahead of newer ones) for the next drain, and the failure is reported; a wasm trap is
+   * rethrown (the tracker is broken: see js/api.js).
+   */
+  drain() {
+    if (this.entries.length === 0) return;
+    const entries = this.entries;
+    this.entries = [];
+    try {
+      this.apply(this.text(entries));
+    } catch (thrown) {
+      this.entries = entries.concat(this.entries);
+      if (thrown?.name === 'TrackerBrokenError') throw thrown;
+      this.report(thrown);
+    }
+  }
+
+  /** Stops draining at page hide and exit (the tracker closed). */
+  detach() {
+    journals.delete(this);
+  }
+}
