@@ -10,6 +10,7 @@ echo "[test] cargo fmt and clippy"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p runledger --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+cargo clippy -p runledger --target wasm32-unknown-unknown --no-default-features --lib --quiet -- -D warnings
 
 echo "[test] native tests (model, lifecycle, validation, redaction, truncation, pagination, memory store)"
 cargo test --workspace --quiet

@@ -118,7 +118,7 @@ enum Current {
     },
     Batch {
         text: String,
-        record: Execution,
+        record: Box<Execution>,
     },
 }
 
@@ -237,7 +237,7 @@ pub async fn write_records(
                         serde_json::from_str::<Execution>(text)
                             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                     ),
-                    Some(Current::Batch { record, .. }) => Some(record.clone()),
+                    Some(Current::Batch { record, .. }) => Some((**record).clone()),
                     None => None,
                 };
                 deltas.extend(changes(old.as_ref(), Some(&stamped)));
@@ -245,7 +245,7 @@ pub async fn write_records(
                     record.id.clone(),
                     Current::Batch {
                         text,
-                        record: stamped.into_owned(),
+                        record: Box::new(stamped.into_owned()),
                     },
                 );
                 answer.accepted.push(record.id.clone());
@@ -255,7 +255,7 @@ pub async fn write_records(
     let written: Vec<(&Execution, &String)> = current
         .values()
         .filter_map(|c| match c {
-            Current::Batch { record, text } => Some((record, text)),
+            Current::Batch { record, text } => Some((&**record, text)),
             Current::Stored { .. } => None,
         })
         .collect();
