@@ -4,6 +4,11 @@
 use runledger::intake::json_path::locate;
 use runledger::intake::validate_id;
 use runledger::sync::IngestRequest;
+use std::collections::HashMap;
+
+use runledger::intake::{struct_fields, unknown_key, EXECUTION_ALIASES};
+use runledger::Execution;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -30,6 +35,7 @@ pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
             locate(bytes, &e).message
         ))
     })?;
+    refuse_unknown_record_keys(bytes)?;
     // The batch id is stored as it is: every engine must be able to hold it (PostgreSQL
     // refuses NUL), or the batch would fail with 503 on every retry.
     if !batch.batch_id.trim().is_empty() {
@@ -37,6 +43,37 @@ pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
             .map_err(|e| AppError::MalformedBody(e.to_string()))?;
     }
     Ok(batch)
+}
+
+/// The keys of each record, read without their values.
+#[derive(Deserialize)]
+struct RecordKeys {
+    #[serde(default)]
+    records: Vec<HashMap<String, IgnoredAny>>,
+}
+
+/// The stored record type is lenient (records read back never fail on a key), so the door
+/// refuses a record key it does not know here: `nodeExecutions` is a 400 that says where it
+/// belongs, never dropped with the record stored without it.
+fn refuse_unknown_record_keys(bytes: &[u8]) -> Result<(), AppError> {
+    let Ok(keys) = serde_json::from_slice::<RecordKeys>(bytes) else {
+        // The batch decoded, so its records are objects; nothing else to check.
+        return Ok(());
+    };
+    let known = struct_fields::<Execution>();
+    for (i, record) in keys.records.iter().enumerate() {
+        let mut unknown: Vec<&String> = record
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()) && !EXECUTION_ALIASES.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        if let Some(key) = unknown.first() {
+            return Err(AppError::MalformedBody(
+                unknown_key(&format!("records[{i}]"), key, known).to_string(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A seeded property test ("fuzz") of the decoder and the timestamp parser: mutated valid

@@ -311,6 +311,48 @@ pub async fn cells(
         .collect()
 }
 
+/// Every user's or every workflow's cells from `from_slot` on: what a breakdown by user or by
+/// workflow reads (the tenant-wide cells do not keep either, to stay small).
+pub async fn cells_of_every(
+    pool: &AnyPool,
+    tenant: &str,
+    of: Every,
+    from_slot: Option<i64>,
+) -> Result<Vec<Cell>, sqlx::Error> {
+    // `u:`…`u;` (or `w:`…`w;`) is every scope with that prefix, as a range the key's index
+    // walks.
+    let (low, high) = match of {
+        Every::User => ("u:", "u;"),
+        Every::Workflow => ("w:", "w;"),
+    };
+    let from = from_slot.unwrap_or(i64::MIN);
+    let rows = sqlx::query(
+        "SELECT cell FROM rollups WHERE tenant = $1 AND scope >= $2 AND scope < $3 AND grain = $4 AND slot >= $5
+         UNION ALL
+         SELECT cell FROM rollups WHERE tenant = $1 AND scope >= $2 AND scope < $3 AND grain = 1 AND slot >= $6 AND slot < $5",
+    )
+    .bind(tenant)
+    .bind(low)
+    .bind(high)
+    .bind(DAY_SLOTS)
+    .bind(from_slot.map_or(i64::MIN, first_whole_day))
+    .bind(from)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| decode(&r.try_get::<String, _>(0)?))
+        .collect()
+}
+
+/// Which scopes [`cells_of_every`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// Every user's scope.
+    User,
+    /// Every workflow's scope.
+    Workflow,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

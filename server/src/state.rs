@@ -41,7 +41,8 @@ pub struct AppState {
     pub(crate) faults: Option<Arc<Faults>>,
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// The key a request presents (`Authorization: Bearer KEY`), if any.
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -20,7 +20,7 @@ use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::rollups::{self, Scope};
+use crate::rollups::{self, Every, Scope};
 use crate::state::{authorize_read, AppState};
 
 /// The Team view's routes.
@@ -77,14 +77,24 @@ async fn facets(
     let tenant = authorize_read(&state, &headers)?.tenant;
     only_known(&params, &["days"])?;
     let days = days(&params, 30)?;
-    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, Some(from_slot(days))).await?;
+    let from = Some(from_slot(days));
+    // Tenant-wide cells keep database types and kinds; workflows and users are in their own
+    // scopes.
+    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, from).await?;
+    let every_workflow =
+        rollups::cells_of_every(&state.pool, &tenant, Every::Workflow, from).await?;
+    let every_user = rollups::cells_of_every(&state.pool, &tenant, Every::User, from).await?;
     let mut workflows = BTreeSet::new();
     let mut users = BTreeSet::new();
     let mut database_types = BTreeSet::new();
     let mut kinds = BTreeSet::new();
-    for c in cells.iter().filter(|c| c.count > 0) {
+    for c in every_workflow.iter().filter(|c| c.count > 0) {
         workflows.extend(c.key.workflow_id.clone());
+    }
+    for c in every_user.iter().filter(|c| c.count > 0) {
         users.extend(c.key.user_id.clone());
+    }
+    for c in cells.iter().filter(|c| c.count > 0) {
         database_types.extend(c.key.database_type.clone());
         kinds.insert(c.key.kind.clone());
     }
@@ -150,13 +160,50 @@ async fn stats(
     let offset = query
         .validate()
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    // The narrowest stored scope that holds the filter; the rest is filtered per cell.
-    let scope = match (&query.filter.user_id, &query.filter.workflow_id) {
-        (Some(user), _) => Scope::User(user.clone()),
-        (None, Some(workflow)) => Scope::Workflow(workflow.clone()),
-        (None, None) => Scope::Global,
-    };
-    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
+    let cells = stats_cells(&state, &tenant, &query).await?;
     // Rounded here, at the edge, exactly as the client's tracker.stats() rounds.
     Ok(Json(aggregate(&cells, &query, offset).rounded()).into_response())
+}
+
+/// The stored cells a stats query reads: the narrowest scope that holds its filter, or every
+/// workflow's (user's) cells for a breakdown by workflow (user). The server keeps no cells by
+/// user and workflow together, so asking for both is refused with what to ask instead.
+async fn stats_cells(
+    state: &AppState,
+    tenant: &str,
+    query: &StatsQuery,
+) -> Result<Vec<runledger::stats::Cell>, AppError> {
+    let by_workflow = query.group_by.contains(&GroupBy::Workflow);
+    let by_user = query.group_by.contains(&GroupBy::User);
+    let filter = &query.filter;
+    if (by_workflow || filter.workflow_id.is_some()) && (by_user || filter.user_id.is_some()) {
+        return Err(AppError::BadRequest(
+            "the server keeps stats per user and per workflow, not per user and workflow together: \
+             filter or group by one of them"
+                .into(),
+        ));
+    }
+    let from = query.slots().0;
+    let cells = match (&filter.user_id, &filter.workflow_id) {
+        (Some(user), _) => {
+            rollups::cells(&state.pool, tenant, &Scope::User(user.clone()), from).await?
+        }
+        (None, Some(workflow)) => {
+            rollups::cells(
+                &state.pool,
+                tenant,
+                &Scope::Workflow(workflow.clone()),
+                from,
+            )
+            .await?
+        }
+        (None, None) if by_workflow => {
+            rollups::cells_of_every(&state.pool, tenant, Every::Workflow, from).await?
+        }
+        (None, None) if by_user => {
+            rollups::cells_of_every(&state.pool, tenant, Every::User, from).await?
+        }
+        (None, None) => rollups::cells(&state.pool, tenant, &Scope::Global, from).await?,
+    };
+    Ok(cells)
 }

@@ -214,7 +214,8 @@ pub fn decode_with<'de, T: serde::Deserialize<'de>>(
 }
 
 /// Keys `log()` accepts under other names (see [`Execution`]'s aliases).
-const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversationId"];
+/// Older names an execution's keys are still accepted under.
+pub const EXECUTION_ALIASES: &[&str] = &["pipelineId", "pipelineName", "conversationId"];
 
 /// Decodes an execution given to `log()` from its JSON text: like [`decode_with`], and a key
 /// the record does not have is refused (the stored record type itself stays lenient).

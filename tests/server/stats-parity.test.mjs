@@ -142,7 +142,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       assert.deepEqual(facets.workflows, ['one-run', 'ten-runs', 'thirds', 'two-runs']);
       assert.deepEqual(facets.users, ['ana', 'ben']);
       assert.deepEqual(facets.database_types, ['bigquery', 'kdb']);
-      for (const bad of ['/api/v1/stats?group_by=planet', '/api/v1/stats?days=0', '/api/v1/stats?workflow=x', '/api/v1/facets?days=abc', '/api/v1/stats?time_zone=Mars']) {
+      for (const bad of ['/api/v1/stats?group_by=planet', '/api/v1/stats?days=0', '/api/v1/stats?workflow=x', '/api/v1/facets?days=abc', '/api/v1/stats?time_zone=Mars', '/api/v1/stats?group_by=workflow,user', '/api/v1/stats?workflow_id=ten-runs&user_id=ana']) {
         const r = await fetch(`${server.base}${bad}`, { headers: { authorization: `Bearer ${KEY}` } });
         assert.equal(r.status, 400, bad);
         const body = await r.json();

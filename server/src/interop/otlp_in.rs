@@ -248,14 +248,6 @@ pub fn merge(stored: Option<Execution>, fresh: Execution) -> Option<Execution> {
     Some(merged)
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
     Json,
@@ -347,7 +339,7 @@ pub async fn receive(
     let tenant = state
         .settings
         .keys
-        .authorize(presented_key(&headers), Scope::Write)
+        .authorize(crate::state::presented_key(&headers), Scope::Write)
         .map_err(|denied| match denied {
             Denied::Unknown => AppError::Unauthorized,
             Denied::Scope(scope) => AppError::Forbidden(scope),
