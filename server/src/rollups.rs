@@ -64,24 +64,22 @@ pub fn places(key: &CellKey) -> Vec<Place> {
             ..key.clone()
         },
     )];
-    if let Some(u) = &key.user_id {
-        scoped.push((
-            Scope::User(u.clone()),
-            CellKey {
-                workflow_id: None,
-                ..key.clone()
-            },
-        ));
-    }
-    if let Some(w) = &key.workflow_id {
-        scoped.push((
-            Scope::Workflow(w.clone()),
-            CellKey {
-                user_id: None,
-                ..key.clone()
-            },
-        ));
-    }
+    // Runs without a user (workflow) count in the scope `u:` (`w:`): a breakdown by user
+    // (workflow) reads every such scope and shows them as the group without one.
+    scoped.push((
+        Scope::User(key.user_id.clone().unwrap_or_default()),
+        CellKey {
+            workflow_id: None,
+            ..key.clone()
+        },
+    ));
+    scoped.push((
+        Scope::Workflow(key.workflow_id.clone().unwrap_or_default()),
+        CellKey {
+            user_id: None,
+            ..key.clone()
+        },
+    ));
     let mut out = Vec::with_capacity(scoped.len() * 2);
     for (scope, key) in scoped {
         let day = CellKey {
@@ -384,6 +382,12 @@ mod tests {
         assert_eq!(day.2.slot, 96);
         assert_eq!(day.2.workflow_id, None);
         assert_eq!(places(&key(-1, None, None))[0].2.slot, -48);
+        // Without a user and a workflow: still one place per scope, the empty ones.
+        let scopes: Vec<String> = places(&key(5, None, None))
+            .into_iter()
+            .map(|(s, _, _)| s)
+            .collect();
+        assert_eq!(scopes, ["", "", "u:", "u:", "w:", "w:"]);
     }
 
     #[test]
