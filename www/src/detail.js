@@ -12,10 +12,16 @@ export function renderValue(value) {
   if (value === '[REDACTED]') return redactedMark();
   if (value && typeof value === 'object' && !Array.isArray(value) && value.$truncated) {
     const t = value.$truncated;
+    // Two shapes: the core's cut knows the exact size (`originalBytes`); the capture layer
+    // stops reading once the limit is passed, so it knows a lower bound (`originalBytesAtLeast`).
+    const count = (n) => (Number.isFinite(n) ? n.toLocaleString() : '?');
+    const exact = Number.isFinite(t.originalBytes);
+    const size = exact ? count(t.originalBytes) : `at least ${count(t.originalBytesAtLeast)}`;
+    const dropped = exact && Number.isFinite(t.bytesDropped) ? `; ${count(t.bytesDropped)} bytes were dropped before storage` : '; the rest was not read';
     return h('div', { className: 'truncated' },
-      h('strong', {}, `Truncated: ${t.originalBytes.toLocaleString()} bytes of JSON, over the size limit for one value. `),
-      `The first ${t.bytesKept.toLocaleString()} bytes are kept as a preview; ${t.bytesDropped.toLocaleString()} bytes were dropped before storage.`,
-      h('pre', {}, `${t.preview}…`));
+      h('strong', {}, `Truncated: ${size} bytes of JSON, over the size limit for one value. `),
+      `The first ${count(t.bytesKept)} bytes are kept as a preview${dropped}.`,
+      h('pre', {}, `${t.preview ?? ''}…`));
   }
   if (Array.isArray(value)) {
     return h('span', { className: 'json' }, '[', ...value.flatMap((v, i) => [i ? ', ' : '', renderValue(v)]), ']');
