@@ -1,9 +1,8 @@
 //! The router and its handlers.
 
-use std::io::Read;
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,12 +14,12 @@ use sqlx::AnyPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::db;
-use crate::decode::parse_batch;
 use crate::error::AppError;
 use crate::faults::Plan;
+use crate::ingest_http::ingest_create;
 use crate::live::Live;
 use crate::rate_limit::RateLimiter;
-use crate::state::{authorize, authorize_read, AppState, Settings};
+use crate::state::{authorize_read, AppState, Settings};
 
 /// The whole application; `engine` is `sqlite` or `postgres`; `live` carries the push stream.
 pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) -> Router {
@@ -74,89 +73,6 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         .layer(cors)
         .layer(crate::panic::layer())
         .with_state(state)
-}
-
-/// Reads the body within the limit, inflating gzip.
-pub(crate) async fn read_body(
-    settings: &Settings,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, AppError> {
-    let limit = settings.max_body_bytes;
-    let raw = tokio::time::timeout(settings.body_timeout, to_bytes(body, limit))
-        .await
-        .map_err(|_| AppError::BodyTimeout(settings.body_timeout))?
-        .map_err(|_| AppError::TooLarge { limit })?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding {
-        "identity" => Ok(raw),
-        "gzip" => {
-            let mut inflated = Vec::new();
-            // Read one byte past the limit to tell "exactly the limit" from "over it".
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut inflated)
-                .map_err(|e| {
-                    AppError::MalformedBody(format!("the gzip body cannot be inflated: {e}"))
-                })?;
-            if inflated.len() > limit {
-                return Err(AppError::TooLarge { limit });
-            }
-            Ok(inflated.into())
-        }
-        other => Err(AppError::BadRequest(format!(
-            "Content-Encoding `{other}` is not supported; send identity or gzip"
-        ))),
-    }
-}
-
-/// `POST /v1/ingest`: one batch, one SQL transaction.
-pub(crate) async fn ingest_create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, AppError> {
-    let caller = authorize(&state, &headers)?;
-    let tenant = caller.tenant.as_str();
-    let (_in_flight, injected) = match &state.faults {
-        Some(faults) => {
-            let (guard, injected) = faults.enter();
-            (Some(guard), injected)
-        }
-        None => (None, None),
-    };
-    if let Some(response) = injected {
-        return Ok(response);
-    }
-    let read = read_body(&state.settings, &headers, body).await;
-    // A body over the limit was read (and inflated) up to the limit: it costs that much.
-    let cost = match &read {
-        Ok(bytes) => bytes.len(),
-        Err(AppError::TooLarge { limit }) => *limit,
-        Err(_) => 0,
-    };
-    state
-        .limiter
-        .charge_bytes(&caller.key_id, cost, std::time::Instant::now());
-    let bytes = read?;
-    let batch = parse_batch(&bytes)?;
-    let (batch_id, client_id) = (batch.batch_id.clone(), batch.client.id.clone());
-    let done = crate::ingest::ingest(&state, tenant, batch).await?;
-    if !done.replayed {
-        tracing::info!(
-            tenant,
-            key = %caller.key_id,
-            batch = %batch_id,
-            client = %client_id,
-            accepted = done.accepted,
-            rejected = done.rejected,
-            "batch stored"
-        );
-    }
-    Ok(([(header::CONTENT_TYPE, "application/json")], done.response).into_response())
 }
 
 /// `GET /api/v1/execution/{id}`: one execution with its node runs.

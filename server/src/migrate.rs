@@ -7,7 +7,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use crate::db::SCHEMA;
+use crate::schema::SCHEMA;
 
 /// The tables that gained a tenant. (The stats cells of that time, `rollup_cells`, are
 /// dropped instead: `rollups` is rebuilt from the executions.)

@@ -27,7 +27,7 @@ pub struct Settings {
     /// Serve the fault-injection endpoints (end-to-end tests only).
     pub test_faults: bool,
     /// Where committed batches are forwarded (OTLP, OpenLineage).
-    pub forwarding: crate::interop::Forwarding,
+    pub forwarding: crate::interop::forwarding::Forwarding,
 }
 
 /// Shared state.

@@ -10,80 +10,26 @@
 
 pub mod client;
 pub mod forwarder;
+pub mod forwarding;
 pub mod openlineage;
 pub mod otlp_decode;
 pub mod otlp_in;
 pub mod otlp_proto;
 pub mod outbox;
 
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use runledger::Execution;
+use serde_json::Value;
 
-use crate::state::AppState;
+use crate::db;
+use crate::error::AppError;
+use crate::state::{authorize_read, AppState};
 
-/// Where committed batches are forwarded (empty: nowhere, and nothing is queued).
-#[derive(Clone, Debug, Default)]
-pub struct Forwarding {
-    /// The consumers, each with its own outbox.
-    pub sinks: Vec<forwarder::Sink>,
-}
-
-impl Forwarding {
-    /// The sinks for the `--otlp-endpoint` and `--openlineage-endpoint` flags; a URL the
-    /// forwarder cannot send to is refused with the flag's name.
-    pub fn from_flags(otlp: Option<&str>, openlineage: Option<&str>) -> Result<Self, String> {
-        let mut sinks = Vec::new();
-        if let Some(url) = otlp {
-            sinks.push(forwarder::Sink::new(
-                forwarder::Format::Otlp,
-                url,
-                runledger::sync::otlp::OTLP_TRACES_PATH,
-            )?);
-        }
-        if let Some(url) = openlineage {
-            sinks.push(forwarder::Sink::new(
-                forwarder::Format::OpenLineage,
-                url,
-                openlineage::LINEAGE_PATH,
-            )?);
-        }
-        Ok(Forwarding { sinks })
-    }
-
-    /// Queues a committed batch's accepted records for every sink, in the batch's own
-    /// transaction (so a batch is queued exactly when it is stored). No sinks, no rows.
-    pub async fn enqueue(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        tenant: &str,
-        records: &[Execution],
-        accepted: &[String],
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        for sink in &self.sinks {
-            for record in records.iter().filter(|r| accepted.contains(&r.id)) {
-                outbox::put(
-                    tx,
-                    sink.format.name(),
-                    tenant,
-                    &record.id,
-                    record.version,
-                    now,
-                )
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Wakes the forwarders after a commit (they also poll, so a missed wake only delays).
-    pub fn committed(&self) {
-        for sink in &self.sinks {
-            sink.wake.notify_one();
-        }
-    }
-}
+pub use forwarding::Forwarding;
 
 /// The interop routes.
 pub fn routes() -> Router<AppState> {
@@ -92,8 +38,21 @@ pub fn routes() -> Router<AppState> {
             runledger::sync::otlp::OTLP_TRACES_PATH,
             post(otlp_in::receive),
         )
-        .route(
-            "/api/v1/execution/{id}/openlineage",
-            get(openlineage::execution_events),
-        )
+        .route("/api/v1/execution/{id}/openlineage", get(execution_events))
+}
+
+/// `GET /api/v1/execution/{id}/openlineage`: the execution's events, as a JSON array.
+pub async fn execution_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let caller = authorize_read(&state, &headers)?;
+    let Some(text) = db::execution(&state.pool, &caller.tenant, &id).await? else {
+        return Err(AppError::NotFound(format!("no execution {id}")));
+    };
+    let record: Execution =
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let body = Value::Array(openlineage::events(&record)).to_string();
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

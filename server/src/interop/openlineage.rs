@@ -7,16 +7,9 @@
 //! `run.runId` must be a UUID: an execution id that is one is used as it is, any other id is
 //! turned into a stable UUID (version 8) derived from it, so re-sending is idempotent.
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
 use runledger::model::{ErrorInfo, Kind, NodeRun, NodeStatus, Output, Status};
 use runledger::Execution;
 use serde_json::{json, Map, Value};
-
-use crate::db;
-use crate::error::AppError;
-use crate::state::{authorize_read, AppState};
 
 /// Where an OpenLineage consumer (Marquez, the HTTP transport) takes events.
 pub const LINEAGE_PATH: &str = "/api/v1/lineage";
@@ -337,22 +330,6 @@ pub fn events(e: &Execution) -> Vec<Value> {
         ));
     }
     all
-}
-
-/// `GET /api/v1/execution/{id}/openlineage`: the execution's events, as a JSON array.
-pub async fn execution_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let caller = authorize_read(&state, &headers)?;
-    let Some(text) = db::execution(&state.pool, &caller.tenant, &id).await? else {
-        return Err(AppError::NotFound(format!("no execution {id}")));
-    };
-    let record: Execution =
-        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let body = Value::Array(events(&record)).to_string();
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[cfg(test)]

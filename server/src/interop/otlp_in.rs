@@ -345,7 +345,7 @@ pub async fn receive(
             Denied::Scope(scope) => AppError::Forbidden(scope),
         })?
         .tenant;
-    let bytes: Bytes = crate::app::read_body(&state.settings, &headers, body).await?;
+    let bytes: Bytes = crate::ingest_http::read_body(&state.settings, &headers, body).await?;
     let Decoded {
         spans,
         unknown_fields,
@@ -399,7 +399,7 @@ pub async fn receive(
         HeaderValue::from_static("application/json"),
     );
     let body = Body::from(serde_json::to_vec(&batch).expect("a batch serializes"));
-    let response = crate::app::ingest_create(State(state), inner, body).await?;
+    let response = crate::ingest_http::ingest_create(State(state), inner, body).await?;
     if response.status() != StatusCode::OK {
         return Ok(response);
     }

@@ -24,9 +24,9 @@ use runledger::sync::{ClientInfo, IngestRequest, IngestResponse};
 use runledger::Execution;
 use serde_json::json;
 
-use crate::app::{ingest_create, read_body};
 use crate::auth::Scope;
 use crate::error::AppError;
+use crate::ingest_http::{ingest_create, read_body};
 use crate::state::{check_key, AppState};
 
 /// The path of the workflow receiver (DOMAIN.md E).
