@@ -5,36 +5,40 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=/usr/bin/chromedriver
+# Each stage's header says how long the run has taken so far, so a slow CI run shows where.
+began=$SECONDS
+stage() { echo "[test] $* (at $((SECONDS - began)) s)"; }
 
-echo "[test] cargo fmt and clippy"
+stage "cargo fmt and clippy"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p runledger --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 cargo clippy -p runledger --target wasm32-unknown-unknown --no-default-features --lib --quiet -- -D warnings
 
-echo "[test] native tests (model, lifecycle, validation, redaction, truncation, pagination, memory store)"
+stage "native tests (model, lifecycle, validation, redaction, truncation, pagination, memory store)"
 cargo test --workspace --quiet
 
-echo "[test] browser tests: real IndexedDB in headless Chromium"
+stage "browser tests: real IndexedDB in headless Chromium"
 cargo test -p runledger --target wasm32-unknown-unknown --test browser
 
-echo "[test] the npm package: TypeScript types, benchmark smoke run, Node and Chromium"
+stage "the npm package: TypeScript types, benchmark smoke run, Node and Chromium"
 bash scripts/build.sh
 node_modules/.bin/tsc -p tests/types/tsconfig.json
 node bench/run.mjs --quick
 node --test tests/node/
 
-echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway PostgreSQL"
+stage "the ingest server binary over HTTP, on SQLite and on a throwaway PostgreSQL"
 cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
-echo "[test] the Python client (clients/python, standard library only) against the real server binary"
+stage "the Python client (clients/python, standard library only) against the real server binary"
 python3 -m unittest discover -s clients/python/tests -v
-echo "[test] interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
+stage "interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
 node --test tests/interop/
 
-echo "[test] sync end to end: Chromium and Node against the real server"
+stage "sync end to end: Chromium and Node against the real server"
 node --test tests/sync/
 
-echo "[test] the viewer (www/dist) in Chromium against the real server; screenshots in test-results/"
+stage "the viewer (www/dist) in Chromium against the real server; screenshots in test-results/"
 node --test tests/viewer/
+stage "all passed"
