@@ -6,7 +6,6 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=/usr/bin/chromedriver
 # Each stage header says how long the run (setup included) has taken so far, so a slow CI run shows where.
-
 stage() { echo "[test] $* (at $SECONDS s)"; }
 
 stage "cargo fmt and clippy"
