@@ -215,26 +215,32 @@ export type RunledgerErrorName =
   | 'ValidationError' | 'LifecycleError' | 'StoreError' | 'QuotaExceededError' | 'ConfigError'
   | 'SyncError' | 'SyncAuthError' | 'RetentionError' | 'TrackerBrokenError';
 
-/** An error thrown or emitted by runledger. */
-export interface RunledgerError extends Error {
-  name: RunledgerErrorName;
+/** The shape every runledger error has: an `Error` with one of the names. */
+interface NamedError<N extends RunledgerErrorName> extends Error {
+  name: N;
 }
 /** Bad input: `field` is the path to the offending value (`execution.startedAt`). */
-export interface ValidationError extends RunledgerError { name: 'ValidationError'; field: string }
+export interface ValidationError extends NamedError<'ValidationError'> { field: string }
 /** A call that does not fit the execution's state (`run.succeed()` after `run.cancel()`). */
-export interface LifecycleError extends RunledgerError { name: 'LifecycleError' }
+export interface LifecycleError extends NamedError<'LifecycleError'> {}
 /** A write or read of the store failed; the records stay queued and are retried. */
-export interface StoreError extends RunledgerError { name: 'StoreError' }
+export interface StoreError extends NamedError<'StoreError'> {}
 /** The browser's or the disk's quota is full; the write was rolled back. */
-export interface QuotaExceededError extends RunledgerError { name: 'QuotaExceededError' }
+export interface QuotaExceededError extends NamedError<'QuotaExceededError'> {}
 /** A bad option of `Tracker.open` (named in the message), or a tracker used wrongly. */
-export interface ConfigError extends RunledgerError { name: 'ConfigError' }
-/** A sync attempt failed (the network, the server, CORS: the message says which). */
-export interface SyncError extends RunledgerError { name: 'SyncError' }
+export interface ConfigError extends NamedError<'ConfigError'> {}
+/** A sync attempt failed (the network, the server, CORS: the message says which), or a
+ *  record was flagged as too large for the server. */
+export interface SyncError extends NamedError<'SyncError'> {}
 /** The server refused the API key; sync pauses until `setApiKey()`. */
-export interface SyncAuthError extends RunledgerError { name: 'SyncAuthError' }
+export interface SyncAuthError extends NamedError<'SyncAuthError'> {}
 /** Background pruning failed. */
-export interface RetentionError extends RunledgerError { name: 'RetentionError' }
+export interface RetentionError extends NamedError<'RetentionError'> {}
+
+/** An error thrown or emitted by runledger: `e.name === 'ValidationError'` narrows it. */
+export type RunledgerError =
+  | ValidationError | LifecycleError | StoreError | QuotaExceededError | ConfigError
+  | SyncError | SyncAuthError | RetentionError | TrackerBrokenError;
 
 /**
  * Thrown by every call once the wasm core has trapped (a bug, never a reaction to input):
@@ -384,3 +390,7 @@ export declare class NodeRun {
   /** Marks it skipped, with an optional reason. */
   skip(reason?: string): void;
 }
+
+// Only what is marked `export` above is exported (a declaration file exports every top-level
+// declaration otherwise, `snapshotBrand` included).
+export {};

@@ -54,7 +54,9 @@ function typed() {
 function runtimeMembers(Tracker) {
   const members = [];
   for (const key of Reflect.ownKeys(Tracker.prototype)) {
-    if (typeof key === 'symbol') members.push(key.description);
+    if (key === Symbol.asyncDispose) members.push('Symbol.asyncDispose');
+    else if (key === Symbol.dispose) members.push('Symbol.dispose');
+    else if (typeof key === 'symbol') members.push(String(key));
     else if (!INTERNAL(key)) members.push(key);
   }
   return members.sort();

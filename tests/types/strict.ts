@@ -45,8 +45,9 @@ export async function strict(): Promise<void> {
   } catch (e) {
     const error = e as RunledgerError;
     if (error.name === 'ValidationError') {
-      const field: string = (error as ValidationError).field;
-      void field;
+      const field: string = error.field;   // narrowed by the name
+      const same: ValidationError = error;
+      void field, same;
     }
   }
   // @ts-expect-error a still-running execution is not a finished one for log()
