@@ -28,6 +28,9 @@ echo "[test] the ingest server binary over HTTP, on SQLite and on a throwaway Po
 cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
+echo "[test] the public types against the package as it runs; every README js/ts block type-checked under strict and run"
+node --test tests/types/
+
 echo "[test] the Python client (clients/python, standard library only) against the real server binary"
 python3 -m unittest discover -s clients/python/tests -v
 echo "[test] interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
