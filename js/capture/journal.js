@@ -93,7 +93,11 @@ export class Journal {
         payloadBytes = v?.length ?? 0;
       }
       text += '}';
-      this.sizes?.count(e, payloadBytes);
+      // Once per entry: a batch that failed is built again from the same entries.
+      if (this.sizes && !e.sized) {
+        this.sizes.count(e, payloadBytes);
+        e.sized = true;
+      }
     }
     return `${text}]`;
   }
