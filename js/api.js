@@ -4,6 +4,10 @@
 
 import { CaptureRecorder } from './capture/recorder.js';
 
+/** Node: the file store's default folder, relative to the working directory (exported by
+ *  both entries, so that the one set of types holds for both). */
+export const DEFAULT_PATH = './.runledger';
+
 /** A running execution. Every method returns at once; none waits for storage. */
 export class Run {
   #tracker;
@@ -129,18 +133,29 @@ const recorders = new WeakMap();
 // Each tracker's `error` listeners, for failures of the batch step (which runs in JS).
 const trackerErrorListeners = new WeakMap();
 
-function reportBatchFailure(tracker, error) {
-  console.warn(`runledger: a batch of recorded calls could not be handed to the core; the calls are kept and handed over again on the next flush: ${error?.message}`, error);
+function emitError(tracker, error) {
   for (const listener of trackerErrorListeners.get(tracker) ?? []) {
     try { listener(error); } catch (thrown) { console.warn("runledger: an 'error' listener threw", thrown); }
   }
+}
+
+function reportBatchFailure(tracker, error) {
+  console.warn(`runledger: a batch of recorded calls could not be handed to the core; the calls are kept and handed over again on the next flush: ${error?.message}`, error);
+  emitError(tracker, error);
+}
+
+/** A problem found in what was recorded (a record too big to sync): a log line and an event. */
+function reportRecordProblem(tracker, error) {
+  console.warn(`runledger: ${error.message}`);
+  emitError(tracker, error);
 }
 
 function recorderOf(tracker, call) {
   if (trap) throw new TrackerBrokenError(call, trap);
   let recorder = recorders.get(tracker);
   if (!recorder) {
-    recorder = new CaptureRecorder(tracker, (error) => reportBatchFailure(tracker, error));
+    recorder = new CaptureRecorder(tracker, (error) => reportBatchFailure(tracker, error),
+      (error) => reportRecordProblem(tracker, error));
     recorders.set(tracker, recorder);
   }
   return recorder;
@@ -173,6 +188,12 @@ export function install(Tracker) {
     }
     return close.call(this);
   };
+  // `await using tracker = …` closes the tracker (a last sync, the store released). The glue's
+  // synchronous `Symbol.dispose` would only free the wasm object, without closing: removed.
+  if (typeof Symbol.asyncDispose === 'symbol') {
+    Tracker.prototype[Symbol.asyncDispose] = function asyncDispose() { return this.close(); };
+  }
+  if (typeof Symbol.dispose === 'symbol') delete Tracker.prototype[Symbol.dispose];
   const { delete: remove } = Tracker.prototype;
   Tracker.prototype.delete = function deleteAfterDrain(id) {
     // The core drops a pending copy too; the capture layer forgets the id likewise.

@@ -41,5 +41,7 @@ core.Tracker.open = async function openWhenReady(options) {
   return open.call(core.Tracker, options);
 };
 
-export * from './runledger_core.js';
-export { Run, NodeRun, TrackerBrokenError } from './api.js';
+// The public API only (index.d.ts types exactly these); the wasm glue's `initSync` and
+// its default export stay inside.
+export const { Tracker } = core;
+export { Run, NodeRun, TrackerBrokenError, DEFAULT_PATH } from './api.js';

@@ -16,7 +16,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** The folder used when `path` is not given, relative to the working directory. */
-export const DEFAULT_PATH = './.runledger';
+export { DEFAULT_PATH } from './api.js';
+import { DEFAULT_PATH } from './api.js';
 
 function storeError(message) {
   const error = new Error(message);

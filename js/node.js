@@ -58,6 +58,8 @@ export function ready() {
   return Promise.resolve();
 }
 
-export * from './runledger_node.js';
+// The public API only (index.d.ts types exactly these); the wasm glue's `initSync` and
+// its default export stay inside.
+export { Tracker };
 export { Run, NodeRun, TrackerBrokenError } from './api.js';
 export { DEFAULT_PATH };

@@ -18,7 +18,9 @@ build_wasm() {
   local out=$1
   shift
   cargo build --release --target wasm32-unknown-unknown --lib --quiet "$@"
-  wasm-bindgen --target web --out-dir pkg --out-name "$out" \
+  # --no-typescript: the public types are js/index.d.ts, written by hand (the generated
+  # ones describe the glue, internals included).
+  wasm-bindgen --target web --out-dir pkg --out-name "$out" --no-typescript \
     --remove-name-section --remove-producers-section "$wasm"
 }
 
@@ -27,7 +29,6 @@ echo "[build] compiling the core to wasm32 (release): the browser build"
 build_wasm runledger_core --no-default-features
 echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
 build_wasm runledger_node
-rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
 mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/

@@ -30,6 +30,9 @@ stage "the ingest server binary over HTTP, on SQLite and on a throwaway PostgreS
 cargo build --profile server -p runledger-server --quiet
 node --test tests/server/
 
+stage "the public types against the package as it runs; every README js/ts block type-checked under strict and run"
+node --test tests/types/
+
 stage "the Python client (clients/python, standard library only) against the real server binary"
 python3 -m unittest discover -s clients/python/tests -v
 stage "interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"

@@ -46,8 +46,9 @@ export class Journal {
    * `apply(text)` runs the batch step on the core; `report(error)` tells the tracker's
    * `error` listeners and the log. `limits` bounds payloads: `{ maxValueBytes, previewBytes }`.
    */
-  constructor({ apply, report, limits }) {
+  constructor({ apply, report, limits, sizes }) {
     this.apply = apply;
+    this.sizes = sizes;   // RecordSizes (record-size.js): flags a record too big to sync
     this.report = report;
     this.maxBytes = limits.maxValueBytes;
     this.previewBytes = limits.previewBytes;
@@ -85,11 +86,18 @@ export class Journal {
       if (e.i !== undefined) text += `,"i":${e.i}`;
       if (e.k !== undefined) text += `,"k":${JSON.stringify(e.k)}`;
       if (e.d !== undefined) text += `,"d":${e.d}`;
+      let payloadBytes = 0;
       if (e.payload) {
         const v = this.payload(e.v);
         if (v !== undefined) text += `,"v":${v}`;
+        payloadBytes = v?.length ?? 0;
       }
       text += '}';
+      // Once per entry: a batch that failed is built again from the same entries.
+      if (this.sizes && !e.sized) {
+        this.sizes.count(e, payloadBytes);
+        e.sized = true;
+      }
     }
     return `${text}]`;
   }

@@ -6,6 +6,7 @@
 // Payloads (node input and output) are not read here: see journal.js.
 
 import { Journal, Snapshot } from './journal.js';
+import { RecordSizes } from './record-size.js';
 import { Lifecycle, invalid } from './lifecycle.js';
 import { boundedJson } from './serialize.js';
 import { newId } from './ids.js';
@@ -27,13 +28,17 @@ function read(what, fn, value) {
 export class CaptureRecorder {
   #tracker;
 
-  /** `report(error)` tells the tracker's `error` listeners and the log. */
-  constructor(tracker, report) {
+  /**
+   * `report(error)` tells the tracker's `error` listeners and the log that a batch failed;
+   * `flag(error)` that a record has a problem (too big to sync: record-size.js).
+   */
+  constructor(tracker, report, flag = report) {
     this.#tracker = tracker;
     const limits = tracker.__captureLimits;
     this.limits = limits;
     this.lifecycle = new Lifecycle(limits.maxNodeRuns);
-    this.journal = new Journal({ apply: (text) => tracker.__applyBatch(text), report, limits });
+    const sizes = new RecordSizes({ syncing: () => tracker.syncState().enabled, flag });
+    this.journal = new Journal({ apply: (text) => tracker.__applyBatch(text), report, limits, sizes });
     this.checked = new Map();   // kind → Map(text → parsed fields the capture needs)
   }
 

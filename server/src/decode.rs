@@ -1,30 +1,39 @@
 //! The ingest decoder: an inflated request body to a batch, or a `400` that says where it is
-//! wrong. Nothing may follow the batch's JSON value but whitespace.
+//! wrong. Nothing may follow the batch's JSON value but whitespace. The body is parsed once:
+//! records are read as [`RecordInput`], which refuses a key the record does not have (a
+//! `nodeExecutions` is a 400 that says where it belongs, never dropped).
 
 use runledger::intake::json_path::locate;
-use runledger::intake::validate_id;
-use runledger::sync::IngestRequest;
-use std::collections::HashMap;
-
-use runledger::intake::{struct_fields, unknown_key, EXECUTION_ALIASES};
-use runledger::Execution;
-use serde::de::IgnoredAny;
+use runledger::intake::{explain, validate_id};
+use runledger::sync::{ClientInfo, IngestRequest};
 use serde::Deserialize;
 
 use crate::error::AppError;
+use crate::record_input::RecordInput;
+
+/// `POST /v1/ingest`'s body as it arrives.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchInput {
+    batch_id: String,
+    client: ClientInfo,
+    records: Vec<RecordInput>,
+}
 
 /// Parses an ingest body.
 pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     // The path is found from serde's position (`locate`), and the message carries no
     // "line 1 column 35".
-    let batch = IngestRequest::deserialize(&mut deserializer).map_err(|e| {
+    let batch = BatchInput::deserialize(&mut deserializer).map_err(|e| {
         let at = locate(bytes, &e);
         if at.path == "." {
             AppError::MalformedBody(format!(
                 "the body is not a valid ingest batch: {}",
                 at.message
             ))
+        } else if let Some(unknown) = explain(&at.path, &at.message) {
+            AppError::MalformedBody(unknown.to_string())
         } else {
             AppError::MalformedBody(format!("`{}` is invalid: {}", at.path, at.message))
         }
@@ -35,45 +44,17 @@ pub fn parse_batch(bytes: &[u8]) -> Result<IngestRequest, AppError> {
             locate(bytes, &e).message
         ))
     })?;
-    refuse_unknown_record_keys(bytes)?;
     // The batch id is stored as it is: every engine must be able to hold it (PostgreSQL
     // refuses NUL), or the batch would fail with 503 on every retry.
     if !batch.batch_id.trim().is_empty() {
         validate_id("batch_id", &batch.batch_id)
             .map_err(|e| AppError::MalformedBody(e.to_string()))?;
     }
-    Ok(batch)
-}
-
-/// The keys of each record, read without their values.
-#[derive(Deserialize)]
-struct RecordKeys {
-    #[serde(default)]
-    records: Vec<HashMap<String, IgnoredAny>>,
-}
-
-/// The stored record type is lenient (records read back never fail on a key), so the door
-/// refuses a record key it does not know here: `nodeExecutions` is a 400 that says where it
-/// belongs, never dropped with the record stored without it.
-fn refuse_unknown_record_keys(bytes: &[u8]) -> Result<(), AppError> {
-    let Ok(keys) = serde_json::from_slice::<RecordKeys>(bytes) else {
-        // The batch decoded, so its records are objects; nothing else to check.
-        return Ok(());
-    };
-    let known = struct_fields::<Execution>();
-    for (i, record) in keys.records.iter().enumerate() {
-        let mut unknown: Vec<&String> = record
-            .keys()
-            .filter(|k| !known.contains(&k.as_str()) && !EXECUTION_ALIASES.contains(&k.as_str()))
-            .collect();
-        unknown.sort();
-        if let Some(key) = unknown.first() {
-            return Err(AppError::MalformedBody(
-                unknown_key(&format!("records[{i}]"), key, known).to_string(),
-            ));
-        }
-    }
-    Ok(())
+    Ok(IngestRequest {
+        batch_id: batch.batch_id,
+        client: batch.client,
+        records: batch.records.into_iter().map(|r| r.0).collect(),
+    })
 }
 
 /// A seeded property test ("fuzz") of the decoder and the timestamp parser: mutated valid
@@ -307,5 +288,23 @@ mod messages {
             refused(r#"{"batch_id": "b1", "client": {"id": "c", "sdk": "js"}, "records": []} x"#);
         assert!(message.starts_with("the body has more after"), "{message}");
         assert!(!message.contains("column"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_record_key_is_named_with_where_it_belongs() {
+        let message = refused(
+            r#"{"batch_id": "b1", "client": {"id": "c", "sdk": "js"}, "records": [{"id": "a", "startedAt": 1}, {"id": "b", "startedAt": 1, "nodeExecutions": []}]}"#,
+        );
+        assert!(message.contains("records[1].nodeExecutions"), "{message}");
+        assert!(message.contains("did you mean `nodes`"), "{message}");
+        assert!(!message.contains("column"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_batch_key_is_refused() {
+        let message = refused(
+            r#"{"batch_id": "b1", "client": {"id": "c", "sdk": "js"}, "records": [], "extra": 1}"#,
+        );
+        assert!(message.contains("extra"), "{message}");
     }
 }

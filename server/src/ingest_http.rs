@@ -1,6 +1,6 @@
 //! `POST /v1/ingest` over HTTP: the body read within its limit (gzip inflated), decoded, and
-//! handed to [`crate::ingest`]. The receivers and OTLP-in read their bodies and hand their
-//! batches on through here as well.
+//! handed to [`crate::ingest`]. The receivers and OTLP-in are let in by the same [`admit`]
+//! and hand their decoded batches to [`crate::ingest::ingest`] directly.
 
 use std::io::Read;
 
@@ -9,8 +9,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Caller;
 use crate::decode::parse_batch;
 use crate::error::AppError;
+use crate::faults::InFlight;
 use crate::state::{authorize, AppState, Settings};
 
 /// Reads the body within the limit, inflating gzip.
@@ -50,15 +52,29 @@ pub(crate) async fn read_body(
     }
 }
 
-/// `POST /v1/ingest`: one batch, one SQL transaction.
-pub(crate) async fn ingest_create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+/// A write request let in: its caller (the rate limit counted), its body read within the
+/// limit and charged to the key, and its place among the requests in flight (test faults).
+pub(crate) struct Admitted<'s> {
+    pub caller: Caller,
+    pub bytes: Bytes,
+    _in_flight: Option<InFlight<'s>>,
+}
+
+/// The outcome of [`admit`]: the request, or the answer a programmed test fault gives it.
+pub(crate) enum Admission<'s> {
+    Admitted(Admitted<'s>),
+    Injected(Response),
+}
+
+/// What a write path does before decoding its body: `/v1/ingest`, the receivers and OTLP-in
+/// all go through here once, then hand their batch to [`crate::ingest::ingest`].
+pub(crate) async fn admit<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Response, AppError> {
-    let caller = authorize(&state, &headers)?;
-    let tenant = caller.tenant.as_str();
-    let (_in_flight, injected) = match &state.faults {
+) -> Result<Admission<'s>, AppError> {
+    let caller = authorize(state, headers)?;
+    let (in_flight, injected) = match &state.faults {
         Some(faults) => {
             let (guard, injected) = faults.enter();
             (Some(guard), injected)
@@ -66,9 +82,9 @@ pub(crate) async fn ingest_create(
         None => (None, None),
     };
     if let Some(response) = injected {
-        return Ok(response);
+        return Ok(Admission::Injected(response));
     }
-    let read = read_body(&state.settings, &headers, body).await;
+    let read = read_body(&state.settings, headers, body).await;
     // A body over the limit was read (and inflated) up to the limit: it costs that much.
     let cost = match &read {
         Ok(bytes) => bytes.len(),
@@ -78,8 +94,25 @@ pub(crate) async fn ingest_create(
     state
         .limiter
         .charge_bytes(&caller.key_id, cost, std::time::Instant::now());
-    let bytes = read?;
-    let batch = parse_batch(&bytes)?;
+    Ok(Admission::Admitted(Admitted {
+        caller,
+        bytes: read?,
+        _in_flight: in_flight,
+    }))
+}
+
+/// `POST /v1/ingest`: one batch, one SQL transaction.
+pub(crate) async fn ingest_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let admitted = match admit(&state, &headers, body).await? {
+        Admission::Admitted(admitted) => admitted,
+        Admission::Injected(answer) => return Ok(answer),
+    };
+    let (caller, tenant) = (&admitted.caller, admitted.caller.tenant.as_str());
+    let batch = parse_batch(&admitted.bytes)?;
     let (batch_id, client_id) = (batch.batch_id.clone(), batch.client.id.clone());
     let done = crate::ingest::ingest(&state, tenant, batch).await?;
     if !done.replayed {

@@ -29,6 +29,7 @@ mod notify;
 mod panic;
 mod rate_limit;
 mod receivers;
+mod record_input;
 mod rollups;
 mod schema;
 mod serve;

@@ -80,24 +80,6 @@ pub(crate) fn authorize_scope(
     Ok(caller)
 }
 
-/// The key check alone, without counting against the rate limit: for a handler that hands
-/// the request on to one that counts it (the receivers hand theirs to ingest).
-pub(crate) fn check_key(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: Scope,
-) -> Result<(), AppError> {
-    state
-        .settings
-        .keys
-        .authorize(presented_key(headers), scope)
-        .map(|_| ())
-        .map_err(|denied| match denied {
-            Denied::Unknown => AppError::Unauthorized,
-            Denied::Scope(scope) => AppError::Forbidden(scope),
-        })
-}
-
 /// Writing needs a key with the `write` scope when keys are configured.
 pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     authorize_scope(state, headers, Scope::Write)

@@ -11,7 +11,6 @@ mod retainer;
 mod sync_driver;
 mod syncer;
 mod tracker;
-mod types;
 mod uplink;
 
 pub use any_store::AnyStore;

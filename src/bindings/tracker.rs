@@ -106,178 +106,6 @@ impl Tracker {
         self.warnings.iter().map(|w| JsValue::from_str(w)).collect()
     }
 
-    // The recording calls below take execution ids and node indexes instead of returning
-    // wasm objects: the `Run` and `NodeRun` handles are plain JS classes (js/api.js) over
-    // them, because a wasm-bindgen object per handle costs a finalizer each, which dominated
-    // the hot path under load.
-
-    /// Starts recording an execution; returns its id (`tracker.start()` wraps it in a `Run`).
-    #[wasm_bindgen(js_name = startRun)]
-    pub fn start_run(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "StartSpec")] spec: JsValue,
-    ) -> JsResult<String> {
-        js(self.engine.ensure_open())?;
-        let spec: StartSpec = js(decode("spec", spec))?;
-        let id = js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .start(spec, now(), random_bytes()))?;
-        self.engine.changed();
-        Ok(id)
-    }
-
-    /// Starts a node run in execution `run_id`; returns the node run's index.
-    #[wasm_bindgen(js_name = startNode)]
-    pub fn start_node(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "NodeDef")] node: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] input: JsValue,
-    ) -> JsResult<u32> {
-        js(self.engine.ensure_open())?;
-        // Every argument is read (caller code may run and throw) before state is borrowed.
-        let run_id = js(string_arg("runId", &run_id))?;
-        let def: NodeDef = js(decode("node", node))?;
-        let input = js(decode_payload("input", input))?;
-        let index = js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .node_start(&run_id, def, input, now()))?;
-        self.engine.changed();
-        Ok(index as u32)
-    }
-
-    /// Ends node run `index` of execution `run_id`: `outcome` is `success` (with the output),
-    /// `error` (with an error) or `skipped` (with a reason).
-    #[wasm_bindgen(js_name = endNode)]
-    pub fn end_node(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
-        index: u32,
-        outcome: &str,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
-    ) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let run_id = js(string_arg("runId", &run_id))?;
-        let (index, at) = (index as usize, now());
-        // Read first, borrow after: see `convert`.
-        let ended = match outcome {
-            "success" => {
-                let output = js(decode_payload("output", value))?;
-                self.engine
-                    .recorder
-                    .borrow_mut()
-                    .node_succeed(&run_id, index, output, at)
-            }
-            "error" => {
-                let error = js(decode_error_info("error", value))?.unwrap_or_default();
-                self.engine.recorder.borrow_mut().node_finish(
-                    &run_id,
-                    index,
-                    NodeOutcome::Error(error),
-                    at,
-                )
-            }
-            "skipped" => {
-                let reason = js(opt_string_arg("reason", &value))?;
-                self.engine.recorder.borrow_mut().node_finish(
-                    &run_id,
-                    index,
-                    NodeOutcome::Skipped(reason),
-                    at,
-                )
-            }
-            other => {
-                return Err(js_error(
-                    &ValidationError::invalid(
-                        "outcome",
-                        format!("`{other}` is not success, error or skipped"),
-                    )
-                    .into(),
-                ))
-            }
-        };
-        js(ended)?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    /// Adds an output (`{ name, kind?, rows?, columns?, role? }`) to execution `run_id`.
-    #[wasm_bindgen(js_name = addOutput)]
-    pub fn add_output(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "OutputInput")] output: JsValue,
-    ) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let run_id = js(string_arg("runId", &run_id))?;
-        let output: Output = js(decode("output", output))?;
-        js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .add_output(&run_id, output))?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    /// Records the id `system` gave execution `run_id` (`run.externalId(system, id)`).
-    #[wasm_bindgen(js_name = setExternalId)]
-    pub fn set_external_id(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] system: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] external_id: JsValue,
-    ) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let run_id = js(string_arg("runId", &run_id))?;
-        let system = js(string_arg("system", &system))?;
-        let external_id = js(string_arg("externalId", &external_id))?;
-        js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .set_external_id(&run_id, &system, &external_id))?;
-        self.engine.changed();
-        Ok(())
-    }
-
-    /// Ends execution `run_id` with `status` (`success`, `failed`, `error`, `timeout`,
-    /// `cancelled`) and an optional error.
-    #[wasm_bindgen(js_name = finishRun)]
-    pub fn finish_run(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] run_id: JsValue,
-        status: &str,
-        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
-    ) -> JsResult<()> {
-        js(self.engine.ensure_open())?;
-        let run_id = js(string_arg("runId", &run_id))?;
-        let status = Status::parse(status)
-            .filter(|s| !matches!(s, Status::Running | Status::Interrupted))
-            .ok_or_else(|| {
-                js_error(
-                    &ValidationError::invalid(
-                        "status",
-                        format!("`{status}` is not success, failed, error, timeout or cancelled"),
-                    )
-                    .into(),
-                )
-            })?;
-        // `cancel(reason)` takes a reason: a string or an error, like the others.
-        let error = js(decode_error_info("error", error))?;
-        js(self
-            .engine
-            .recorder
-            .borrow_mut()
-            .finish(&run_id, status, error, now()))?;
-        self.engine.changed();
-        Ok(())
-    }
-
     /// The batch step: applies a journal captured in JS (js/capture/journal.js) in one call.
     /// Entries that cannot apply are each reported as an `error` event and a log line; the
     /// others are recorded. Returns how many entries applied.
@@ -412,6 +240,166 @@ impl Tracker {
         #[wasm_bindgen(unchecked_param_type = "HistoryQuery | undefined")] query: JsValue,
     ) -> Promise {
         self.history_of(decode::<HistoryQuery>("query", query))
+    }
+}
+
+/// One call per recording step, by execution id and node index, and a write-failure hook:
+/// what the browser tests (tests/browser.rs) drive the core with from Rust. They are not on
+/// the JS prototype: JS records through the capture layer (js/capture/), which hands the
+/// core batches (`__applyBatch`).
+impl Tracker {
+    /// Test hook: make the next write fail after `after_puts` puts with the DOMException
+    /// name `error_name` (e.g. `QuotaExceededError`). The transaction is really aborted.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self, after_puts: usize, error_name: String) {
+        self.engine.store.inject_failure(FailPoint {
+            after_puts,
+            error_name,
+        });
+    }
+
+    /// Starts recording an execution; returns its id (`tracker.start()` wraps it in a `Run`).
+    pub fn start_run(&self, spec: JsValue) -> JsResult<String> {
+        js(self.engine.ensure_open())?;
+        let spec: StartSpec = js(decode("spec", spec))?;
+        let id = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .start(spec, now(), random_bytes()))?;
+        self.engine.changed();
+        Ok(id)
+    }
+
+    /// Starts a node run in execution `run_id`; returns the node run's index.
+    pub fn start_node(&self, run_id: JsValue, node: JsValue, input: JsValue) -> JsResult<u32> {
+        js(self.engine.ensure_open())?;
+        // Every argument is read (caller code may run and throw) before state is borrowed.
+        let run_id = js(string_arg("runId", &run_id))?;
+        let def: NodeDef = js(decode("node", node))?;
+        let input = js(decode_payload("input", input))?;
+        let index = js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .node_start(&run_id, def, input, now()))?;
+        self.engine.changed();
+        Ok(index as u32)
+    }
+
+    /// Ends node run `index` of execution `run_id`: `outcome` is `success` (with the output),
+    /// `error` (with an error) or `skipped` (with a reason).
+    pub fn end_node(
+        &self,
+        run_id: JsValue,
+        index: u32,
+        outcome: &str,
+        value: JsValue,
+    ) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
+        let (index, at) = (index as usize, now());
+        // Read first, borrow after: see `convert`.
+        let ended = match outcome {
+            "success" => {
+                let output = js(decode_payload("output", value))?;
+                self.engine
+                    .recorder
+                    .borrow_mut()
+                    .node_succeed(&run_id, index, output, at)
+            }
+            "error" => {
+                let error = js(decode_error_info("error", value))?.unwrap_or_default();
+                self.engine.recorder.borrow_mut().node_finish(
+                    &run_id,
+                    index,
+                    NodeOutcome::Error(error),
+                    at,
+                )
+            }
+            "skipped" => {
+                let reason = js(opt_string_arg("reason", &value))?;
+                self.engine.recorder.borrow_mut().node_finish(
+                    &run_id,
+                    index,
+                    NodeOutcome::Skipped(reason),
+                    at,
+                )
+            }
+            other => {
+                return Err(js_error(
+                    &ValidationError::invalid(
+                        "outcome",
+                        format!("`{other}` is not success, error or skipped"),
+                    )
+                    .into(),
+                ))
+            }
+        };
+        js(ended)?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Adds an output (`{ name, kind?, rows?, columns?, role? }`) to execution `run_id`.
+    pub fn add_output(&self, run_id: JsValue, output: JsValue) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
+        let output: Output = js(decode("output", output))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .add_output(&run_id, output))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Records the id `system` gave execution `run_id` (`run.externalId(system, id)`).
+    pub fn set_external_id(
+        &self,
+        run_id: JsValue,
+        system: JsValue,
+        external_id: JsValue,
+    ) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
+        let system = js(string_arg("system", &system))?;
+        let external_id = js(string_arg("externalId", &external_id))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .set_external_id(&run_id, &system, &external_id))?;
+        self.engine.changed();
+        Ok(())
+    }
+
+    /// Ends execution `run_id` with `status` (`success`, `failed`, `error`, `timeout`,
+    /// `cancelled`) and an optional error.
+    pub fn finish_run(&self, run_id: JsValue, status: &str, error: JsValue) -> JsResult<()> {
+        js(self.engine.ensure_open())?;
+        let run_id = js(string_arg("runId", &run_id))?;
+        let status = Status::parse(status)
+            .filter(|s| !matches!(s, Status::Running | Status::Interrupted))
+            .ok_or_else(|| {
+                js_error(
+                    &ValidationError::invalid(
+                        "status",
+                        format!("`{status}` is not success, failed, error, timeout or cancelled"),
+                    )
+                    .into(),
+                )
+            })?;
+        // `cancel(reason)` takes a reason: a string or an error, like the others.
+        let error = js(decode_error_info("error", error))?;
+        js(self
+            .engine
+            .recorder
+            .borrow_mut()
+            .finish(&run_id, status, error, now()))?;
+        self.engine.changed();
+        Ok(())
     }
 }
 
@@ -732,17 +720,6 @@ impl Tracker {
     #[wasm_bindgen(getter)]
     pub fn pending(&self) -> usize {
         self.engine.recorder.borrow().dirty_len()
-    }
-
-    /// Test hook: make the next write fail after `afterPuts` puts with the DOMException name
-    /// `errorName` (e.g. `QuotaExceededError`). The transaction is really aborted.
-    #[doc(hidden)]
-    #[wasm_bindgen(js_name = __injectWriteFailure)]
-    pub fn inject_write_failure(&self, after_puts: usize, error_name: String) {
-        self.engine.store.inject_failure(FailPoint {
-            after_puts,
-            error_name,
-        });
     }
 }
 

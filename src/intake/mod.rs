@@ -19,7 +19,7 @@ pub use limits::{
 pub use redact::{
     mask_url_password, scrub, Redactor, DEFAULT_SECRET_EXACT_KEYS, DEFAULT_SECRET_KEYS, REDACTED,
 };
-pub use strict::{check_top_level_keys, did_you_mean, struct_fields, unknown_key};
+pub use strict::{check_top_level_keys, did_you_mean, explain, struct_fields, unknown_key};
 pub use truncate::{
     is_truncation_marker, truncate_value, DEFAULT_MAX_VALUE_BYTES, DEFAULT_PREVIEW_BYTES,
     TRUNCATED_KEY,

@@ -5,15 +5,15 @@
 //! SDKs export spans as they end, so a trace often arrives over several requests (children
 //! before their root). Each request's spans are merged into what is stored for the trace:
 //! node runs are told apart by span id, the root fills in the run once it arrives (until
-//! then the execution is `running`). The merged records go through the ingest path itself
-//! (`app::ingest_create`), so the same validation, limits, redaction, tenants, rollups and
-//! forwarding apply.
+//! then the execution is `running`). The request is let in as `/v1/ingest`'s are
+//! (`ingest_http::admit`) and the merged records go to `ingest::ingest` itself, so the same
+//! validation, limits, redaction, tenants, rollups and forwarding apply.
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use runledger::model::{ErrorInfo, Json, Kind, NodeRun, NodeStatus, QueryInfo, Status};
@@ -23,9 +23,9 @@ use serde_json::{json, Map, Value};
 
 use super::otlp_decode::{from_json, from_protobuf, Decoded, InEvent, InSpan};
 use super::otlp_proto as pb;
-use crate::auth::{Denied, Scope};
 use crate::db;
 use crate::error::AppError;
+use crate::ingest_http::Admission;
 use crate::state::AppState;
 
 /// Serializes the read-merge-write of traces in this process.
@@ -335,23 +335,18 @@ pub async fn receive(
             return Ok((StatusCode::FORBIDDEN, axum::Json(body)).into_response());
         }
     }
-    // The tenant, to read what is stored; the rate limit is charged once, by the ingest path.
-    let tenant = state
-        .settings
-        .keys
-        .authorize(crate::state::presented_key(&headers), Scope::Write)
-        .map_err(|denied| match denied {
-            Denied::Unknown => AppError::Unauthorized,
-            Denied::Scope(scope) => AppError::Forbidden(scope),
-        })?
-        .tenant;
-    let bytes: Bytes = crate::ingest_http::read_body(&state.settings, &headers, body).await?;
+    // The key, its rate limit and the body, as for `/v1/ingest`.
+    let admitted = match crate::ingest_http::admit(&state, &headers, body).await? {
+        Admission::Admitted(admitted) => admitted,
+        Admission::Injected(answer) => return Ok(answer),
+    };
+    let (tenant, bytes) = (admitted.caller.tenant.as_str(), &admitted.bytes);
     let Decoded {
         spans,
         unknown_fields,
     } = match encoding {
-        Encoding::Json => from_json(&bytes)?,
-        Encoding::Protobuf => from_protobuf(&bytes)?,
+        Encoding::Json => from_json(bytes)?,
+        Encoding::Protobuf => from_protobuf(bytes)?,
     };
     let mut warning = String::new();
     if !unknown_fields.is_empty() {
@@ -370,7 +365,7 @@ pub async fn receive(
     for mut fresh in executions(spans) {
         // Masked as ingest will mask it, so a replay compares equal to what is stored.
         runledger::intake::redact_with_defaults(&mut fresh);
-        let stored = db::execution(&state.pool, &tenant, &fresh.id).await?;
+        let stored = db::execution(&state.pool, tenant, &fresh.id).await?;
         let stored = stored
             .map(|t| serde_json::from_str::<Execution>(&t))
             .transpose()
@@ -390,24 +385,14 @@ pub async fn receive(
         },
         records,
     };
-    let mut inner = HeaderMap::new();
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        inner.insert(header::AUTHORIZATION, auth.clone());
-    }
-    inner.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let body = Body::from(serde_json::to_vec(&batch).expect("a batch serializes"));
-    let response = crate::ingest_http::ingest_create(State(state), inner, body).await?;
-    if response.status() != StatusCode::OK {
-        return Ok(response);
-    }
-    let answer = axum::body::to_bytes(response.into_body(), 1 << 24)
-        .await
-        .map_err(|e| AppError::BadRequest(format!("cannot read the ingest answer: {e}")))?;
-    let answer: IngestResponse = serde_json::from_slice(&answer)
-        .map_err(|e| AppError::BadRequest(format!("cannot read the ingest answer: {e}")))?;
+    let done = crate::ingest::ingest(&state, tenant, batch).await?;
+    // A fresh batch counts its refusals; only then (or for a replay) is the answer read.
+    let answer: IngestResponse = if done.rejected > 0 || done.replayed {
+        serde_json::from_str(&done.response)
+            .map_err(|e| AppError::BadRequest(format!("cannot read the ingest answer: {e}")))?
+    } else {
+        IngestResponse::default()
+    };
     let rejected: i64 = answer
         .rejected
         .iter()

@@ -1,7 +1,8 @@
 //! Receivers for clients that do not speak the batch protocol: generated code, scripts,
 //! curl. Each takes one execution in the shape its old tracker used (DOMAIN.md C and E),
-//! maps it onto the stored model and hands it to the `/v1/ingest` path as a batch of one, so
-//! that validation, limits, keys, redaction, rate limits and idempotency are the same.
+//! maps it onto the stored model and hands it to [`crate::ingest::ingest`] as a batch of one,
+//! let in by the same [`admit`] as `/v1/ingest`, so that validation, limits, keys,
+//! redaction, rate limits and idempotency are the same.
 //!
 //! - `POST /api/executions`: one workflow execution (DOMAIN.md E), see [`workflow`].
 //! - `POST /api/v1/executions`: one query execution (DOMAIN.md C), see [`query`].
@@ -14,9 +15,9 @@ mod decode;
 mod query;
 mod workflow;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -24,10 +25,9 @@ use runledger::sync::{ClientInfo, IngestRequest, IngestResponse};
 use runledger::Execution;
 use serde_json::json;
 
-use crate::auth::Scope;
 use crate::error::AppError;
-use crate::ingest_http::{ingest_create, read_body};
-use crate::state::{check_key, AppState};
+use crate::ingest_http::{admit, Admission};
+use crate::state::AppState;
 
 /// The path of the workflow receiver (DOMAIN.md E).
 pub const WORKFLOW_PATH: &str = "/api/executions";
@@ -62,11 +62,12 @@ async fn receive(
     shape: &'static str,
     decode: fn(&[u8]) -> Result<Execution, AppError>,
 ) -> Result<Response, AppError> {
-    // The key first (a stranger learns nothing about the body); the rate limit is counted
-    // once, by ingest.
-    check_key(&state, &headers, Scope::Write)?;
-    let bytes = read_body(&state.settings, &headers, body).await?;
-    let record = decode(&bytes)?;
+    // The key first (a stranger learns nothing about the body), its rate limit, the body.
+    let admitted = match admit(&state, &headers, body).await? {
+        Admission::Admitted(admitted) => admitted,
+        Admission::Injected(answer) => return Ok(answer),
+    };
+    let record = decode(&admitted.bytes)?;
     let id = record.id.clone();
     let canonical = serde_json::to_vec(&record).expect("an execution always serializes");
     let batch = IngestRequest {
@@ -77,36 +78,17 @@ async fn receive(
         },
         records: vec![record],
     };
-    let mut inner_headers = headers.clone();
-    inner_headers.remove(header::CONTENT_ENCODING);
-    inner_headers.remove(header::CONTENT_LENGTH);
-    let inner_body = serde_json::to_vec(&batch).expect("a batch always serializes");
-    let response =
-        ingest_create(State(state.clone()), inner_headers, Body::from(inner_body)).await?;
-    if !response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status();
-    let text = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| AppError::BadRequest(format!("the stored answer cannot be read: {e}")))?;
-    let Ok(answer) = serde_json::from_slice::<IngestResponse>(&text) else {
-        // Not an ingest answer (an injected test fault): passed on as it is.
-        return Ok((
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            text,
-        )
-            .into_response());
-    };
-    if let Some(refused) = answer.rejected.first() {
-        return Err(AppError::Invalid(format!(
-            "execution `{}` was refused: {}",
-            refused.id, refused.reason
-        )));
+    let done = crate::ingest::ingest(&state, &admitted.caller.tenant, batch).await?;
+    // Only a refusal needs the answer read: a fresh batch counts it, a replay has it stored.
+    if done.rejected > 0 || done.replayed {
+        let answer: IngestResponse = serde_json::from_str(&done.response)
+            .map_err(|e| AppError::BadRequest(format!("the stored answer cannot be read: {e}")))?;
+        if let Some(refused) = answer.rejected.first() {
+            return Err(AppError::Invalid(format!(
+                "execution `{}` was refused: {}",
+                refused.id, refused.reason
+            )));
+        }
     }
     Ok(Json(json!({ "id": id, "accepted": true })).into_response())
 }
