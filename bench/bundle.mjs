@@ -68,7 +68,7 @@ export function bundleMarkdown(sizes, parts) {
 /** The section: sizes, parts, and the table written into docs/benchmarks.md. */
 export function bundleSection({ writeDocs = true } = {}) {
   const sizes = bundleSizes();
-  const names = join(root, 'target/bundle/runledger_core.names_bg.wasm');
+  const names = join(root, 'target/bundle/runledger_core_names_bg.wasm');
   const parts = wasmParts(names);
   if (writeDocs) {
     const docs = join(root, 'docs/benchmarks.md');

@@ -1,10 +1,10 @@
 // What each part of a wasm costs: reads the code section (one body per function) and the name
-// section of a build that keeps names (scripts/build.sh saves the browser build's as
-// target/bundle/runledger_core.names_bg.wasm before wasm-bindgen strips them), sorts every function
-// into a part by its name and reports, per part, its raw bytes and the gzip -9 bytes of its
+// section of a build that keeps names (scripts/build.sh writes the shipped browser wasm once
+// more, names kept, as target/bundle/runledger_core_names_bg.wasm), sorts every function into a
+// part by its name and reports, per part, its raw bytes and the gzip -9 bytes of its
 // bodies compressed together. Data segments (string constants, tables) are one more part.
 //
-// `node bench/wasm-parts.mjs [file.wasm]` prints the table.
+// `node bench/wasm-parts.mjs [file.wasm] [--largest]` prints the table (and the largest functions).
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
@@ -174,7 +174,7 @@ export function largestFunctions(path, count = 30) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const path = process.argv[2] ?? 'target/bundle/runledger_core.names_bg.wasm';
+  const path = process.argv[2] ?? 'target/bundle/runledger_core_names_bg.wasm';
   const { rows, codeBytes, dataBytes, fileBytes, functions } = wasmParts(path);
   console.log(`${path}: ${fileBytes} bytes, ${functions} functions, code ${codeBytes}, data ${dataBytes}`);
   console.table(rows);

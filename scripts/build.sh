@@ -36,8 +36,9 @@ shrink() {
 shrink pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm
 # The shipped browser wasm once more with its function names: `bench/run.mjs --only bundle`
 # (and `node bench/wasm-parts.mjs`) read it to say what each part of the shipped wasm costs.
-wasm-bindgen --target web --out-dir target/bundle --out-name runledger_core.names "$wasm"
-shrink -g target/bundle/runledger_core.names_bg.wasm -o target/bundle/runledger_core.names_bg.wasm
+rm -rf target/bundle
+wasm-bindgen --target web --out-dir target/bundle --out-name runledger_core_names "$wasm"
+shrink -g target/bundle/runledger_core_names_bg.wasm -o target/bundle/runledger_core_names_bg.wasm
 echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
 build_wasm runledger_node release
 rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts

@@ -134,11 +134,8 @@ impl Engine {
                 // The first failure of an outage is an `error` event; the retries after it
                 // only update the sync state (`lastError`, `nextAttemptAt`).
                 if !self.sync.outage.replace(true) {
-                    // Whole milliseconds as an integer: `{:.0}` on a float would pull the
-                    // exact float formatter (about 3 KB gzipped) into the browser wasm.
-                    let whole_ms = ms.max(0.0).round() as u64;
                     self.emit_error(
-                        &format!("sync failed; retrying with backoff (next attempt in {whole_ms} ms) until the server answers"),
+                        &format!("sync failed; retrying with backoff (next attempt in {ms:.0} ms) until the server answers"),
                         &cause,
                     );
                 }
