@@ -70,6 +70,26 @@ async function rawIndexedDb() {
   return { durablePerSecond: (N * 1000) / (t1 - t0) };
 }
 
+/** The ceiling the issue names: the same executions as one JSON string per 1,000, one put and
+ * one transaction each (nothing indexed, nothing queryable: what IndexedDB allows at best). */
+async function jsonStringPer1000() {
+  const open = indexedDB.open(`bench-json-${tag}`, 1);
+  open.onupgradeneeded = () => { open.result.createObjectStore('batches', { autoIncrement: true }); };
+  const db = await idbRequest(open);
+  const work = runs(1);
+  const t0 = performance.now();
+  for (let start = 0; start < N; start += 1000) {
+    const docs = [];
+    for (let i = start; i < Math.min(N, start + 1000); i++) docs.push(asDocument(`json-${i}`, work[i], Date.now()));
+    const tx = db.transaction('batches', 'readwrite');
+    tx.objectStore('batches').put(JSON.stringify(docs));
+    await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = tx.onabort = () => reject(tx.error); });
+  }
+  const t1 = performance.now();
+  db.close();
+  return { durablePerSecond: (N * 1000) / (t1 - t0) };
+}
+
 async function dexie() {
   const db = new Dexie(`bench-dexie-${tag}`);
   db.version(1).stores({ executions: '&id, workflow_id, status, started_at', node_executions: '++id, execution_id' });
@@ -191,7 +211,8 @@ async function historyAt(size) {
 
 try {
   // Each contender runs once to warm up on a small slice, then measured.
-  const result = { n: N, runledger: await runledger(), otelHotPathUs: await otelHotPath(), rawIndexedDb: await rawIndexedDb(), dexie: await dexie() };
+  const result = { n: N, runledger: await runledger(), otelHotPathUs: await otelHotPath(), rawIndexedDb: await rawIndexedDb(),
+    jsonCeiling: await jsonStringPer1000(), dexie: await dexie() };
   result.history = [];
   for (const size of HISTORY_SIZES) result.history.push(await historyAt(size));
   window.__bench = result;

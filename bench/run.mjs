@@ -1,21 +1,33 @@
 // `npm run bench` (add `-- --quick` for a small smoke run): measures runledger and its
 // anchors side by side in the same run, prints a table, writes bench/results.json.
 // `-- --only node-file` runs the Node file store's section alone; `-- --large` adds its store
-// of 1,000,000 executions.
+// of 1,000,000 executions. `-- --only bundle` measures the browser bundle and rewrites its
+// per-part table in docs/benchmarks.md; `-- --only chromium` runs the Chromium page alone
+// (durable writes against the ceilings, history and stats at 100,000 against Dexie).
 import { writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { hotPath, peakMemory, nodeScaling } from './node-hotpath.mjs';
 import { nodeFileSection } from './node-file.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
 const large = process.argv.includes('--large');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
-if (only !== null && !['node-file', 'server'].includes(only)) throw new Error(`--only knows the sections node-file and server, not ${only}`);
+if (only !== null && !['node-file', 'server', 'bundle', 'chromium'].includes(only)) throw new Error(`--only knows the sections node-file, server, bundle and chromium, not ${only}`);
+// `--only bundle`: the browser bundle and what each part of its wasm costs (needs pkg/ from
+// scripts/build.sh; no browser); rewrites that table in docs/benchmarks.md.
+if (only === 'bundle') {
+  const { bundleSection } = await import('./bundle.mjs');
+  const section = bundleSection();
+  console.table(section.sizes.files);
+  console.table(section.parts.rows);
+  printTable(section.rows);
+  checkNumbers(section.rows);
+  await writeFile(join(root, 'bench/results-bundle.json'), JSON.stringify({ date: new Date().toISOString(), ...section.sizes, parts: section.parts }, null, 2));
+  console.error('[bench] wrote bench/results-bundle.json and the bundle table in docs/benchmarks.md');
+  process.exit(0);
+}
 if (only === 'node-file') {
   const section = await nodeFileSection({ quick, large });
   printTable(section.rows);
@@ -55,16 +67,47 @@ const server = createStaticServer([
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const port = server.address().port;
 
-const sizes = () => {
-  const gz = (f) => gzipSync(readFileSync(join(root, f)), { level: 9 }).length;
-  const raw = (f) => readFileSync(join(root, f)).length;
-  const ours = ['pkg/runledger_core_bg.wasm', 'pkg/runledger_core.js', 'pkg/browser.js'];
-  return {
-    runledgerRaw: ours.map(raw).reduce((a, b) => a + b), runledgerGzip: ours.map(gz).reduce((a, b) => a + b),
-    dexieGzip: gz('node_modules/dexie/dist/dexie.min.js'),
-    otelGzip: gz('bench/otel.bundle.js'),
-  };
-};
+/** The Chromium page (bench/browser.js): durable writes, hot path, history and stats. */
+async function chromiumPage(browser, history) {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error('[browser]', m.text()); });
+  await page.goto(`http://127.0.0.1:${port}/bench/browser.html?n=${N}&history=${history}`);
+  await page.waitForFunction(() => window.__bench, null, { timeout: 900_000, polling: 200 });
+  const b = await page.evaluate(() => window.__bench);
+  await page.close();
+  if (b.error) throw new Error(`browser benchmark failed: ${b.error}`);
+  return b;
+}
+
+/** The Chromium rows: durable writes against the ceilings measured in the same page, history and stats against Dexie. */
+function chromiumRows(b) {
+  return [
+    ['durable writes, Chromium IndexedDB (executions/s)', b.runledger.durablePerSecond,
+      { 'one JSON string per 1,000, 1 put + 1 tx each (the ceiling)': b.jsonCeiling.durablePerSecond,
+        'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
+    ...b.history.map((h) => [`history page of 50 by workflow at ${h.size} stored (ms, median)`, h.runledgerMs,
+      { 'Dexie indexed query': h.dexieMs, 'naive full scan (getAll + filter + sort)': h.naiveScanMs }, 'lower']),
+    ...b.history.map((h) => [`stats call for one workflow at ${h.size} stored (ms, median)`, h.statsMs,
+      { 'Dexie indexed query + summing in JS': h.statsDexieMs, 'naive cursor scan': h.statsScanMs }, 'lower']),
+  ];
+}
+
+// `--only chromium`: the Chromium page alone (durable writes, history and stats at 100,000).
+if (only === 'chromium') {
+  const browser = await launchChromium();
+  try {
+    console.error(`[bench] Chromium: ${N} executions, history at 100,000`);
+    const b = await chromiumPage(browser, quick ? '1000' : '100000');
+    const rows = chromiumRows(b);
+    printTable(rows);
+    checkNumbers(rows);
+    await writeFile(join(root, 'bench/results-chromium.json'), JSON.stringify({ date: new Date().toISOString(), quick, ...b }, null, 2));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  process.exit(0);
+}
 
 // The ingest server as it would run: its production build (`--profile server`, the one npm
 // test runs too, so --quick builds nothing more).
@@ -93,32 +136,26 @@ async function syncThroughput(browser, engine) {
 let browser;
 try {
   console.error(`[bench] ${N} executions of 10 nodes each${quick ? ' (quick)' : ''}`);
+  // Imported here: node-hotpath.mjs has its own `--only` command line, which would read ours.
+  const { hotPath, peakMemory, nodeScaling } = await import('./node-hotpath.mjs');
   const hot = await hotPath(N);
   const scaling = await nodeScaling(1000, quick ? 4000 : 10000);
   const mem = await peakMemory(quick ? 2000 : 100000);
   const fileSection = await nodeFileSection({ quick, large });
   const file = fileSection.results.fileStore;
   browser = await launchChromium();
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') console.error('[browser]', m.text()); });
-  await page.goto(`http://127.0.0.1:${port}/bench/browser.html?n=${N}&history=${quick ? '1000' : '10000,100000'}`);
-  await page.waitForFunction(() => window.__bench, null, { timeout: 600_000, polling: 200 });
-  const b = await page.evaluate(() => window.__bench);
-  if (b.error) throw new Error(`browser benchmark failed: ${b.error}`);
+  const b = await chromiumPage(browser, quick ? '1000' : '10000,100000');
   console.error('[bench] sync throughput on SQLite and PostgreSQL');
   const syncSqlite = await syncThroughput(browser, sqlite);
   const syncPostgres = await syncThroughput(browser, postgres);
-  const size = sizes();
+  const { bundleSection } = await import('./bundle.mjs');
+  const bundle = bundleSection({ writeDocs: !quick });
+  const size = bundle.sizes;
   const rows = [
     ['hot path, Node (µs/execution, lower is better)', hot.runledgerUs, { 'OpenTelemetry JS': hot.otelUs }, 'lower'],
     [`node runs in one run of ${scaling.large} (µs/node, lower is better)`, scaling.largeUs, { [`the same in a run of ${scaling.small}`]: scaling.smallUs }, 'lower'],
     ['hot path, Chromium (µs/execution)', b.runledger.hotPathUsPerExecution, { 'OpenTelemetry JS': b.otelHotPathUs }, 'lower'],
-    ['durable writes, Chromium IndexedDB (executions/s)', b.runledger.durablePerSecond,
-      { 'raw IndexedDB (1 put/execution, 1 tx/1000)': b.rawIndexedDb.durablePerSecond, 'Dexie bulkPut (2 tables)': b.dexie.durablePerSecond }, 'higher'],
-    ...b.history.map((h) => [`history page of 50 by workflow at ${h.size} stored (ms, median)`, h.runledgerMs,
-      { "Dexie indexed query": h.dexieMs, 'naive full scan (getAll + filter + sort)': h.naiveScanMs }, 'lower']),
-    ...b.history.map((h) => [`stats call for one workflow at ${h.size} stored (ms, median)`, h.statsMs,
-      { 'Dexie indexed query + summing in JS': h.statsDexieMs, 'naive cursor scan': h.statsScanMs }, 'lower']),
+    ...chromiumRows(b),
     ['sync to the server, SQLite (executions/s committed)', syncSqlite.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncSqlite.plainFetchPerSecond }, 'higher'],
     ['sync to the server, PostgreSQL (executions/s committed)', syncPostgres.runledgerPerSecond, { 'plain fetch loop, same JSON and batch size': syncPostgres.plainFetchPerSecond }, 'higher'],
     ...fileSection.rows,
@@ -127,7 +164,7 @@ try {
     [`stats call for one workflow, Node file store of ${file.executions} (ms, median)`, file.statsMs,
       { [`runledger on IndexedDB at ${b.history.at(-1).size} (row above)`]: b.history.at(-1).statsMs }, 'lower'],
     ['peak RSS recording ' + mem.executions + ' executions in Node (MiB)', mem.runledgerPeakRssMiB, { 'OpenTelemetry JS': mem.otelPeakRssMiB }, 'lower'],
-    ['bundle, wasm + JS (bytes gzipped)', size.runledgerGzip, { 'Dexie (dexie.min.js)': size.dexieGzip, 'OpenTelemetry sdk-trace-base + api (esbuild, minified)': size.otelGzip }, 'lower'],
+    ...bundle.rows,
   ];
   printTable(rows);
   console.error('[bench] the server at team scale');
@@ -138,7 +175,7 @@ try {
     hotPathNode: hot, nodeScaling: scaling, memoryNode: mem, ...fileSection.results, chromium: b, bundle: size, sync: { sqlite: syncSqlite, postgres: syncPostgres }, serverScale: serverScale.figures };
   await writeFile(join(root, 'bench/results.json'), JSON.stringify(results, null, 2));
   checkNumbers(fileSection.rows);
-  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
+  for (const v of [b.otelHotPathUs, size.otelGzip, mem.runledgerPeakRssMiB, ...b.history.flatMap((h) => [h.runledgerMs, h.dexieMs, h.naiveScanMs, h.statsMs, h.statsDexieMs, h.statsScanMs]), hot.runledgerUs, hot.otelUs, scaling.smallUs, scaling.largeUs, b.runledger.durablePerSecond, b.jsonCeiling.durablePerSecond, b.rawIndexedDb.durablePerSecond, b.dexie.durablePerSecond, size.runledgerGzip,
     syncSqlite.runledgerPerSecond, syncSqlite.plainFetchPerSecond, syncPostgres.runledgerPerSecond, syncPostgres.plainFetchPerSecond]) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`a metric produced no number: ${JSON.stringify(results)}`);
   }

@@ -2,22 +2,25 @@
 # Builds pkg/: two wasm files from one crate, the ES module glue of each, the browser and Node
 # entries and the TypeScript types; then the viewer in www/dist.
 #
-# - runledger_core*: the browser build (`--no-default-features`): no Node file store.
-# - runledger_node*: the Node build (default features): the same core plus the file store.
+# - runledger_core*: the browser build (`--no-default-features`, `--profile browser`: built for
+#   size throughout): no Node file store; its JS modules minified (scripts/minify-pkg.mjs).
+# - runledger_node*: the Node build (default features, release profile): the same core plus the
+#   file store.
 #
-# No wasm-opt: measured on this crate, `wasm-opt -Oz` (and -Os, -O2) makes the gzipped wasm
-# 40+ KB *larger* than the rustc output with its name and producers sections removed (see
-# docs/benchmarks.md, "Browser bundle"); gzip -9 size is what a page downloads.
+# wasm-opt runs on the browser wasm with two passes only (merging identical functions, dropping
+# what nothing uses): measured, they shrink the gzipped file by 1 KB, while `-Oz` (and -Os,
+# -O2, --reorder-functions, --merge-similar-functions) make it 1-40 KB *larger* than the rustc
+# output (see docs/benchmarks.md, "Browser bundle"); gzip -9 size is what a page downloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-wasm=target/wasm32-unknown-unknown/release/runledger.wasm
 
-# build_wasm OUT_NAME [cargo flags…]
+# build_wasm OUT_NAME PROFILE [cargo flags…]: the wasm is target/wasm32-unknown-unknown/PROFILE/.
 build_wasm() {
-  local out=$1
-  shift
-  cargo build --release --target wasm32-unknown-unknown --lib --quiet "$@"
+  local out=$1 profile=$2
+  shift 2
+  wasm=target/wasm32-unknown-unknown/$profile/runledger.wasm
+  cargo build --profile "$profile" --target wasm32-unknown-unknown --lib --quiet "$@"
   # --no-typescript: the public types are js/index.d.ts, written by hand (the generated
   # ones describe the glue, internals included).
   wasm-bindgen --target web --out-dir pkg --out-name "$out" --no-typescript \
@@ -25,14 +28,26 @@ build_wasm() {
 }
 
 rm -rf pkg && mkdir -p pkg
-echo "[build] compiling the core to wasm32 (release): the browser build"
-build_wasm runledger_core --no-default-features
+echo "[build] compiling the core to wasm32 (profile browser): the browser build"
+build_wasm runledger_core browser --no-default-features
+shrink() {
+  node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+    --duplicate-function-elimination --remove-unused-module-elements "$@"
+}
+shrink pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm
+# The shipped browser wasm once more with its function names: `bench/run.mjs --only bundle`
+# (and `node bench/wasm-parts.mjs`) read it to say what each part of the shipped wasm costs.
+rm -rf target/bundle
+wasm-bindgen --target web --out-dir target/bundle --out-name runledger_core_names "$wasm"
+shrink -g target/bundle/runledger_core_names_bg.wasm -o target/bundle/runledger_core_names_bg.wasm
 echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
-build_wasm runledger_node
+build_wasm runledger_node release
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
 mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/
 rm -f pkg/.gitignore
+node scripts/minify-pkg.mjs
 raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)
 echo "[build] the viewer (www/ with Vite) into www/dist"

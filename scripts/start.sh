@@ -43,7 +43,7 @@ trap stop EXIT INT TERM
 inputs_fingerprint() {
   {
     find src js www -path www/dist -prune -o -type f -printf '%p %s %T@\n'
-    for f in Cargo.toml Cargo.lock package.json package-lock.json vite.config.js scripts/build.sh; do
+    for f in Cargo.toml Cargo.lock package.json package-lock.json vite.config.js scripts/build.sh scripts/minify-pkg.mjs; do
       [ -e "$f" ] && printf '%s %s\n' "$f" "$(cksum <"$f")"
     done
   } | sort | cksum | cut -d' ' -f1

@@ -681,10 +681,15 @@ async fn a_version_4_database_is_moved_into_segments_keeping_every_record() {
     }];
     create_legacy_v4(&name, &records, &dead).await.unwrap();
     let store = IdbStore::open(&name).await.unwrap();
-    // 1,200 payloads in segments of 1,000.
+    // 1,200 payloads, read and moved one segment of 1,000 at a time in key order ("v4-0",
+    // "v4-1", "v4-10", …): the second read starts just after the first chunk's last key.
     assert_eq!(entries(&store).await, [1000, 200]);
-    for i in [0, 7, 999, 1000, 1199] {
-        let e = &records[i];
+    let mut ids: Vec<&str> = records.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    let boundaries = [0, 999, 1000, 1199].map(|i| ids[i]);
+    let sampled = [0, 7, 999, 1000, 1199].map(|i| records[i].id.as_str());
+    for id in boundaries.iter().chain(&sampled) {
+        let e = records.iter().find(|e| e.id == *id).unwrap();
         assert_eq!(
             store.get(&e.id).await.unwrap().as_ref(),
             Some(e),

@@ -11,8 +11,8 @@
 //!   record per cell (`rollups`, dropped): the pages are rebuilt from the records.
 //! - 5: node runs in segments, one record per flushed batch (`segments`, see
 //!   [`super::segment`]) instead of one `payloads` record per execution. The upgrade moves
-//!   every payload into segments of [`MIGRATED_SEGMENT_SIZE`], points each metadata record
-//!   at its segment and drops `payloads`; metadata, outbox marks, dead letters and rollup
+//!   every payload into segments of [`MIGRATED_SEGMENT_SIZE`], reading one segment's worth at
+//!   a time, points each metadata record at its segment and drops `payloads`; metadata, outbox marks, dead letters and rollup
 //!   pages are kept as they are. It runs inside the upgrade transaction: all or nothing.
 
 use std::cell::RefCell;
@@ -22,8 +22,8 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbObjectStore, IdbObjectStoreParameters,
-    IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent,
+    IdbCursorWithValue, IdbDatabase, IdbFactory, IdbKeyRange, IdbObjectStore,
+    IdbObjectStoreParameters, IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent,
 };
 
 use super::request::{error_parts, Request};
@@ -295,44 +295,70 @@ async fn count_and_enqueue(
 }
 
 /// Moves every payload record into segments of [`MIGRATED_SEGMENT_SIZE`] and points each
-/// metadata record at its segment.
+/// metadata record at its segment, one segment at a time: a chunk of payloads is read in key
+/// order (`getAll` from just after the last key read, at most one segment's worth), written as
+/// one segment, and the metadata records of that key range are pointed at it, so memory holds
+/// one chunk whatever the size of the store. All of it inside the upgrade transaction.
 async fn payloads_to_segments(
     executions: &IdbObjectStore,
     payloads: &IdbObjectStore,
     segments: &IdbObjectStore,
 ) -> Result<(), JsValue> {
-    let all: Array = Request::new(payloads.get_all()?)
+    let mut after: Option<JsValue> = None;
+    let mut seg = 0u64;
+    loop {
+        seg += 1;
+        let range = match &after {
+            Some(key) => IdbKeyRange::lower_bound_with_open(key, true)?.into(),
+            None => JsValue::UNDEFINED,
+        };
+        let chunk: Array = Request::new(
+            payloads.get_all_with_key_and_limit(&range, MIGRATED_SEGMENT_SIZE as u32)?,
+        )
         .next()
         .await?
         .unchecked_into();
-    let all: Vec<JsValue> = all.iter().collect();
-    let mut segment_of = std::collections::HashMap::new();
-    for (i, chunk) in all.chunks(MIGRATED_SEGMENT_SIZE).enumerate() {
-        let seg = i as u64 + 1;
+        if chunk.length() == 0 {
+            return Ok(());
+        }
+        let first = Reflect::get(&chunk.get(0), &"id".into())?;
+        let last = Reflect::get(&chunk.get(chunk.length() - 1), &"id".into())?;
         let (record, nodes) = super::segment::new_segment(seg);
-        for payload in chunk {
-            let Some(id) = Reflect::get(payload, &"id".into())?.as_string() else {
+        let mut ids = std::collections::HashSet::with_capacity(chunk.length() as usize);
+        for payload in chunk.iter() {
+            let Some(id) = Reflect::get(&payload, &"id".into())?.as_string() else {
                 continue;
             };
             Reflect::set(
                 &nodes,
                 &id.as_str().into(),
-                &Reflect::get(payload, &"nodes".into())?,
+                &Reflect::get(&payload, &"nodes".into())?,
             )?;
-            segment_of.insert(id, seg);
+            ids.insert(id);
         }
         segments.put(&record)?;
+        point_at_segment(executions, &IdbKeyRange::bound(&first, &last)?, &ids, seg).await?;
+        after = Some(last);
     }
-    let cursor = Request::new(executions.open_cursor()?.unchecked_into());
+}
+
+/// Sets `seg` on the metadata records in `range` whose id is in `ids`.
+async fn point_at_segment(
+    executions: &IdbObjectStore,
+    range: &IdbKeyRange,
+    ids: &std::collections::HashSet<String>,
+    seg: u64,
+) -> Result<(), JsValue> {
+    let cursor = Request::new(executions.open_cursor_with_range(range)?.unchecked_into());
     loop {
         let next = cursor.next().await?;
         let Some(c) = next.dyn_ref::<IdbCursorWithValue>() else {
             return Ok(());
         };
         let id = c.primary_key()?.as_string().unwrap_or_default();
-        if let Some(seg) = segment_of.get(&id) {
+        if ids.contains(&id) {
             let record = c.value()?;
-            Reflect::set(&record, &"seg".into(), &JsValue::from(*seg as f64))?;
+            Reflect::set(&record, &"seg".into(), &JsValue::from(seg as f64))?;
             c.update(&record)?;
         }
         c.continue_()?;

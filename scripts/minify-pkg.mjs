@@ -1,0 +1,36 @@
+// Minifies, in place, the ES modules a browser loads from pkg/ (the entry, the API and capture
+// layer, the wasm-bindgen glue): esbuild's `transform`, one file at a time, so every module keeps
+// its own file, its imports and its exports (a plain <script type="module"> and bundlers see the
+// same module graph, only smaller). Node-only files (node.js, node-file.js, runledger_node.js)
+// stay as written: Node does not download them, and their stack traces stay readable.
+//
+// Also points the browser glue's import of the `js/values.js` snippet at pkg/values.js, the copy
+// the capture layer already imports: one module, one download, instead of two copies.
+import { readFileSync, writeFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { transformSync } from 'esbuild';
+
+const pkg = resolve(import.meta.dirname, '..', 'pkg');
+
+function pointSnippetAtValues(glue) {
+  const path = join(pkg, glue);
+  const text = readFileSync(path, 'utf8');
+  const snippet = /from '\.\/snippets\/[^']+\/js\/values\.js'/g;
+  if (!snippet.test(text)) throw new Error(`${glue}: no import of the js/values.js snippet to repoint`);
+  writeFileSync(path, text.replace(snippet, "from './values.js'"));
+}
+
+pointSnippetAtValues('runledger_core.js');
+pointSnippetAtValues('runledger_node.js');
+if (existsSync(join(pkg, 'snippets'))) rmSync(join(pkg, 'snippets'), { recursive: true });
+
+const browserModules = ['browser.js', 'api.js', 'values.js', 'runledger_core.js',
+  ...readdirSync(join(pkg, 'capture')).filter((f) => f.endsWith('.js')).map((f) => `capture/${f}`)];
+for (const file of browserModules) {
+  const path = join(pkg, file);
+  const { code } = transformSync(readFileSync(path, 'utf8'), {
+    loader: 'js', format: 'esm', minify: true, legalComments: 'none', sourcefile: file,
+  });
+  writeFileSync(path, code);
+}
+console.error(`[build] minified ${browserModules.length} browser modules in pkg/`);
