@@ -30,7 +30,7 @@ build_wasm runledger_node
 rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
-mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/
+mkdir -p pkg/capture pkg/worker && cp js/capture/*.js pkg/capture/ && cp js/worker/*.js pkg/worker/
 rm -f pkg/.gitignore
 raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)

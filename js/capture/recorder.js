@@ -1,15 +1,22 @@
 // The recording calls of one tracker, in JS: each checks its arguments and the lifecycle at
-// the call, appends to the journal and returns. Structural arguments (the spec, a node's
-// definition, an output, an error) are small and read at the call, so a bad one throws the
-// core's typed `ValidationError` at once: each distinct one is checked once by the core
-// (`__checkArg`) and remembered, so a workflow's repeated node definitions cost no wasm call.
-// Payloads (node input and output) are not read here: see journal.js.
+// the call, appends one entry to the journal and returns (no wasm call, no serialization of
+// payloads). What a call reads of the caller's values is kept to what it must check at once:
+//
+//  - the spec (one per execution: its id is returned, a bad one throws at once), a node run's
+//    error, a skip reason, an output and an external id are read whole at the call and
+//    checked by the core (`__checkArg`) the first time each distinct text is seen;
+//  - a node definition is read at the call only the first time its id, or one of its keys,
+//    is seen by this tracker (so a typo or a bad id throws the core's typed error at once);
+//    after that only `def.id` is read at the call, and the definition is read with the
+//    payloads when the batch is built. A definition that turns out bad then is reported
+//    (`error` event and log line) and the node run is recorded with its id alone.
+//  - payloads (node input and output) are read when the batch is built: see journal.js.
 
-import { Journal, Snapshot } from './journal.js';
+import { Journal, Snapshot, NO_PAYLOAD, PAYLOAD } from './journal.js';
 import { Lifecycle, invalid } from './lifecycle.js';
-import { boundedJson } from './serialize.js';
+import { boundedJson, jsonText, errorText, describeThrown } from './serialize.js';
 import { newId } from './ids.js';
-import { jsonText, errorText, stringArg } from '../values.js';
+import { stringArg } from '../values.js';
 
 /** Distinct structural arguments remembered as checked, per kind. */
 const CHECKED_LIMIT = 4096;
@@ -27,14 +34,24 @@ function read(what, fn, value) {
 export class CaptureRecorder {
   #tracker;
 
-  /** `report(error)` tells the tracker's `error` listeners and the log. */
+  /** `report(error, logLine?)` tells the tracker's `error` listeners and the log. */
   constructor(tracker, report) {
     this.#tracker = tracker;
     const limits = tracker.__captureLimits;
     this.limits = limits;
+    this.report = report;
     this.lifecycle = new Lifecycle(limits.maxNodeRuns);
-    this.journal = new Journal({ apply: (text) => tracker.__applyBatch(text), report, limits });
+    this.journal = new Journal({
+      apply: (text) => tracker.__applyBatch(text),
+      report,
+      readDef: (entry) => this.#readDeferredDef(entry),
+      limits,
+    });
     this.checked = new Map();   // kind → Map(text → parsed fields the capture needs)
+    // What a node definition may hold without being read at the call: ids and top-level keys
+    // that passed the core's check in a definition read whole.
+    this.knownNodeIds = new Set();
+    this.knownNodeKeys = new Set();
   }
 
   /** `text` checked by the core as a `what`; remembered (with `extra`) once it passed. */
@@ -45,7 +62,7 @@ export class CaptureRecorder {
     let known = seen.get(key);
     if (known === undefined) {
       this.#tracker.__checkArg(what, text, system);
-      known = what === 'node' ? JSON.parse(text).id : true;
+      known = what === 'node' ? JSON.parse(text) : true;
       if (seen.size >= CHECKED_LIMIT) seen.clear();
       seen.set(key, known);
     }
@@ -57,24 +74,68 @@ export class CaptureRecorder {
     return text === undefined || text === 'null' ? '{}' : text;
   }
 
+  /**
+   * The id of node definition `def` if it may be read later: a plain object whose id and
+   * keys this tracker has seen pass the core's check. Otherwise `undefined` (read it now).
+   */
+  #knownNodeId(def) {
+    if (def === null || typeof def !== 'object') return undefined;
+    try {
+      if (Object.getPrototypeOf(def) !== Object.prototype) return undefined;
+      const id = def.id;
+      if (typeof id !== 'string' || !this.knownNodeIds.has(id)) return undefined;
+      for (const key in def) if (!this.knownNodeKeys.has(key)) return undefined;
+      return id;
+    } catch {
+      return undefined;   // a Proxy or getter threw: the whole read says what, typed
+    }
+  }
+
+  /** A deferred node definition, read when its batch is built (see the header). */
+  #readDeferredDef(entry) {
+    let error;
+    try {
+      const text = jsonText(entry.def);
+      if (text !== undefined && text !== 'null') {
+        this.#check('node', text);
+        return text;
+      }
+      error = invalid('node', 'is missing');
+    } catch (thrown) {
+      error = thrown?.name === 'ValidationError' ? thrown : invalid('node', describeThrown(thrown));
+    }
+    error.message = `node ${entry.nodeId} of execution ${entry.r}, read at the end of its task, was refused (recorded with its id alone): ${error.message}`;
+    this.report(error, `runledger: ${error.message}`);
+    return `{"id":${JSON.stringify(entry.nodeId)}}`;
+  }
+
   start(spec) {
     this.lifecycle.ensureOpen();
     const d = this.#structural('spec', spec);
     this.#check('spec', d);
     // The id is read from the text already read (a getter runs once).
     let id = d.includes('"id"') ? JSON.parse(d).id : undefined;
-    if (id === undefined || id === null) id = newId(Date.now());
-    this.lifecycle.start(id);
-    this.journal.push({ o: 'start', t: Date.now(), r: id, d });
+    const made = id === undefined || id === null;
+    if (made) id = newId(Date.now());
+    this.lifecycle.start(id, made);
+    this.journal.push('start', Date.now(), id, undefined, undefined, d, undefined, undefined, undefined, NO_PAYLOAD);
     return id;
   }
 
   nodeStart(runId, def, input) {
     this.lifecycle.ensureOpen();
-    const d = this.#structural('node', def);
-    const nodeId = this.#check('node', d);
+    let nodeId = this.#knownNodeId(def);
+    let d;
+    if (nodeId === undefined) {
+      d = this.#structural('node', def);
+      const parsed = this.#check('node', d);
+      nodeId = parsed.id;
+      this.knownNodeIds.add(nodeId);
+      for (const key in parsed) this.knownNodeKeys.add(key);
+      def = undefined;
+    }
     const index = this.lifecycle.nodeStart(runId, nodeId);
-    this.journal.push({ o: 'node', t: Date.now(), r: runId, i: index, d, v: input, payload: true });
+    this.journal.push('node', Date.now(), runId, index, undefined, d, def, nodeId, input, PAYLOAD);
     return index;
   }
 
@@ -83,7 +144,7 @@ export class CaptureRecorder {
     const t = Date.now();
     if (outcome === 'success') {
       this.lifecycle.nodeEnd(runId, index, outcome);
-      this.journal.push({ o: 'end', t, r: runId, i: index, k: outcome, v: value, payload: true });
+      this.journal.push('end', t, runId, index, outcome, undefined, undefined, undefined, value, PAYLOAD);
       return;
     }
     let d;
@@ -94,7 +155,7 @@ export class CaptureRecorder {
       d = JSON.stringify(read('reason', stringArg, value));
     }
     this.lifecycle.nodeEnd(runId, index, outcome);
-    this.journal.push({ o: 'end', t, r: runId, i: index, k: outcome, d });
+    this.journal.push('end', t, runId, index, outcome, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   output(runId, output) {
@@ -102,7 +163,7 @@ export class CaptureRecorder {
     const d = this.#structural('output', output);
     this.#check('output', d);
     this.lifecycle.change(runId);
-    this.journal.push({ o: 'output', t: Date.now(), r: runId, d });
+    this.journal.push('output', Date.now(), runId, undefined, undefined, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   externalId(runId, system, externalId) {
@@ -111,7 +172,7 @@ export class CaptureRecorder {
     const d = JSON.stringify(read('externalId', stringArg, externalId));
     this.#check('externalId', d, s);
     this.lifecycle.change(runId);
-    this.journal.push({ o: 'ext', t: Date.now(), r: runId, k: s, d });
+    this.journal.push('ext', Date.now(), runId, undefined, s, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   finish(runId, status, error) {
@@ -120,7 +181,7 @@ export class CaptureRecorder {
     const d = read('error', errorText, error);
     if (d !== undefined) this.#check('error', d);
     this.lifecycle.finish(runId, status);
-    this.journal.push({ o: 'finish', t: Date.now(), r: runId, k: status, d });
+    this.journal.push('finish', Date.now(), runId, undefined, status, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   /** A value read now, bounded like a payload (`snapshot(value)`). */

@@ -238,3 +238,61 @@ test('lifecycle machine on its own: node attempts, limits and remembered ends', 
   assert.equal(new Set(ids).size, 1000);
   assert.match(ids[0], /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
+
+test('a node definition seen before is read at the end of the task; a bad one then is reported and the run keeps its id', async () => {
+  const { tracker, errors } = await open();
+  const calls = countCoreCalls(tracker);
+  const run = tracker.start({ workflowId: 'w' });
+  run.node({ id: 'a', name: 'first', type: 'map' }).succeed();
+  const checks = calls.checkArg;
+  // Same id and keys: only `id` is read at the call; the rest is read with the payloads.
+  const def = { id: 'a', name: 'before', type: 'map' };
+  run.node(def).succeed();
+  assert.equal(calls.checkArg, checks, 'no check at the call for a known id and known keys');
+  def.name = 'changed in the task';
+  // A new key is read whole at the call, so a typo still throws at once.
+  assert.throws(() => run.node({ id: 'a', nmae: 'x' }), { name: 'ValidationError', field: 'node.nmae', message: /did you mean `name`/ });
+  // A known id and keys whose value is bad once read: an error event and a log line, and the
+  // node run is recorded with its id alone (the run's node indexes stay as the caller has them).
+  const bad = run.node({ id: 'a', name: 42 });
+  bad.succeed('kept');
+  run.succeed();
+  const warned = [];
+  const warn = console.warn;
+  console.warn = (...args) => warned.push(args.join(' '));
+  try {
+    await tracker.flush();
+  } finally {
+    console.warn = warn;
+  }
+  const back = await tracker.get(run.id);
+  assert.deepEqual(back.nodes.map((n) => [n.id, n.name ?? null, n.attempt, n.status]),
+    [['a', 'first', 1, 'success'], ['a', 'changed in the task', 2, 'success'], ['a', null, 3, 'success']]);
+  assert.equal(back.nodes[2].output, 'kept');
+  assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
+  assert.equal(errors[0].name, 'ValidationError');
+  assert.match(errors[0].message, /node a of execution .*, read at the end of its task, was refused \(recorded with its id alone\)/);
+  assert.ok(warned.some((w) => /was refused/.test(w)), warned.join('\n'));
+  await tracker.close();
+});
+
+test('the capture serializer is the one reader: strict reads for arguments read whole at the call', async () => {
+  const { jsonText, errorText } = await import('../../js/capture/serialize.js');
+  const values = await import('../../js/values.js');
+  assert.deepEqual(Object.keys(values).sort(), ['stringArg'], 'values.js keeps only the argument check');
+  assert.equal(jsonText({ a: [1, 'x'], d: new Date(Date.UTC(2026, 0, 1)) }), '{"a":[1,"x"],"d":"2026-01-01T00:00:00.000Z"}');
+  assert.equal(jsonText({ f() {}, n: NaN }), '{"f":{"$unsupported":{"type":"function","text":"function f"}},"n":{"$unsupported":{"type":"number","text":"NaN"}}}');
+  const loop = {};
+  loop.self = loop;
+  assert.throws(() => jsonText(loop), /cannot be converted to JSON: a reference to an enclosing value/);
+  assert.throws(() => jsonText({ get x() { throw new Error('no'); } }), /cannot be converted to JSON: the getter threw: no/);
+  assert.throws(() => jsonText({ ['k\ud800']: 1 }), /lone surrogate/);
+  const e = new TypeError('bad');
+  assert.deepEqual(JSON.parse(errorText(e)), { message: 'bad', type: 'TypeError', stack: e.stack });
+  assert.equal(errorText('m'), '{"message":"m"}');
+  assert.throws(() => errorText(5), /expected an Error, a string/);
+  // The core reads log() arguments with the same reader: a cycle is a typed error naming it.
+  const { tracker } = await open();
+  assert.throws(() => tracker.log({ status: 'success', startedAt: Date.now(), metadata: loop }), { name: 'ValidationError', field: 'execution', message: /enclosing value/ });
+  await tracker.close();
+});
