@@ -3,44 +3,54 @@
 // recording the same run as 11 spans with the same attributes (BatchSpanProcessor, an
 // exporter that discards).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Tracker } from '../pkg/node.js';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { context, trace } from '@opentelemetry/api';
 import { rng, workflowRun, recordWithRunledger, recordWithOtel } from './workload.js';
 
-export async function hotPath(n) {
+export async function hotPath(n, { worker = false } = {}) {
   const rand = rng(2);
   const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
 
   // Time inside the recording calls: each execution is recorded in a task of its own (as an
   // editor or a script records them), so work deferred past the calls (runledger's batch
   // step, OpenTelemetry's span processor) is not counted here; `callerTotal` counts it.
-  const inCalls = async (record) => {
+  // The two sides take turns over ROUNDS slices of the work, so a change of load on a shared
+  // machine hits both; `ratio` is the median of the per-slice ratios.
+  const inCalls = async (record, slice) => {
     let spent = 0;
-    for (const run of work) {
+    for (const run of slice) {
       const t = performance.now();
       record(run);
       spent += performance.now() - t;
       await null;
     }
-    return (spent * 1000) / n;
+    return (spent * 1000) / slice.length;
   };
-  const tracker = await Tracker.open({ name: 'bench-hot', storage: 'memory' });
-  for (const run of work.slice(0, 200)) recordWithRunledger(tracker, run); // warm-up
+  const tracker = await Tracker.open({ name: 'bench-hot', storage: 'memory', worker });
+  // Warm-up (each in a task of its own, as measured), so both sides are optimised.
+  await inCalls((run) => recordWithRunledger(tracker, run), work.slice(0, 1000));
   await tracker.flush();
-  const runledgerUs = await inCalls((run) => recordWithRunledger(tracker, run));
-  await tracker.close();
-
   const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
   const tracer = provider.getTracer('bench');
   const record = (run) => recordWithOtel({ tracer, trace, context }, run);
-  for (const run of work.slice(0, 200)) record(run); // warm-up
-  const otelUs = await inCalls(record);
+  await inCalls(record, work.slice(0, 1000)); // warm-up
+  const ROUNDS = 6;
+  const ours = [], theirs = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const slice = work.slice(Math.floor((r * n) / ROUNDS), Math.floor(((r + 1) * n) / ROUNDS));
+    ours.push(await inCalls((run) => recordWithRunledger(tracker, run), slice));
+    theirs.push(await inCalls(record, slice));
+  }
+  await tracker.close();
   await provider.shutdown();
-  return { runledgerUs, otelUs };
+  const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+  const ratios = ours.map((u, r) => u / theirs[r]).sort((a, b) => a - b);
+  const runledgerUs = mean(ours), otelUs = mean(theirs);
+  return { worker, runledgerUs, otelUs, ratio: (ratios[(ROUNDS >> 1) - 1] + ratios[ROUNDS >> 1]) / 2 };
 }
 
 /**
@@ -108,24 +118,66 @@ export async function nodeScaling(small, large) {
 }
 
 /**
- * Total time on the caller's thread per execution, from the first recording call until
- * `flush()` resolves (memory storage, so nothing waits on a disk): calls plus whatever the
- * batch step leaves on that thread.
+ * CPU time of this process's main thread (the caller's thread) in ms, from Linux's
+ * /proc/<pid>/task/<pid>/stat (utime + stime, in clock ticks of 10 ms: read over runs of
+ * seconds). Other threads (a worker, V8's helpers) are not counted.
  */
-export async function callerTotal(n) {
+function mainThreadCpuMs() {
+  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * The caller's thread per execution, from the first recording call until `flush()` resolves
+ * (memory storage, so nothing waits on a disk): calls plus whatever the batch step leaves on
+ * that thread, as the main thread's CPU time (`callerThreadCpuUs`; wall time on a loaded
+ * machine counts the time other processes ran). `processCpuUs` counts every thread.
+ * `worker: true` runs the batch step and the store on a worker thread.
+ */
+export async function callerTotal(n, { worker = false } = {}) {
   const rand = rng(4);
   const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
-  const tracker = await Tracker.open({ name: 'bench-total', storage: 'memory', retention: false });
-  for (const run of work.slice(0, 200)) recordWithRunledger(tracker, run);
+  const tracker = await Tracker.open({ name: 'bench-total', storage: 'memory', retention: false, worker });
+  for (const run of work.slice(0, 500)) recordWithRunledger(tracker, run);
   await tracker.flush();
+  const thread0 = mainThreadCpuMs();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (const run of work) recordWithRunledger(tracker, run);
   await tracker.flush();
   const wallUs = ((performance.now() - t0) * 1000) / n;
+  const threadUs = ((mainThreadCpuMs() - thread0) * 1000) / n;
   const cpu = process.cpuUsage(cpu0);
   await tracker.close();
-  return { wallUs, cpuUs: (cpu.user + cpu.system) / n };
+  return { worker, wallUs, callerThreadCpuUs: threadUs, processCpuUs: (cpu.user + cpu.system) / n };
+}
+
+/** OpenTelemetry's in-call time as CPU on the main thread: `n` runs recorded in one loop. */
+function otelInCallCpu(n) {
+  const rand = rng(4);
+  const work = Array.from({ length: n }, (_, i) => workflowRun(i, rand));
+  const exporter = { export: (_s, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 2 * (n + 500) * 11 })] });
+  const tracer = provider.getTracer('bench');
+  for (const run of work.slice(0, 500)) recordWithOtel({ tracer, trace, context }, run);
+  const thread0 = mainThreadCpuMs();
+  for (const run of work) recordWithOtel({ tracer, trace, context }, run);
+  const us = ((mainThreadCpuMs() - thread0) * 1000) / n;
+  provider.shutdown();
+  return us;
+}
+
+/** `callerTotal` in process and on a worker thread, against OpenTelemetry's in-call CPU. */
+export async function callerTotalBothWays(n) {
+  const inProcess = await callerTotal(n);
+  const onWorker = await callerTotal(n, { worker: true });
+  const otelInCallCpuUs = otelInCallCpu(n);
+  return {
+    inProcess, onWorker, otelInCallCpuUs,
+    inProcessVsOtel: inProcess.callerThreadCpuUs / otelInCallCpuUs,
+    onWorkerVsOtel: onWorker.callerThreadCpuUs / otelInCallCpuUs,
+  };
 }
 
 /** A value of about `mb` MB recorded as a node's input and output, against one JSON.stringify. */
@@ -178,7 +230,8 @@ if (process.argv[2] === '--only') {
   const n = Number(arg);
   const sections = {
     hot: () => hotPath(n || 5000),
-    total: async () => ({ ...(await callerTotal(n || 5000)), otelInCallUs: (await hotPath(n || 5000)).otelUs }),
+    'hot-worker': () => hotPath(n || 5000, { worker: true }),
+    total: () => callerTotalBothWays(n || 5000),
     big: () => bigValue(n || 50),
     loop: () => longLoop(n || 1_000_000),
     memory: () => peakMemory(n || 100_000),

@@ -29,6 +29,11 @@ Tracker.open = async function open(options = {}) {
     if (worker !== true) throw Object.assign(new Error('`worker` is invalid: expected true or false'), { name: 'ConfigError', option: 'worker' });
     return WorkerTracker.open(Tracker, { ...options });
   }
+  if (options !== null && typeof options === 'object' && Object.hasOwn(options, 'worker')) {
+    // `worker: false` is this layer's option, not the core's (which refuses unknown keys).
+    options = { ...options };
+    delete options.worker;
+  }
   const opened = storage !== 'auto' && storage !== 'file'
     ? openInMemory.call(Tracker, options)
     // The wasm checks the options, then asks for the folder (and its lock).

@@ -2,9 +2,12 @@
 // the call, appends one entry to the journal and returns (no wasm call, no serialization of
 // payloads). What a call reads of the caller's values is kept to what it must check at once:
 //
-//  - the spec (one per execution: its id is returned, a bad one throws at once), a node run's
-//    error, a skip reason, an output and an external id are read whole at the call and
-//    checked by the core (`__checkArg`) the first time each distinct text is seen;
+//  - the spec (one per execution: its id is returned, a bad one throws at once) is read at
+//    the call, field by field: a spec whose every top-level field (key and value) was part of
+//    a spec the core checked is written from those fields without a wasm call; any other is
+//    checked whole by the core (`__checkArg`), which throws its typed error at once;
+//  - a node run's error, a skip reason, an output and an external id are read whole at the
+//    call and checked by the core the first time each distinct text is seen;
 //  - a node definition is read at the call only the first time its id, or one of its keys,
 //    is seen by this tracker (so a typo or a bad id throws the core's typed error at once);
 //    after that only `def.id` is read at the call, and the definition is read with the
@@ -52,6 +55,51 @@ export class CaptureRecorder {
     // that passed the core's check in a definition read whole.
     this.knownNodeIds = new Set();
     this.knownNodeKeys = new Set();
+    // Spec fields that were part of a spec the core accepted: key → Map(value → `"key":json`),
+    // a string value by itself, any other by "\u0001" + its JSON text.
+    this.knownSpecFields = new Map();
+    this.knownSpecCount = 0;
+  }
+
+  /** Remembers each top-level field of `spec` (parsed from text the core accepted). */
+  #learnSpec(spec) {
+    if (this.knownSpecCount >= CHECKED_LIMIT) {
+      this.knownSpecFields.clear();
+      this.knownSpecCount = 0;
+    }
+    for (const key in spec) {
+      if (key === 'id') continue;   // an execution's own id: new every time
+      const value = spec[key];
+      const text = JSON.stringify(value);
+      let values = this.knownSpecFields.get(key);
+      if (!values) this.knownSpecFields.set(key, (values = new Map()));
+      values.set(typeof value === 'string' ? value : `\u0001${text}`, `${JSON.stringify(key)}:${text}`);
+      this.knownSpecCount++;
+    }
+  }
+
+  /**
+   * The JSON text of `spec` if every field of it is known (see `knownSpecFields`), written
+   * from the known fields; `undefined` otherwise (then it is read and checked whole).
+   */
+  #knownSpecText(spec) {
+    if (spec === null || typeof spec !== 'object') return undefined;
+    try {
+      if (Object.getPrototypeOf(spec) !== Object.prototype) return undefined;
+      let text = '';
+      for (const key in spec) {
+        const value = spec[key];
+        if (value === undefined) continue;
+        const values = this.knownSpecFields.get(key);
+        if (values === undefined) return undefined;
+        const field = values.get(typeof value === 'string' ? value : `\u0001${jsonText(value)}`);
+        if (field === undefined) return undefined;
+        text += text === '' ? field : `,${field}`;
+      }
+      return `{${text}}`;
+    } catch {
+      return undefined;   // a Proxy or getter threw: the whole read says what, typed
+    }
   }
 
   /** `text` checked by the core as a `what`; remembered (with `extra`) once it passed. */
@@ -111,10 +159,16 @@ export class CaptureRecorder {
 
   start(spec) {
     this.lifecycle.ensureOpen();
-    const d = this.#structural('spec', spec);
-    this.#check('spec', d);
-    // The id is read from the text already read (a getter runs once).
-    let id = d.includes('"id"') ? JSON.parse(d).id : undefined;
+    let d = this.#knownSpecText(spec);
+    let id;
+    if (d === undefined) {
+      d = this.#structural('spec', spec);
+      this.#check('spec', d);
+      // The id is read from the text already read (a getter runs once).
+      const parsed = JSON.parse(d);
+      id = parsed?.id;
+      this.#learnSpec(parsed);
+    }
     const made = id === undefined || id === null;
     if (made) id = newId(Date.now());
     this.lifecycle.start(id, made);
