@@ -206,10 +206,10 @@ export async function bigValue(mb) {
 }
 
 /** `n` executions in one loop that never yields: cost per batch of 500, first tenth vs last. */
-export async function longLoop(n) {
+export async function longLoop(n, { worker = false } = {}) {
   const rand = rng(5);
   const runs = Array.from({ length: 64 }, (_, i) => workflowRun(i, rand));
-  const tracker = await Tracker.open({ name: 'bench-loop', storage: 'memory', retention: false });
+  const tracker = await Tracker.open({ name: 'bench-loop', storage: 'memory', retention: false, worker });
   const perBatch = [];
   let t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -221,7 +221,7 @@ export async function longLoop(n) {
   const tenth = Math.max(1, Math.floor(perBatch.length / 10));
   const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
   const first = mean(perBatch.slice(0, tenth)), lastTenth = mean(perBatch.slice(-tenth));
-  return { executions: n, firstTenthMsPerBatch: first, lastTenthMsPerBatch: lastTenth, ratio: lastTenth / first };
+  return { worker, executions: n, firstTenthMsPerBatch: first, lastTenthMsPerBatch: lastTenth, ratio: lastTenth / first };
 }
 
 // `node bench/node-hotpath.mjs --only hot|total|big|loop|memory [n]`: one section, printed as JSON.
@@ -234,6 +234,7 @@ if (process.argv[2] === '--only') {
     total: () => callerTotalBothWays(n || 5000),
     big: () => bigValue(n || 50),
     loop: () => longLoop(n || 1_000_000),
+    'loop-worker': () => longLoop(n || 1_000_000, { worker: true }),
     memory: () => peakMemory(n || 100_000),
   };
   console.log(JSON.stringify({ [which]: await sections[which]() }, null, 1));

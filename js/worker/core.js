@@ -50,6 +50,10 @@ if (tracker) {
         const text = `runledger: a batch of recorded calls could not be handed to the core (worker thread); the calls are kept and handed over again on the next flush: ${error?.message}`;
         console.warn(text);
         parentPort.postMessage({ event: 'error', value: plainError(error) });
+      } finally {
+        // Taken (applied, or kept for the next try): the caller's thread may post more.
+        Atomics.add(workerData.taken, 0, 1);
+        Atomics.notify(workerData.taken, 0);
       }
       return;
     }

@@ -20,6 +20,13 @@ import { newId } from '../capture/ids.js';
 import { Run } from '../api.js';
 
 const EVENTS = ['error', 'sync', 'warning'];
+/**
+ * Batches posted and not yet taken by the worker after which a recording call waits for it
+ * (`Atomics.wait`): a loop that never yields cannot pile up batch texts without bound.
+ */
+const MAX_BATCHES_IN_FLIGHT = 8;
+/** How long a recording call waits for a worker that takes no batch at all. */
+const STALLED_MS = 30_000;
 // Options that only shape how records are checked: the caller's thread checks arguments at
 // the call with a memory-only core of its own that has the same limits and redaction.
 const CHECK_OPTIONS = ['maxValueBytes', 'previewBytes', 'maxNodeRuns', 'redact'];
@@ -38,7 +45,11 @@ export class WorkerTracker {
   #state;
   #ready;
   #closed = false;
+  #stopped = false;
   #unflushed = false;
+  // Batches taken by the worker (slot 0, written there); compared with #posted.
+  #taken = new Int32Array(new SharedArrayBuffer(4));
+  #posted = 0;
   #onExit = () => {
     // The worker thread does not keep the process alive; what was posted and not yet flushed
     // is flushed before the process exits (this runs again once that flush is done).
@@ -63,7 +74,7 @@ export class WorkerTracker {
 
   constructor(checker, options) {
     this.#checker = checker;
-    this.#worker = new Worker(new URL('./core.js', import.meta.url), { workerData: { options } });
+    this.#worker = new Worker(new URL('./core.js', import.meta.url), { workerData: { options, taken: this.#taken } });
     this.#ready = new Promise((resolve, reject) => {
       this.#worker.on('message', (message) => {
         if (message.ready) {
@@ -81,16 +92,16 @@ export class WorkerTracker {
         reject(error);
         this.#workerFailed(error);
       });
+      this.#worker.on('exit', () => {
+        this.#stopped = true;
+      });
     });
     // The capture layer talks to a "core" with the in-process core's three hidden methods:
     // checks on this thread's checker, batches to the worker.
     const core = {
       __captureLimits: checker.__captureLimits,
       __checkArg: (what, text, system) => checker.__checkArg(what, text, system),
-      __applyBatch: (text) => {
-        this.#unflushed = true;
-        this.#post({ batch: text });
-      },
+      __applyBatch: (text) => this.#postBatch(text),
     };
     process.on('beforeExit', this.#onExit);
     this.#recorder = new CaptureRecorder(core, (error, logLine) => this.#emitError(error, logLine));
@@ -131,6 +142,28 @@ export class WorkerTracker {
 
   #post(message) {
     this.#worker.postMessage(message);
+  }
+
+  /** Posts a journal batch; waits while the worker is MAX_BATCHES_IN_FLIGHT behind. */
+  #postBatch(text) {
+    this.#unflushed = true;
+    this.#posted++;
+    this.#post({ batch: text });
+    let taken = Atomics.load(this.#taken, 0);
+    let lastProgress = Date.now();
+    while (this.#posted - taken > MAX_BATCHES_IN_FLIGHT && !this.#stopped) {
+      Atomics.wait(this.#taken, 0, taken, 100);
+      const now = Atomics.load(this.#taken, 0);
+      if (now !== taken) {
+        taken = now;
+        lastProgress = Date.now();
+      } else if (Date.now() - lastProgress > STALLED_MS) {
+        // Bounded: a worker that takes nothing for this long has stopped or hangs; the
+        // batch stays posted and the next flush() says what happened.
+        this.#stopped = true;
+        this.#emitError(typedError('StoreError', `the worker thread of this tracker took no batch for ${STALLED_MS / 1000} s; recording calls no longer wait for it`));
+      }
+    }
   }
 
   /** Hands the journal over, then asks the worker for `call`. */
