@@ -224,7 +224,37 @@ export async function longLoop(n, { worker = false } = {}) {
   return { worker, executions: n, firstTenthMsPerBatch: first, lastTenthMsPerBatch: lastTenth, ratio: lastTenth / first };
 }
 
-// `node bench/node-hotpath.mjs --only hot|total|big|loop|memory [n]`: one section, printed as JSON.
+/**
+ * The in-call time in Chromium (bench/capture.html): the browser build, OpenTelemetry bundled
+ * and minified as a browser app ships it, the page served from loopback.
+ */
+export async function chromiumInCalls(n) {
+  const root = new URL('..', import.meta.url).pathname;
+  const { buildSync } = await import('esbuild');
+  const { createStaticServer } = await import('../scripts/static-server.mjs');
+  const { launchChromium } = await import('../scripts/chromium.mjs');
+  buildSync({
+    stdin: { contents: "export { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';\nexport { context, trace } from '@opentelemetry/api';\n", resolveDir: root },
+    bundle: true, minify: true, format: 'esm', platform: 'browser', outfile: `${root}bench/otel.bundle.js`, logLevel: 'error',
+  });
+  const server = createStaticServer([['/bench/', `${root}bench`], ['/pkg/', `${root}pkg`]]);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${server.address().port}/bench/capture.html?n=${n}`);
+    await page.waitForFunction(() => window.__capture, null, { timeout: 600_000, polling: 200 });
+    const result = await page.evaluate(() => window.__capture);
+    if (result.error) throw new Error(`Chromium in-call benchmark failed: ${result.error}`);
+    return result;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+// `node bench/node-hotpath.mjs --only hot|hot-worker|total|big|loop|loop-worker|memory|chromium [n]`:
+// one section, printed as JSON.
 if (process.argv[2] === '--only') {
   const [, , , which, arg] = process.argv;
   const n = Number(arg);
@@ -236,6 +266,7 @@ if (process.argv[2] === '--only') {
     loop: () => longLoop(n || 1_000_000),
     'loop-worker': () => longLoop(n || 1_000_000, { worker: true }),
     memory: () => peakMemory(n || 100_000),
+    chromium: () => chromiumInCalls(n || 3000),
   };
   console.log(JSON.stringify({ [which]: await sections[which]() }, null, 1));
 }

@@ -63,6 +63,26 @@ test('on a worker thread: the same recording calls and reads, misuse throws at t
   await assert.rejects(tracker.get(run.id), { name: 'StoreError' });
 });
 
+test('on a worker thread, a loop that never yields hands every batch over and waits when the worker is behind', async () => {
+  const tracker = await Tracker.open({ storage: 'memory', worker: true });
+  const ids = [];
+  for (let i = 0; i < 1500; i++) {   // 34,500 entries: about 9 batches, more than may wait in flight
+    const run = tracker.start({ workflowId: 'loop' });
+    for (let n = 0; n < 10; n++) run.node({ id: `n${n}` }, { i }).succeed({ n });
+    run.succeed();
+    ids.push(run.id);
+  }
+  await tracker.flush();
+  assert.equal(tracker.pending, 0);
+  for (const id of [ids[0], ids[777], ids[1499]]) {
+    const back = await tracker.get(id);
+    assert.equal(back.nodes.length, 10);
+    assert.equal(back.status, 'success');
+  }
+  assert.equal((await tracker.stats()).groups[0].total, 1500, 'every execution of the loop was recorded once');
+  await tracker.close();
+});
+
 test('on a worker thread, every record flush() confirmed survives SIGKILL of the process', async () => {
   const path = tempStore('crash');
   const confirmed = new Set();
