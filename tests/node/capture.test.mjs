@@ -44,6 +44,8 @@ test('recording calls make no wasm call: one batch per task, repeated definition
   await tracker.flush();
   const back = await tracker.get(ids[7]);
   assert.equal(back.status, 'success');
+  // Its spec was written from fields known from earlier specs (no check, no whole read).
+  assert.deepEqual([back.workflowId, back.userId], ['wf', 'u1']);
   assert.deepEqual(back.nodes.map((n) => [n.id, n.input, n.output]),
     Array.from({ length: 10 }, (_, n) => [`n${n}`, { i: 7, n }, { rows: n }]));
   assert.deepEqual(errors, []);
