@@ -59,24 +59,25 @@ export async function hotPath(n, { worker = false } = {}) {
  * against OpenTelemetry exporting them.
  * Each side runs in a child process of its own so that neither inherits the other's heap.
  */
-export async function peakMemory(n) {
+export async function peakMemory(n, { worker = false } = {}) {
   const run = (which) => JSON.parse(execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--memory', which, String(n)], { encoding: 'utf8' }));
-  return { executions: n, runledgerPeakRssMiB: run('runledger'), otelPeakRssMiB: run('otel') };
+  return { executions: n, worker, runledgerPeakRssMiB: run(worker ? 'runledger-worker' : 'runledger'), otelPeakRssMiB: run('otel') };
 }
 
 async function memoryChild(which, n) {
   const rand = rng(3);
   let peak = 0;
   const sample = () => { peak = Math.max(peak, process.memoryUsage().rss); };
-  if (which === 'runledger') {
+  if (which.startsWith('runledger')) {
     const dir = mkdtempSync(`${tmpdir()}/runledger-bench-mem-`);
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const tracker = await Tracker.open({ name: 'bench-mem', path: dir, retention: false });
+    const tracker = await Tracker.open({ name: 'bench-mem', path: dir, retention: false, worker: which === 'runledger-worker' });
     for (let i = 0; i < n; i++) {
       recordWithRunledger(tracker, workflowRun(i, rand));
       if (i % 1000 === 999) { await tracker.flush(); sample(); }
     }
     await tracker.flush();
+    await tracker.close();
   } else {
     const exporter = { export: (_s, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
     const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
@@ -253,7 +254,7 @@ export async function chromiumInCalls(n) {
   }
 }
 
-// `node bench/node-hotpath.mjs --only hot|hot-worker|total|big|loop|loop-worker|memory|chromium [n]`:
+// `node bench/node-hotpath.mjs --only hot|hot-worker|total|big|loop|loop-worker|memory|memory-worker|chromium [n]`:
 // one section, printed as JSON.
 if (process.argv[2] === '--only') {
   const [, , , which, arg] = process.argv;
@@ -266,6 +267,7 @@ if (process.argv[2] === '--only') {
     loop: () => longLoop(n || 1_000_000),
     'loop-worker': () => longLoop(n || 1_000_000, { worker: true }),
     memory: () => peakMemory(n || 100_000),
+    'memory-worker': () => peakMemory(n || 100_000, { worker: true }),
     chromium: () => chromiumInCalls(n || 3000),
   };
   console.log(JSON.stringify({ [which]: await sections[which]() }, null, 1));
