@@ -19,6 +19,7 @@ import { Journal, Snapshot, NO_PAYLOAD, PAYLOAD } from './journal.js';
 import { Lifecycle, invalid } from './lifecycle.js';
 import { boundedJson, jsonText, errorText, describeThrown } from './serialize.js';
 import { newId } from './ids.js';
+import { KnownArguments } from './known.js';
 import { stringArg } from '../values.js';
 
 /** Distinct structural arguments remembered as checked, per kind. */
@@ -51,55 +52,7 @@ export class CaptureRecorder {
       limits,
     });
     this.checked = new Map();   // kind → Map(text → parsed fields the capture needs)
-    // What a node definition may hold without being read at the call: ids and top-level keys
-    // that passed the core's check in a definition read whole.
-    this.knownNodeIds = new Set();
-    this.knownNodeKeys = new Set();
-    // Spec fields that were part of a spec the core accepted: key → Map(value → `"key":json`),
-    // a string value by itself, any other by "\u0001" + its JSON text.
-    this.knownSpecFields = new Map();
-    this.knownSpecCount = 0;
-  }
-
-  /** Remembers each top-level field of `spec` (parsed from text the core accepted). */
-  #learnSpec(spec) {
-    if (this.knownSpecCount >= CHECKED_LIMIT) {
-      this.knownSpecFields.clear();
-      this.knownSpecCount = 0;
-    }
-    for (const key in spec) {
-      if (key === 'id') continue;   // an execution's own id: new every time
-      const value = spec[key];
-      const text = JSON.stringify(value);
-      let values = this.knownSpecFields.get(key);
-      if (!values) this.knownSpecFields.set(key, (values = new Map()));
-      values.set(typeof value === 'string' ? value : `\u0001${text}`, `${JSON.stringify(key)}:${text}`);
-      this.knownSpecCount++;
-    }
-  }
-
-  /**
-   * The JSON text of `spec` if every field of it is known (see `knownSpecFields`), written
-   * from the known fields; `undefined` otherwise (then it is read and checked whole).
-   */
-  #knownSpecText(spec) {
-    if (spec === null || typeof spec !== 'object') return undefined;
-    try {
-      if (Object.getPrototypeOf(spec) !== Object.prototype) return undefined;
-      let text = '';
-      for (const key in spec) {
-        const value = spec[key];
-        if (value === undefined) continue;
-        const values = this.knownSpecFields.get(key);
-        if (values === undefined) return undefined;
-        const field = values.get(typeof value === 'string' ? value : `\u0001${jsonText(value)}`);
-        if (field === undefined) return undefined;
-        text += text === '' ? field : `,${field}`;
-      }
-      return `{${text}}`;
-    } catch {
-      return undefined;   // a Proxy or getter threw: the whole read says what, typed
-    }
+    this.known = new KnownArguments();
   }
 
   /** `text` checked by the core as a `what`; remembered (with `extra`) once it passed. */
@@ -122,23 +75,6 @@ export class CaptureRecorder {
     return text === undefined || text === 'null' ? '{}' : text;
   }
 
-  /**
-   * The id of node definition `def` if it may be read later: a plain object whose id and
-   * keys this tracker has seen pass the core's check. Otherwise `undefined` (read it now).
-   */
-  #knownNodeId(def) {
-    if (def === null || typeof def !== 'object') return undefined;
-    try {
-      if (Object.getPrototypeOf(def) !== Object.prototype) return undefined;
-      const id = def.id;
-      if (typeof id !== 'string' || !this.knownNodeIds.has(id)) return undefined;
-      for (const key in def) if (!this.knownNodeKeys.has(key)) return undefined;
-      return id;
-    } catch {
-      return undefined;   // a Proxy or getter threw: the whole read says what, typed
-    }
-  }
-
   /** A deferred node definition, read when its batch is built (see the header). */
   #readDeferredDef(entry) {
     let error;
@@ -159,7 +95,7 @@ export class CaptureRecorder {
 
   start(spec) {
     this.lifecycle.ensureOpen();
-    let d = this.#knownSpecText(spec);
+    let d = this.known.specText(spec);
     let id;
     if (d === undefined) {
       d = this.#structural('spec', spec);
@@ -167,7 +103,7 @@ export class CaptureRecorder {
       // The id is read from the text already read (a getter runs once).
       const parsed = JSON.parse(d);
       id = parsed?.id;
-      this.#learnSpec(parsed);
+      this.known.learnSpec(parsed);
     }
     const made = id === undefined || id === null;
     if (made) id = newId(Date.now());
@@ -178,14 +114,13 @@ export class CaptureRecorder {
 
   nodeStart(runId, def, input) {
     this.lifecycle.ensureOpen();
-    let nodeId = this.#knownNodeId(def);
+    let nodeId = this.known.nodeId(def);
     let d;
     if (nodeId === undefined) {
       d = this.#structural('node', def);
       const parsed = this.#check('node', d);
       nodeId = parsed.id;
-      this.knownNodeIds.add(nodeId);
-      for (const key in parsed) this.knownNodeKeys.add(key);
+      this.known.learnNode(parsed);
       def = undefined;
     }
     const index = this.lifecycle.nodeStart(runId, nodeId);

@@ -7,6 +7,7 @@ import { Tracker } from '../../pkg/node.js';
 import { boundedJson } from '../../js/capture/serialize.js';
 import { Lifecycle } from '../../js/capture/lifecycle.js';
 import { newId } from '../../js/capture/ids.js';
+import { KnownArguments } from '../../js/capture/known.js';
 
 async function open(options = {}) {
   const tracker = await Tracker.open({ storage: 'memory', ...options });
@@ -297,4 +298,29 @@ test('the capture serializer is the one reader: strict reads for arguments read 
   const { tracker } = await open();
   assert.throws(() => tracker.log({ status: 'success', startedAt: Date.now(), metadata: loop }), { name: 'ValidationError', field: 'execution', message: /enclosing value/ });
   await tracker.close();
+});
+
+test('known arguments on their own: a spec of known fields is written as read whole, anything new is read whole', () => {
+  const known = new KnownArguments();
+  const spec = { kind: 'workflow', workflowId: 'w1', userId: 'u1', trigger: { type: 'manual', data: { by: 'x' } } };
+  assert.equal(known.specText(spec), undefined, 'nothing known yet');
+  known.learnSpec(JSON.parse(JSON.stringify({ ...spec, id: 'run-1' })));
+  known.learnSpec({ workflowId: 'w2', userId: 'u2' });
+  // A new combination of known fields, in the caller's key order, equals JSON.stringify.
+  const mixed = { workflowId: 'w2', kind: 'workflow', userId: 'u1', trigger: { type: 'manual', data: { by: 'x' } } };
+  assert.equal(known.specText(mixed), JSON.stringify(mixed));
+  assert.equal(known.specText({ workflowId: 'w1', id: 'run-1' }), undefined, 'an id is never known');
+  assert.equal(known.specText({ workflowId: 'w3' }), undefined, 'a new value');
+  assert.equal(known.specText({ workflowId: 'w1', tags: [] }), undefined, 'a new key');
+  assert.equal(known.specText({ trigger: { type: 'manual', data: { by: 'y' } } }), undefined, 'a new nested value');
+  const boom = () => { throw new Error('no'); };
+  assert.equal(known.specText({ get workflowId() { return boom(); } }), undefined, 'a throwing getter: read whole, typed');
+  assert.equal(known.specText(new Proxy({}, { getPrototypeOf: boom })), undefined);
+  known.learnNode({ id: 'a', name: 'A' });
+  assert.equal(known.nodeId({ id: 'a', name: 'anything' }), 'a');
+  assert.equal(known.nodeId({ id: 'a', nmae: 'x' }), undefined, 'a new key is read whole');
+  assert.equal(known.nodeId({ id: 'b' }), undefined, 'a new id is read whole');
+  assert.equal(known.nodeId(Object.create({ id: 'a' })), undefined, 'not a plain object');
+  for (let i = 0; i < 5000; i++) known.learnNode({ id: `n${i}` });
+  assert.ok(known.nodeIds.size <= 4096, 'the memory is bounded');
 });
