@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { Tracker } from '../pkg/node.js';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { context, trace } from '@opentelemetry/api';
-import { rng, workflowRun, recordWithRunledger, recordWithOtel } from './workload.js';
+import { rng, workflowRun, recordWithRunledger, recordWithOtel, pairedInCalls } from './workload.js';
 
 export async function hotPath(n, { worker = false } = {}) {
   const rand = rng(2);
@@ -17,40 +17,14 @@ export async function hotPath(n, { worker = false } = {}) {
   // Time inside the recording calls: each execution is recorded in a task of its own (as an
   // editor or a script records them), so work deferred past the calls (runledger's batch
   // step, OpenTelemetry's span processor) is not counted here; `callerTotal` counts it.
-  // The two sides take turns over ROUNDS slices of the work, so a change of load on a shared
-  // machine hits both; `ratio` is the median of the per-slice ratios.
-  const inCalls = async (record, slice) => {
-    let spent = 0;
-    for (const run of slice) {
-      const t = performance.now();
-      record(run);
-      spent += performance.now() - t;
-      await null;
-    }
-    return (spent * 1000) / slice.length;
-  };
   const tracker = await Tracker.open({ name: 'bench-hot', storage: 'memory', worker });
-  // Warm-up (each in a task of its own, as measured), so both sides are optimised.
-  await inCalls((run) => recordWithRunledger(tracker, run), work.slice(0, 1000));
-  await tracker.flush();
   const exporter = { export: (_spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve(), forceFlush: () => Promise.resolve() };
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100000 })] });
   const tracer = provider.getTracer('bench');
-  const record = (run) => recordWithOtel({ tracer, trace, context }, run);
-  await inCalls(record, work.slice(0, 1000)); // warm-up
-  const ROUNDS = 6;
-  const ours = [], theirs = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const slice = work.slice(Math.floor((r * n) / ROUNDS), Math.floor(((r + 1) * n) / ROUNDS));
-    ours.push(await inCalls((run) => recordWithRunledger(tracker, run), slice));
-    theirs.push(await inCalls(record, slice));
-  }
+  const result = await pairedInCalls((run) => recordWithRunledger(tracker, run), (run) => recordWithOtel({ tracer, trace, context }, run), work);
   await tracker.close();
   await provider.shutdown();
-  const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
-  const ratios = ours.map((u, r) => u / theirs[r]).sort((a, b) => a - b);
-  const runledgerUs = mean(ours), otelUs = mean(theirs);
-  return { worker, runledgerUs, otelUs, ratio: (ratios[(ROUNDS >> 1) - 1] + ratios[ROUNDS >> 1]) / 2 };
+  return { worker, ...result };
 }
 
 /**
