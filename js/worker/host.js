@@ -66,6 +66,8 @@ export class WorkerTracker {
     try {
       await tracker.#ready;
     } catch (error) {
+      process.off('beforeExit', tracker.#onExit);
+      await tracker.#worker.terminate();
       await checker.close();
       throw error;
     }

@@ -58,6 +58,9 @@ test('on a worker thread: the same recording calls and reads, misuse throws at t
   assert.ok(errors.some((e) => /status/.test(e.message)));
   assert.ok(warned.some((w) => /refused on the worker thread/.test(w)), warned.join('\n'));
   assert.throws(() => tracker.on('nope', () => {}), { name: 'ConfigError' });
+  // Options the worker's core refuses reject the open, typed, and leave no thread behind.
+  await assert.rejects(Tracker.open({ storage: 'memory', worker: true, flushIntervalMs: 'soon' }), { name: 'ConfigError', message: /flushIntervalMs/ });
+  await assert.rejects(Tracker.open({ storage: 'memory', worker: 'yes' }), { name: 'ConfigError', message: /worker/ });
   await tracker.close();
   assert.throws(() => tracker.start({ workflowId: 'late' }), { name: 'StoreError', message: /closed/ });
   await assert.rejects(tracker.get(run.id), { name: 'StoreError' });
