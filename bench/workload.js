@@ -58,3 +58,35 @@ export function recordWithOtel({ tracer, trace, context }, run) {
   }
   root.end();
 }
+
+/** µs per execution inside `record(run)`, each run recorded in a task of its own. */
+async function inCalls(record, runs) {
+  let spent = 0;
+  for (const run of runs) {
+    const t = performance.now();
+    record(run);
+    spent += performance.now() - t;
+    await null;
+  }
+  return (spent * 1000) / runs.length;
+}
+
+/**
+ * The time inside the recording calls of `ours` against `theirs` (the anchor), as Node and
+ * Chromium measure it: a 1,000-run warm-up each, then the two take turns over six slices of
+ * `work`, so a change of load on a shared machine hits both. `ratio` is the median of the
+ * per-slice ratios.
+ */
+export async function pairedInCalls(ours, theirs, work) {
+  await inCalls(ours, work.slice(0, 1000));
+  await inCalls(theirs, work.slice(0, 1000));
+  const ROUNDS = 6, a = [], b = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const slice = work.slice(Math.floor((r * work.length) / ROUNDS), Math.floor(((r + 1) * work.length) / ROUNDS));
+    a.push(await inCalls(ours, slice));
+    b.push(await inCalls(theirs, slice));
+  }
+  const mean = (x) => x.reduce((p, q) => p + q, 0) / x.length;
+  const ratios = a.map((u, r) => u / b[r]).sort((p, q) => p - q);
+  return { runledgerUs: mean(a), otelUs: mean(b), ratio: (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2 };
+}

@@ -10,47 +10,48 @@ export const DEFAULT_PATH = './.runledger';
 
 /** A running execution. Every method returns at once; none waits for storage. */
 export class Run {
-  #tracker;
+  #recorder;
 
-  constructor(tracker, id) {
-    this.#tracker = tracker;
+  constructor(recorder, id) {
+    this.#recorder = recorder;
     /** The execution id (UUIDv7 unless the caller gave one). */
     this.id = id;
   }
 
   /** Starts a node run; a node id that ran before in this execution is its next attempt. */
   node(node, input) {
-    return new NodeRun(this.#tracker, this.id, recorderOf(this.#tracker, 'Run.node').nodeStart(this.id, node, input));
+    const recorder = live(this.#recorder, 'Run.node');
+    return new NodeRun(recorder, this.id, recorder.nodeStart(this.id, node, input));
   }
 
   /** Adds an output: `{ name, kind?, rows?, columns?, role? }`. */
-  output(output) { recorderOf(this.#tracker, 'Run.output').output(this.id, output); }
+  output(output) { live(this.#recorder, 'Run.output').output(this.id, output); }
 
   /** Records the id another system gave this run (e.g. `externalId('airflow', runId)`). */
-  externalId(system, id) { recorderOf(this.#tracker, 'Run.externalId').externalId(this.id, system, id); }
+  externalId(system, id) { live(this.#recorder, 'Run.externalId').externalId(this.id, system, id); }
 
   /** Ends the execution successfully. */
-  succeed() { recorderOf(this.#tracker, 'Run.succeed').finish(this.id, 'success', undefined); }
+  succeed() { live(this.#recorder, 'Run.succeed').finish(this.id, 'success', undefined); }
 
   /** Ends it as failed: the work itself failed. */
-  fail(error) { recorderOf(this.#tracker, 'Run.fail').finish(this.id, 'failed', error); }
+  fail(error) { live(this.#recorder, 'Run.fail').finish(this.id, 'failed', error); }
 
   /** Ends it as an error of the machinery around the work. */
-  error(error) { recorderOf(this.#tracker, 'Run.error').finish(this.id, 'error', error); }
+  error(error) { live(this.#recorder, 'Run.error').finish(this.id, 'error', error); }
 
   /** Ends it as timed out. */
-  timeout(error) { recorderOf(this.#tracker, 'Run.timeout').finish(this.id, 'timeout', error); }
+  timeout(error) { live(this.#recorder, 'Run.timeout').finish(this.id, 'timeout', error); }
 
   /** Ends it as cancelled. */
-  cancel(reason) { recorderOf(this.#tracker, 'Run.cancel').finish(this.id, 'cancelled', reason); }
+  cancel(reason) { live(this.#recorder, 'Run.cancel').finish(this.id, 'cancelled', reason); }
 }
 
 /** One run of one node. */
 export class NodeRun {
-  #tracker;
+  #recorder;
 
-  constructor(tracker, runId, index) {
-    this.#tracker = tracker;
+  constructor(recorder, runId, index) {
+    this.#recorder = recorder;
     /** The execution this node run belongs to. */
     this.runId = runId;
     /** Its position in the execution's node runs. */
@@ -58,13 +59,13 @@ export class NodeRun {
   }
 
   /** Ends the node run with its output (read at the end of the task: see README). */
-  succeed(output) { recorderOf(this.#tracker, 'NodeRun.succeed').nodeEnd(this.runId, this.index, 'success', output); }
+  succeed(output) { live(this.#recorder, 'NodeRun.succeed').nodeEnd(this.runId, this.index, 'success', output); }
 
   /** Ends it with an error (an `Error`, a message, or `{ message, type, stack }`). */
-  fail(error) { recorderOf(this.#tracker, 'NodeRun.fail').nodeEnd(this.runId, this.index, 'error', error); }
+  fail(error) { live(this.#recorder, 'NodeRun.fail').nodeEnd(this.runId, this.index, 'error', error); }
 
   /** Marks it skipped, with an optional reason. */
-  skip(reason) { recorderOf(this.#tracker, 'NodeRun.skip').nodeEnd(this.runId, this.index, 'skipped', reason); }
+  skip(reason) { live(this.#recorder, 'NodeRun.skip').nodeEnd(this.runId, this.index, 'skipped', reason); }
 }
 
 /**
@@ -139,8 +140,8 @@ function emitError(tracker, error) {
   }
 }
 
-function reportBatchFailure(tracker, error) {
-  console.warn(`runledger: a batch of recorded calls could not be handed to the core; the calls are kept and handed over again on the next flush: ${error?.message}`, error);
+function reportBatchFailure(tracker, error, logLine) {
+  console.warn(logLine ?? `runledger: a batch of recorded calls could not be handed to the core; the calls are kept and handed over again on the next flush: ${error?.message}`, error);
   emitError(tracker, error);
 }
 
@@ -154,7 +155,7 @@ function recorderOf(tracker, call) {
   if (trap) throw new TrackerBrokenError(call, trap);
   let recorder = recorders.get(tracker);
   if (!recorder) {
-    recorder = new CaptureRecorder(tracker, (error) => reportBatchFailure(tracker, error),
+    recorder = new CaptureRecorder(tracker, (error, logLine) => reportBatchFailure(tracker, error, logLine),
       (error) => reportRecordProblem(tracker, error));
     recorders.set(tracker, recorder);
   }
@@ -164,6 +165,12 @@ function recorderOf(tracker, call) {
 // The calls that do not read records, so need no hand-over of the journal first.
 const NO_DRAIN = new Set(['on', 'off', 'setApiKey', 'setSyncEnabled', 'syncState', 'snapshot', 'start', 'recovered', 'warnings', 'storage']);
 
+/** `recorder` unless the core has trapped (then the call throws `TrackerBrokenError`). */
+function live(recorder, call) {
+  if (trap) throw new TrackerBrokenError(call, trap);
+  return recorder;
+}
+
 /** Hands the tracker's journal to the core, so that the call after it sees every record. */
 function drainOf(tracker) {
   recorders.get(tracker)?.journal.drain();
@@ -172,7 +179,8 @@ function drainOf(tracker) {
 /** Adds `tracker.start()` to the generated Tracker class and guards every call against a trap. */
 export function install(Tracker) {
   Tracker.prototype.start = function start(spec) {
-    return new Run(this, recorderOf(this, 'Tracker.start').start(spec));
+    const recorder = recorderOf(this, 'Tracker.start');
+    return new Run(recorder, recorder.start(spec));
   };
   /** Reads `value` now (bounded like any payload), for callers that mutate it afterwards. */
   Tracker.prototype.snapshot = function snapshot(value) {

@@ -32,6 +32,9 @@ export interface TrackerOptions {
   /** Node: how long to wait for a store another process holds, ms (default 0: fail at once
    *  with a `StoreError` naming the holder). */
   lockTimeoutMs?: number;
+  /** Node: run the batch step and the store on a worker thread (default false; README
+   *  "Recording on a worker thread" says what changes). */
+  worker?: boolean;
   /** Delay before recorded changes are written, ms (default 50). */
   flushIntervalMs?: number;
   /** Changed executions that trigger a write at once; most per write (default 500). */

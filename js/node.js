@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { initSync, Tracker } from './runledger_node.js';
 import { install } from './api.js';
-import { describeThrown } from './values.js';
+import { describeThrown } from './capture/serialize.js';
 import { openFileIo, DEFAULT_PATH } from './node-file.js';
+import { WorkerTracker } from './worker/host.js';
 
 initSync({ module: readFileSync(new URL('./runledger_node_bg.wasm', import.meta.url)) });
 install(Tracker);
@@ -14,14 +15,24 @@ const openInMemory = Tracker.open;
 /**
  * Opens a tracker. In Node the default storage is the durable file store in `path`
  * (default `./.runledger`); `storage: 'memory'` keeps records in memory only.
+ * `worker: true` runs the batch step and the store on a worker thread (js/worker/host.js).
  */
 Tracker.open = async function open(options = {}) {
-  let storage, path, lockTimeoutMs, endpoint;
+  let storage, path, lockTimeoutMs, endpoint, worker;
   try {
     // Getters and Proxies run caller code, which may throw: read once, report it typed.
-    ({ storage = 'auto', path = DEFAULT_PATH, lockTimeoutMs = 0, endpoint } = options ?? {});
+    ({ storage = 'auto', path = DEFAULT_PATH, lockTimeoutMs = 0, endpoint, worker = false } = options ?? {});
   } catch (thrown) {
     throw Object.assign(new Error(`\`options\` cannot be read: ${describeThrown(thrown)}`), { name: 'ConfigError' });
+  }
+  if (worker !== false) {
+    if (worker !== true) throw Object.assign(new Error('`worker` is invalid: expected true or false'), { name: 'ConfigError', option: 'worker' });
+    return WorkerTracker.open(Tracker, { ...options });
+  }
+  if (options !== null && typeof options === 'object' && Object.hasOwn(options, 'worker')) {
+    // `worker: false` is this layer's option, not the core's (which refuses unknown keys).
+    options = { ...options };
+    delete options.worker;
   }
   const opened = storage !== 'auto' && storage !== 'file'
     ? openInMemory.call(Tracker, options)

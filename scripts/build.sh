@@ -45,7 +45,7 @@ echo "[build] compiling the core to wasm32 (release): the Node build (with the f
 build_wasm runledger_node release
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
-mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/
+mkdir -p pkg/capture pkg/worker && cp js/capture/*.js pkg/capture/ && cp js/worker/*.js pkg/worker/
 rm -f pkg/.gitignore
 node scripts/minify-pkg.mjs
 raw=$(wc -c < pkg/runledger_core_bg.wasm)

@@ -4,9 +4,10 @@
 // tracker call that reads records, on page hide and at process exit: one JSON text and one
 // wasm call per batch (`Tracker.__applyBatch`, src/batch.rs).
 //
-// Payloads (node input and output) are read when the batch is built, i.e. at the end of the
-// current task or at the next `await`: see "When values are read" in README.md. `snapshot()`
-// reads a value at the call instead.
+// Payloads (node input and output) and node definitions whose id and keys the tracker has
+// already seen are read when the batch is built, i.e. at the end of the current task or at
+// the next `await`: see "When values are read" in README.md. `snapshot()` reads a value at
+// the call instead.
 
 import { boundedJson } from './serialize.js';
 
@@ -41,15 +42,42 @@ if (typeof globalThis.addEventListener === 'function') {
 }
 if (typeof globalThis.process?.on === 'function') globalThis.process.on('beforeExit', drainAll);
 
+/** What an entry's `v` holds: nothing, a payload to read at the batch. */
+export const NO_PAYLOAD = 0;
+export const PAYLOAD = 1;
+
+/**
+ * One captured call, with a fixed shape (one allocation per call): `o` op, `t` time, `r` run
+ * id, `i` node run index, `k` word, `d` JSON text of a structural argument read at the call,
+ * `def` a node definition still to be read (with `nodeId` read at the call), `v` payload.
+ */
+class Entry {
+  constructor(o, t, r, i, k, d, def, nodeId, v, flags) {
+    this.o = o;
+    this.t = t;
+    this.r = r;
+    this.i = i;
+    this.k = k;
+    this.d = d;
+    this.def = def;
+    this.nodeId = nodeId;
+    this.v = v;
+    this.flags = flags;
+    this.sized = false;   // counted by RecordSizes (a failed batch is built again)
+  }
+}
+
 export class Journal {
   /**
    * `apply(text)` runs the batch step on the core; `report(error)` tells the tracker's
-   * `error` listeners and the log. `limits` bounds payloads: `{ maxValueBytes, previewBytes }`.
+   * `error` listeners and the log; `readDef(entry)` reads a deferred node definition (JSON
+   * text). `limits` bounds payloads: `{ maxValueBytes, previewBytes }`.
    */
-  constructor({ apply, report, limits, sizes }) {
+  constructor({ apply, report, readDef, limits, sizes }) {
     this.apply = apply;
     this.sizes = sizes;   // RecordSizes (record-size.js): flags a record too big to sync
     this.report = report;
+    this.readDef = readDef;
     this.maxBytes = limits.maxValueBytes;
     this.previewBytes = limits.previewBytes;
     this.entries = [];
@@ -61,10 +89,11 @@ export class Journal {
     journals.add(this);
   }
 
-  /** Appends one entry: `o` op, `t` time, `r` run id, `i` index, `k` word, `d` JSON text, `v` payload. */
-  push(entry) {
-    this.entries.push(entry);
-    if (this.entries.length >= MAX_ENTRIES) {
+  /** Appends one captured call (see `Entry`). */
+  push(o, t, r, i, k, d, def, nodeId, v, flags) {
+    const entries = this.entries;
+    entries.push(new Entry(o, t, r, i, k, d, def, nodeId, v, flags));
+    if (entries.length >= MAX_ENTRIES) {
       this.drain();
     } else if (!this.scheduled) {
       this.scheduled = true;
@@ -77,7 +106,7 @@ export class Journal {
     return boundedJson(value, this.maxBytes, this.previewBytes);
   }
 
-  /** The batch's JSON text. Payloads are read here. */
+  /** The batch's JSON text. Payloads and deferred node definitions are read here. */
   text(entries) {
     let text = '[';
     for (let n = 0; n < entries.length; n++) {
@@ -85,9 +114,14 @@ export class Journal {
       text += `${n ? ',' : ''}{"o":"${e.o}","t":${e.t},"r":${JSON.stringify(e.r)}`;
       if (e.i !== undefined) text += `,"i":${e.i}`;
       if (e.k !== undefined) text += `,"k":${JSON.stringify(e.k)}`;
+      if (e.def !== undefined) {
+        // Read once: a batch handed over again (after a failure) reports nothing twice.
+        e.d = this.readDef(e);
+        e.def = undefined;
+      }
       if (e.d !== undefined) text += `,"d":${e.d}`;
       let payloadBytes = 0;
-      if (e.payload) {
+      if (e.flags === PAYLOAD) {
         const v = this.payload(e.v);
         if (v !== undefined) text += `,"v":${v}`;
         payloadBytes = v?.length ?? 0;

@@ -1,16 +1,27 @@
 // The recording calls of one tracker, in JS: each checks its arguments and the lifecycle at
-// the call, appends to the journal and returns. Structural arguments (the spec, a node's
-// definition, an output, an error) are small and read at the call, so a bad one throws the
-// core's typed `ValidationError` at once: each distinct one is checked once by the core
-// (`__checkArg`) and remembered, so a workflow's repeated node definitions cost no wasm call.
-// Payloads (node input and output) are not read here: see journal.js.
+// the call, appends one entry to the journal and returns (no wasm call, no serialization of
+// payloads). What a call reads of the caller's values is kept to what it must check at once:
+//
+//  - the spec (one per execution: its id is returned, a bad one throws at once) is read at
+//    the call, field by field: a spec whose every top-level field (key and value) was part of
+//    a spec the core checked is written from those fields without a wasm call; any other is
+//    checked whole by the core (`__checkArg`), which throws its typed error at once;
+//  - a node run's error, a skip reason, an output and an external id are read whole at the
+//    call and checked by the core the first time each distinct text is seen;
+//  - a node definition is read at the call only the first time its id, or one of its keys,
+//    is seen by this tracker (so a typo or a bad id throws the core's typed error at once);
+//    after that only `def.id` is read at the call, and the definition is read with the
+//    payloads when the batch is built. A definition that turns out bad then is reported
+//    (`error` event and log line) and the node run is recorded with its id alone.
+//  - payloads (node input and output) are read when the batch is built: see journal.js.
 
-import { Journal, Snapshot } from './journal.js';
+import { Journal, Snapshot, NO_PAYLOAD, PAYLOAD } from './journal.js';
 import { RecordSizes } from './record-size.js';
 import { Lifecycle, invalid } from './lifecycle.js';
-import { boundedJson } from './serialize.js';
+import { boundedJson, jsonText, errorText, describeThrown } from './serialize.js';
 import { newId } from './ids.js';
-import { jsonText, errorText, stringArg } from '../values.js';
+import { KnownArguments } from './known.js';
+import { stringArg } from '../values.js';
 
 /** Distinct structural arguments remembered as checked, per kind. */
 const CHECKED_LIMIT = 4096;
@@ -29,17 +40,25 @@ export class CaptureRecorder {
   #tracker;
 
   /**
-   * `report(error)` tells the tracker's `error` listeners and the log that a batch failed;
-   * `flag(error)` that a record has a problem (too big to sync: record-size.js).
+   * `report(error, logLine?)` tells the tracker's `error` listeners and the log that a batch
+   * failed; `flag(error)` that a record has a problem (too big to sync: record-size.js).
    */
   constructor(tracker, report, flag = report) {
     this.#tracker = tracker;
     const limits = tracker.__captureLimits;
     this.limits = limits;
+    this.report = report;
     this.lifecycle = new Lifecycle(limits.maxNodeRuns);
     const sizes = new RecordSizes({ syncing: () => tracker.syncState().enabled, flag });
-    this.journal = new Journal({ apply: (text) => tracker.__applyBatch(text), report, limits, sizes });
+    this.journal = new Journal({
+      apply: (text) => tracker.__applyBatch(text),
+      report,
+      readDef: (entry) => this.#readDeferredDef(entry),
+      limits,
+      sizes,
+    });
     this.checked = new Map();   // kind → Map(text → parsed fields the capture needs)
+    this.known = new KnownArguments();
   }
 
   /** `text` checked by the core as a `what`; remembered (with `extra`) once it passed. */
@@ -50,7 +69,7 @@ export class CaptureRecorder {
     let known = seen.get(key);
     if (known === undefined) {
       this.#tracker.__checkArg(what, text, system);
-      known = what === 'node' ? JSON.parse(text).id : true;
+      known = what === 'node' ? JSON.parse(text) : true;
       if (seen.size >= CHECKED_LIMIT) seen.clear();
       seen.set(key, known);
     }
@@ -62,24 +81,56 @@ export class CaptureRecorder {
     return text === undefined || text === 'null' ? '{}' : text;
   }
 
+  /** A deferred node definition, read when its batch is built (see the header). */
+  #readDeferredDef(entry) {
+    let error;
+    try {
+      const text = jsonText(entry.def);
+      if (text !== undefined && text !== 'null') {
+        this.#check('node', text);
+        return text;
+      }
+      error = invalid('node', 'is missing');
+    } catch (thrown) {
+      error = thrown?.name === 'ValidationError' ? thrown : invalid('node', describeThrown(thrown));
+    }
+    error.message = `node ${entry.nodeId} of execution ${entry.r}, read at the end of its task, was refused (recorded with its id alone): ${error.message}`;
+    this.report(error, `runledger: ${error.message}`);
+    return `{"id":${JSON.stringify(entry.nodeId)}}`;
+  }
+
   start(spec) {
     this.lifecycle.ensureOpen();
-    const d = this.#structural('spec', spec);
-    this.#check('spec', d);
-    // The id is read from the text already read (a getter runs once).
-    let id = d.includes('"id"') ? JSON.parse(d).id : undefined;
-    if (id === undefined || id === null) id = newId(Date.now());
-    this.lifecycle.start(id);
-    this.journal.push({ o: 'start', t: Date.now(), r: id, d });
+    let d = this.known.specText(spec);
+    let id;
+    if (d === undefined) {
+      d = this.#structural('spec', spec);
+      this.#check('spec', d);
+      // The id is read from the text already read (a getter runs once).
+      const parsed = JSON.parse(d);
+      id = parsed?.id;
+      this.known.learnSpec(parsed);
+    }
+    const made = id === undefined || id === null;
+    if (made) id = newId(Date.now());
+    this.lifecycle.start(id, made);
+    this.journal.push('start', Date.now(), id, undefined, undefined, d, undefined, undefined, undefined, NO_PAYLOAD);
     return id;
   }
 
   nodeStart(runId, def, input) {
     this.lifecycle.ensureOpen();
-    const d = this.#structural('node', def);
-    const nodeId = this.#check('node', d);
+    let nodeId = this.known.nodeId(def);
+    let d;
+    if (nodeId === undefined) {
+      d = this.#structural('node', def);
+      const parsed = this.#check('node', d);
+      nodeId = parsed.id;
+      this.known.learnNode(parsed);
+      def = undefined;
+    }
     const index = this.lifecycle.nodeStart(runId, nodeId);
-    this.journal.push({ o: 'node', t: Date.now(), r: runId, i: index, d, v: input, payload: true });
+    this.journal.push('node', Date.now(), runId, index, undefined, d, def, nodeId, input, PAYLOAD);
     return index;
   }
 
@@ -88,7 +139,7 @@ export class CaptureRecorder {
     const t = Date.now();
     if (outcome === 'success') {
       this.lifecycle.nodeEnd(runId, index, outcome);
-      this.journal.push({ o: 'end', t, r: runId, i: index, k: outcome, v: value, payload: true });
+      this.journal.push('end', t, runId, index, outcome, undefined, undefined, undefined, value, PAYLOAD);
       return;
     }
     let d;
@@ -99,7 +150,7 @@ export class CaptureRecorder {
       d = JSON.stringify(read('reason', stringArg, value));
     }
     this.lifecycle.nodeEnd(runId, index, outcome);
-    this.journal.push({ o: 'end', t, r: runId, i: index, k: outcome, d });
+    this.journal.push('end', t, runId, index, outcome, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   output(runId, output) {
@@ -107,7 +158,7 @@ export class CaptureRecorder {
     const d = this.#structural('output', output);
     this.#check('output', d);
     this.lifecycle.change(runId);
-    this.journal.push({ o: 'output', t: Date.now(), r: runId, d });
+    this.journal.push('output', Date.now(), runId, undefined, undefined, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   externalId(runId, system, externalId) {
@@ -116,7 +167,7 @@ export class CaptureRecorder {
     const d = JSON.stringify(read('externalId', stringArg, externalId));
     this.#check('externalId', d, s);
     this.lifecycle.change(runId);
-    this.journal.push({ o: 'ext', t: Date.now(), r: runId, k: s, d });
+    this.journal.push('ext', Date.now(), runId, undefined, s, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   finish(runId, status, error) {
@@ -125,7 +176,7 @@ export class CaptureRecorder {
     const d = read('error', errorText, error);
     if (d !== undefined) this.#check('error', d);
     this.lifecycle.finish(runId, status);
-    this.journal.push({ o: 'finish', t: Date.now(), r: runId, k: status, d });
+    this.journal.push('finish', Date.now(), runId, undefined, status, d, undefined, undefined, undefined, NO_PAYLOAD);
   }
 
   /** A value read now, bounded like a payload (`snapshot(value)`). */

@@ -11,6 +11,12 @@
 //    64, and a getter, Proxy trap or `toJSON` that threw (`type: "thrown"`).
 //  - `Date` is written as its ISO text (what JSON.stringify writes); `Map` and `Set` as
 //    `{"$unsupported": {"type": "Map" | "Set", "text", "entries" | "values"}}`.
+//
+// It is the one reader of caller values in the package: payloads (`boundedJson`), and the
+// arguments read whole at the call (`jsonText`, `errorText`: strict, unbounded, a value that
+// cannot be read throws an `Error` saying why, which the caller turns into a typed
+// ValidationError). The wasm core imports `jsonText` and `errorText` from here (a
+// wasm-bindgen snippet: this module imports nothing).
 
 /** The key of the marker for a value JSON cannot hold. */
 export const UNSUPPORTED_KEY = '$unsupported';
@@ -28,7 +34,11 @@ const toWellFormed = typeof String.prototype.toWellFormed === 'function'
 /** Thrown inside the walk when the limit is passed; never escapes this module. */
 const STOP = Symbol('stop');
 
-function describe(thrown) {
+/** What a strict read throws: a value that cannot be read, and why. */
+class Unreadable extends Error {}
+
+/** A short description of something thrown by the caller's code; never throws itself. */
+export function describeThrown(thrown) {
   try {
     if (typeof thrown === 'string') return toWellFormed(thrown);
     if (thrown !== null && typeof thrown === 'object') {
@@ -59,8 +69,10 @@ function typeName(value) {
  * are written. Every read of the caller's value is inside try/catch.
  */
 class Writer {
-  constructor(budget) {
+  /** `strict`: a cycle, a throw or a key with a lone surrogate throws instead of a marker. */
+  constructor(budget, strict = false) {
     this.budget = budget;
+    this.strict = strict;
     this.size = 0;
     this.parts = [];
     this.ancestors = [];
@@ -82,7 +94,14 @@ class Writer {
     this.push(JSON.stringify(cut));
   }
 
+  /** A marker for what could not be read, or (strict) an `Error` saying so. */
+  unreadable(type, text) {
+    if (this.strict) throw new Unreadable(text);
+    this.push(marker(type, text));
+  }
+
   key(k) {
+    if (this.strict && !wellFormed(k)) throw new Unreadable(`the key ${JSON.stringify(k)} holds a lone surrogate (not valid Unicode)`);
     this.push(JSON.stringify(wellFormed(k) ? k : toWellFormed(k)));
     this.push(':');
   }
@@ -103,13 +122,13 @@ class Writer {
   object(v, depth) {
     if (v === null) { this.push('null'); return; }
     if (depth >= MAX_DEPTH) { this.push(marker('depth', `nested deeper than ${MAX_DEPTH}`)); return; }
-    if (this.ancestors.includes(v)) { this.push(marker('circular', 'a reference to an enclosing value')); return; }
+    if (this.ancestors.includes(v)) { this.unreadable('circular', 'a reference to an enclosing value'); return; }
     let special;
     try {
       special = this.special(v, depth);
     } catch (thrown) {
-      if (thrown === STOP) throw thrown;
-      this.push(marker('thrown', `reading it threw: ${describe(thrown)}`));
+      if (thrown === STOP || thrown instanceof Unreadable) throw thrown;
+      this.unreadable('thrown', `reading it threw: ${describeThrown(thrown)}`);
       return;
     }
     if (special) return;
@@ -117,7 +136,7 @@ class Writer {
     try {
       isArray = Array.isArray(v);
     } catch (thrown) {
-      this.push(marker('thrown', `reading it threw: ${describe(thrown)}`));
+      this.unreadable('thrown', `reading it threw: ${describeThrown(thrown)}`);
       return;
     }
     this.ancestors.push(v);
@@ -185,7 +204,8 @@ class Writer {
     try {
       length = v.length;
     } catch (thrown) {
-      this.push(`${marker('thrown', `reading its length threw: ${describe(thrown)}`)}]`);
+      this.unreadable('thrown', `reading its length threw: ${describeThrown(thrown)}`);
+      this.push(']');
       return;
     }
     for (let i = 0; i < length; i++) {
@@ -194,7 +214,7 @@ class Writer {
       try {
         item = v[i];
       } catch (thrown) {
-        this.push(marker('thrown', `reading [${i}] threw: ${describe(thrown)}`));
+        this.unreadable('thrown', `reading [${i}] threw: ${describeThrown(thrown)}`);
         continue;
       }
       this.value(item, depth + 1);
@@ -207,7 +227,7 @@ class Writer {
     try {
       keys = Object.keys(v);
     } catch (thrown) {
-      this.push(marker('thrown', `listing its keys threw: ${describe(thrown)}`));
+      this.unreadable('thrown', `listing its keys threw: ${describeThrown(thrown)}`);
       return;
     }
     this.push('{');
@@ -220,7 +240,7 @@ class Writer {
         if (!first) this.push(',');
         first = false;
         this.key(k);
-        this.push(marker('thrown', `the getter threw: ${describe(thrown)}`));
+        this.unreadable('thrown', `the getter threw: ${describeThrown(thrown)}`);
         continue;
       }
       // JSON.stringify leaves out undefined, functions and symbols in objects; functions and
@@ -334,6 +354,54 @@ export function boundedJson(value, maxBytes, previewBytes) {
   } catch (thrown) {
     if (thrown === STOP) return truncated(value, writer, previewBytes);
     // Only a bug of this module gets here (every caller read is guarded): keep the record.
-    return marker('thrown', `the value could not be read: ${describe(thrown)}`);
+    return marker('thrown', `the value could not be read: ${describeThrown(thrown)}`);
   }
+}
+
+/**
+ * The JSON text of an argument read whole at the call (`undefined` for `undefined`): no size
+ * bound (the core applies its limits), unsupported values marked as in payloads. Throws an
+ * `Error` whose message says why the value cannot be read (a cycle, a getter, `toJSON` or
+ * Proxy trap that threw, a key with a lone surrogate).
+ */
+export function jsonText(value) {
+  if (value === undefined) return undefined;
+  try {
+    if (plainWithin(value, Infinity)) return JSON.stringify(value);
+  } catch {
+    // A Proxy or getter threw during the quick walk: the strict writer says what.
+  }
+  const writer = new Writer(Infinity, true);
+  try {
+    writer.value(value, 0);
+  } catch (thrown) {
+    throw new Error(`cannot be converted to JSON: ${thrown instanceof Unreadable ? thrown.message : describeThrown(thrown)}`);
+  }
+  return writer.parts.join('');
+}
+
+/**
+ * The JSON text of an error given as an `Error`, a string or `{ message, type, stack,
+ * nodeId }` (`undefined` for nothing). An `Error`'s `name` is its `type`. Throws like
+ * `jsonText`.
+ */
+export function errorText(value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return jsonText({ message: value });
+  let fields;
+  try {
+    if (value instanceof Error) {
+      const { message, name, stack } = value;
+      fields = {
+        message: typeof message === 'string' ? message : jsonText(message) ?? '',
+        type: typeof name === 'string' ? name : undefined,
+        stack: typeof stack === 'string' ? stack : undefined,
+      };
+    }
+  } catch (thrown) {
+    throw new Error(`cannot be read: ${describeThrown(thrown)}`);
+  }
+  if (fields) return jsonText(fields);
+  if (typeof value === 'object') return jsonText(value);
+  throw new Error(`expected an Error, a string, or {message, type, stack}, not a ${typeof value}`);
 }

@@ -1,6 +1,7 @@
 //! Crossing the JS boundary: decoding arguments, encoding results, raising errors.
 //!
-//! Every read of a caller's value goes through js/values.js, which catches whatever the
+//! Every read of a caller's value goes through js/capture/serialize.js (the package's one
+//! reader of caller values; js/values.js checks string arguments), which catches whatever the
 //! caller's code throws (getters, `toJSON`, Proxy traps) and reports it as an `Error` of its
 //! own. Bindings read all their arguments with these functions *before* they borrow any
 //! state: a JS exception unwinds through wasm without running Rust destructors, so one thrown
@@ -15,12 +16,16 @@ use crate::error::{Error, ValidationError};
 use crate::intake::{decode_with, Payload};
 use crate::model::ErrorInfo;
 
-#[wasm_bindgen(module = "/js/values.js")]
+#[wasm_bindgen(module = "/js/capture/serialize.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = jsonText)]
     fn js_json_text(value: &JsValue) -> Result<Option<String>, JsValue>;
     #[wasm_bindgen(catch, js_name = errorText)]
     fn js_error_text(value: &JsValue) -> Result<Option<String>, JsValue>;
+}
+
+#[wasm_bindgen(module = "/js/values.js")]
+extern "C" {
     #[wasm_bindgen(catch, js_name = stringArg)]
     fn js_string_arg(value: &JsValue) -> Result<String, JsValue>;
 }
@@ -36,7 +41,7 @@ pub fn js_error(error: &Error) -> JsValue {
     js.into()
 }
 
-/// The message of an `Error` thrown by js/values.js (always one of its own, never the
+/// The message of an `Error` thrown by js/values.js or js/capture/serialize.js (always one of its own, never the
 /// caller's, so reading it runs no caller code).
 fn thrown_message(thrown: &JsValue) -> String {
     Reflect::get(thrown, &"message".into())
@@ -84,7 +89,7 @@ pub fn decode<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, Erro
     decode_text(what, &text)
 }
 
-/// Decodes JSON text read by js/values.js.
+/// Decodes JSON text read by js/capture/serialize.js.
 pub fn decode_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
     decode_with(what, text).map_err(Error::from)
 }

@@ -7,6 +7,7 @@ import { Tracker } from '../../pkg/node.js';
 import { boundedJson } from '../../js/capture/serialize.js';
 import { Lifecycle } from '../../js/capture/lifecycle.js';
 import { newId } from '../../js/capture/ids.js';
+import { KnownArguments } from '../../js/capture/known.js';
 
 async function open(options = {}) {
   const tracker = await Tracker.open({ storage: 'memory', ...options });
@@ -44,6 +45,8 @@ test('recording calls make no wasm call: one batch per task, repeated definition
   await tracker.flush();
   const back = await tracker.get(ids[7]);
   assert.equal(back.status, 'success');
+  // Its spec was written from fields known from earlier specs (no check, no whole read).
+  assert.deepEqual([back.workflowId, back.userId], ['wf', 'u1']);
   assert.deepEqual(back.nodes.map((n) => [n.id, n.input, n.output]),
     Array.from({ length: 10 }, (_, n) => [`n${n}`, { i: 7, n }, { rows: n }]));
   assert.deepEqual(errors, []);
@@ -237,4 +240,87 @@ test('lifecycle machine on its own: node attempts, limits and remembered ends', 
   assert.deepEqual([...ids].sort(), ids, 'ids made in one millisecond sort in the order they were made');
   assert.equal(new Set(ids).size, 1000);
   assert.match(ids[0], /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});
+
+test('a node definition seen before is read at the end of the task; a bad one then is reported and the run keeps its id', async () => {
+  const { tracker, errors } = await open();
+  const calls = countCoreCalls(tracker);
+  const run = tracker.start({ workflowId: 'w' });
+  run.node({ id: 'a', name: 'first', type: 'map' }).succeed();
+  const checks = calls.checkArg;
+  // Same id and keys: only `id` is read at the call; the rest is read with the payloads.
+  const def = { id: 'a', name: 'before', type: 'map' };
+  run.node(def).succeed();
+  assert.equal(calls.checkArg, checks, 'no check at the call for a known id and known keys');
+  def.name = 'changed in the task';
+  // A new key is read whole at the call, so a typo still throws at once.
+  assert.throws(() => run.node({ id: 'a', nmae: 'x' }), { name: 'ValidationError', field: 'node.nmae', message: /did you mean `name`/ });
+  // A known id and keys whose value is bad once read: an error event and a log line, and the
+  // node run is recorded with its id alone (the run's node indexes stay as the caller has them).
+  const bad = run.node({ id: 'a', name: 42 });
+  bad.succeed('kept');
+  run.succeed();
+  const warned = [];
+  const warn = console.warn;
+  console.warn = (...args) => warned.push(args.join(' '));
+  try {
+    await tracker.flush();
+  } finally {
+    console.warn = warn;
+  }
+  const back = await tracker.get(run.id);
+  assert.deepEqual(back.nodes.map((n) => [n.id, n.name ?? null, n.attempt, n.status]),
+    [['a', 'first', 1, 'success'], ['a', 'changed in the task', 2, 'success'], ['a', null, 3, 'success']]);
+  assert.equal(back.nodes[2].output, 'kept');
+  assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
+  assert.equal(errors[0].name, 'ValidationError');
+  assert.match(errors[0].message, /node a of execution .*, read at the end of its task, was refused \(recorded with its id alone\)/);
+  assert.ok(warned.some((w) => /was refused/.test(w)), warned.join('\n'));
+  await tracker.close();
+});
+
+test('the capture serializer is the one reader: strict reads for arguments read whole at the call', async () => {
+  const { jsonText, errorText } = await import('../../js/capture/serialize.js');
+  const values = await import('../../js/values.js');
+  assert.deepEqual(Object.keys(values).sort(), ['stringArg'], 'values.js keeps only the argument check');
+  assert.equal(jsonText({ a: [1, 'x'], d: new Date(Date.UTC(2026, 0, 1)) }), '{"a":[1,"x"],"d":"2026-01-01T00:00:00.000Z"}');
+  assert.equal(jsonText({ f() {}, n: NaN }), '{"f":{"$unsupported":{"type":"function","text":"function f"}},"n":{"$unsupported":{"type":"number","text":"NaN"}}}');
+  const loop = {};
+  loop.self = loop;
+  assert.throws(() => jsonText(loop), /cannot be converted to JSON: a reference to an enclosing value/);
+  assert.throws(() => jsonText({ get x() { throw new Error('no'); } }), /cannot be converted to JSON: the getter threw: no/);
+  assert.throws(() => jsonText({ ['k\ud800']: 1 }), /lone surrogate/);
+  const e = new TypeError('bad');
+  assert.deepEqual(JSON.parse(errorText(e)), { message: 'bad', type: 'TypeError', stack: e.stack });
+  assert.equal(errorText('m'), '{"message":"m"}');
+  assert.throws(() => errorText(5), /expected an Error, a string/);
+  // The core reads log() arguments with the same reader: a cycle is a typed error naming it.
+  const { tracker } = await open();
+  assert.throws(() => tracker.log({ status: 'success', startedAt: Date.now(), metadata: loop }), { name: 'ValidationError', field: 'execution', message: /enclosing value/ });
+  await tracker.close();
+});
+
+test('known arguments on their own: a spec of known fields is written as read whole, anything new is read whole', () => {
+  const known = new KnownArguments();
+  const spec = { kind: 'workflow', workflowId: 'w1', userId: 'u1', trigger: { type: 'manual', data: { by: 'x' } } };
+  assert.equal(known.specText(spec), undefined, 'nothing known yet');
+  known.learnSpec(JSON.parse(JSON.stringify({ ...spec, id: 'run-1' })));
+  known.learnSpec({ workflowId: 'w2', userId: 'u2' });
+  // A new combination of known fields, in the caller's key order, equals JSON.stringify.
+  const mixed = { workflowId: 'w2', kind: 'workflow', userId: 'u1', trigger: { type: 'manual', data: { by: 'x' } } };
+  assert.equal(known.specText(mixed), JSON.stringify(mixed));
+  assert.equal(known.specText({ workflowId: 'w1', id: 'run-1' }), undefined, 'an id is never known');
+  assert.equal(known.specText({ workflowId: 'w3' }), undefined, 'a new value');
+  assert.equal(known.specText({ workflowId: 'w1', tags: [] }), undefined, 'a new key');
+  assert.equal(known.specText({ trigger: { type: 'manual', data: { by: 'y' } } }), undefined, 'a new nested value');
+  const boom = () => { throw new Error('no'); };
+  assert.equal(known.specText({ get workflowId() { return boom(); } }), undefined, 'a throwing getter: read whole, typed');
+  assert.equal(known.specText(new Proxy({}, { getPrototypeOf: boom })), undefined);
+  known.learnNode({ id: 'a', name: 'A' });
+  assert.equal(known.nodeId({ id: 'a', name: 'anything' }), 'a');
+  assert.equal(known.nodeId({ id: 'a', nmae: 'x' }), undefined, 'a new key is read whole');
+  assert.equal(known.nodeId({ id: 'b' }), undefined, 'a new id is read whole');
+  assert.equal(known.nodeId(Object.create({ id: 'a' })), undefined, 'not a plain object');
+  for (let i = 0; i < 5000; i++) known.learnNode({ id: `n${i}` });
+  assert.ok(known.nodeIds.size <= 4096, 'the memory is bounded');
 });
