@@ -4,24 +4,29 @@
 // same module graph, only smaller). Node-only files (node.js, node-file.js, runledger_node.js)
 // stay as written: Node does not download them, and their stack traces stay readable.
 //
-// Also points the browser glue's import of the `js/values.js` snippet at pkg/values.js, the copy
-// the capture layer already imports: one module, one download, instead of two copies.
+// Also points the glue's imports of `js/` snippets (js/values.js, js/capture/serialize.js) at
+// their copies in pkg/, which the capture layer already imports: one module, one download,
+// instead of two copies.
 import { readFileSync, writeFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { transformSync } from 'esbuild';
 
 const pkg = resolve(import.meta.dirname, '..', 'pkg');
 
-function pointSnippetAtValues(glue) {
+function pointSnippetsAtPkg(glue) {
   const path = join(pkg, glue);
   const text = readFileSync(path, 'utf8');
-  const snippet = /from '\.\/snippets\/[^']+\/js\/values\.js'/g;
-  if (!snippet.test(text)) throw new Error(`${glue}: no import of the js/values.js snippet to repoint`);
-  writeFileSync(path, text.replace(snippet, "from './values.js'"));
+  const snippet = /from '\.\/snippets\/[^']+\/js\/([^']+\.js)'/g;
+  if (!snippet.test(text)) throw new Error(`${glue}: no import of a js/ snippet (js/values.js) to repoint`);
+  writeFileSync(path, text.replace(snippet, (whole, file) => {
+    // The copy in pkg/ (made by build.sh) is the module the capture layer already imports.
+    if (!existsSync(join(pkg, file))) throw new Error(`${glue}: imports the snippet js/${file}, which build.sh does not copy into pkg/`);
+    return `from './${file}'`;
+  }));
 }
 
-pointSnippetAtValues('runledger_core.js');
-pointSnippetAtValues('runledger_node.js');
+pointSnippetsAtPkg('runledger_core.js');
+pointSnippetsAtPkg('runledger_node.js');
 if (existsSync(join(pkg, 'snippets'))) rmSync(join(pkg, 'snippets'), { recursive: true });
 
 const browserModules = ['browser.js', 'api.js', 'values.js', 'runledger_core.js',
