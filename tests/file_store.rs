@@ -605,14 +605,23 @@ impl runledger::store::file::FileIo for FillingDisk {
     fn replace(&self, bytes: &[u8]) -> Result<(), String> {
         self.inner.replace(bytes)
     }
-    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
-        self.inner.read_index()
+    fn index_size(&self) -> Result<Option<u64>, String> {
+        self.inner.index_size()
     }
-    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
+    fn read_index_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        self.inner.read_index_at(offset, len)
+    }
+    fn begin_index(&self) -> Result<(), String> {
+        self.inner.begin_index()
+    }
+    fn append_index(&self, bytes: &[u8]) -> Result<(), String> {
         if self.fail_index.get() {
             return Err("ENOSPC: no space left on device, write".into());
         }
-        self.inner.write_index(bytes)
+        self.inner.append_index(bytes)
+    }
+    fn commit_index(&self) -> Result<(), String> {
+        self.inner.commit_index()
     }
     fn fresh_id(&self) -> String {
         self.inner.fresh_id()
