@@ -216,7 +216,11 @@ impl Catalog {
     }
 
     /// `id`'s entry, and whether it was read from the sealed index.
-    fn lookup(&self, id: &str, disk: &dyn Disk) -> Result<Option<(Cow<'_, Entry>, bool)>, StoreError> {
+    fn lookup(
+        &self,
+        id: &str,
+        disk: &dyn Disk,
+    ) -> Result<Option<(Cow<'_, Entry>, bool)>, StoreError> {
         if let Some(e) = self.entries.get(id) {
             return Ok(Some((Cow::Borrowed(e), false)));
         }
@@ -274,11 +278,18 @@ impl Catalog {
 
     /// Stores `e` (found at `frame`) in place of its older version, and queues it to be sent.
     /// The older version's summary is read back to take it out of the rollups.
-    pub fn put(&mut self, e: &Execution, frame: FrameRef, disk: &dyn Disk) -> Result<(), StoreError> {
+    pub fn put(
+        &mut self,
+        e: &Execution,
+        frame: FrameRef,
+        disk: &dyn Disk,
+    ) -> Result<(), StoreError> {
         let summary = e.summary();
         let mut entry = self.entry_of(&summary, frame);
         // Read before anything changes: a failure leaves the catalog as it was.
-        let old = self.lookup(&e.id, disk)?.map(|(o, sealed)| (o.into_owned(), sealed));
+        let old = self
+            .lookup(&e.id, disk)?
+            .map(|(o, sealed)| (o.into_owned(), sealed));
         let old_summary = old
             .as_ref()
             .map(|(o, _)| disk.summary(&o.id, o.frame))
@@ -311,9 +322,8 @@ impl Catalog {
                 .insert(key.clone());
         }
         self.by_time.insert(key);
-        self.postings.extend(
-            postings_of(&entry).map(|p| (p, entry.started_at, entry.id.clone())),
-        );
+        self.postings
+            .extend(postings_of(&entry).map(|p| (p, entry.started_at, entry.id.clone())));
         if let Some((_, position)) = entry.queued {
             self.queue.insert(position, entry.id.clone());
         }
@@ -367,7 +377,11 @@ impl Catalog {
     }
 
     /// Removes every record, or every record of one workflow; returns how many.
-    pub fn clear(&mut self, workflow_id: Option<&str>, disk: &dyn Disk) -> Result<usize, StoreError> {
+    pub fn clear(
+        &mut self,
+        workflow_id: Option<&str>,
+        disk: &dyn Disk,
+    ) -> Result<usize, StoreError> {
         let Some(w) = workflow_id else {
             // Everything goes, rollups included: nothing to parse.
             let n = self.len();
@@ -444,7 +458,11 @@ impl Catalog {
     /// A page of history: walks newest first through the most selective order the query
     /// allows, in the sealed index and in the recent entries at once, from the cursor or
     /// `until`, and reads only the summaries it returns.
-    pub fn history(&self, query: &HistoryQuery, disk: &dyn Disk) -> Result<HistoryPage, StoreError> {
+    pub fn history(
+        &self,
+        query: &HistoryQuery,
+        disk: &dyn Disk,
+    ) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
         // The newest place a hit can be: just before the cursor, at or before `until`.
         // (`(until + 1, "")` as an exclusive bound keeps every record started at `until`.)
@@ -455,29 +473,30 @@ impl Catalog {
             (None, Some(u)) => Some(after_until(u)),
             (None, None) => None,
         };
-        let mut recent: Box<dyn Iterator<Item = &Rc<str>>> = if let Some(posting) = posting_of(query) {
-            // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
-            let (at, id) = top.clone().unwrap_or((Millis::MAX, Rc::from("")));
-            let low = (posting.clone(), Millis::MIN, Rc::from(""));
-            Box::new(
-                self.postings
-                    .range(low..(posting, at, id))
-                    .rev()
-                    .map(|(_, _, id)| id),
-            )
-        } else {
-            let order = match &query.workflow_id {
-                Some(w) => self.by_workflow.get(w.as_str()),
-                None => Some(&self.by_time),
-            };
-            match (order, &top) {
-                (None, _) => Box::new(std::iter::empty()),
-                (Some(order), Some(top)) => {
-                    Box::new(order.range(..top.clone()).rev().map(|(_, id)| id))
+        let mut recent: Box<dyn Iterator<Item = &Rc<str>>> =
+            if let Some(posting) = posting_of(query) {
+                // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
+                let (at, id) = top.clone().unwrap_or((Millis::MAX, Rc::from("")));
+                let low = (posting.clone(), Millis::MIN, Rc::from(""));
+                Box::new(
+                    self.postings
+                        .range(low..(posting, at, id))
+                        .rev()
+                        .map(|(_, _, id)| id),
+                )
+            } else {
+                let order = match &query.workflow_id {
+                    Some(w) => self.by_workflow.get(w.as_str()),
+                    None => Some(&self.by_time),
+                };
+                match (order, &top) {
+                    (None, _) => Box::new(std::iter::empty()),
+                    (Some(order), Some(top)) => {
+                        Box::new(order.range(..top.clone()).rev().map(|(_, id)| id))
+                    }
+                    (Some(order), None) => Box::new(order.iter().rev().map(|(_, id)| id)),
                 }
-                (Some(order), None) => Box::new(order.iter().rev().map(|(_, id)| id)),
-            }
-        };
+            };
         let mut next_recent = || recent.next().map(|id| &self.entries[id]);
         let mut walk = self.sealed_walk(query, &top, disk)?;
         let (mut a, mut b) = (next_recent(), self.next_sealed(&mut walk, disk)?);
@@ -538,7 +557,11 @@ impl Catalog {
     }
 
     /// What a prune step would remove, oldest first (nothing is removed yet).
-    pub fn plan_prune(&self, request: &PruneRequest, disk: &dyn Disk) -> Result<PruneReport, StoreError> {
+    pub fn plan_prune(
+        &self,
+        request: &PruneRequest,
+        disk: &dyn Disk,
+    ) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport {
             done: true,
             ..PruneReport::default()

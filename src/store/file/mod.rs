@@ -750,8 +750,7 @@ impl<F: FileIo> FileStore<F> {
                 next_position: state.next_position(),
                 count: state.len() as u64,
                 dead_json: serde_json::to_string(&state.dead()).map_err(encode_error("index"))?,
-                cells_json: serde_json::to_string(&state.cells())
-                    .map_err(encode_error("index"))?,
+                cells_json: serde_json::to_string(&state.cells()).map_err(encode_error("index"))?,
             };
             let each = |f: &mut dyn FnMut(&Entry) -> Result<(), StoreError>| {
                 state.each_live(self, &mut |e| f(e).map(|()| true))

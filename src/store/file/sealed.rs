@@ -445,7 +445,13 @@ impl Sealed {
     }
 
     /// `(key, rank)` of row `i` of a pair (`PAIR`) or keyed (`KEYED`) section.
-    fn key(&self, disk: &dyn Disk, s: Section, width: u64, i: u64) -> Result<(u64, u64), StoreError> {
+    fn key(
+        &self,
+        disk: &dyn Disk,
+        s: Section,
+        width: u64,
+        i: u64,
+    ) -> Result<(u64, u64), StoreError> {
         let b = self.read(disk, s.at + i * width, width)?;
         Ok(if width == PAIR {
             (u64::from(u32_at(&b, 0)), u64::from(u32_at(&b, 4)))
@@ -565,8 +571,15 @@ impl Sealed {
 /// Ranks, newest first: every rank below a point, or rows of a section.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Ranks {
-    All { next: u64 },
-    Section { section: Section, width: u64, low: u64, next: u64 },
+    All {
+        next: u64,
+    },
+    Section {
+        section: Section,
+        width: u64,
+        low: u64,
+        next: u64,
+    },
 }
 
 impl Ranks {
@@ -762,7 +775,10 @@ pub(super) fn write(
         let user = codes.opt(&e.user_id);
         let database_type = codes.opt(&e.database_type);
         let kind = codes.of(&Rc::from(e.kind.as_str()));
-        for (i, v) in [workflow, user, database_type, kind].into_iter().enumerate() {
+        for (i, v) in [workflow, user, database_type, kind]
+            .into_iter()
+            .enumerate()
+        {
             row[56 + i * 4..60 + i * 4].copy_from_slice(&v.to_le_bytes());
         }
         row[72] = status_code(e.status) as u8;
