@@ -828,6 +828,16 @@ impl Catalog {
         Ok(self.rollups.cells().count())
     }
 
+    /// The bytes of the stored records' latest frames (counted, not collected).
+    pub fn live_bytes(&self, disk: &dyn Disk) -> Result<u64, StoreError> {
+        let mut bytes = 0;
+        self.each_live(disk, &mut |e| {
+            bytes += e.frame.len;
+            Ok(true)
+        })?;
+        Ok(bytes)
+    }
+
     /// Every stored record's frame, in log order.
     pub fn live_frames(&self, disk: &dyn Disk) -> Result<Vec<(Rc<str>, FrameRef)>, StoreError> {
         let mut live = Vec::new();

@@ -698,7 +698,7 @@ impl<F: FileIo> FileStore<F> {
             // doubled since it was last counted.
             if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
                 self.counted_len.set(len);
-                let live: u64 = self.live_frames()?.iter().map(|(_, f)| f.len).sum();
+                let live = self.state.borrow().live_bytes(self)?;
                 if len > 2 * live {
                     return self.compact();
                 }
