@@ -1165,3 +1165,30 @@ fn pages_read_before_a_compaction_are_not_served_from_moved_frames() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn closing_after_much_log_writes_an_index_and_after_little_leaves_it() {
+    let dir = temp_dir("close-index");
+    let store = open(&dir);
+    // 5 MiB of records: past what closing leaves to replay, short of a checkpoint.
+    let blob = "x".repeat(100 * 1024);
+    for i in 0..50 {
+        let mut e = run(i);
+        e.nodes[0].input = serde_json::json!({ "blob": blob }).into();
+        block_on(store.write(&[e])).unwrap();
+    }
+    store.close_index();
+    drop(store);
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    assert_eq!(report.replayed_bytes, 0, "closing wrote an index");
+    block_on(again.write(&[run(50)])).unwrap();
+    again.close_index();
+    drop(again);
+    let (third, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(
+        report.replayed_bytes > 0,
+        "one small record is replayed, not indexed"
+    );
+    assert_eq!(ids(&third).len(), 51);
+}

@@ -77,6 +77,10 @@ const COMPACT_AFTER_BYTES: u64 = 16 << 20;
 /// work, and keeps the most recent writes (where a crash tears) always checked.
 const INDEX_EVERY_BYTES: u64 = 8 << 20;
 
+/// On close, write a new index when more log than this follows it: the next open replays
+/// at most this much (a store closed cleanly opens in about the time of reading a footer).
+const CLOSE_TAIL_BYTES: u64 = 4 << 20;
+
 /// First byte of a record frame's payload (op payloads start with `{`).
 const RECORD: u8 = b'R';
 
@@ -876,6 +880,19 @@ impl<F: FileIo> FileStore<F> {
         let e = summary_at(&self.io, id, f)?;
         self.summaries.borrow_mut().put(f.offset, e.clone());
         Ok(e)
+    }
+
+    /// Before the file I/O is released: writes a new index when much log follows the last
+    /// one, so that the next open replays little. A failure is kept for
+    /// [`FileStore::take_maintenance_error`] (the log holds every change either way).
+    pub fn close_index(&self) {
+        if self.sealed.borrow().is_none()
+            && self.log_len.get() > self.indexed_len.get() + CLOSE_TAIL_BYTES
+        {
+            if let Err(e) = self.checkpoint() {
+                *self.maintenance_error.borrow_mut() = Some(e);
+            }
+        }
     }
 
     /// The file I/O (to release it on close).
