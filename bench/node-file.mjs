@@ -12,7 +12,9 @@
 // - peak RSS while recording 100,000, against OpenTelemetry JS with a BatchSpanProcessor and
 //   an exporter that appends each batch as OTLP JSON to a file and fsyncs it — `peakAgainstOtel()`.
 import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../pkg/node.js';
@@ -24,10 +26,10 @@ const DAY = 86_400_000;
 const child = (args, nodeFlags = []) => JSON.parse(execFileSync(process.execPath,
   [...nodeFlags, new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 }));
 
-export async function fileStore(n, { jsonlAnchor = true } = {}) {
+export async function fileStore(n, { jsonlAnchor = true, fill = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-file-'));
   try {
-    const record = child(['--record', dir, String(n)]);
+    const record = fill ? child(['--fill', dir, String(n)]) : child(['--record', dir, String(n)]);
     const open = child(['--open', dir]);
     // A million parsed JSON lines would need gigabytes: the large store's anchor is the store
     // of 100,000 in the same run instead (see nodeFileSection).
@@ -89,6 +91,70 @@ async function recordChild(dir, n) {
   }
   await tracker.close();
   return { perSecond: n / (elapsed / 1000) };
+}
+
+/** One log frame: `[len u32][crc32 u32][payload]` (src/store/file/frame.rs). */
+function frame(payload) {
+  const out = Buffer.allocUnsafe(8 + payload.length);
+  out.writeUInt32LE(payload.length, 0);
+  out.writeUInt32LE(crc32(payload), 4);
+  payload.copy(out, 8);
+  return out;
+}
+
+/** The record frames' JSON in a store's log. */
+function recordsIn(log) {
+  const out = [];
+  for (let at = 0; at + 8 <= log.length;) {
+    const len = log.readUInt32LE(at);
+    const payload = log.subarray(at + 8, at + 8 + len);
+    if (payload[0] === 0x52 /* 'R' */) out.push(JSON.parse(payload.subarray(1).toString('utf8')));
+    at += 8 + len;
+  }
+  return out;
+}
+
+/**
+ * Builds a store of `n` executions fast: 1,000 runs are recorded through the tracker (the
+ * records exactly as it stores them), then copied with new ids and start times straight into
+ * the log, 50,000 at a time, each round opened and closed by the package (which replays the
+ * new frames, so every record goes through the store's own replay, and writes its index on
+ * close). Recording a million through the tracker takes hours on a loaded 2-core machine;
+ * this measures what the large store is for: opening and querying it.
+ */
+async function fillChild(dir, n) {
+  const templateDir = join(dir, 'template');
+  await recordChild(templateDir, 1000);
+  const templates = recordsIn(readFileSync(join(templateDir, 'store', 'runledger.log')));
+  rmSync(templateDir, { recursive: true, force: true });
+  const path = join(dir, 'store');
+  const log = join(path, 'runledger.log');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(path, { recursive: true });
+  appendFileSync(log, frame(Buffer.from(JSON.stringify({ op: 'header', format: 1, logId: randomUUID() }))));
+  const t0 = performance.now();
+  const start = Date.now() - n * 1000;
+  const ROUND = 50_000;
+  for (let from = 0; from < n; from += ROUND) {
+    const frames = [];
+    for (let i = from; i < Math.min(n, from + ROUND); i++) {
+      const e = structuredClone(templates[i % templates.length]);
+      const shift = start + i * 1000 - e.startedAt;
+      e.id = `fill-${i}`;
+      e.startedAt += shift;
+      if (e.completedAt != null) e.completedAt += shift;
+      for (const node of e.nodes ?? []) {
+        if (node.startedAt != null) node.startedAt += shift;
+        if (node.completedAt != null) node.completedAt += shift;
+      }
+      if (e.externalIds?.airflow) e.externalIds.airflow = `run-${i}`;
+      frames.push(frame(Buffer.from(`R${JSON.stringify(e)}`)));
+    }
+    appendFileSync(log, Buffer.concat(frames));
+    const tracker = await Tracker.open({ path, retention: false });
+    await tracker.close();
+  }
+  return { fillMs: performance.now() - t0 };
 }
 
 async function jsonlChild(dir, n) {
@@ -249,6 +315,7 @@ async function peakChild(which, dir, n) {
 const [flag, ...rest] = process.argv.slice(2);
 const parts = {
   '--record': ([dir, n]) => recordChild(dir, Number(n)),
+  '--fill': ([dir, n]) => fillChild(dir, Number(n)),
   '--jsonl': ([dir, n]) => jsonlChild(dir, Number(n)),
   '--open': ([dir]) => openChild(dir),
   '--jsonl-open': ([dir]) => jsonlOpenChild(dir),
@@ -274,7 +341,7 @@ export async function nodeFileSection({ quick = false, large = false } = {}) {
   const stores = [file];
   if (large) {
     console.error('[bench] the Node file store at 1,000,000 (--large)');
-    stores.push(await fileStore(1_000_000, { jsonlAnchor: false }));
+    stores.push(await fileStore(1_000_000, { jsonlAnchor: false, fill: true }));
   }
   const rows = [
     ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,

@@ -212,7 +212,7 @@ impl Catalog {
 
     pub fn len(&self) -> usize {
         let sealed = self.sealed.as_ref().map_or(0, |s| s.count);
-        self.entries.len() + (sealed - self.hidden) as usize
+        self.entries.len() + sealed.saturating_sub(self.hidden) as usize
     }
 
     /// `id`'s entry, and whether it was read from the sealed index.
@@ -778,7 +778,7 @@ impl Catalog {
     pub fn outbox_counts(&self) -> OutboxCounts {
         let sealed = self.sealed.as_ref().map_or(0, |s| s.queued_count());
         OutboxCounts {
-            pending: self.queue.len() + (sealed - self.hidden_queued) as usize,
+            pending: self.queue.len() + sealed.saturating_sub(self.hidden_queued) as usize,
             dead_lettered: self.dead.len(),
         }
     }

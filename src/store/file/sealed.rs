@@ -277,11 +277,24 @@ impl Sealed {
             .collect();
         footer.dead = serde_json::from_str(r.str()?).ok()?;
         footer.cells = serde_json::from_str(r.str()?).ok()?;
-        let rows = sealed.sections.rows;
-        if r.at != bytes.len()
-            || rows.count != sealed.count
-            || rows.at + rows.count * ROW > content_len
-        {
+        // Every section lies before the footer: no row read later can point outside the file.
+        let s = sealed.sections;
+        let fits = |section: Section, width: u64| {
+            section
+                .count
+                .checked_mul(width)
+                .and_then(|bytes| section.at.checked_add(bytes))
+                .is_some_and(|end| end <= footer_at)
+        };
+        let all_fit = fits(s.rows, ROW)
+            && fits(s.blob, 1)
+            && [s.by_status, s.by_workflow, s.by_user]
+                .iter()
+                .all(|&x| fits(x, PAIR))
+            && [s.by_id, s.postings, s.queue]
+                .iter()
+                .all(|&x| fits(x, KEYED));
+        if r.at != bytes.len() || s.rows.count != sealed.count || !all_fit {
             return None;
         }
         Some((sealed, footer))
@@ -357,6 +370,9 @@ impl Sealed {
     }
 
     fn row(&self, disk: &dyn Disk, rank: u64) -> Result<Row, StoreError> {
+        if rank >= self.count {
+            return Err(damaged(format!("it names row {rank} of {}", self.count)));
+        }
         let b = self.read(disk, self.sections.rows.at + rank * ROW, ROW)?;
         let queued_version = u64_at(&b, 40);
         Ok(Row {
@@ -381,10 +397,15 @@ impl Sealed {
     /// The record of rank `rank`.
     pub fn entry(&self, disk: &dyn Disk, rank: u64) -> Result<Entry, StoreError> {
         let row = self.row(disk, rank)?;
-        let at = self.sections.blob.at + row.blob;
-        let len = u32_at(&self.read(disk, at, 4)?, 0);
-        let blob = self.read(disk, at + 4, u64::from(len))?;
         let bad = || damaged(format!("the record of row {rank} cannot be read"));
+        let at = self
+            .sections
+            .blob
+            .at
+            .checked_add(row.blob)
+            .ok_or_else(bad)?;
+        let len = u32_at(&self.read(disk, at, 4)?, 0);
+        let blob = self.read(disk, at.saturating_add(4), u64::from(len))?;
         let mut r = In {
             bytes: &blob,
             at: 0,
