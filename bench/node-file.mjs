@@ -153,6 +153,7 @@ async function fillChild(dir, n) {
     appendFileSync(log, Buffer.concat(frames));
     const tracker = await Tracker.open({ path, retention: false });
     await tracker.close();
+    console.error(`[bench] filled ${Math.min(n, from + ROUND)} in ${Math.round(performance.now() - t0)} ms`);
   }
   return { fillMs: performance.now() - t0 };
 }
@@ -236,7 +237,10 @@ async function settledChild(dir, first, second) {
   for (let i = 0; i < second; i++) {
     record(tracker, i, workflowRun(i, rand));
     if (i % BATCH === BATCH - 1) await tracker.flush();
-    if (i === first - 1) out.firstMiB = await settle(() => tracker.flush());
+    if (i === first - 1) {
+      out.firstMiB = await settle(() => tracker.flush());
+      console.error(`[bench] settled RSS after ${first}: ${out.firstMiB} MiB`);
+    }
   }
   out.secondMiB = await settle(() => tracker.flush());
   await tracker.close();
