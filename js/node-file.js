@@ -3,7 +3,8 @@
 // folder lock that keeps a second process out.
 //
 //   {path}/{name}.log    the store (append-only frames, see src/store/file/mod.rs)
-//   {path}/{name}.index  what the log held at a point, so that opening replays only the rest
+//   {path}/{name}.index  what the log held at a point (read by offset), so that opening replays
+//                        only the rest; {name}.index.tmp while a new one is written
 //   {path}/{name}.lock   {"pid", "startedAt", "host", "token"} of the process that holds it
 //   {path}/{name}.lock.takeover-{hash}-{n}   a claim on taking over a stale lock (see below)
 //   {path}/{name}.log.damaged-{ms}[-at-{offset}]   damaged bytes skipped on open, kept for a person
@@ -219,9 +220,16 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
   let readFd = null; // reads at offsets (reopened after a rename replaces the log)
   const handle = () => (fd ??= openSync(logPath, constants.O_RDWR | constants.O_CREAT, 0o666));
   const reader = () => (readFd ??= openSync(logPath, 'r'));
+  let indexFd = null; // reads of the index at offsets (reopened once a new one replaces it)
+  let indexWriteFd = null; // the new index being written beside it
+  const indexReader = () => (indexFd ??= openSync(indexPath, 'r'));
   const closeHandles = () => {
     if (fd !== null) { closeSync(fd); fd = null; }
     if (readFd !== null) { closeSync(readFd); readFd = null; }
+  };
+  const closeIndexHandles = () => {
+    if (indexFd !== null) { closeSync(indexFd); indexFd = null; }
+    if (indexWriteFd !== null) { closeSync(indexWriteFd); indexWriteFd = null; }
   };
   const syncDir = () => {
     // Makes a rename durable. Some platforms cannot open a folder; there, rename is the best.
@@ -266,16 +274,46 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       }
       return out.subarray(0, done);
     },
-    readIndex() {
+    indexSize() {
       try {
-        return readFileSync(indexPath);
+        return statSync(indexPath).size;
       } catch (e) {
         if (e.code === 'ENOENT') return null;
         throw e;
       }
     },
-    writeIndex(bytes) {
-      replaceFile(indexPath, bytes);
+    readIndexAt(offset, len) {
+      const out = Buffer.allocUnsafe(len);
+      let done = 0;
+      while (done < len) {
+        const n = readSync(indexReader(), out, done, len - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    },
+    beginIndex() {
+      // A file left by a checkpoint that did not finish is started over.
+      if (indexWriteFd !== null) { closeSync(indexWriteFd); indexWriteFd = null; }
+      indexWriteFd = openSync(`${indexPath}.tmp`, 'w');
+    },
+    appendIndex(bytes) {
+      if (indexWriteFd === null) throw storeError('appendIndex without beginIndex');
+      writeAll(indexWriteFd, bytes);
+    },
+    commitIndex() {
+      if (indexWriteFd === null) throw storeError('commitIndex without beginIndex');
+      const fd = indexWriteFd;
+      indexWriteFd = null;
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(`${indexPath}.tmp`, indexPath);
+      syncDir();
+      // The index read so far is replaced: read the new one from now on.
+      if (indexFd !== null) { closeSync(indexFd); indexFd = null; }
     },
     freshId() {
       return randomUUID();
@@ -331,6 +369,7 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       released = true;
       process.removeListener('exit', releaseOnExit);
       closeHandles();
+      closeIndexHandles();
       try { unlock(); } catch { /* already gone */ }
     },
   };

@@ -318,8 +318,9 @@ fn answers(store: &FileStore<StdFileIo>) -> Vec<String> {
 #[test]
 fn a_damaged_index_never_panics_and_a_checksummed_one_is_read_or_ignored() {
     // One store with a few records and its index, then many opens over edited copies of the
-    // index. Edits of the body come with a fixed-up checksum, so that the decoder itself (not
-    // only the checksum) meets them.
+    // index. The index is pages of 4,096 bytes (4,092 of content, then their CRC-32): edits of
+    // the content mostly come with fixed-up checksums, so that the decoder itself (not only
+    // the checksums) meets them.
     let dir = temp_dir(0);
     let io = StdFileIo::new(&dir, "store").unwrap();
     let (index_path, log_path) = (io.index_path(), io.log_path());
@@ -353,32 +354,60 @@ fn a_damaged_index_never_panics_and_a_checksummed_one_is_read_or_ignored() {
         let case_dir = temp_dir(i + 1);
         std::fs::create_dir_all(&case_dir).unwrap();
         let io = StdFileIo::new(&case_dir, "store").unwrap();
-        let mut bytes = index.clone();
+        let mut bytes: Vec<u8> = index
+            .chunks(4096)
+            .flat_map(|p| &p[..p.len() - 4])
+            .copied()
+            .collect();
         for _ in 0..1 + rng.below(3) {
-            if bytes.len() <= 12 {
+            if bytes.len() <= 8 {
                 break;
             }
             match rng.below(4) {
                 0 => {
-                    let at = 12 + rng.below(bytes.len() - 12);
+                    let at = 8 + rng.below(bytes.len() - 8);
                     bytes[at] = rng.next() as u8;
                 }
-                1 => bytes.truncate(12 + rng.below(bytes.len() - 12)),
+                1 => bytes.truncate(8 + rng.below(bytes.len() - 8)),
                 2 => {
-                    let at = 12 + rng.below(bytes.len() - 12);
+                    let at = 8 + rng.below(bytes.len() - 8);
                     bytes[at..].rotate_left(1);
                 }
                 _ => {
-                    let at = 12 + rng.below(bytes.len() - 12);
+                    let at = 8 + rng.below(bytes.len() - 8);
                     let len = rng.below(4).min(bytes.len() - at);
                     bytes[at..at + len].fill(0xff);
                 }
             }
         }
-        if bytes.len() >= 12 && rng.below(4) != 0 {
-            let crc = crc32(&bytes[12..]);
-            bytes[8..12].copy_from_slice(&crc.to_le_bytes());
-        }
+        let checksummed = rng.below(4) != 0;
+        let paged = |content: &[u8], fix: bool| -> Vec<u8> {
+            let mut out = Vec::new();
+            for (n, page) in content.chunks(4092).enumerate() {
+                out.extend_from_slice(page);
+                let crc = if fix {
+                    crc32(page)
+                } else {
+                    // The checksum the original page had (wrong for an edited page).
+                    let original = &index[(n * 4096).min(index.len())..];
+                    let end = original.len().min(4096);
+                    if end >= 4 {
+                        u32::from_le_bytes(original[end - 4..end].try_into().unwrap())
+                    } else {
+                        0
+                    }
+                };
+                out.extend_from_slice(&crc.to_le_bytes());
+            }
+            out
+        };
+        let edited = bytes.clone();
+        let bytes = paged(&edited, checksummed);
+        let original_content: Vec<u8> = index
+            .chunks(4096)
+            .flat_map(|p| &p[..p.len() - 4])
+            .copied()
+            .collect();
         std::fs::write(io.log_path(), &log).unwrap();
         std::fs::write(io.index_path(), &bytes).unwrap();
         // Opening may refuse the index (then the log is replayed) or take it; it must not
@@ -387,8 +416,8 @@ fn a_damaged_index_never_panics_and_a_checksummed_one_is_read_or_ignored() {
             let got = answers(&store);
             let _ = block_on(store.running());
             let _ = block_on(store.cells(None, None));
-            // An index whose checksum is wrong is never believed.
-            if bytes.len() < 12 || crc32(&bytes[12..]).to_le_bytes() != bytes[8..12] {
+            // An index whose checksums are wrong is never believed.
+            if !checksummed && edited != original_content {
                 assert_eq!(got, reference);
             }
         }

@@ -65,7 +65,10 @@ impl AnyStore {
         match self {
             AnyStore::IndexedDb(db) => db.close(),
             #[cfg(feature = "node-file")]
-            AnyStore::File(file) => file.io().close(),
+            AnyStore::File(file) => {
+                file.close_index();
+                file.io().close();
+            }
             AnyStore::Memory(_) => {}
         }
     }

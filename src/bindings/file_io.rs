@@ -8,7 +8,8 @@ use wasm_bindgen::JsCast;
 use crate::store::file::FileIo;
 
 /// The JS side: `{ readFrom(offset), readAt(offset, len), logSize(), append(at, bytes),
-/// setLen(len), truncate(len): savedPath, keepAside(at, bytes): savedPath, replace(bytes), readIndex(): Uint8Array | null, writeIndex(bytes),
+/// setLen(len), truncate(len): savedPath, keepAside(at, bytes): savedPath, replace(bytes), indexSize(): number | null,
+/// readIndexAt(offset, len), beginIndex(), appendIndex(bytes), commitIndex(),
 /// freshId(), readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
 pub struct JsFileIo {
     io: JsValue,
@@ -93,13 +94,25 @@ impl FileIo for JsFileIo {
         self.call("replace", &[Uint8Array::from(bytes).into()])
             .map(drop)
     }
-    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
-        let index = self.call("readIndex", &[])?;
-        Ok((!index.is_null() && !index.is_undefined()).then(|| bytes(index)))
+    fn index_size(&self) -> Result<Option<u64>, String> {
+        let size = self.call("indexSize", &[])?;
+        Ok(size.as_f64().map(|s| s as u64))
     }
-    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
-        self.call("writeIndex", &[Uint8Array::from(bytes).into()])
+    fn read_index_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        Ok(bytes(self.call(
+            "readIndexAt",
+            &[JsValue::from(offset as f64), JsValue::from(len as f64)],
+        )?))
+    }
+    fn begin_index(&self) -> Result<(), String> {
+        self.call("beginIndex", &[]).map(drop)
+    }
+    fn append_index(&self, bytes: &[u8]) -> Result<(), String> {
+        self.call("appendIndex", &[Uint8Array::from(bytes).into()])
             .map(drop)
+    }
+    fn commit_index(&self) -> Result<(), String> {
+        self.call("commitIndex", &[]).map(drop)
     }
     fn fresh_id(&self) -> String {
         self.call("freshId", &[])

@@ -230,24 +230,28 @@ test('offline in one process run, synced by the next: every record lands once', 
   }
 });
 
-test('a store written by the previous layout (index format 2) opens through the package and its index is rewritten', async () => {
-  const path = tempStore('upgrade');
-  mkdirSync(path, { recursive: true });
-  const fixtureDir = join(import.meta.dirname, '..', 'fixtures', 'file-store-index-format-2');
-  copyFileSync(join(fixtureDir, 'store.log'), join(path, 'runledger.log'));
-  copyFileSync(join(fixtureDir, 'store.index'), join(path, 'runledger.index'));
-  const format = () => readFileSync(join(path, 'runledger.index')).readUInt32LE(4);
-  assert.equal(format(), 2);
-  const tracker = await Tracker.open({ path, retention: false });
-  assert.deepEqual(tracker.warnings, []);
-  const stored = await allIds(tracker);
-  assert.deepEqual([...stored.keys()], ['e6', 'e4', 'e3', 'e2', 'e1', 'e0']);
-  assert.equal(stored.get('e4'), 'failed');
-  const byExternal = await tracker.history({ externalId: { system: 'airflow', id: 'run-2' } });
-  assert.deepEqual(byExternal.items.map((e) => e.id), ['e2']);
-  await tracker.close();
-  assert.equal(format(), 3, 'the index was rewritten in the current format');
-  const again = await Tracker.open({ path, retention: false });
-  assert.equal((await allIds(again)).size, 6);
-  await again.close();
-});
+for (const [format, newest] of [[2, []], [3, ['e7']]]) {
+  test(`a store written by an earlier layout (index format ${format}) opens through the package and its index is rewritten`, async () => {
+    const path = tempStore(`upgrade-${format}`);
+    mkdirSync(path, { recursive: true });
+    const fixtureDir = join(import.meta.dirname, '..', 'fixtures', `file-store-index-format-${format}`);
+    copyFileSync(join(fixtureDir, 'store.log'), join(path, 'runledger.log'));
+    copyFileSync(join(fixtureDir, 'store.index'), join(path, 'runledger.index'));
+    const indexFormat = () => readFileSync(join(path, 'runledger.index')).readUInt32LE(4);
+    assert.equal(indexFormat(), format);
+    const tracker = await Tracker.open({ path, retention: false });
+    assert.deepEqual(tracker.warnings, []);
+    const stored = await allIds(tracker);
+    assert.deepEqual([...stored.keys()], [...newest, 'e6', 'e4', 'e3', 'e2', 'e1', 'e0']);
+    assert.equal(stored.get('e4'), 'failed');
+    const byExternal = await tracker.history({ externalId: { system: 'airflow', id: 'run-2' } });
+    assert.deepEqual(byExternal.items.map((e) => e.id), ['e2']);
+    await tracker.close();
+    assert.equal(indexFormat(), 4, 'the index was rewritten in the current format');
+    const again = await Tracker.open({ path, retention: false });
+    assert.equal((await allIds(again)).size, 6 + newest.length);
+    const byWorkflow = await again.history({ workflowId: 'wf-a' });
+    assert.deepEqual(byWorkflow.items.map((e) => e.id), ['e6', 'e4', 'e2', 'e0']);
+    await again.close();
+  });
+}

@@ -1,111 +1,31 @@
-//! What the file store keeps in memory, per record: the few fields history filters and
-//! retention look at, where its latest frame is, and its place in the outbox. Summaries are
-//! not kept: a page (or a change that needs a record's old stats contribution) reads them
-//! from the record's frame in the log through a [`Load`], so memory per record is a small
-//! entry, not its JSON.
+//! What the file store knows of its records: the sealed index on disk (every record as of
+//! the last checkpoint, see [`sealed`](super::sealed)) and, in memory, the records changed
+//! since (new versions, records whose outbox place changed), which hide their sealed rows,
+//! the ids removed since, the outbox's recent part, the dead letters and the stats rollups.
+//! Memory holds what changed since the last checkpoint, not the history.
 //!
-//! Strings that repeat across records (workflow, user, database type, node and output names)
-//! are shared (`Rc<str>`), and so is each id across the maps that name it.
+//! Summaries are not kept either: a page (or a change that needs a record's old stats
+//! contribution) reads them from the record's frame in the log through [`Disk`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-// Fx hashing: the keys are this process's own records, and SipHash's protection against
-// crafted collisions costs a tenth of the time to open a large store.
+// Fx hashing: the keys are this process's own records.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use super::entry::{postings_of, Disk, Entry, Interner, Posting};
+use super::sealed::{Footer, Order, Ranks, Sealed};
 use super::FrameRef;
 use crate::error::StoreError;
-use crate::history::{paginate, Filterable, HistoryPage, HistoryQuery};
-use crate::model::{Execution, Kind, Millis, Status};
-use crate::retention::{plan, PruneReport, PruneRequest};
+use crate::history::{paginate, HistoryPage, HistoryQuery};
+use crate::model::{Execution, Millis, Status};
+use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
 use crate::stats::{Cell, Rollups};
 use crate::store::{DeadLetter, OutboxCounts, QueuePosition, Synced};
 
-/// One stored record, as the catalog holds it.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Entry {
-    pub id: Rc<str>,
-    pub version: u64,
-    pub frame: FrameRef,
-    pub started_at: Millis,
-    pub status: Status,
-    pub kind: Kind,
-    pub workflow_id: Option<Rc<str>>,
-    pub user_id: Option<Rc<str>>,
-    pub database_type: Option<Rc<str>>,
-    pub failed_nodes: Box<[Rc<str>]>,
-    pub outputs: Box<[Rc<str>]>,
-    pub external_ids: Box<[(Rc<str>, Box<str>)]>,
-    /// `(version to send, queue position)` while it waits in the outbox.
-    pub queued: Option<(u64, u64)>,
-}
-
-impl Filterable for Entry {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn started_at(&self) -> Millis {
-        self.started_at
-    }
-    fn status(&self) -> Status {
-        self.status
-    }
-    fn kind(&self) -> &Kind {
-        &self.kind
-    }
-    fn workflow_id(&self) -> Option<&str> {
-        self.workflow_id.as_deref()
-    }
-    fn user_id(&self) -> Option<&str> {
-        self.user_id.as_deref()
-    }
-    fn database_type(&self) -> Option<&str> {
-        self.database_type.as_deref()
-    }
-    fn has_failed_node(&self, node: &str) -> bool {
-        self.failed_nodes.iter().any(|n| &**n == node)
-    }
-    fn has_output(&self, name: &str) -> bool {
-        self.outputs.iter().any(|o| &**o == name)
-    }
-    fn external_id(&self, system: &str) -> Option<&str> {
-        self.external_ids
-            .iter()
-            .find(|(s, _)| &**s == system)
-            .map(|(_, id)| &**id)
-    }
-}
-
-/// Reads a stored record's summary from its frame (the log is the only copy of it).
-pub(super) type Load<'a> = &'a dyn Fn(&str, FrameRef) -> Result<Execution, StoreError>;
-
-/// Shares one allocation among equal strings.
-#[derive(Debug, Default)]
-pub(super) struct Interner(HashSet<Rc<str>>);
-
-impl Interner {
-    pub fn get(&mut self, text: &str) -> Rc<str> {
-        if let Some(shared) = self.0.get(text) {
-            return shared.clone();
-        }
-        let shared: Rc<str> = Rc::from(text);
-        self.0.insert(shared.clone());
-        shared
-    }
-}
-
 /// Newest-first walks go backwards over `(startedAt, id)`.
 type TimeOrder = BTreeSet<(Millis, Rc<str>)>;
-
-/// A value a record is found by through [`Catalog::postings`] (multi-entry: a record has one
-/// per failed node, output and external id).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Posting {
-    External(Rc<str>, Box<str>),
-    FailedNode(Rc<str>),
-    Output(Rc<str>),
-}
 
 /// `(what, startedAt, id)`: the records of one posting, newest last.
 type Postings = BTreeSet<(Posting, Millis, Rc<str>)>;
@@ -127,29 +47,30 @@ fn posting_of(query: &HistoryQuery) -> Option<Posting> {
     }
 }
 
-fn postings_of(e: &Entry) -> impl Iterator<Item = (Posting, Millis, Rc<str>)> + '_ {
-    let external = e
-        .external_ids
-        .iter()
-        .map(|(system, id)| Posting::External(system.clone(), id.clone()));
-    let failed = e.failed_nodes.iter().cloned().map(Posting::FailedNode);
-    let outputs = e.outputs.iter().cloned().map(Posting::Output);
-    external
-        .chain(failed)
-        .chain(outputs)
-        .map(|p| (p, e.started_at, e.id.clone()))
+/// A walk through the sealed index, newest first, that skips rows hidden by the catalog.
+struct SealedWalk<'a> {
+    sealed: &'a Sealed,
+    ranks: Ranks,
 }
 
-/// Every stored record's entry, the orders history walks, the outbox, the dead letters and
-/// the stats rollups.
+/// The sealed index, the records changed since it was written, the outbox, the dead letters
+/// and the stats rollups.
 #[derive(Debug, Default)]
 pub(super) struct Catalog {
+    /// Every record as of the last checkpoint (none before the first).
+    sealed: Option<Sealed>,
+    /// Sealed records removed since.
+    removed: HashSet<Rc<str>>,
+    /// Sealed rows hidden (by an entry here, or removed), and how many of them were queued.
+    hidden: u64,
+    hidden_queued: u64,
+    /// Records written or changed since the last checkpoint.
     entries: HashMap<Rc<str>, Entry>,
     by_time: TimeOrder,
     by_workflow: HashMap<Rc<str>, TimeOrder>,
     /// Records by failed node, output name and external id (only records that have them).
     postings: Postings,
-    /// Queue position → id, for the records in the outbox.
+    /// Queue position → id, for the entries here in the outbox (the sealed index has the rest).
     queue: BTreeMap<u64, Rc<str>>,
     next_position: u64,
     dead: HashMap<String, DeadLetter>,
@@ -159,7 +80,7 @@ pub(super) struct Catalog {
 
 impl Catalog {
     /// A catalog of `entries` (any order), with the queue as their `queued` fields say, and
-    /// the dead letters and rollup cells given.
+    /// the dead letters and rollup cells given (an index of format 3, read whole).
     pub fn assemble(
         entries: Vec<Entry>,
         next_position: u64,
@@ -167,55 +88,112 @@ impl Catalog {
         cells: Vec<Cell>,
         strings: Interner,
     ) -> Catalog {
-        let mut entries = entries;
-        // Sorted already when read from the index (it is written in this order): then this is
-        // one pass, and the orders below are built in bulk from sorted runs.
-        entries.sort_unstable_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
-        let mut per_workflow: HashMap<Rc<str>, Vec<(Millis, Rc<str>)>> = HashMap::default();
-        let mut order = Vec::with_capacity(entries.len());
-        let mut queue = BTreeMap::new();
-        for e in &entries {
-            order.push((e.started_at, e.id.clone()));
-            if let Some(w) = &e.workflow_id {
-                per_workflow
-                    .entry(w.clone())
-                    .or_default()
-                    .push((e.started_at, e.id.clone()));
-            }
-            if let Some((_, position)) = e.queued {
-                queue.insert(position, e.id.clone());
-            }
-        }
-        let postings = entries.iter().flat_map(postings_of).collect();
-        let entries: HashMap<Rc<str>, Entry> =
-            entries.into_iter().map(|e| (e.id.clone(), e)).collect();
-        Catalog {
-            entries,
-            by_time: order.into_iter().collect(),
-            by_workflow: per_workflow
-                .into_iter()
-                .map(|(w, runs)| (w, runs.into_iter().collect()))
-                .collect(),
-            postings,
-            queue,
+        let mut catalog = Catalog {
             next_position,
             dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
             rollups: Rollups::from_cells(cells),
             strings,
+            ..Catalog::default()
+        };
+        for e in entries {
+            catalog.place(e);
+        }
+        catalog
+    }
+
+    /// A catalog over the sealed index `sealed` (nothing changed since).
+    pub fn over(sealed: Sealed, footer: Footer) -> Catalog {
+        Catalog {
+            sealed: Some(sealed),
+            next_position: footer.next_position,
+            dead: footer.dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
+            rollups: Rollups::from_cells(footer.cells),
+            ..Catalog::default()
         }
     }
 
-    /// Entries oldest first (by start time, then id).
-    pub fn oldest_first(&self) -> impl Iterator<Item = &Entry> {
-        self.by_time.iter().map(|(_, id)| &self.entries[id])
+    /// After a checkpoint: `sealed` now holds every record, so the entries here go.
+    pub fn seal(&mut self, sealed: Sealed) {
+        self.sealed = Some(sealed);
+        self.removed = HashSet::default();
+        self.hidden = 0;
+        self.hidden_queued = 0;
+        self.entries = HashMap::default();
+        self.by_time = TimeOrder::new();
+        self.by_workflow = HashMap::default();
+        self.postings = Postings::new();
+        self.queue = BTreeMap::new();
+        self.strings = Interner::default();
     }
 
-    /// A stored record's summary, read from its frame.
-    fn summary_of(&self, id: &str, load: Load) -> Result<Option<Execution>, StoreError> {
-        self.entries
-            .get(id)
-            .map(|e| load(&e.id, e.frame))
-            .transpose()
+    fn is_hidden(&self, id: &str) -> bool {
+        self.entries.contains_key(id) || self.removed.contains(id)
+    }
+
+    /// The next sealed entry of `walk` that is not hidden.
+    fn next_sealed(
+        &self,
+        walk: &mut Option<SealedWalk>,
+        disk: &dyn Disk,
+    ) -> Result<Option<Entry>, StoreError> {
+        let Some(w) = walk else {
+            return Ok(None);
+        };
+        while let Some(rank) = w.ranks.next(w.sealed, disk)? {
+            let e = w.sealed.entry(disk, rank)?;
+            if !self.is_hidden(&e.id) {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `f` with every stored record, oldest first by `(startedAt, id)`, until it
+    /// returns false.
+    pub fn each_live(
+        &self,
+        disk: &dyn Disk,
+        f: &mut dyn FnMut(&Entry) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut recent = self.by_time.iter().map(|(_, id)| &self.entries[id]);
+        let mut a = recent.next();
+        let count = self.sealed.as_ref().map_or(0, |s| s.count);
+        let mut rank = 0;
+        let next_sealed = |rank: &mut u64| -> Result<Option<Entry>, StoreError> {
+            while *rank < count {
+                let Some(s) = &self.sealed else { break };
+                let e = s.entry(disk, *rank)?;
+                *rank += 1;
+                if !self.is_hidden(&e.id) {
+                    return Ok(Some(e));
+                }
+            }
+            Ok(None)
+        };
+        let mut b = next_sealed(&mut rank)?;
+        loop {
+            let go_on = match (a, &b) {
+                (None, None) => return Ok(()),
+                (Some(x), Some(y)) if (y.started_at, &*y.id) < (x.started_at, &*x.id) => {
+                    let go_on = f(y)?;
+                    b = next_sealed(&mut rank)?;
+                    go_on
+                }
+                (Some(x), _) => {
+                    let go_on = f(x)?;
+                    a = recent.next();
+                    go_on
+                }
+                (None, Some(y)) => {
+                    let go_on = f(y)?;
+                    b = next_sealed(&mut rank)?;
+                    go_on
+                }
+            };
+            if !go_on {
+                return Ok(());
+            }
+        }
     }
 
     pub fn next_position(&self) -> u64 {
@@ -233,15 +211,34 @@ impl Catalog {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        let sealed = self.sealed.as_ref().map_or(0, |s| s.count);
+        self.entries.len() + sealed.saturating_sub(self.hidden) as usize
     }
 
-    pub fn version(&self, id: &str) -> Option<u64> {
-        self.entries.get(id).map(|e| e.version)
+    /// `id`'s entry, and whether it was read from the sealed index.
+    fn lookup(
+        &self,
+        id: &str,
+        disk: &dyn Disk,
+    ) -> Result<Option<(Cow<'_, Entry>, bool)>, StoreError> {
+        if let Some(e) = self.entries.get(id) {
+            return Ok(Some((Cow::Borrowed(e), false)));
+        }
+        if self.removed.contains(id) {
+            return Ok(None);
+        }
+        let Some(sealed) = &self.sealed else {
+            return Ok(None);
+        };
+        Ok(sealed.find(disk, id)?.map(|(_, e)| (Cow::Owned(e), true)))
     }
 
-    pub fn frame(&self, id: &str) -> Option<FrameRef> {
-        self.entries.get(id).map(|e| e.frame)
+    pub fn version(&self, id: &str, disk: &dyn Disk) -> Result<Option<u64>, StoreError> {
+        Ok(self.lookup(id, disk)?.map(|(e, _)| e.version))
+    }
+
+    pub fn frame(&self, id: &str, disk: &dyn Disk) -> Result<Option<FrameRef>, StoreError> {
+        Ok(self.lookup(id, disk)?.map(|(e, _)| e.frame))
     }
 
     /// The entry for summary `e` (of a record just written or replayed, found at `frame`).
@@ -265,27 +262,57 @@ impl Catalog {
                 .map(|(system, id)| (s.get(system), Box::from(id.as_str())))
                 .collect(),
             queued: None,
+            shadows_sealed: false,
         }
     }
 
+    /// Brings sealed entry `e` here, hiding its row, so that it can change.
+    fn adopt(&mut self, mut e: Entry) {
+        self.hidden += 1;
+        if e.queued.is_some() {
+            self.hidden_queued += 1;
+        }
+        e.shadows_sealed = true;
+        self.place(e);
+    }
+
     /// Stores `e` (found at `frame`) in place of its older version, and queues it to be sent.
-    /// The older version's summary is read back (`load`) to take it out of the rollups.
-    pub fn put(&mut self, e: &Execution, frame: FrameRef, load: Load) -> Result<(), StoreError> {
+    /// The older version's summary is read back to take it out of the rollups.
+    pub fn put(
+        &mut self,
+        e: &Execution,
+        frame: FrameRef,
+        disk: &dyn Disk,
+    ) -> Result<(), StoreError> {
         let summary = e.summary();
         let mut entry = self.entry_of(&summary, frame);
         // Read before anything changes: a failure leaves the catalog as it was.
-        let old_summary = self.summary_of(&e.id, load)?;
+        let old = self
+            .lookup(&e.id, disk)?
+            .map(|(o, sealed)| (o.into_owned(), sealed));
+        let old_summary = old
+            .as_ref()
+            .map(|(o, _)| disk.summary(&o.id, o.frame))
+            .transpose()?;
+        entry.shadows_sealed = match old {
+            Some((o, true)) => {
+                self.adopt(o);
+                true
+            }
+            Some((o, false)) => o.shadows_sealed,
+            // A sealed row removed earlier stays hidden, by this entry now.
+            None => self.removed.remove(&*e.id),
+        };
         self.take(&e.id);
         self.rollups.replace(old_summary.as_ref(), Some(&summary));
         let position = self.next_position;
         self.next_position += 1;
         entry.queued = Some((entry.version, position));
-        self.queue.insert(position, entry.id.clone());
         self.place(entry);
         Ok(())
     }
 
-    /// Adds `entry` to the orders.
+    /// Adds `entry` to the orders (and the queue when it is queued).
     fn place(&mut self, entry: Entry) {
         let key = (entry.started_at, entry.id.clone());
         if let Some(w) = &entry.workflow_id {
@@ -295,7 +322,11 @@ impl Catalog {
                 .insert(key.clone());
         }
         self.by_time.insert(key);
-        self.postings.extend(postings_of(&entry));
+        self.postings
+            .extend(postings_of(&entry).map(|p| (p, entry.started_at, entry.id.clone())));
+        if let Some((_, position)) = entry.queued {
+            self.queue.insert(position, entry.id.clone());
+        }
         self.entries.insert(entry.id.clone(), entry);
     }
 
@@ -305,7 +336,8 @@ impl Catalog {
         let key = (entry.started_at, entry.id.clone());
         self.by_time.remove(&key);
         for posting in postings_of(&entry) {
-            self.postings.remove(&posting);
+            self.postings
+                .remove(&(posting, entry.started_at, entry.id.clone()));
         }
         if let Some(w) = &entry.workflow_id {
             if let Some(runs) = self.by_workflow.get_mut(w) {
@@ -322,43 +354,115 @@ impl Catalog {
     }
 
     /// Removes `id` with everything about it; true when it was stored.
-    pub fn remove(&mut self, id: &str, load: Load) -> Result<bool, StoreError> {
-        self.dead.remove(id);
-        let Some(old) = self.summary_of(id, load)? else {
+    pub fn remove(&mut self, id: &str, disk: &dyn Disk) -> Result<bool, StoreError> {
+        let Some((old, sealed)) = self.lookup(id, disk)?.map(|(o, s)| (o.into_owned(), s)) else {
+            self.dead.remove(id);
             return Ok(false);
         };
-        self.take(id);
-        self.rollups.replace(Some(&old), None);
+        let summary = disk.summary(&old.id, old.frame)?;
+        self.dead.remove(id);
+        if sealed {
+            self.hidden += 1;
+            if old.queued.is_some() {
+                self.hidden_queued += 1;
+            }
+            self.removed.insert(old.id.clone());
+        } else if let Some(e) = self.take(id) {
+            if e.shadows_sealed {
+                self.removed.insert(e.id);
+            }
+        }
+        self.rollups.replace(Some(&summary), None);
         Ok(true)
     }
 
     /// Removes every record, or every record of one workflow; returns how many.
-    pub fn clear(&mut self, workflow_id: Option<&str>, load: Load) -> Result<usize, StoreError> {
+    pub fn clear(
+        &mut self,
+        workflow_id: Option<&str>,
+        disk: &dyn Disk,
+    ) -> Result<usize, StoreError> {
         let Some(w) = workflow_id else {
             // Everything goes, rollups included: nothing to parse.
-            let n = self.entries.len();
-            let entries = std::mem::take(&mut self.entries);
-            self.dead.retain(|id, _| !entries.contains_key(id.as_str()));
-            self.by_time.clear();
-            self.by_workflow.clear();
-            self.postings.clear();
-            self.queue.clear();
-            self.rollups = Rollups::default();
+            let n = self.len();
+            let mut dead = std::mem::take(&mut self.dead);
+            let mut stored = HashSet::default();
+            for id in dead.keys() {
+                if self.lookup(id, disk)?.is_some() {
+                    stored.insert(id.clone());
+                }
+            }
+            dead.retain(|id, _| !stored.contains(id));
+            *self = Catalog {
+                next_position: self.next_position,
+                dead,
+                ..Catalog::default()
+            };
             return Ok(n);
         };
-        let doomed: Vec<Rc<str>> = self.by_workflow.get(w).map_or_else(Vec::new, |runs| {
+        let mut doomed: Vec<Rc<str>> = self.by_workflow.get(w).map_or_else(Vec::new, |runs| {
             runs.iter().map(|(_, id)| id.clone()).collect()
         });
+        if let Some(sealed) = &self.sealed {
+            if let Some(code) = sealed.code(w) {
+                let mut walk = Some(SealedWalk {
+                    sealed,
+                    ranks: sealed.ranks_of(disk, Order::Workflow, code, sealed.count)?,
+                });
+                while let Some(e) = self.next_sealed(&mut walk, disk)? {
+                    doomed.push(e.id);
+                }
+            }
+        }
         for id in &doomed {
-            self.remove(id, load)?;
+            self.remove(id, disk)?;
         }
         Ok(doomed.len())
     }
 
+    /// The sealed walk for `query` below `top`: through its posting, workflow, user or
+    /// status order, else through time.
+    fn sealed_walk<'a>(
+        &'a self,
+        query: &HistoryQuery,
+        top: &Option<(Millis, Rc<str>)>,
+        disk: &dyn Disk,
+    ) -> Result<Option<SealedWalk<'a>>, StoreError> {
+        let Some(sealed) = &self.sealed else {
+            return Ok(None);
+        };
+        let below = match top {
+            Some((at, id)) => sealed.time_bound(disk, *at, id)?,
+            None => sealed.count,
+        };
+        let by = |order: Order, value: &str| -> Result<Option<Ranks>, StoreError> {
+            sealed
+                .code(value)
+                .map(|code| sealed.ranks_of(disk, order, code, below))
+                .transpose()
+        };
+        let ranks = if let Some(posting) = posting_of(query) {
+            Some(sealed.ranks_posted(disk, posting.hash(), below)?)
+        } else if let Some(w) = &query.workflow_id {
+            by(Order::Workflow, w)?
+        } else if let Some(u) = &query.user_id {
+            by(Order::User, u)?
+        } else if let Some(s) = query.status {
+            Some(sealed.ranks_of(disk, Order::Status, Sealed::status_code(s), below)?)
+        } else {
+            Some(Ranks::All { next: below })
+        };
+        Ok(ranks.map(|ranks| SealedWalk { sealed, ranks }))
+    }
+
     /// A page of history: walks newest first through the most selective order the query
-    /// allows (an external id, a failed node, an output, the workflow, else time), from the
-    /// cursor or `until`, and reads only the summaries it returns.
-    pub fn history(&self, query: &HistoryQuery, load: Load) -> Result<HistoryPage, StoreError> {
+    /// allows, in the sealed index and in the recent entries at once, from the cursor or
+    /// `until`, and reads only the summaries it returns.
+    pub fn history(
+        &self,
+        query: &HistoryQuery,
+        disk: &dyn Disk,
+    ) -> Result<HistoryPage, StoreError> {
         let (limit, cursor) = query.checked_bounds();
         // The newest place a hit can be: just before the cursor, at or before `until`.
         // (`(until + 1, "")` as an exclusive bound keeps every record started at `until`.)
@@ -369,82 +473,241 @@ impl Catalog {
             (None, Some(u)) => Some(after_until(u)),
             (None, None) => None,
         };
-        let walk: Box<dyn Iterator<Item = &Rc<str>>> = if let Some(posting) = posting_of(query) {
-            // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
-            let (at, id) = top.unwrap_or((Millis::MAX, Rc::from("")));
-            let low = (posting.clone(), Millis::MIN, Rc::from(""));
-            Box::new(
-                self.postings
-                    .range(low..(posting, at, id))
-                    .rev()
-                    .map(|(_, _, id)| id),
-            )
-        } else {
-            let order = match &query.workflow_id {
-                Some(w) => match self.by_workflow.get(w.as_str()) {
-                    Some(runs) => runs,
-                    None => return Ok(HistoryPage::default()),
-                },
-                None => &self.by_time,
+        let mut recent: Box<dyn Iterator<Item = &Rc<str>>> =
+            if let Some(posting) = posting_of(query) {
+                // No start time is `Millis::MAX` (times are validated), so it bounds a posting.
+                let (at, id) = top.clone().unwrap_or((Millis::MAX, Rc::from("")));
+                let low = (posting.clone(), Millis::MIN, Rc::from(""));
+                Box::new(
+                    self.postings
+                        .range(low..(posting, at, id))
+                        .rev()
+                        .map(|(_, _, id)| id),
+                )
+            } else {
+                let order = match &query.workflow_id {
+                    Some(w) => self.by_workflow.get(w.as_str()),
+                    None => Some(&self.by_time),
+                };
+                match (order, &top) {
+                    (None, _) => Box::new(std::iter::empty()),
+                    (Some(order), Some(top)) => {
+                        Box::new(order.range(..top.clone()).rev().map(|(_, id)| id))
+                    }
+                    (Some(order), None) => Box::new(order.iter().rev().map(|(_, id)| id)),
+                }
             };
-            match top {
-                Some(top) => Box::new(order.range(..top).rev().map(|(_, id)| id)),
-                None => Box::new(order.iter().rev().map(|(_, id)| id)),
+        let mut next_recent = || recent.next().map(|id| &self.entries[id]);
+        let mut walk = self.sealed_walk(query, &top, disk)?;
+        let (mut a, mut b) = (next_recent(), self.next_sealed(&mut walk, disk)?);
+        let mut hits = Vec::new();
+        while hits.len() <= limit {
+            let e: Cow<Entry> = match (a, &b) {
+                (None, None) => break,
+                (Some(x), Some(y)) if (y.started_at, &*y.id) > (x.started_at, &*x.id) => {
+                    let y = b.take().map(Cow::Owned);
+                    b = self.next_sealed(&mut walk, disk)?;
+                    match y {
+                        Some(y) => y,
+                        None => break,
+                    }
+                }
+                (Some(x), _) => {
+                    a = next_recent();
+                    Cow::Borrowed(x)
+                }
+                (None, Some(_)) => {
+                    let y = b.take().map(Cow::Owned);
+                    b = self.next_sealed(&mut walk, disk)?;
+                    match y {
+                        Some(y) => y,
+                        None => break,
+                    }
+                }
+            };
+            if query.since.is_some_and(|since| e.started_at < since) {
+                break;
             }
-        };
-        let hits = walk
-            .map(|id| &self.entries[id])
-            .take_while(|e| query.since.is_none_or(|since| e.started_at >= since))
-            .filter(|e| query.matches(*e))
-            .take(limit + 1)
-            .map(|e| load(&e.id, e.frame))
-            .collect::<Result<Vec<_>, _>>()?;
+            if query.matches(&*e) {
+                hits.push(disk.summary(&e.id, e.frame)?);
+            }
+        }
         Ok(paginate(hits, limit))
     }
 
     /// The ids of the executions still running.
-    pub fn running(&self) -> Vec<String> {
-        self.entries
+    pub fn running(&self, disk: &dyn Disk) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self
+            .entries
             .values()
             .filter(|e| e.status == Status::Running)
             .map(|e| e.id.to_string())
-            .collect()
+            .collect();
+        if let Some(sealed) = &self.sealed {
+            let code = Sealed::status_code(Status::Running);
+            let mut walk = Some(SealedWalk {
+                sealed,
+                ranks: sealed.ranks_of(disk, Order::Status, code, sealed.count)?,
+            });
+            while let Some(e) = self.next_sealed(&mut walk, disk)? {
+                ids.push(e.id.to_string());
+            }
+        }
+        Ok(ids)
     }
 
     /// What a prune step would remove, oldest first (nothing is removed yet).
-    pub fn plan_prune(&self, request: &PruneRequest) -> PruneReport {
-        plan(
-            self.oldest_first().map(|e| (e, e.queued.is_some())),
-            request,
-        )
+    pub fn plan_prune(
+        &self,
+        request: &PruneRequest,
+        disk: &dyn Disk,
+    ) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+        self.each_live(disk, &mut |e| {
+            match verdict(e, report.removed.len(), request, e.queued.is_some()) {
+                Verdict::Remove => report.removed.push(e.id.to_string()),
+                Verdict::KeepUnsynced => report.kept_unsynced += 1,
+                Verdict::KeepRunning => {}
+                Verdict::Stop => {
+                    report.done = report.removed.len() < request.limit;
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(report)
+    }
+
+    /// Calls `f` with `(position, entry)` of each queued record from `from`, in queue order,
+    /// until it returns false.
+    fn each_queued(
+        &self,
+        from: u64,
+        disk: &dyn Disk,
+        f: &mut dyn FnMut(u64, &Entry) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut recent = self
+            .queue
+            .range(from..)
+            .map(|(&position, id)| (position, &self.entries[id]));
+        let (mut i, n) = match &self.sealed {
+            Some(s) => (s.queue_from(disk, from)?, s.queued_count()),
+            None => (0, 0),
+        };
+        let next_sealed = |i: &mut u64| -> Result<Option<(u64, Entry)>, StoreError> {
+            while *i < n {
+                let Some(s) = &self.sealed else { break };
+                let (position, rank) = s.queue_at(disk, *i)?;
+                *i += 1;
+                let e = s.entry(disk, rank)?;
+                if !self.is_hidden(&e.id) {
+                    return Ok(Some((position, e)));
+                }
+            }
+            Ok(None)
+        };
+        let (mut a, mut b) = (recent.next(), next_sealed(&mut i)?);
+        loop {
+            let go_on = match (a, &b) {
+                (None, None) => return Ok(()),
+                (Some((pa, x)), Some((pb, _))) if pa < *pb => {
+                    a = recent.next();
+                    f(pa, x)
+                }
+                (Some((pa, x)), None) => {
+                    a = recent.next();
+                    f(pa, x)
+                }
+                (_, Some((pb, y))) => {
+                    let go_on = f(*pb, y);
+                    b = next_sealed(&mut i)?;
+                    go_on
+                }
+            };
+            if !go_on {
+                return Ok(());
+            }
+        }
     }
 
     /// The next `limit` queued records after `after`, in queue order.
-    pub fn queued(&self, limit: usize, after: Option<&QueuePosition>) -> Vec<QueuePosition> {
+    pub fn queued(
+        &self,
+        limit: usize,
+        after: Option<&QueuePosition>,
+        disk: &dyn Disk,
+    ) -> Result<Vec<(QueuePosition, u64)>, StoreError> {
         let from = match after {
             Some(p) if p.queued_at >= 0.0 => p.queued_at.floor() as u64 + 1,
             _ => 0,
         };
-        self.queue
-            .range(from..)
-            .take(limit)
-            .map(|(&position, id)| QueuePosition {
-                queued_at: position as f64,
-                id: id.to_string(),
-            })
-            .collect()
+        let mut out = Vec::new();
+        if limit > 0 {
+            self.each_queued(from, disk, &mut |position, e| {
+                let version = e.queued.map_or(e.version, |q| q.0);
+                out.push((
+                    QueuePosition {
+                        queued_at: position as f64,
+                        id: e.id.to_string(),
+                    },
+                    version,
+                ));
+                out.len() < limit
+            })?;
+        }
+        Ok(out)
     }
 
     /// The outbox in queue order, as `(id, version)`.
-    pub fn outbox(&self) -> Vec<(String, u64)> {
-        self.queue
-            .values()
-            .map(|id| (id.to_string(), self.entries[id].queued.map_or(0, |q| q.0)))
-            .collect()
+    pub fn outbox(&self, disk: &dyn Disk) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        self.each_queued(0, disk, &mut |_, e| {
+            out.push((e.id.to_string(), e.queued.map_or(0, |q| q.0)));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Brings every sealed record here and drops the sealed index (compaction and a whole
+    /// new queue rewrite every entry; a later checkpoint seals them again).
+    pub fn materialize(&mut self, disk: &dyn Disk) -> Result<(), StoreError> {
+        if self.sealed.is_none() {
+            return Ok(());
+        }
+        let mut sealed_entries = Vec::new();
+        {
+            let mut walk = self.sealed.as_ref().map(|sealed| SealedWalk {
+                sealed,
+                ranks: Ranks::All { next: sealed.count },
+            });
+            while let Some(e) = self.next_sealed(&mut walk, disk)? {
+                sealed_entries.push(e);
+            }
+        }
+        self.sealed = None;
+        self.removed = HashSet::default();
+        self.hidden = 0;
+        self.hidden_queued = 0;
+        for e in self.entries.values_mut() {
+            e.shadows_sealed = false;
+        }
+        for e in sealed_entries {
+            self.place(e);
+        }
+        Ok(())
     }
 
     /// Replaces the outbox (in queue order) and the dead letters.
-    pub fn set_queue(&mut self, outbox: Vec<(String, u64)>, dead: Vec<DeadLetter>) {
+    pub fn set_queue(
+        &mut self,
+        outbox: Vec<(String, u64)>,
+        dead: Vec<DeadLetter>,
+        disk: &dyn Disk,
+    ) -> Result<(), StoreError> {
+        self.materialize(disk)?;
         for id in std::mem::take(&mut self.queue).into_values() {
             if let Some(e) = self.entries.get_mut(&id) {
                 e.queued = None;
@@ -458,45 +721,74 @@ impl Catalog {
             self.next_position = position as u64 + 1;
         }
         self.dead = dead.into_iter().map(|d| (d.id.clone(), d)).collect();
+        Ok(())
     }
 
     /// Takes acknowledged versions out of the outbox and refused ones into the dead letters.
-    pub fn settle(&mut self, synced: &[Synced], refused: &[DeadLetter]) {
+    pub fn settle(
+        &mut self,
+        synced: &[Synced],
+        refused: &[DeadLetter],
+        disk: &dyn Disk,
+    ) -> Result<(), StoreError> {
         for s in synced {
-            self.unqueue_up_to(&s.id, s.version);
+            self.unqueue_up_to(&s.id, s.version, disk)?;
             if self.dead.get(&s.id).is_some_and(|d| d.version <= s.version) {
                 self.dead.remove(&s.id);
             }
         }
         for r in refused {
-            self.unqueue_up_to(&r.id, r.version);
+            self.unqueue_up_to(&r.id, r.version, disk)?;
             if self.dead.get(&r.id).is_none_or(|d| d.version <= r.version) {
                 self.dead.insert(r.id.clone(), r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings `id` here when it is a sealed record; true when it is stored.
+    fn bring(&mut self, id: &str, disk: &dyn Disk) -> Result<bool, StoreError> {
+        match self.lookup(id, disk)? {
+            None => Ok(false),
+            Some((_, false)) => Ok(true),
+            Some((e, true)) => {
+                let e = e.into_owned();
+                self.adopt(e);
+                Ok(true)
             }
         }
     }
 
     /// Leaves the outbox when what waits there is `version` or older (a newer one still goes).
-    fn unqueue_up_to(&mut self, id: &str, version: u64) {
-        if let Some(e) = self.entries.get_mut(id) {
-            if let Some((queued, position)) = e.queued {
-                if queued <= version {
-                    e.queued = None;
+    fn unqueue_up_to(&mut self, id: &str, version: u64, disk: &dyn Disk) -> Result<(), StoreError> {
+        let waiting = self
+            .lookup(id, disk)?
+            .and_then(|(e, _)| e.queued)
+            .is_some_and(|(queued, _)| queued <= version);
+        if waiting && self.bring(id, disk)? {
+            if let Some(e) = self.entries.get_mut(id) {
+                if let Some((_, position)) = e.queued.take() {
                     self.queue.remove(&position);
                 }
             }
         }
+        Ok(())
     }
 
     pub fn outbox_counts(&self) -> OutboxCounts {
+        let sealed = self.sealed.as_ref().map_or(0, |s| s.queued_count());
         OutboxCounts {
-            pending: self.queue.len(),
+            pending: self.queue.len() + sealed.saturating_sub(self.hidden_queued) as usize,
             dead_lettered: self.dead.len(),
         }
     }
 
     /// Puts dead letters (all, or those named) back in the outbox; returns how many.
-    pub fn retry_dead_letters(&mut self, ids: Option<&[String]>) -> usize {
+    pub fn retry_dead_letters(
+        &mut self,
+        ids: Option<&[String]>,
+        disk: &dyn Disk,
+    ) -> Result<usize, StoreError> {
         let mut chosen: Vec<DeadLetter> = self
             .dead
             .values()
@@ -508,14 +800,16 @@ impl Catalog {
             self.dead.remove(&letter.id);
             let position = self.next_position;
             self.next_position += 1;
-            if let Some(e) = self.entries.get_mut(letter.id.as_str()) {
-                if e.queued.is_none() {
-                    e.queued = Some((letter.version, position));
-                    self.queue.insert(position, e.id.clone());
+            if self.bring(&letter.id, disk)? {
+                if let Some(e) = self.entries.get_mut(letter.id.as_str()) {
+                    if e.queued.is_none() {
+                        e.queued = Some((letter.version, position));
+                        self.queue.insert(position, e.id.clone());
+                    }
                 }
             }
         }
-        chosen.len()
+        Ok(chosen.len())
     }
 
     pub fn cells_in(&self, from_slot: Option<i64>, to_slot: Option<i64>) -> Vec<Cell> {
@@ -523,28 +817,39 @@ impl Catalog {
     }
 
     /// Recomputes the rollups from every stored summary; returns the number of cells.
-    pub fn rebuild_rollups(&mut self, load: Load) -> Result<usize, StoreError> {
+    pub fn rebuild_rollups(&mut self, disk: &dyn Disk) -> Result<usize, StoreError> {
         // One summary at a time: a rebuild does not hold every record in memory.
         let mut rollups = Rollups::default();
-        for e in self.entries.values() {
-            rollups.replace(None, Some(&load(&e.id, e.frame)?));
-        }
+        self.each_live(disk, &mut |e| {
+            rollups.replace(None, Some(&disk.summary(&e.id, e.frame)?));
+            Ok(true)
+        })?;
         self.rollups = rollups;
         Ok(self.rollups.cells().count())
     }
 
-    /// Every stored record's frame, in log order.
-    pub fn live_frames(&self) -> Vec<(Rc<str>, FrameRef)> {
-        let mut live: Vec<(Rc<str>, FrameRef)> = self
-            .entries
-            .values()
-            .map(|e| (e.id.clone(), e.frame))
-            .collect();
-        live.sort_by_key(|(_, f)| f.offset);
-        live
+    /// The bytes of the stored records' latest frames (counted, not collected).
+    pub fn live_bytes(&self, disk: &dyn Disk) -> Result<u64, StoreError> {
+        let mut bytes = 0;
+        self.each_live(disk, &mut |e| {
+            bytes += e.frame.len;
+            Ok(true)
+        })?;
+        Ok(bytes)
     }
 
-    /// Points records at their frames in a rewritten log.
+    /// Every stored record's frame, in log order.
+    pub fn live_frames(&self, disk: &dyn Disk) -> Result<Vec<(Rc<str>, FrameRef)>, StoreError> {
+        let mut live = Vec::new();
+        self.each_live(disk, &mut |e| {
+            live.push((e.id.clone(), e.frame));
+            Ok(true)
+        })?;
+        live.sort_by_key(|(_, f)| f.offset);
+        Ok(live)
+    }
+
+    /// Points records at their frames in a rewritten log (after [`Catalog::materialize`]).
     pub fn move_frames(&mut self, moved: &std::collections::HashMap<Rc<str>, FrameRef>) {
         for (id, frame) in moved {
             if let Some(e) = self.entries.get_mut(id) {

@@ -36,8 +36,10 @@
 //!   native tests. No `node:` import reaches the browser build.
 
 mod catalog;
+mod entry;
 mod frame;
 mod index;
+mod sealed;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
 mod summaries;
@@ -60,7 +62,9 @@ use crate::model::Execution;
 use crate::retention::{PruneReport, PruneRequest};
 use crate::stats::Cell;
 use catalog::Catalog;
-pub use index::INDEX_FORMAT;
+use entry::{Disk, Entry};
+use sealed::Sealed;
+pub use sealed::FORMAT as INDEX_FORMAT;
 
 /// The log format this library writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -72,6 +76,10 @@ const COMPACT_AFTER_BYTES: u64 = 16 << 20;
 /// the index is replayed, and so checked frame by frame, on every open: this bounds that
 /// work, and keeps the most recent writes (where a crash tears) always checked.
 const INDEX_EVERY_BYTES: u64 = 8 << 20;
+
+/// On close, write a new index when more log than this follows it: the next open replays
+/// at most this much (a store closed cleanly opens in about the time of reading a footer).
+const CLOSE_TAIL_BYTES: u64 = 4 << 20;
 
 /// First byte of a record frame's payload (op payloads start with `{`).
 const RECORD: u8 = b'R';
@@ -98,10 +106,18 @@ pub trait FileIo {
     fn keep_aside(&self, at: u64, bytes: &[u8]) -> Result<String, String>;
     /// Replaces the log atomically: a temporary file, fsync, rename, fsync of the folder.
     fn replace(&self, bytes: &[u8]) -> Result<(), String>;
-    /// The index, if there is one.
-    fn read_index(&self) -> Result<Option<Vec<u8>>, String>;
-    /// Replaces the index atomically (as `replace` does for the log).
-    fn write_index(&self, bytes: &[u8]) -> Result<(), String>;
+    /// The index's size in bytes, if there is one.
+    fn index_size(&self) -> Result<Option<u64>, String>;
+    /// `len` bytes of the index at `offset` (fewer at its end).
+    fn read_index_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String>;
+    /// Starts writing a new index beside the current one (which stays readable until
+    /// [`FileIo::commit_index`]); drops one left unfinished.
+    fn begin_index(&self) -> Result<(), String>;
+    /// Appends `bytes` to the index being written.
+    fn append_index(&self, bytes: &[u8]) -> Result<(), String>;
+    /// Makes the index written durable and puts it in place of the current one atomically
+    /// (fsync, rename, fsync of the folder, as `replace` does for the log).
+    fn commit_index(&self) -> Result<(), String>;
     /// A new random id for a log.
     fn fresh_id(&self) -> String;
     /// The records of the older layout (`{name}.jsonl`, one execution per line), if present.
@@ -295,8 +311,8 @@ enum IndexFound {
     Missing,
     /// Another format, another log, damaged: replay the log, then write a new one.
     Unusable,
-    /// It covers the log up to this byte.
-    Covers(u64),
+    /// It covers the log up to this byte (and is of an older format, to be rewritten).
+    Covers(u64, bool),
 }
 
 /// The execution JSON in the record frame `f` of `id`, its checksum checked.
@@ -401,7 +417,10 @@ impl<F: FileIo> FileStore<F> {
             }
         }
         let from = match store.load_index(size) {
-            IndexFound::Covers(from) => from,
+            IndexFound::Covers(from, outdated) => {
+                index_outdated = outdated;
+                from
+            }
             IndexFound::Unusable => {
                 index_outdated = true;
                 0
@@ -442,26 +461,46 @@ impl<F: FileIo> FileStore<F> {
         Ok((store, report))
     }
 
-    /// Loads the index when it describes this log.
+    /// Loads the index when it describes this log: of format 4, its first page and its
+    /// footer only; of format 3 (read whole, once), to be rewritten in format 4.
     fn load_index(&self, size: u64) -> IndexFound {
-        let Ok(Some(bytes)) = self.io.read_index() else {
+        let Ok(Some(index_size)) = self.io.index_size() else {
             return IndexFound::Missing;
         };
-        let size_read = bytes.len() as u64;
-        reserve_memory(bytes.len());
-        // An index of another format (the JSON one, or format 2 with its summaries) is not
-        // read: the log is replayed, and a new index written.
-        let Some((covered, catalog)) = index::decode(&bytes) else {
-            return IndexFound::Unusable;
+        let format = match self.io.read_index_at(0, 8) {
+            Ok(head) if head.len() == 8 && &head[..4] == sealed::MAGIC => {
+                u32::from_le_bytes([head[4], head[5], head[6], head[7]])
+            }
+            _ => return IndexFound::Unusable,
         };
-        drop(bytes);
-        if covered.log_id != *self.log_id.borrow() || covered.log_len > size {
+        let (log_id, log_len, catalog, outdated) = match format {
+            sealed::FORMAT => {
+                let Some((sealed, footer)) = Sealed::open(self, index_size) else {
+                    return IndexFound::Unusable;
+                };
+                let (log_id, log_len) = (footer.log_id.clone(), footer.log_len);
+                (log_id, log_len, Catalog::over(sealed, footer), false)
+            }
+            index::FORMAT_3 => {
+                reserve_memory(index_size as usize);
+                let Ok(bytes) = self.io.read_index_at(0, index_size) else {
+                    return IndexFound::Unusable;
+                };
+                let Some((covered, catalog)) = index::decode(&bytes) else {
+                    return IndexFound::Unusable;
+                };
+                (covered.log_id, covered.log_len, catalog, true)
+            }
+            // The JSON index, or format 2 with its summaries: the log is replayed.
+            _ => return IndexFound::Unusable,
+        };
+        if log_id != *self.log_id.borrow() || log_len > size {
             return IndexFound::Unusable;
         }
-        self.index_size.set(size_read);
+        self.index_size.set(index_size);
         *self.state.borrow_mut() = catalog;
-        self.indexed_len.set(covered.log_len);
-        IndexFound::Covers(covered.log_len)
+        self.indexed_len.set(log_len);
+        IndexFound::Covers(log_len, outdated)
     }
 
     /// Applies every valid frame of `bytes` (the log from `base`), skipping damaged ones.
@@ -546,7 +585,7 @@ impl<F: FileIo> FileStore<F> {
                     .map_err(|e| e.to_string())?;
             self.state
                 .borrow_mut()
-                .put(&record, frame, &|id, f| self.summary(id, f))
+                .put(&record, frame, self)
                 .map_err(|e| e.to_string())?;
         } else {
             let op = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
@@ -582,31 +621,31 @@ impl<F: FileIo> FileStore<F> {
     /// Applies a replayed or just-logged change to the in-memory state.
     fn apply(&self, op: Op) -> Result<(), StoreError> {
         let mut s = self.state.borrow_mut();
-        let load = |id: &str, f: FrameRef| self.summary(id, f);
+        let load: &dyn Disk = self;
         match op {
             Op::Header { .. } => {}
             Op::Delete { id } => {
-                s.remove(&id, &load)?;
+                s.remove(&id, load)?;
             }
             Op::Clear { workflow_id } => {
-                s.clear(workflow_id.as_deref(), &load)?;
+                s.clear(workflow_id.as_deref(), load)?;
             }
             Op::Settle { synced, refused } => {
                 let synced: Vec<Synced> = synced
                     .into_iter()
                     .map(|(id, version)| Synced { id, version })
                     .collect();
-                s.settle(&synced, &refused);
+                s.settle(&synced, &refused, load)?;
             }
             Op::Retry { ids } => {
-                s.retry_dead_letters(ids.as_deref());
+                s.retry_dead_letters(ids.as_deref(), load)?;
             }
             Op::Prune { ids } => {
                 for id in ids {
-                    s.remove(&id, &load)?;
+                    s.remove(&id, load)?;
                 }
             }
-            Op::Queue { outbox, dead } => s.set_queue(outbox, dead),
+            Op::Queue { outbox, dead } => s.set_queue(outbox, dead, load)?,
         }
         Ok(())
     }
@@ -663,7 +702,7 @@ impl<F: FileIo> FileStore<F> {
             // doubled since it was last counted.
             if len > COMPACT_AFTER_BYTES && len > 2 * self.counted_len.get() {
                 self.counted_len.set(len);
-                let live: u64 = self.live_frames().iter().map(|(_, f)| f.len).sum();
+                let live = self.state.borrow().live_bytes(self)?;
                 if len > 2 * live {
                     return self.compact();
                 }
@@ -697,24 +736,85 @@ impl<F: FileIo> FileStore<F> {
     }
 
     /// The frames of the records still stored, in log order.
-    fn live_frames(&self) -> Vec<(Rc<str>, FrameRef)> {
-        self.state.borrow().live_frames()
+    fn live_frames(&self) -> Result<Vec<(Rc<str>, FrameRef)>, StoreError> {
+        self.state.borrow().live_frames(self)
     }
 
-    /// Writes the index for the log as it is now, so that the next open replays nothing.
+    /// Writes the index for the log as it is now, so that the next open replays nothing:
+    /// the sealed index and the records changed since, merged into a new sealed index
+    /// (streamed to disk), which then replaces both.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let log_len = self.log_len.get();
-        let bytes = index::encode(&self.state.borrow(), &self.log_id.borrow(), log_len)
-            .map_err(encode_error("index"))?;
-        self.io.write_index(&bytes).map_err(io_error("index"))?;
+        {
+            let state = self.state.borrow();
+            let log_id = self.log_id.borrow();
+            let meta = sealed::Meta {
+                log_id: &log_id,
+                log_len,
+                next_position: state.next_position(),
+                count: state.len() as u64,
+                dead_json: serde_json::to_string(&state.dead()).map_err(encode_error("index"))?,
+                cells_json: serde_json::to_string(&state.cells()).map_err(encode_error("index"))?,
+            };
+            let each = |f: &mut dyn FnMut(&Entry) -> Result<(), StoreError>| {
+                state.each_live(self, &mut |e| f(e).map(|()| true))
+            };
+            let sink = |bytes: &[u8]| self.io.append_index(bytes).map_err(io_error("index"));
+            self.io.begin_index().map_err(io_error("index"))?;
+            sealed::write(&each, &meta, &sink)?;
+            self.io.commit_index().map_err(io_error("index"))?;
+        }
+        // The new index replaced the one the catalog reads: read it from now on.
+        let reopened = self
+            .io
+            .index_size()
+            .ok()
+            .flatten()
+            .and_then(|size| Some((size, Sealed::open(self, size)?)));
+        let Some((size, (sealed, _))) = reopened else {
+            return self.reload_from_log();
+        };
+        self.state.borrow_mut().seal(sealed);
         self.indexed_len.set(log_len);
-        self.index_size.set(bytes.len() as u64);
+        self.index_size.set(size);
         Ok(())
+    }
+
+    /// Rebuilds the catalog from the whole log (the index it read is damaged or gone), then
+    /// writes a new index.
+    fn reload_from_log(&self) -> Result<(), StoreError> {
+        *self.state.borrow_mut() = Catalog::default();
+        self.summaries.borrow_mut().clear();
+        let log = self.io.read_from(0).map_err(io_error("index"))?;
+        let replayed = self.replay(&log[..self.log_len.get().min(log.len() as u64) as usize], 0);
+        drop(log);
+        if !replayed.damaged.is_empty() {
+            return Err(StoreError::Corrupt {
+                key: sealed::INDEX_KEY.into(),
+                reason: "it was damaged, and rebuilding it met damage in the log: reopen the store"
+                    .into(),
+            });
+        }
+        self.checkpoint()
+    }
+
+    /// Runs `read`; when it meets a damaged index page, rebuilds the catalog from the log
+    /// and runs it again.
+    fn recovering<T>(&self, read: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match read() {
+            Err(StoreError::Corrupt { key, .. }) if key == sealed::INDEX_KEY => {
+                self.reload_from_log()?;
+                read()
+            }
+            other => other,
+        }
     }
 
     /// Rewrites the log with only the latest frame of each stored record and the queue
     /// state, under a new log id, then indexes it.
     pub fn compact(&self) -> Result<(), StoreError> {
+        // Every record's frame moves: the sealed index is rewritten from the catalog.
+        self.state.borrow_mut().materialize(self)?;
         let old = self.io.read_from(0).map_err(io_error("compact"))?;
         let log_id = self.io.fresh_id();
         let mut bytes = op_frame(&Op::Header {
@@ -722,7 +822,7 @@ impl<F: FileIo> FileStore<F> {
             log_id: log_id.clone(),
         })?;
         let mut moved = HashMap::new();
-        for (id, f) in self.live_frames() {
+        for (id, f) in self.live_frames()? {
             let Some(frame) = old.get(f.offset as usize..(f.offset + f.len) as usize) else {
                 return Err(StoreError::Corrupt {
                     key: id.to_string(),
@@ -740,7 +840,7 @@ impl<F: FileIo> FileStore<F> {
         }
         let (outbox, dead) = {
             let s = self.state.borrow();
-            (s.outbox(), s.dead())
+            (s.outbox(self)?, s.dead())
         };
         bytes.extend(op_frame(&Op::Queue { outbox, dead })?);
         self.io.replace(&bytes).map_err(io_error("compact"))?;
@@ -754,7 +854,7 @@ impl<F: FileIo> FileStore<F> {
 
     /// Reads a record's latest frame back, checking its checksum.
     fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(f) = self.state.borrow().frame(id) else {
+        let Some(f) = self.state.borrow().frame(id, self)? else {
             return Ok(None);
         };
         read_record(&self.io, id, f).map(Some)
@@ -780,6 +880,19 @@ impl<F: FileIo> FileStore<F> {
         let e = summary_at(&self.io, id, f)?;
         self.summaries.borrow_mut().put(f.offset, e.clone());
         Ok(e)
+    }
+
+    /// Before the file I/O is released: writes a new index when much log follows the last
+    /// one, so that the next open replays little. A failure is kept for
+    /// [`FileStore::take_maintenance_error`] (the log holds every change either way).
+    pub fn close_index(&self) {
+        if self.sealed.borrow().is_none()
+            && self.log_len.get() > self.indexed_len.get() + CLOSE_TAIL_BYTES
+        {
+            if let Err(e) = self.checkpoint() {
+                *self.maintenance_error.borrow_mut() = Some(e);
+            }
+        }
     }
 
     /// The file I/O (to release it on close).
@@ -824,7 +937,7 @@ impl<F: FileIo> Store for FileStore<F> {
         {
             let mut state = self.state.borrow_mut();
             for (e, frame) in batch.iter().zip(frames) {
-                state.put(e, frame, &|id, f| self.summary(id, f))?;
+                state.put(e, frame, self)?;
             }
         }
         self.maintain();
@@ -832,17 +945,17 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        self.load_execution(id)
+        self.recovering(|| self.load_execution(id))
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        self.state
-            .borrow()
-            .history(query, &|id, f| self.summary(id, f))
+        self.recovering(|| self.state.borrow().history(query, self))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.state.borrow().version(id).is_some();
+        let existed = self
+            .recovering(|| self.state.borrow().version(id, self))?
+            .is_some();
         self.commit(Op::Delete { id: id.to_owned() }, "delete")?;
         Ok(existed)
     }
@@ -859,7 +972,7 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn running(&self) -> Result<Vec<Execution>, StoreError> {
-        let ids = self.state.borrow().running();
+        let ids = self.recovering(|| self.state.borrow().running(self))?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.extend(self.load_execution(&id)?);
@@ -873,10 +986,10 @@ impl<F: FileIo> Store for FileStore<F> {
         after: Option<&QueuePosition>,
     ) -> Result<Vec<Outgoing>, StoreError> {
         // The records go out as stored: their frames' text, not re-encoded.
-        let queued = self.state.borrow().queued(limit, after);
+        let queued = self.recovering(|| self.state.borrow().queued(limit, after, self))?;
         let mut out = Vec::with_capacity(queued.len());
-        for position in queued {
-            let version = self.state.borrow().version(&position.id);
+        for (position, _) in queued {
+            let version = self.state.borrow().version(&position.id, self)?;
             let (Some(version), Some(json)) = (version, self.load(&position.id)?) else {
                 continue;
             };
@@ -938,14 +1051,12 @@ impl<F: FileIo> Store for FileStore<F> {
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {
-        self.state
-            .borrow_mut()
-            .rebuild_rollups(&|id, f| self.summary(id, f))
+        self.recovering(|| self.state.borrow_mut().rebuild_rollups(self))
     }
 
     async fn prune(&self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
         // Decide on the current state, log the removals, then apply them.
-        let report = self.state.borrow().plan_prune(request);
+        let report = self.recovering(|| self.state.borrow().plan_prune(request, self))?;
         if !report.removed.is_empty() {
             self.commit(
                 Op::Prune {
@@ -959,5 +1070,14 @@ impl<F: FileIo> Store for FileStore<F> {
 
     fn inject_failure(&self, fail: FailPoint) {
         *self.fail.borrow_mut() = Some(fail);
+    }
+}
+
+impl<F: FileIo> Disk for FileStore<F> {
+    fn summary(&self, id: &str, f: FrameRef) -> Result<Execution, StoreError> {
+        FileStore::summary(self, id, f)
+    }
+    fn index_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        self.io.read_index_at(offset, len)
     }
 }

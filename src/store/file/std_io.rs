@@ -35,6 +35,11 @@ impl StdFileIo {
         self.dir.join(format!("{}.index", self.name))
     }
 
+    /// Where a new index is written before it replaces the current one.
+    fn index_tmp_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.index.tmp", self.name))
+    }
+
     fn replace_file(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -88,16 +93,44 @@ impl FileIo for StdFileIo {
         }
     }
 
-    fn read_index(&self) -> Result<Option<Vec<u8>>, String> {
-        match fs::read(self.index_path()) {
-            Ok(bytes) => Ok(Some(bytes)),
+    fn index_size(&self) -> Result<Option<u64>, String> {
+        match fs::metadata(self.index_path()) {
+            Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }
 
-    fn write_index(&self, bytes: &[u8]) -> Result<(), String> {
-        self.replace_file(&self.index_path(), bytes)
+    fn read_index_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        let mut f = File::open(self.index_path()).map_err(|e| e.to_string())?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        f.take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    fn begin_index(&self) -> Result<(), String> {
+        File::create(self.index_tmp_path())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn append_index(&self, bytes: &[u8]) -> Result<(), String> {
+        OpenOptions::new()
+            .append(true)
+            .open(self.index_tmp_path())
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| e.to_string())
+    }
+
+    fn commit_index(&self) -> Result<(), String> {
+        File::open(self.index_tmp_path())
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
+        fs::rename(self.index_tmp_path(), self.index_path()).map_err(|e| e.to_string())?;
+        self.sync_dir()
     }
 
     fn fresh_id(&self) -> String {
