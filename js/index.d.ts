@@ -14,6 +14,8 @@ declare module './runledger_core.js' {
      * afterwards: node inputs and outputs are otherwise read at the end of the current task.
      */
     snapshot(value: unknown): Snapshot;
+    /** Gives up sending refused runs (all, or those ids): they stay in the history, unsent. Resolves to how many. */
+    discardDeadLetters(ids?: string[]): Promise<number>;
   }
 }
 

@@ -8,26 +8,38 @@
 # No wasm-opt: measured on this crate, `wasm-opt -Oz` (and -Os, -O2) makes the gzipped wasm
 # 40+ KB *larger* than the rustc output with its name and producers sections removed (see
 # docs/benchmarks.md, "Browser bundle"); gzip -9 size is what a page downloads.
+#
+# RUNLEDGER_BUILD=start (what `npm start` uses): only the browser build, with the lighter
+# `wasm-start` profile (Cargo.toml): a first build in a fraction of the time, for a local
+# viewer. pkg/ then has no Node build; `npm test`/`npm run build` rebuild it whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-wasm=target/wasm32-unknown-unknown/release/runledger.wasm
+mode="${RUNLEDGER_BUILD:-full}"
+case "$mode" in
+  full) profile=release ;;
+  start) profile=wasm-start ;;
+  *) echo "[build] RUNLEDGER_BUILD must be full or start; got '$mode'" >&2; exit 2 ;;
+esac
+wasm=target/wasm32-unknown-unknown/$profile/runledger.wasm
 
 # build_wasm OUT_NAME [cargo flags…]
 build_wasm() {
   local out=$1
   shift
-  cargo build --release --target wasm32-unknown-unknown --lib --quiet "$@"
+  cargo build --profile "$profile" --target wasm32-unknown-unknown --lib --quiet "$@"
   wasm-bindgen --target web --out-dir pkg --out-name "$out" \
     --remove-name-section --remove-producers-section "$wasm"
 }
 
 rm -rf pkg && mkdir -p pkg
-echo "[build] compiling the core to wasm32 (release): the browser build"
+echo "[build] compiling the core to wasm32 ($profile): the browser build"
 build_wasm runledger_core --no-default-features
-echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
-build_wasm runledger_node
-rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts
+if [ "$mode" = full ]; then
+  echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
+  build_wasm runledger_node
+  rm -f pkg/runledger_node.d.ts pkg/runledger_node_bg.wasm.d.ts
+fi
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/
 mkdir -p pkg/capture && cp js/capture/*.js pkg/capture/
@@ -36,5 +48,9 @@ raw=$(wc -c < pkg/runledger_core_bg.wasm)
 gz=$(gzip -9 -c pkg/runledger_core_bg.wasm | wc -c)
 echo "[build] the viewer (www/ with Vite) into www/dist"
 node_modules/.bin/vite build
-echo "[build] pkg/ ready: browser runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)," \
-  "Node runledger_node_bg.wasm $(wc -c < pkg/runledger_node_bg.wasm) bytes"
+if [ "$mode" = full ]; then
+  echo "[build] pkg/ ready: browser runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)," \
+    "Node runledger_node_bg.wasm $(wc -c < pkg/runledger_node_bg.wasm) bytes"
+else
+  echo "[build] pkg/ ready for npm start (browser build only, profile wasm-start): runledger_core_bg.wasm ${raw} bytes (${gz} gzipped)"
+fi

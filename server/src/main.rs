@@ -31,6 +31,7 @@ mod rate_limit;
 mod receivers;
 mod rollups;
 mod schema;
+mod search;
 mod serve;
 mod state;
 mod team;
