@@ -299,7 +299,7 @@ fn searched(
     let full = window.len() as i64 == search::SCAN_WINDOW;
     let mut items = Vec::new();
     // The index of the last row read, when rows may follow it.
-    let mut resume = full.then(|| window.len() - 1);
+    let mut resume = window.len().checked_sub(1).filter(|_| full);
     for (i, (_, _, record)) in window.iter().enumerate() {
         if record.is_empty() {
             continue;
@@ -324,7 +324,10 @@ fn searched(
         .encode()
     });
     let scanned = resume.map_or(window.len(), |i| i + 1);
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor, "scanned": scanned })).into_response())
+    Ok(
+        Json(json!({ "items": items, "next_cursor": next_cursor, "scanned": scanned }))
+            .into_response(),
+    )
 }
 
 /// The one group of a stats query over `cells`, if anything matched.

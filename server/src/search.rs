@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn too_many_or_too_long_words_are_refused() {
-        let many = (0..9).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let many = (0..9)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(words(Some(&many)).is_err());
         assert!(words(Some(&"x".repeat(201))).is_err());
         assert!(words(None).unwrap().is_empty());

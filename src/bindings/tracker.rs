@@ -647,11 +647,7 @@ impl Tracker {
         promise(async move {
             let ids = ids?;
             let n = engine.store.discard_dead_letters(ids.as_deref()).await?;
-            engine
-                .sync
-                .uploader
-                .refresh_counts(&engine.store)
-                .await?;
+            engine.sync.uploader.refresh_counts(&engine.store).await?;
             Ok(JsValue::from(n as u32))
         })
     }

@@ -574,7 +574,11 @@ pub async fn discarded_dead_letters_leave_and_are_not_sent_again<S: Store>(store
         reason: format!("{id} failed the server's checks"),
         at,
     };
-    let refused = [letter("a", T0 + 10), letter("b", T0 + 11), letter("c", T0 + 12)];
+    let refused = [
+        letter("a", T0 + 10),
+        letter("b", T0 + 11),
+        letter("c", T0 + 12),
+    ];
     store.settle(&[], &refused).await.unwrap();
     assert_eq!(counts(store).await, (0, 3));
 
@@ -586,8 +590,14 @@ pub async fn discarded_dead_letters_leave_and_are_not_sent_again<S: Store>(store
         [refused[0].clone(), refused[2].clone()]
     );
     assert_eq!(counts(store).await, (0, 2));
-    assert!(queued(store, 10).await.is_empty(), "a discarded letter is not sent again");
-    assert!(store.get("b").await.unwrap().is_some(), "the record itself stays");
+    assert!(
+        queued(store, 10).await.is_empty(),
+        "a discarded letter is not sent again"
+    );
+    assert!(
+        store.get("b").await.unwrap().is_some(),
+        "the record itself stays"
+    );
 
     // All of them; then nothing is left to discard or retry.
     assert_eq!(store.discard_dead_letters(None).await.unwrap(), 2);
@@ -606,7 +616,10 @@ pub async fn discarded_dead_letters_leave_and_are_not_sent_again<S: Store>(store
         version: 2,
         ..letter("a", T0 + 20)
     };
-    store.settle(&[], std::slice::from_ref(&again)).await.unwrap();
+    store
+        .settle(&[], std::slice::from_ref(&again))
+        .await
+        .unwrap();
     assert_eq!(store.dead_letters().await.unwrap(), [again]);
     assert_eq!(
         store

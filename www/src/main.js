@@ -5,7 +5,7 @@
 // URL parameters: `seed` (default 42) seeds the demo workflows' randomness; `speed` (default 1)
 // divides their waits (the tests run them fast).
 import { Tracker } from 'runledger';
-import { $, h, duration, fillTable, relative, time } from './format.js';
+import { $, h, duration, fillTable, relative, time, title } from './format.js';
 import { WORKFLOWS, prng } from './workflows.js';
 import { historyList } from './history-list.js';
 import { showDetail } from './detail.js';
@@ -316,6 +316,8 @@ async function openRefused() {
 }
 async function refreshDeadLetters() {
   const dead = await tracker.deadLetters();
+  // Each run by its name (the id below it), as the history shows it.
+  const runs = await Promise.all(dead.map((d) => tracker.get(d.id).catch(() => null)));
   const one = async (verb, d) => {
     if (verb === 'retry') await tracker.retryDeadLetters([d.id]); else await tracker.discardDeadLetters([d.id]);
     $('retry-result').textContent = verb === 'retry' ? `${d.id} is being sent again.` : `${d.id} was discarded: it stays in your history here and is not sent again.`;
@@ -323,7 +325,8 @@ async function refreshDeadLetters() {
     refreshDeadLetters();
   };
   fillTable($('dead-letters'), ['Run', 'Why the server refused it', 'When', ''],
-    dead.map((d) => [h('button', { type: 'button', className: 'link', title: 'Open this run', onclick: () => openLocal(d.id) }, d.id), d.reason, `${time(d.at)} (${relative(d.at)})`,
+    dead.map((d, i) => [h('button', { type: 'button', className: 'link', title: 'Open this run', onclick: () => openLocal(d.id) },
+      runs[i] ? title(runs[i]) : 'a run no longer stored here', h('br'), h('small', {}, d.id)), d.reason, `${time(d.at)} (${relative(d.at)})`,
       h('span', { className: 'buttons' },
         h('button', { type: 'button', 'data-retry': d.id, onclick: () => one('retry', d) }, 'Send again'),
         h('button', { type: 'button', 'data-discard': d.id, onclick: () => one('discard', d) }, 'Discard'))]),
