@@ -242,6 +242,29 @@ test('refused runs: the banner opens a list where each is inspected, sent again 
   await context.close();
 });
 
+test('under npm start the viewer is up before the server: it says "server starting", then connects by itself', async () => {
+  // What scripts/serve.mjs answers while start.sh still builds the server.
+  stack.config.serverState = 'starting';
+  try {
+    const { context, page } = await openViewer({ hash: '#team' });
+    await waitIndicator(page, /Server starting/);
+    await page.waitForSelector('#team-error:not([hidden])');
+    assert.match(await page.textContent('#team-error'), /The shared server is starting.*connects by itself/);
+    assert.equal(await page.textContent('#team-live'), 'server starting…');
+    assert.doesNotMatch(await page.textContent('#notice'), /unreachable|cannot be reached|could not be read/i);
+    await shot(page, 'server-starting');
+    // The server is up: the page notices within a few seconds, with no reload.
+    stack.config.serverState = 'up';
+    await page.waitForSelector('#team-live[data-state=live]', { timeout: 15_000 });
+    await waitIndicator(page, /Synced/);
+    assert.ok(await page.isHidden('#team-error'));
+    assert.deepEqual(page.errors, []);
+    await context.close();
+  } finally {
+    delete stack.config.serverState;
+  }
+});
+
 test('two tabs stay in step: runs and the offline switch show in both', async () => {
   const { context, page: a } = await openViewer();
   const { page: b } = await openViewer({ context });
