@@ -21,7 +21,7 @@ case "$mode" in
   start) profile=wasm-start ;;
   *) echo "[build] RUNLEDGER_BUILD must be full or start; got '$mode'" >&2; exit 2 ;;
 esac
-wasm=target/wasm32-unknown-unknown/$profile/runledger.wasm
+wasm=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$profile/runledger.wasm
 
 # build_wasm OUT_NAME [cargo flags…]
 build_wasm() {

@@ -115,7 +115,7 @@ fi
 build_pid=
 step "ingest server built ($((SECONDS - server_t0))s)"
 
-target/"$SERVER_PROFILE"/runledger-server --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --listen "$SERVER_LISTEN" \
+"${CARGO_TARGET_DIR:-target}/$SERVER_PROFILE/runledger-server" --db "${RUNLEDGER_DB:-sqlite:./runledger.db}" --listen "$SERVER_LISTEN" \
   --cors-origin "http://127.0.0.1:${PORT}" --cors-origin "http://localhost:${PORT}" &
 server_pid=$!
 for _ in $(seq 1 150); do
