@@ -3,8 +3,8 @@
 # (reusing what is already built), serves the viewer as soon as the package is built, starts
 # the server on its embedded SQLite default when it is built. Ctrl-C stops both.
 #
-# Both builds run at once, each with a light profile (Cargo.toml: `wasm-start` for the
-# browser wasm only, `start` for the server): a fresh clone's first run waits for them. Every
+# Both builds run at once: the browser wasm only (release profile) and the server with its
+# light `start` profile (Cargo.toml), which a fresh clone's first run waits for. Every
 # long step says what it does, roughly how long it takes the first time, how far it is and
 # how long it took. The viewer says "server starting" until the server is up. The package is
 # rebuilt only when its inputs changed since the last `npm start` built it.
