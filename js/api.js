@@ -101,7 +101,7 @@ function broken(call, tracker, cause) {
 
 // The calls that return a promise: once broken they reject instead of throwing.
 const ASYNC = new Set(['open', 'openFile', 'flush', 'get', 'history', 'lineage', 'byExternalId', 'stats', 'prune',
-  'rebuildStats', 'delete', 'clear', 'sync', 'deadLetters', 'retryDeadLetters', 'close']);
+  'rebuildStats', 'delete', 'clear', 'sync', 'deadLetters', 'retryDeadLetters', 'discardDeadLetters', 'close']);
 
 function guard(call, fn) {
   const name = call.replace(/^Tracker\./, '');

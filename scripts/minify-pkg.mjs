@@ -26,7 +26,8 @@ function pointSnippetsAtPkg(glue) {
 }
 
 pointSnippetsAtPkg('runledger_core.js');
-pointSnippetsAtPkg('runledger_node.js');
+// `RUNLEDGER_BUILD=start` (npm start) builds the browser glue only.
+if (existsSync(join(pkg, 'runledger_node.js'))) pointSnippetsAtPkg('runledger_node.js');
 if (existsSync(join(pkg, 'snippets'))) rmSync(join(pkg, 'snippets'), { recursive: true });
 
 const browserModules = ['browser.js', 'api.js', 'values.js', 'runledger_core.js',

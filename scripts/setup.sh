@@ -2,8 +2,8 @@
 # Installs everything the build and the tests need, on a fresh machine or an old one.
 # Idempotent: each step checks before it installs.
 #   bash scripts/setup.sh           what building, starting and testing need (npm test)
-#   bash scripts/setup.sh --start   only what `npm start` needs: no Chromium, PostgreSQL or
-#                                   sqlite3 CLI (only the tests use those)
+#   bash scripts/setup.sh --start   only what `npm start` needs: no Chromium, PostgreSQL,
+#                                   sqlite3 CLI or .venv-interop (only the tests use those)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,9 +67,9 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
 fi
 
 # The interop tests check runledger's OTLP and OpenLineage against the official Python
-# libraries (tests/interop/*.py), in a venv of their own.
+# libraries (tests/interop/*.py), in a venv of their own: only the tests need it.
 interop_python=.venv-interop/bin/python
-if ! "$interop_python" -c 'import opentelemetry.proto, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, openlineage.client' 2>/dev/null; then
+if [ -n "$for_tests" ] && ! "$interop_python" -c 'import opentelemetry.proto, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, openlineage.client' 2>/dev/null; then
   step "creating .venv-interop (opentelemetry-proto, opentelemetry-sdk, the OTLP/HTTP exporter, openlineage-python)"
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
     as_root apt-get update -qq

@@ -75,6 +75,47 @@ fn everything_comes_back_after_reopening() {
     assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
 }
 
+#[test]
+fn discarded_dead_letters_stay_discarded_after_reopening_and_compaction() {
+    let dir = temp_dir("discard");
+    let store = open(&dir);
+    let batch: Vec<_> = (0..3)
+        .map(|i| sample(&format!("e{i}"), "wf", T0 + i * 1000, Status::Success))
+        .collect();
+    block_on(store.write(&batch)).unwrap();
+    let refused: Vec<DeadLetter> = (0..3)
+        .map(|i| DeadLetter {
+            id: format!("e{i}"),
+            version: 1,
+            reason: "refused".into(),
+            at: T0 + 10 + i,
+        })
+        .collect();
+    block_on(store.settle(&[], &refused)).unwrap();
+    assert_eq!(
+        block_on(store.discard_dead_letters(Some(&["e1".to_string()]))).unwrap(),
+        1
+    );
+    drop(store);
+    // Replayed from the log: e1's letter stays gone, nothing is queued again.
+    let again = open(&dir);
+    let left: Vec<String> = block_on(again.dead_letters())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(left, ["e0", "e2"]);
+    assert_eq!(block_on(again.outbox_counts()).unwrap().pending, 0);
+    assert_eq!(block_on(again.discard_dead_letters(None)).unwrap(), 2);
+    // Compaction writes the index from the state: still none after another reopen.
+    again.compact().unwrap();
+    drop(again);
+    let third = open(&dir);
+    assert!(block_on(third.dead_letters()).unwrap().is_empty());
+    assert_eq!(block_on(third.outbox_counts()).unwrap().dead_lettered, 0);
+    assert_eq!(ids(&third), ["e2", "e1", "e0"]);
+}
+
 /// Runs `e{i}` one second apart, one write (one frame) each.
 fn write_runs(store: &FileStore<StdFileIo>, runs: std::ops::Range<i64>) {
     for i in runs {

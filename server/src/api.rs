@@ -28,6 +28,7 @@ use sqlx::{AnyPool, Arguments, Row};
 use crate::db;
 use crate::error::AppError;
 use crate::rollups::{self, Scope};
+use crate::search;
 use crate::state::{authorize_read, AppState};
 
 /// The read routes.
@@ -210,8 +211,9 @@ async fn user_executions(
     .into_response())
 }
 
-/// `GET /api/v1/executions?workflow_id=&user_id=&status=&since=&until=&cursor=&limit=`:
-/// newest first, cursor pagination that stays stable while new executions arrive.
+/// `GET /api/v1/executions?workflow_id=&user_id=&database_type=&status=&since=&until=&q=&cursor=&limit=`:
+/// newest first, cursor pagination that stays stable while new executions arrive. With `q`,
+/// the matches among at most [`search::SCAN_WINDOW`] executions read (see [`crate::search`]).
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -219,8 +221,23 @@ async fn list(
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
     let limit = limit(&params, 50)?;
-    let mut q = Select::new(RECORDS);
+    let words = search::words(params.get("q"))?;
+    let mut q = if words.is_empty() {
+        Select::new(RECORDS)
+    } else {
+        // Only the records the database finds the words in come back whole.
+        let mut q = Select::new("SELECT id, started_at, CASE WHEN 1 = 1");
+        for pattern in search::like_patterns(&words) {
+            q.and(" AND lower(record) LIKE ? ESCAPE '!'", pattern);
+        }
+        q.sql
+            .push_str(" THEN record ELSE '' END FROM executions WHERE 1 = 1");
+        q
+    };
     q.and(" AND tenant = ?", tenant);
+    if let Some(d) = params.get("database_type") {
+        q.and(" AND database_type = ?", d.clone());
+    }
     if let Some(w) = params.get("workflow_id") {
         q.and(" AND workflow_id = ?", w.clone());
     }
@@ -248,6 +265,11 @@ async fn list(
             .and(", ?)", c.id);
     }
     q.sql.push_str(" ORDER BY started_at DESC, id DESC");
+    if !words.is_empty() {
+        q.and(" LIMIT ?", search::SCAN_WINDOW);
+        let window = q.records(&state.pool).await?;
+        return searched(window, &words, limit);
+    }
     q.and(" LIMIT ?", limit + 1);
     let mut rows = q.records(&state.pool).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| {
@@ -264,6 +286,48 @@ async fn list(
         .map(|(_, _, record)| summary_json(record))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+/// The first `limit` matches of a search window (rows whose record is blank did not pass the
+/// database's pre-filter), and where to go on: after the last match returned when there may be
+/// more, after the window when it was read to its end and was full.
+fn searched(
+    window: Vec<(String, i64, String)>,
+    words: &[String],
+    limit: i64,
+) -> Result<Response, AppError> {
+    let full = window.len() as i64 == search::SCAN_WINDOW;
+    let mut items = Vec::new();
+    // The index of the last row read, when rows may follow it.
+    let mut resume = window.len().checked_sub(1).filter(|_| full);
+    for (i, (_, _, record)) in window.iter().enumerate() {
+        if record.is_empty() {
+            continue;
+        }
+        let e: Execution = serde_json::from_str(record)
+            .map_err(|e| AppError::Database(sqlx::Error::Decode(Box::new(e))))?;
+        if !search::matches(&e, words) {
+            continue;
+        }
+        items.push(serde_json::to_value(e.summary()).expect("an execution always serializes"));
+        if items.len() as i64 == limit {
+            resume = (i + 1 < window.len() || full).then_some(i);
+            break;
+        }
+    }
+    let next_cursor = resume.map(|i| {
+        let (id, started_at, _) = &window[i];
+        Cursor {
+            started_at: *started_at,
+            id: id.clone(),
+        }
+        .encode()
+    });
+    let scanned = resume.map_or(window.len(), |i| i + 1);
+    Ok(
+        Json(json!({ "items": items, "next_cursor": next_cursor, "scanned": scanned }))
+            .into_response(),
+    )
 }
 
 /// The one group of a stats query over `cells`, if anything matched.

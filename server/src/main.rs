@@ -32,6 +32,7 @@ mod receivers;
 mod record_input;
 mod rollups;
 mod schema;
+mod search;
 mod serve;
 mod state;
 mod team;

@@ -112,6 +112,9 @@ impl Store for AnyStore {
     async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
         delegate!(self, s => s.retry_dead_letters(ids).await)
     }
+    async fn discard_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        delegate!(self, s => s.discard_dead_letters(ids).await)
+    }
     async fn cells(
         &self,
         from_slot: Option<i64>,

@@ -619,6 +619,27 @@ impl Tracker {
         })
     }
 
+    /// Gives up sending refused records (all, or those with the given ids): their dead letters
+    /// go and they are not sent again; the runs stay in the history. Resolves to how many.
+    #[wasm_bindgen(js_name = discardDeadLetters, unchecked_return_type = "Promise<number>")]
+    pub fn discard_dead_letters(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        let ids = if ids.is_undefined() || ids.is_null() {
+            Ok(None)
+        } else {
+            decode::<Vec<String>>("ids", ids).map(Some)
+        };
+        promise(async move {
+            let ids = ids?;
+            let n = engine.store.discard_dead_letters(ids.as_deref()).await?;
+            engine.sync.uploader.refresh_counts(&engine.store).await?;
+            Ok(JsValue::from(n as u32))
+        })
+    }
+
     /// Replaces the API key (or removes it with `null`); resumes a sync paused by a refused
     /// key.
     #[wasm_bindgen(js_name = setApiKey)]

@@ -396,6 +396,13 @@ impl Store for MemoryStore {
         Ok(chosen.len())
     }
 
+    async fn discard_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        let mut dead = self.dead.borrow_mut();
+        let before = dead.len();
+        dead.retain(|id, _| ids.is_some_and(|ids| !ids.contains(id)));
+        Ok(before - dead.len())
+    }
+
     async fn cells(
         &self,
         from_slot: Option<i64>,

@@ -128,6 +128,10 @@ pub trait Store {
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
     /// Puts refused records (all, or those in `ids`) back in the outbox; returns how many.
     async fn retry_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError>;
+    /// Gives up sending refused records (all, or those in `ids`): their dead letters go, in one
+    /// step, and they are not queued again; the records themselves stay stored. Returns how
+    /// many dead letters were removed.
+    async fn discard_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError>;
     /// Rollup cells whose slot is within the inclusive bounds, kept in step with the records
     /// by every write, delete and clear (in the same transaction).
     async fn cells(

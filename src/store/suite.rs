@@ -74,6 +74,7 @@ where
     written_records_wait_in_the_outbox_until_acknowledged(&make("outbox").await).await;
     a_record_changed_in_flight_is_sent_again(&make("in_flight").await).await;
     refused_records_are_dead_lettered_kept_and_retryable(&make("dead_letters").await).await;
+    discarded_dead_letters_leave_and_are_not_sent_again(&make("discard").await).await;
     rollups_follow_every_change_and_equal_a_rebuild(&make("rollups").await, 7, 120).await;
     node_failures_outputs_and_external_ids_are_found_through_indexes(&make("lineage").await).await;
     pruning_goes_oldest_first_and_keeps_running_and_unsynced_records(&make("prune").await).await;
@@ -553,6 +554,80 @@ pub async fn refused_records_are_dead_lettered_kept_and_retryable<S: Store>(stor
     assert_eq!(ids(&queued(store, 10).await), ["bad"]);
     // Once a version is accepted, nothing about it is left behind.
     store.settle(&[synced("bad", 1)], &[]).await.unwrap();
+    assert_eq!(counts(store).await, (0, 0));
+}
+
+/// Discarding dead letters (some by id, then the rest) removes them without queueing them
+/// again; the records stay stored, and a later refusal of a newer version is a new letter.
+pub async fn discarded_dead_letters_leave_and_are_not_sent_again<S: Store>(store: &S) {
+    store
+        .write(&[
+            sample("a", "wf", T0, Status::Success),
+            sample("b", "wf", T0 + 1, Status::Failed),
+            sample("c", "wf", T0 + 2, Status::Success),
+        ])
+        .await
+        .unwrap();
+    let letter = |id: &str, at: i64| DeadLetter {
+        id: id.into(),
+        version: 1,
+        reason: format!("{id} failed the server's checks"),
+        at,
+    };
+    let refused = [
+        letter("a", T0 + 10),
+        letter("b", T0 + 11),
+        letter("c", T0 + 12),
+    ];
+    store.settle(&[], &refused).await.unwrap();
+    assert_eq!(counts(store).await, (0, 3));
+
+    // By id: only the named ones go; an unknown id (and a repeated one) counts nothing.
+    let named = ["b".to_string(), "nope".to_string(), "b".to_string()];
+    assert_eq!(store.discard_dead_letters(Some(&named)).await.unwrap(), 1);
+    assert_eq!(
+        store.dead_letters().await.unwrap(),
+        [refused[0].clone(), refused[2].clone()]
+    );
+    assert_eq!(counts(store).await, (0, 2));
+    assert!(
+        queued(store, 10).await.is_empty(),
+        "a discarded letter is not sent again"
+    );
+    assert!(
+        store.get("b").await.unwrap().is_some(),
+        "the record itself stays"
+    );
+
+    // All of them; then nothing is left to discard or retry.
+    assert_eq!(store.discard_dead_letters(None).await.unwrap(), 2);
+    assert_eq!(counts(store).await, (0, 0));
+    assert_eq!(store.discard_dead_letters(None).await.unwrap(), 0);
+    assert_eq!(store.retry_dead_letters(None).await.unwrap(), 0);
+    assert!(queued(store, 10).await.is_empty());
+    assert_eq!(history(store, HistoryQuery::default()).await.len(), 3);
+
+    // A newer version is sent, and refused again: a new letter, discardable in turn.
+    let mut a = sample("a", "wf", T0, Status::Success);
+    a.version = 2;
+    store.write(std::slice::from_ref(&a)).await.unwrap();
+    assert_eq!(ids(&queued(store, 10).await), ["a"]);
+    let again = DeadLetter {
+        version: 2,
+        ..letter("a", T0 + 20)
+    };
+    store
+        .settle(&[], std::slice::from_ref(&again))
+        .await
+        .unwrap();
+    assert_eq!(store.dead_letters().await.unwrap(), [again]);
+    assert_eq!(
+        store
+            .discard_dead_letters(Some(&["a".to_string()]))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(counts(store).await, (0, 0));
 }
 

@@ -196,6 +196,7 @@ test(`fuzz: random values into every public call give typed errors only, and the
     ['tracker.delete', () => tracker.delete(g.value())],
     ['tracker.prune', () => tracker.prune(arg())],
     ['tracker.retryDeadLetters', () => tracker.retryDeadLetters(g.value())],
+    ['tracker.discardDeadLetters', () => tracker.discardDeadLetters(g.value())],
     ['tracker.setSyncEnabled', () => tracker.setSyncEnabled(g.value())],
     ['tracker.setApiKey', () => tracker.setApiKey(g.value())],
     ['tracker.on/off', () => tracker[g.pick(['on', 'off'])](g.value(), g.value())],

@@ -16,9 +16,6 @@ const TYPES = join(ROOT, 'pkg/index.d.ts');
 // into the core (js/capture/), a trap hook for tests/node/trap.test.mjs, and wasm-bindgen's
 // `free` (releases the wasm object without closing: `close()` is the API).
 const INTERNAL = (name) => name.startsWith('__') || name === 'constructor' || name === 'free';
-// Typed ahead of the branch that adds it at runtime (h20: dead-letter discard), so that the
-// merged package has one list of types. Remove once merged.
-const ARRIVING = new Set(['discardDeadLetters']);
 
 /** Compiles index.d.ts alone under `strict` with these `lib`s; fails on any diagnostic. */
 function compile(lib) {
@@ -69,7 +66,7 @@ for (const entry of ['node.js', 'browser.js']) {
     const types = typed();
     assert.deepEqual(Object.keys(lib).sort(), types.values, 'the value exports agree (no initSync, no glue)');
     const members = runtimeMembers(lib.Tracker);
-    assert.deepEqual(members, types.members.filter((m) => !ARRIVING.has(m) || members.includes(m)),
+    assert.deepEqual(members, types.members,
       'Tracker members agree: no per-call wasm methods, no test hooks in the types');
     const statics = Object.getOwnPropertyNames(lib.Tracker)
       .filter((n) => typeof lib.Tracker[n] === 'function' && n !== 'openFile' && !INTERNAL(n)).sort();

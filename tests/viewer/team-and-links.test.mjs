@@ -5,25 +5,18 @@
 // one run of 1,000 nodes). Screenshots go to test-results/viewer-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { launchChromium } from '../../scripts/chromium.mjs';
-import { createStaticServer } from '../../scripts/static-server.mjs';
-import { freePort, sqlite, startServer } from '../server/engines.mjs';
+import { inked, localRows, shot, startStack, teamRows, until } from './harness.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
-const shots = join(root, 'test-results');
-mkdirSync(shots, { recursive: true });
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 const NOW = Date.now();
 
-let browser;
-let pages;
-let origin;
+let stack;
 let server;
-let db;
+let browser;
+let origin;
+const openViewer = (options) => stack.open(options);
 
 const WORKFLOWS = ['retrain-model', 'sync-crm', 'py-etl', 'billing-export', 'scrape-prices', 'daily-digest'];
 const USERS = ['ana', 'ben', 'chen', 'dia', 'eli'];
@@ -68,67 +61,26 @@ function seed() {
     nodes: Array.from({ length: 1000 }, (_, i) => ({ id: `page-${i}`, name: `page ${i}`, status: i % 97 === 0 ? 'error' : 'success',
       startedAt: t0 + i * 600, completedAt: t0 + i * 600 + 900, durationMs: 900, output: { rows: i } })) });
   big.nodeCount = 1000;
-  return { records, quota, running, big };
+  // A value only in one node's output (the invoice number), for the Team search.
+  const invoice = run({ workflowId: 'billing-export', userId: 'ana', startedAt: NOW - 9 * DAY - 5 * HOUR, durationMs: 400,
+    nodes: [{ id: 'render', name: 'render', status: 'success', startedAt: NOW - 9 * DAY - 5 * HOUR, completedAt: NOW - 9 * DAY - 5 * HOUR + 400,
+      durationMs: 400, input: { customer: 'acme' }, output: { invoice: 'INV-2026-77413', total: 1200 } }] });
+  return { records, quota, running, big, invoice };
 }
 const seeded = seed();
 
-async function ingest(records, sdk) {
-  const r = await fetch(`${server.base}/v1/ingest`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ batch_id: `seed-${sdk}-${records[0].id}`, client: { id: `${sdk}-client`, sdk }, records }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
-
 before(async () => {
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  db = sqlite();
-  server = await startServer(['--db', db.url, '--cors-origin', origin]);
+  stack = await startStack();
+  ({ server, browser, origin } = stack);
   // Half the runs come from a Node client, half from a Python one.
   const half = Math.floor(seeded.records.length / 2);
-  await ingest(seeded.records.slice(0, half), 'runledger-node/0.1');
-  await ingest(seeded.records.slice(half), 'runledger-python/0.1');
-  pages = createStaticServer([['/', join(root, 'www', 'dist')]], { '/config.json': { endpoint: server.base } });
-  await new Promise((r) => pages.listen(port, '127.0.0.1', r));
-  browser = await launchChromium();
+  await stack.ingest(seeded.records.slice(0, half), 'runledger-node/0.1');
+  await stack.ingest(seeded.records.slice(half), 'runledger-python/0.1');
 });
 
-after(async () => {
-  await browser?.close();
-  pages?.close();
-  await server?.stop();
-  await db?.stop();
-});
+after(() => stack?.stop());
 
-async function openViewer({ context, viewport = { width: 1280, height: 800 }, hash = '' } = {}) {
-  context ??= await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${origin}/?speed=20${hash}`);
-  await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
-  page.errors = errors;
-  return { context, page };
-}
-const shot = (page, name) => page.screenshot({ path: join(shots, `viewer-${name}.png`), fullPage: true });
-const teamRows = (page) => page.$$eval('#team-history tr[data-id]', (trs) => trs.map((tr) => ({ id: tr.dataset.id, status: tr.dataset.status, text: tr.textContent })));
-const localRows = (page) => page.$$eval('#history tr[data-id]', (trs) => trs.map((tr) => ({ id: tr.dataset.id, status: tr.dataset.status, text: tr.textContent })));
-async function until(page, read, predicate, what) {
-  for (let i = 0; i < 200; i++) {
-    const v = await read(page);
-    if (predicate(v)) return v;
-    await page.waitForTimeout(50);
-  }
-  assert.fail(`timed out waiting for ${what}: ${JSON.stringify(await read(page)).slice(0, 800)}`);
-}
 const options = (page, sel) => page.$$eval(`${sel} option`, (os) => os.map((o) => o.value).filter(Boolean));
-const inked = (page, sel) => page.$eval(sel, (c) => {
-  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let n = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
-  return n;
-});
 
 test('a first visit lands on the Team view: filters list what exists, trends, running now, the right numbers', async () => {
   const { context, page } = await openViewer();
@@ -248,6 +200,40 @@ test('search finds runs by id, error message and a value in a node input or outp
   await context.close();
 });
 
+test('Team search asks the server, which looks into node outputs: a run found by a value only in its output', async () => {
+  const { context, page } = await openViewer({ hash: '#team' });
+  await page.waitForSelector('#team-history tr[data-id]');
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v1/executions?')) asked.push(new URL(r.url()).searchParams); });
+  // Nine days old: far below the first page, and the value is in no summary the list shows.
+  assert.ok(!(await teamRows(page)).some((r) => r.id === seeded.invoice.id));
+  await page.fill('#team-filters [name=q]', 'inv-2026-77413');
+  const found = await until(page, teamRows, (r) => r.length === 1, 'the run whose node output holds the invoice number');
+  assert.equal(found[0].id, seeded.invoice.id);
+  assert.ok(asked.some((p) => p.get('q') === 'inv-2026-77413'), 'the search words went to the server');
+  assert.equal(await page.textContent('#team-count'), '(1)');
+  await shot(page, 'team-search-node-output');
+  await page.click(`#team-history tr[data-id="${seeded.invoice.id}"]`);
+  await page.waitForSelector('#detail[open]');
+  assert.match(await page.textContent('#detail'), /INV-2026-77413/);
+  await context.close();
+});
+
+test('the Team database-type filter is applied by the server: full pages, the right count', async () => {
+  const { context, page } = await openViewer({ hash: '#team' });
+  await page.waitForSelector('#team-history tr[data-id]');
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v1/executions?')) asked.push(new URL(r.url()).searchParams); });
+  await page.selectOption('#team-filters [name=database_type]', 'bigquery');
+  const rows = await until(page, teamRows, (r) => r.length > 0 && r.every((x) => /bigquery_events/.test(x.text)), 'bigquery queries only');
+  assert.equal(rows.length, 5, 'all five bigquery queries, and nothing else');
+  assert.equal(await page.textContent('#team-count'), '(5)', 'no "more" left: the server filtered, not the page');
+  assert.ok(asked.some((p) => p.get('database_type') === 'bigquery'));
+  assert.ok(await page.isHidden('#team-more'));
+  await shot(page, 'team-database-type');
+  await context.close();
+});
+
 test('dates read with times and relative times; a date range picks runs between two times', async () => {
   const { context, page } = await openViewer({ hash: '#runs' });
   await page.check('#offline');
@@ -357,7 +343,8 @@ test('100,000 local executions: the history keeps only a window of rows in the p
   // Page by page ("Load more", which scrolling near the end also presses).
   for (let i = 0; i < 40 && await loadedNow() < 1000; i++) {
     const before = await loadedNow();
-    await page.click('#more');
+    // Pressed in the page: rows repainting around the button under load can take a pointer click.
+    await page.$eval('#more', (b) => b.click());
     await page.waitForFunction((n) => Number(document.querySelector('#history').dataset.loaded) > n, before, { timeout: 20_000 });
   }
   await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));

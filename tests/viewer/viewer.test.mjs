@@ -4,71 +4,29 @@
 // Needs www/dist and target/server/runledger-server (npm test builds both first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { launchChromium } from '../../scripts/chromium.mjs';
-import { createStaticServer } from '../../scripts/static-server.mjs';
-import { freePort, sqlite, startServer } from '../server/engines.mjs';
+import { localRows as rows, shot, startStack, until } from './harness.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
-const shots = join(root, 'test-results');
-mkdirSync(shots, { recursive: true });
-let browser;
-let pages;
-let origin;
+let stack;
 let server;
-let db;
 
 before(async () => {
-  // The server must allow the page's origin, and the page must know the server's address
-  // (from /config.json, as under `npm start`): pick the page's port first.
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  db = sqlite();
-  // --test-faults: the dead-letter test has the server refuse one request.
-  server = await startServer(['--db', db.url, '--cors-origin', origin, '--test-faults']);
-  pages = createStaticServer([['/', join(root, 'www', 'dist')]], { '/config.json': { endpoint: server.base } });
-  await new Promise((r) => pages.listen(port, '127.0.0.1', r));
-  browser = await launchChromium();
+  // --test-faults: the dead-letter test has the server refuse requests.
+  stack = await startStack({ serverArgs: ['--test-faults'] });
+  ({ server } = stack);
 });
 
-after(async () => {
-  await browser?.close();
-  pages?.close();
-  await server?.stop();
-  await db?.stop();
-});
+after(() => stack?.stop());
 
 /** A fresh browser profile (its own IndexedDB) with the viewer open; demo waits run 20× faster. */
-async function openViewer({ context, viewport = { width: 1280, height: 800 }, hash = '#runs', speed = 20 } = {}) {
-  context ??= await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${origin}/?speed=${speed}${hash}`);
-  await page.waitForSelector('body[data-ready=true]', { timeout: 15_000 });
-  page.errors = errors;
-  return { context, page };
-}
+const openViewer = ({ hash = '#runs', ...options } = {}) => stack.open({ hash, ...options });
 
-const rows = (page) => page.$$eval('#history tr[data-id]', (trs) => trs.map((tr) => ({ id: tr.dataset.id, status: tr.dataset.status, text: tr.textContent })));
-
-async function waitRows(page, predicate, what) {
-  for (let i = 0; i < 200; i++) {
-    const current = await rows(page);
-    if (predicate(current)) return current;
-    await page.waitForTimeout(50);
-  }
-  assert.fail(`timed out waiting for ${what}; rows: ${JSON.stringify(await rows(page))}`);
-}
+const waitRows = (page, predicate, what) => until(page, rows, predicate, what);
 
 const indicator = (page) => page.textContent('#sync-indicator');
 async function waitIndicator(page, pattern) {
   await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#sync-indicator').textContent), pattern.source, { timeout: 15_000 })
     .catch(async () => assert.fail(`sync indicator never matched ${pattern}: "${await indicator(page)}"`));
 }
-
-const shot = (page, name) => page.screenshot({ path: join(shots, `viewer-${name}.png`), fullPage: true });
 
 const serverIds = async () => (await (await fetch(`${server.base}/api/v1/executions?limit=1000`)).json()).items.map((e) => e.id);
 
@@ -218,32 +176,93 @@ test('offline: runs wait as pending and are not sent; online: they sync and appe
   await context.close();
 });
 
-test('a record the server refuses is dead-lettered with its reason, listed, and retried', async () => {
+test('refused runs: the banner opens a list where each is inspected, sent again or discarded', async () => {
   const { context, page } = await openViewer();
   await waitIndicator(page, /Synced/);
-  await page.check('#offline');
-  await page.click('[data-workflow=nightly-report]');
-  const [run] = await waitRows(page, (r) => r.length === 1 && r[0].status === 'timeout', 'the run');
-  await waitIndicator(page, /Offline: 1 pending/);
-  // The next ingest request is refused as malformed: a batch of one record is dead-lettered.
-  const plan = await fetch(`${server.base}/v1/__test/faults`, { method: 'POST', body: JSON.stringify({ fail: [{ status: 400 }] }) });
-  assert.equal(plan.status, 204);
-  await page.uncheck('#offline');
+  const refuse = async (workflow) => {
+    await page.check('#offline');
+    const before = new Set((await rows(page)).map((r) => r.id));
+    await page.click(`[data-workflow=${workflow}]`);
+    const [run] = (await waitRows(page, (r) => r.some((x) => !before.has(x.id) && x.status !== 'running'), `the ${workflow} run`)).filter((x) => !before.has(x.id));
+    // The next ingest request is refused as malformed: the batch of this one run is refused.
+    const plan = await fetch(`${server.base}/v1/__test/faults`, { method: 'POST', body: JSON.stringify({ fail: [{ status: 400 }] }) });
+    assert.equal(plan.status, 204);
+    await page.uncheck('#offline');
+    return run;
+  };
+  const kept = await refuse('nightly-report');
   await waitIndicator(page, /1 refused by the server/);
-  await page.click('#tab-settings');
-  await page.waitForSelector('#dead-letters tbody tr button.link');
-  const letter = await page.textContent('#dead-letters tbody');
-  assert.ok(letter.includes(run.id), letter);
-  assert.match(letter, /400|refused|invalid|malformed/i);
-  await shot(page, 'dead-letters');
-  assert.match(await page.textContent('#notice'), /could not be sent to the server.*refused 1 record/, 'the background error is shown, in words');
-  await page.click('#retry-dead');
+  const dropped = await refuse('import-orders');
+  await waitIndicator(page, /2 refused by the server/);
+
+  // The banner speaks plainly and offers the list; so does the pill.
+  const notice = await page.textContent('#notice');
+  assert.match(notice, /The server refused 1 run\(s\).*kept in this browser/);
+  assert.doesNotMatch(notice, /tracker|deadLetters|dead.letter|record\(s\)/i, 'no developer words in the banner');
+  await page.click('#notice button:has-text("Review refused runs")');
+  await page.waitForSelector('#refused[open] #dead-letters tbody tr button.link');
+  const list = await page.textContent('#dead-letters tbody');
+  assert.ok(list.includes(kept.id) && list.includes(dropped.id), list);
+  assert.match(list, /400|refused|invalid|malformed|cannot read/i);
+  await shot(page, 'refused-runs');
+
+  // Inspect: the run opens above the list.
+  await page.click(`#dead-letters button.link:has-text("${dropped.id}")`);
+  await page.waitForSelector('#detail[open]');
+  assert.equal(await page.textContent('#detail [data-testid=run-id]'), dropped.id);
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#detail').open);
+
+  // Discard one: it leaves the list, stays in the history here, and is never sent.
+  await page.click(`#dead-letters [data-discard="${dropped.id}"]`);
+  await page.waitForFunction((id) => !document.querySelector(`#dead-letters [data-discard="${id}"]`), dropped.id);
+  assert.match(await page.textContent('#retry-result'), /discarded: it stays in your history here and is not sent again/);
+  await waitIndicator(page, /1 refused by the server/);
+  // Send the other again: it reaches the server.
+  await page.click(`#dead-letters [data-retry="${kept.id}"]`);
   await waitIndicator(page, /Synced/);
-  assert.match(await page.textContent('#retry-result'), /1 refused run\(s\) are being sent again/);
-  assert.equal(await page.textContent('#notice'), '', 'the error is cleared once everything is synced');
-  assert.ok((await serverIds()).includes(run.id), 'the retried record reached the server');
   await page.waitForSelector('#dead-letters tbody td.empty');
+  await page.keyboard.press('Escape');
+  const onServer = await serverIds();
+  assert.ok(onServer.includes(kept.id), 'the run sent again reached the server');
+  assert.ok(!onServer.includes(dropped.id), 'the discarded run was not sent');
+  assert.ok((await rows(page)).some((r) => r.id === dropped.id), 'the discarded run is still in the history here');
+  const letters = await page.evaluate(() => globalThis.runledgerViewer.tracker.deadLetters());
+  assert.deepEqual(letters, []);
+  assert.equal(await page.textContent('#notice'), '', 'the banner is cleared once everything is synced');
+
+  // Discarded for good: a reload (the same IndexedDB) lists nothing and sends nothing.
+  await page.reload();
+  await page.waitForSelector('body[data-ready=true]');
+  await waitIndicator(page, /Synced/);
+  assert.ok(!(await serverIds()).includes(dropped.id));
+  await page.click('#tab-settings');
+  assert.match(await page.textContent('#refused-summary'), /None/);
+  assert.ok(await page.isDisabled('#refused-review'));
   await context.close();
+});
+
+test('under npm start the viewer is up before the server: it says "server starting", then connects by itself', async () => {
+  // What scripts/serve.mjs answers while start.sh still builds the server.
+  stack.config.serverState = 'starting';
+  try {
+    const { context, page } = await openViewer({ hash: '#team' });
+    await waitIndicator(page, /Server starting/);
+    await page.waitForSelector('#team-error:not([hidden])');
+    assert.match(await page.textContent('#team-error'), /The shared server is starting.*connects by itself/);
+    assert.equal(await page.textContent('#team-live'), 'server starting…');
+    assert.doesNotMatch(await page.textContent('#notice'), /unreachable|cannot be reached|could not be read/i);
+    await shot(page, 'server-starting');
+    // The server is up: the page notices within a few seconds, with no reload.
+    stack.config.serverState = 'up';
+    await page.waitForSelector('#team-live[data-state=live]', { timeout: 15_000 });
+    await waitIndicator(page, /Synced/);
+    assert.ok(await page.isHidden('#team-error'));
+    assert.deepEqual(page.errors, []);
+    await context.close();
+  } finally {
+    delete stack.config.serverState;
+  }
 });
 
 test('two tabs stay in step: runs and the offline switch show in both', async () => {

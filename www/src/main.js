@@ -5,7 +5,7 @@
 // URL parameters: `seed` (default 42) seeds the demo workflows' randomness; `speed` (default 1)
 // divides their waits (the tests run them fast).
 import { Tracker } from 'runledger';
-import { $, h, duration, fillTable, relative, time } from './format.js';
+import { $, h, duration, fillTable, relative, time, title } from './format.js';
 import { WORKFLOWS, prng } from './workflows.js';
 import { historyList } from './history-list.js';
 import { showDetail } from './detail.js';
@@ -21,15 +21,19 @@ const SPEED = Math.max(0.1, Number(params.get('speed') ?? 1));
 const DB_NAME = params.get('db') ?? 'runledger-demo';
 const KEYS = { offline: `${DB_NAME}:offline`, retention: `${DB_NAME}:retention`, runNo: `${DB_NAME}:run-no` };
 
-function notify(message, kind = 'info', source = '') {
+function notify(message, kind = 'info', source = '', action = null) {
   const el = $('notice');
-  el.textContent = message;
+  el.replaceChildren(message, ...(action ? [' ', h('button', { type: 'button', className: 'link', onclick: action.run }, action.label)] : []));
   el.dataset.kind = kind;
   el.dataset.source = source;
 }
 
 // `npm start` serves /config.json with the ingest server's address (null: no server).
 const config = await fetch('./config.json').then((r) => (r.ok ? r.json() : {}), () => ({}));
+// Under `npm start` the viewer is up while the server may still be building: "starting",
+// then "up" (or "failed").
+let serverState = config.endpoint ? (config.serverState ?? 'up') : null;
+const serverReady = () => serverState === 'up';
 const retention = JSON.parse(localStorage.getItem(KEYS.retention) ?? 'null');
 let tracker;
 try {
@@ -48,11 +52,19 @@ try {
 globalThis.runledgerViewer = { tracker };
 /** A background failure in words a user acts on; the technical detail goes to the console. */
 function describeBackgroundError(e) {
+  const refused = /refused (\d+) record\(s\) for good/.exec(e.message);
+  if (e.name === 'SyncError' && refused) return `The server refused ${refused[1]} run(s) and will not take them as they are. They are kept in this browser.`;
   if (e.name === 'SyncError') return `Some runs could not be sent to the server: ${e.message}. They are kept here and sent again automatically.`;
   if (e.name === 'StoreError' || e.name === 'QuotaError') return `Runs could not be saved in this browser: ${e.message}.`;
   return `Something went wrong in the background: ${e.message}.`;
 }
-tracker.on('error', (e) => { notify(describeBackgroundError(e), 'error', e.name); console.error('[runledger]', e); });
+tracker.on('error', (e) => {
+  // While the server is still starting, not reaching it is expected: the pill says so.
+  if (serverState === 'starting' && e.name === 'SyncError' && /cannot be reached/.test(e.message)) { console.info('[runledger] the server is still starting', e.message); return; }
+  const review = /for good/.test(e.message) ? { label: 'Review refused runs', run: () => openRefused() } : null;
+  notify(describeBackgroundError(e), 'error', e.name, review);
+  console.error('[runledger]', e);
+});
 if (tracker.recovered.length) notify(`${tracker.recovered.length} run(s) left running by a closed tab were marked interrupted.`);
 
 // ---- live updates, in this tab and every other one open on the same store ----
@@ -95,7 +107,7 @@ function selectTab(name, focus = false) {
     if (name === 'team' && team) formToHash($('team-filters'), 't.');
   }
   if (name === 'stats') refreshStats();
-  if (name === 'team') team?.show();
+  if (name === 'team' && serverReady()) team?.show();
   if (name === 'settings') refreshDeadLetters();
 }
 tabs.forEach((tab, i) => {
@@ -242,9 +254,11 @@ async function runDemo(workflow) {
 // ---- sync ----
 function describeSync(s) {
   if (!config.endpoint) return ['none', `No ingest server: ${s.pending} kept locally`];
+  if (serverState === 'starting') return ['pending', `Server starting…${s.pending ? ` · ${s.pending} waiting` : ''}`];
+  if (serverState === 'failed') return ['error', 'The server did not start'];
   if (!s.enabled) return ['offline', `Offline: ${s.pending} pending`];
   if (s.paused) return ['error', 'Paused: the server refused the API key'];
-  if (s.deadLettered) return ['dead', `${s.deadLettered} refused by the server${s.pending ? `, ${s.pending} pending` : ''}`];
+  if (s.deadLettered) return ['dead', `${s.deadLettered} refused by the server${s.pending ? `, ${s.pending} pending` : ''}: review`];
   if (s.inFlight) return ['in-flight', `${s.inFlight} in flight, ${s.pending} pending`];
   if (s.pending && s.lastError && /reach|connect|network|fetch/i.test(s.lastError)) return ['error', `Server unreachable · ${s.pending} waiting`];
   if (s.pending) return [s.lastError ? 'error' : 'pending', s.lastError ? `Not sent yet · ${s.pending} waiting` : `${s.pending} pending`];
@@ -257,9 +271,11 @@ function showSync(s) {
   const pill = $('sync-indicator');
   pill.dataset.state = state;
   pill.textContent = text;
-  pill.title = s.lastError ? `${text}. Last error: ${s.lastError}` : text;
+  pill.title = state === 'dead' ? 'Open the list of runs the server refused' : s.lastError ? `${text}. Last error: ${s.lastError}` : text;
+  pill.tabIndex = state === 'dead' ? 0 : -1;
+  if (current === 'settings' || $('refused').open) refreshDeadLetters();
   const facts = [['Server', config.endpoint ?? 'none configured'], ['Switched on', String(s.enabled)], ['Pending', String(s.pending)],
-    ['In flight', String(s.inFlight)], ['Dead-lettered', String(s.deadLettered)], ['Last synced', s.lastSuccessAt ? time(s.lastSuccessAt) : 'never'],
+    ['In flight', String(s.inFlight)], ['Refused by the server', String(s.deadLettered)], ['Last synced', s.lastSuccessAt ? time(s.lastSuccessAt) : 'never'],
     ['Last error', s.lastError ?? 'none'], ['Next attempt', s.nextAttemptAt ? time(s.nextAttemptAt) : '—']];
   $('sync-details').replaceChildren(...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
@@ -286,17 +302,51 @@ $('sync-now').addEventListener('click', async () => {
 $('offline').disabled = !config.endpoint;
 $('sync-now').disabled = $('offline').checked || !config.endpoint;
 
+// Refused runs: the pill (when some are refused), the notice and the settings open one list
+// where each can be opened, sent again or discarded.
+const pill = $('sync-indicator');
+const openIfRefused = () => { if (pill.dataset.state === 'dead') openRefused(); };
+pill.addEventListener('click', openIfRefused);
+pill.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); openIfRefused(); } });
+$('refused-review').addEventListener('click', () => openRefused());
+async function openRefused() {
+  $('retry-result').textContent = '';
+  await refreshDeadLetters();
+  if (!$('refused').open) $('refused').showModal();
+}
 async function refreshDeadLetters() {
   const dead = await tracker.deadLetters();
+  // Each run by its name (the id below it), as the history shows it.
+  const runs = await Promise.all(dead.map((d) => tracker.get(d.id).catch(() => null)));
+  const one = async (verb, d) => {
+    if (verb === 'retry') await tracker.retryDeadLetters([d.id]); else await tracker.discardDeadLetters([d.id]);
+    $('retry-result').textContent = verb === 'retry' ? `${d.id} is being sent again.` : `${d.id} was discarded: it stays in your history here and is not sent again.`;
+    showSync(tracker.syncState());
+    refreshDeadLetters();
+  };
   fillTable($('dead-letters'), ['Run', 'Why the server refused it', 'When', ''],
-    dead.map((d) => [h('button', { type: 'button', className: 'link', onclick: () => openLocal(d.id) }, d.id), d.reason, `${time(d.at)} (${relative(d.at)})`,
-      h('button', { type: 'button', 'data-retry': d.id, onclick: async () => { await tracker.retryDeadLetters([d.id]); $('retry-result').textContent = `${d.id} is being sent again.`; refreshDeadLetters(); } }, 'Send again')]),
+    dead.map((d, i) => [h('button', { type: 'button', className: 'link', title: 'Open this run', onclick: () => openLocal(d.id) },
+      runs[i] ? title(runs[i]) : 'a run no longer stored here', h('br'), h('small', {}, d.id)), d.reason, `${time(d.at)} (${relative(d.at)})`,
+      h('span', { className: 'buttons' },
+        h('button', { type: 'button', 'data-retry': d.id, onclick: () => one('retry', d) }, 'Send again'),
+        h('button', { type: 'button', 'data-discard': d.id, onclick: () => one('discard', d) }, 'Discard'))]),
     'None: the server accepted every run it received.');
   $('retry-dead').disabled = dead.length === 0;
+  $('discard-dead').disabled = dead.length === 0;
+  $('refused-review').disabled = dead.length === 0;
+  $('refused-summary').textContent = dead.length
+    ? `${dead.length} run(s) were refused by the server. They are kept in this browser until you send them again or discard them.`
+    : 'None: the server accepted every run it received.';
 }
 $('retry-dead').addEventListener('click', async () => {
   const n = await tracker.retryDeadLetters();
   $('retry-result').textContent = `${n} refused run(s) are being sent again.`;
+  refreshDeadLetters();
+});
+$('discard-dead').addEventListener('click', async () => {
+  const n = await tracker.discardDeadLetters();
+  $('retry-result').textContent = `${n} refused run(s) discarded: they stay in your history here and are not sent again.`;
+  showSync(tracker.syncState());
   refreshDeadLetters();
 });
 
@@ -351,6 +401,31 @@ function showRemote(e) {
   });
 }
 const team = config.endpoint ? teamView({ endpoint: config.endpoint, apiKey: config.apiKey, onOpen: showRemote, onCompare: showCompare }) : null;
+/** Says that the server is still starting (or did not start), and connects once it is up. */
+function watchServerStart() {
+  const say = () => {
+    $('team-error').hidden = false;
+    $('team-error').textContent = serverState === 'starting'
+      ? 'The shared server is starting: the first `npm start` builds it, which takes a few minutes. This page connects by itself as soon as it is up; runs you record meanwhile are kept here and sent then.'
+      : 'The shared server did not start: the terminal running `npm start` says why. Runs you record are kept in this browser.';
+    $('team-live').dataset.state = serverState === 'starting' ? 'idle' : 'error';
+    $('team-live').textContent = serverState === 'starting' ? 'server starting…' : 'server did not start';
+  };
+  say();
+  const timer = setInterval(async () => {
+    const next = await fetch('./config.json').then((r) => r.json()).then((c) => c.serverState ?? 'up', () => serverState);
+    if (next === serverState) return;
+    serverState = next;
+    showSync(tracker.syncState());
+    if (serverState === 'starting') return;
+    clearInterval(timer);
+    if (serverState !== 'up') { say(); return; }
+    $('team-error').hidden = true;
+    if (current === 'team') team.show();
+    tracker.sync().then(showSync, () => {});
+  }, 1500);
+}
+if (team && !serverReady()) watchServerStart();
 if (!team) {
   $('team-error').hidden = false;
   $('team-error').textContent = 'No shared server is set up for this page. `npm start` runs one; to use another, serve /config.json with its address as "endpoint".';
@@ -367,7 +442,7 @@ const landing = ['runs', 'stats', 'team', 'settings'].includes(named) ? named
 selectTab(landing);
 const linkedRun = named_params.get('run');
 if (linkedRun) {
-  if (landing === 'team' && team) {
+  if (landing === 'team' && team && serverReady()) {
     serverJson(`/api/v1/execution/${encodeURIComponent(linkedRun)}`).then(showRemote, () => notify(`Run ${linkedRun} is not on the server.`, 'error'));
   } else {
     openLocal(linkedRun);

@@ -1,5 +1,6 @@
 // Search over executions: by id, workflow or query text, error message, and any value in a
-// node's input or output. Neither the local store nor the REST API has a text index, so the
+// node's input or output, in this browser's store (the Team view asks the server, which
+// searches the same way: GET /api/v1/executions?q=). The store has no text index, so the
 // search reads the newest executions page by page (within the other filters) and keeps those
 // that match, up to a bounded number read; it says how far it looked.
 

@@ -5,7 +5,6 @@
 import { Chart } from './charts.js';
 import { $, h, card, duration, fillTable, percent, runDuration, title, statusBadge, STATUS_COLORS } from './format.js';
 import { historyList } from './history-list.js';
-import { search } from './search.js';
 import { formToHash, hashToForm } from './url-state.js';
 
 const STATUSES = ['success', 'failed', 'error', 'timeout', 'cancelled', 'interrupted', 'running'];
@@ -84,15 +83,15 @@ export function teamView({ endpoint, apiKey, onOpen, onCompare, onError }) {
     if (until) q.set('until', String(until));
     return q;
   };
-  const readPage = async (cursor, limit) => {
+  // Every filter, the database type and the search words included, is applied by the
+  // server, so pages are full and counts right.
+  const readPage = async (cursor, limit, text) => {
     const q = listQuery();
     q.set('limit', String(Math.min(limit, 1000)));
+    if (text) q.set('q', text);
     if (cursor) q.set('cursor', cursor);
     const page = await api(`/api/v1/executions?${q}`);
-    // The list route has no database-type filter: applied here to what it returns.
-    const type = filters.database_type.value;
-    const items = type ? page.items.filter((e) => e.query?.databaseType === type || e.databaseType === type) : page.items;
-    return { items, nextCursor: page.next_cursor ?? undefined };
+    return { items: page.items, nextCursor: page.next_cursor ?? undefined, scanned: page.scanned };
   };
   let lastSearch;
   const list = historyList({
@@ -100,8 +99,19 @@ export function teamView({ endpoint, apiKey, onOpen, onCompare, onError }) {
     fetchPage: async (cursor, limit) => {
       const text = filters.q.value.trim();
       if (!text) return readPage(cursor, limit);
-      lastSearch = await search({ text, limit, from: cursor, readPage, byId: (id) => api(`/api/v1/execution/${encodeURIComponent(id)}`) });
-      return { items: lastSearch.items, nextCursor: lastSearch.nextCursor };
+      // The server searches node inputs and outputs too, a bounded number of runs per
+      // request; an exact run id comes first whatever the filters.
+      const from = cursor ?? { scanned: 0 };
+      const items = [];
+      if (!cursor && /^[\w-]{8,}$/.test(text)) {
+        const exact = await api(`/api/v1/execution/${encodeURIComponent(text)}`).catch(() => null);
+        if (exact) items.push(exact);
+      }
+      const page = await readPage(from.cursor, limit, text);
+      items.push(...page.items.filter((e) => !items.some((x) => x.id === e.id)));
+      const scanned = from.scanned + (page.scanned ?? page.items.length);
+      lastSearch = { scanned, complete: !page.nextCursor };
+      return { items, nextCursor: page.nextCursor ? { cursor: page.nextCursor, scanned } : undefined };
     },
     onOpen: async (e) => onOpen(await api(`/api/v1/execution/${encodeURIComponent(e.id)}`)),
     onError: (e) => { showError(e); },

@@ -783,6 +783,14 @@ impl Catalog {
         }
     }
 
+    /// Drops dead letters (all, or those named) without queueing them again; returns how many.
+    pub fn discard_dead_letters(&mut self, ids: Option<&[String]>) -> usize {
+        let before = self.dead.len();
+        self.dead
+            .retain(|id, _| ids.is_some_and(|ids| !ids.contains(id)));
+        before - self.dead.len()
+    }
+
     /// Puts dead letters (all, or those named) back in the outbox; returns how many.
     pub fn retry_dead_letters(
         &mut self,

@@ -149,6 +149,10 @@ enum Op {
     Retry {
         ids: Option<Vec<String>>,
     },
+    /// Dead letters given up on (`None`: all of them).
+    Discard {
+        ids: Option<Vec<String>>,
+    },
     Prune {
         ids: Vec<String>,
     },
@@ -640,6 +644,9 @@ impl<F: FileIo> FileStore<F> {
             Op::Retry { ids } => {
                 s.retry_dead_letters(ids.as_deref(), load)?;
             }
+            Op::Discard { ids } => {
+                s.discard_dead_letters(ids.as_deref());
+            }
             Op::Prune { ids } => {
                 for id in ids {
                     s.remove(&id, load)?;
@@ -1038,6 +1045,26 @@ impl<F: FileIo> Store for FileStore<F> {
                 ids: ids.map(<[String]>::to_vec),
             },
             "retry",
+        )?;
+        Ok(n)
+    }
+
+    async fn discard_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        let n = self
+            .state
+            .borrow()
+            .dead()
+            .iter()
+            .filter(|d| ids.is_none_or(|ids| ids.contains(&d.id)))
+            .count();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.commit(
+            Op::Discard {
+                ids: ids.map(<[String]>::to_vec),
+            },
+            "discard",
         )?;
         Ok(n)
     }

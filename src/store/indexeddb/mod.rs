@@ -1011,6 +1011,32 @@ impl Store for IdbStore {
         Ok(chosen.len())
     }
 
+    async fn discard_dead_letters(&self, ids: Option<&[String]>) -> Result<usize, StoreError> {
+        let err = || js_err("discard", ids.map_or(0, <[String]>::len));
+        let tx = self.tx(&[DEAD_LETTERS], IdbTransactionMode::Readwrite, "discard")?;
+        let done = TxDone::new(&tx);
+        let dead = tx.object_store(DEAD_LETTERS).map_err(err())?;
+        let counted = |n: JsValue| n.as_f64().unwrap_or(0.0) as usize;
+        // Counted and deleted in the one transaction: a letter settled meanwhile by another
+        // tab is neither counted nor resurrected.
+        let mut removed = 0;
+        match ids {
+            None => {
+                removed = counted(once(dead.count()).await.map_err(err())?);
+                dead.clear().map_err(err())?;
+            }
+            Some(ids) => {
+                for id in ids {
+                    let range: JsValue = versions_of(id, None).into();
+                    removed += counted(once(dead.count_with_key(&range)).await.map_err(err())?);
+                    dead.delete(&range).map_err(err())?;
+                }
+            }
+        }
+        done.wait().await.map_err(err())?;
+        Ok(removed)
+    }
+
     async fn cells(
         &self,
         from_slot: Option<i64>,
