@@ -33,11 +33,31 @@ pub struct Ingested {
     pub rejected: usize,
 }
 
-/// The SHA-256 of a batch's records in their canonical form: what ties a batch id to its
-/// content (formatting and gzip do not matter; any change to a record does).
-pub fn records_hash(batch: &IngestRequest) -> String {
-    let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
-    crate::auth::hash_bytes(&canonical)
+/// Each record of a batch serialized once, in its canonical form: what is hashed, stored
+/// and compared.
+pub fn record_texts(records: &[Execution]) -> Vec<String> {
+    records.iter().map(to_text).collect()
+}
+
+/// The SHA-256 of a batch's records in their canonical form (`[text,text,…]`, exactly the
+/// bytes of the serialized array, so hashes stored before stay valid): what ties a batch id
+/// to its content (formatting and gzip do not matter; any change to a record does).
+pub fn records_hash(texts: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"[");
+    for (i, text) in texts.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(text.as_bytes());
+    }
+    hasher.update(b"]");
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn now() -> i64 {
@@ -63,7 +83,8 @@ pub async fn ingest(
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }
-    let body_hash = records_hash(&batch);
+    let texts = record_texts(&batch.records);
+    let body_hash = records_hash(&texts);
     let now = now();
     let mut tx = state.pool.begin().await?;
     db::serialize_writers(&mut tx, state.engine).await?;
@@ -82,7 +103,7 @@ pub async fn ingest(
             rejected: 0,
         });
     }
-    let answer = write_records(&mut tx, tenant, &batch.records, now).await?;
+    let answer = write_records(&mut tx, tenant, &batch.records, &texts, now).await?;
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
     crate::notify::announce(&mut tx, &state.live, tenant, &answer.accepted, now).await?;
@@ -178,11 +199,13 @@ fn stored_version(v: i64) -> u64 {
         .unwrap_or(0)
 }
 
-/// Judges and writes a batch's records in the caller's transaction.
+/// Judges and writes a batch's records in the caller's transaction (`texts`: each record
+/// serialized, from [`record_texts`]).
 pub async fn write_records(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     records: &[Execution],
+    texts: &[String],
     now: i64,
 ) -> Result<IngestResponse, sqlx::Error> {
     let mut answer = IngestResponse::default();
@@ -201,7 +224,7 @@ pub async fn write_records(
     let mut deltas = Deltas::default();
     // In record order, as if each record were stored on its own: a later record of the same
     // id is judged against the earlier one.
-    for (record, valid) in records.iter().zip(verdicts) {
+    for ((record, valid), record_text) in records.iter().zip(verdicts).zip(texts) {
         if let Err(reason) = valid {
             answer.rejected.push(Rejected {
                 id: record.id.clone(),
@@ -212,14 +235,14 @@ pub async fn write_records(
         let now_current = current.get(record.id.as_str());
         // A record without a version is stored at the one after the current one.
         let version = next_version(record.version, now_current.map(Current::version));
-        let stamped = if version == record.version {
-            Cow::Borrowed(record)
+        let (stamped, text) = if version == record.version {
+            (Cow::Borrowed(record), record_text.clone())
         } else {
             let mut copy = record.clone();
             copy.version = version;
-            Cow::Owned(copy)
+            let text = to_text(&copy);
+            (Cow::Owned(copy), text)
         };
-        let text = to_text(&stamped);
         let seen = now_current.map(|c| c.seen(record, &text));
         let incoming = Incoming {
             version: record.version,
