@@ -140,7 +140,10 @@ mod tests {
     fn limits_and_times_parse_or_say_why() {
         assert_eq!(limit(&params(&[]), 50).unwrap(), 50);
         assert!(limit(&params(&[("limit", "1001")]), 50).is_err());
-        assert_eq!(millis(&params(&[("since", "5")]), "since").unwrap(), Some(5));
+        assert_eq!(
+            millis(&params(&[("since", "5")]), "since").unwrap(),
+            Some(5)
+        );
         assert!(millis(&params(&[("since", "yesterday")]), "since").is_err());
     }
 }

@@ -139,7 +139,9 @@ pub async fn retention_loop(r: Retention) {
             }
             Ok(Round::Busy) => tracing::info!("retention skipped: another instance is running it"),
             Ok(Round::RanRecently) => {
-                tracing::info!("retention skipped: another instance ran it less than 50 minutes ago")
+                tracing::info!(
+                    "retention skipped: another instance ran it less than 50 minutes ago"
+                )
             }
             Err(e) => tracing::error!(error = %e, "retention failed; it runs again in an hour"),
         }
