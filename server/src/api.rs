@@ -23,7 +23,7 @@ use sqlx::any::AnyArguments;
 use sqlx::{AnyPool, Arguments, Row};
 
 use crate::error::AppError;
-use crate::params::{days, limit, millis, now, param, status, Params};
+use crate::params::{days, limit, millis, now, param, status, Params, MAX_DAYS_ALL};
 use crate::rollups::{self, Scope};
 use crate::state::{authorize_read, AppState};
 
@@ -247,7 +247,7 @@ async fn user_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params, 7)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = since_days(days);
     let scope = Scope::User(user_id.clone());
     let cells = rollups::cells(&state.read_pool, &tenant, &scope, query.slots().0).await?;
@@ -263,7 +263,7 @@ async fn global_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params, 7)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = since_days(days);
     let cells = rollups::cells(&state.read_pool, &tenant, &Scope::Global, query.slots().0).await?;
     Ok(Json(c_stats(one_group(&cells, &query).as_ref(), days)).into_response())
@@ -330,7 +330,7 @@ async fn workflow_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params, 7)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = StatsQuery {
         filter: StatsFilter {
             workflow_id: Some(workflow_id.clone()),

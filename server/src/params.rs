@@ -12,8 +12,12 @@ use crate::error::AppError;
 /// A request's query parameters.
 pub type Params = Query<HashMap<String, String>>;
 
-/// Longest period a stats call may cover: a year of days.
+/// Longest period the Team view's calls (`/api/v1/stats`, `/api/v1/facets`) cover: a year.
 pub const MAX_DAYS: i64 = 366;
+
+/// Longest period DOMAIN.md C's stats routes take (a century: "all of it" without letting
+/// `days` × a day's milliseconds overflow).
+pub const MAX_DAYS_ALL: i64 = 36_600;
 
 /// Now, in milliseconds since the epoch.
 pub fn now() -> i64 {
@@ -49,15 +53,16 @@ pub fn limit(params: &Params, default: i64) -> Result<i64, AppError> {
     Ok(limit)
 }
 
-/// `days`: a whole number from 1 to [`MAX_DAYS`], `default` when absent.
-pub fn days(params: &Params, default: i64) -> Result<i64, AppError> {
+/// `days`: a whole number from 1 to `max` ([`MAX_DAYS`] or [`MAX_DAYS_ALL`]), `default`
+/// when absent.
+pub fn days(params: &Params, default: i64, max: i64) -> Result<i64, AppError> {
     let Some(text) = params.get("days") else {
         return Ok(default);
     };
     match text.parse::<i64>() {
-        Ok(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
+        Ok(d) if (1..=max).contains(&d) => Ok(d),
         _ => Err(AppError::BadRequest(format!(
-            "`days` must be a whole number from 1 to {MAX_DAYS}; got `{text}`"
+            "`days` must be a whole number from 1 to {max}; got `{text}`"
         ))),
     }
 }
@@ -119,10 +124,16 @@ mod tests {
 
     #[test]
     fn days_are_bounded_and_named_in_the_error() {
-        assert_eq!(days(&params(&[]), 7).unwrap(), 7);
-        assert_eq!(days(&params(&[("days", "30")]), 7).unwrap(), 30);
+        assert_eq!(days(&params(&[]), 7, MAX_DAYS).unwrap(), 7);
+        assert_eq!(days(&params(&[("days", "30")]), 7, MAX_DAYS).unwrap(), 30);
+        assert_eq!(
+            days(&params(&[("days", "36500")]), 7, MAX_DAYS_ALL).unwrap(),
+            36500
+        );
         for bad in ["0", "-3", "x", "367"] {
-            let e = days(&params(&[("days", bad)]), 7).unwrap_err().to_string();
+            let e = days(&params(&[("days", bad)]), 7, MAX_DAYS)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("`days`") && e.contains(bad), "{e}");
         }
     }

@@ -20,7 +20,7 @@ use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::params::{days, now, only_known, Params};
+use crate::params::{days, now, only_known, Params, MAX_DAYS};
 use crate::rollups::{self, Every, Scope};
 use crate::state::{authorize_read, AppState};
 
@@ -43,7 +43,7 @@ async fn facets(
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
     only_known(&params, &["days"])?;
-    let days = days(&params, 30)?;
+    let days = days(&params, 30, MAX_DAYS)?;
     let from = Some(from_slot(days));
     // Tenant-wide cells keep database types and kinds; workflows and users are in their own
     // scopes.
@@ -110,7 +110,7 @@ async fn stats(
             "kind",
         ],
     )?;
-    let days = days(&params, 7)?;
+    let days = days(&params, 7, MAX_DAYS)?;
     let query = StatsQuery {
         since: Some(now() - days * 86_400_000),
         until: None,
