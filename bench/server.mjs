@@ -141,13 +141,18 @@ async function timeReads(base, n) {
   return out;
 }
 
-/** Runs the server section; returns rows for the bench table and the raw figures. */
-export async function serverBench({ quick, bin }) {
+/**
+ * Runs the server section; returns rows for the bench table and the raw figures.
+ * `parts`: which of 'ingest' and 'reads' to run; `engines`: which of 'sqlite' and 'postgres';
+ * `readN`: how many executions the reads run over (1,000,000; 20,000 when `quick`).
+ */
+export async function serverBench({ quick, bin, parts = ['ingest', 'reads'], engines = ['sqlite', 'postgres'], readN = quick ? 20000 : 1000000 }) {
   const perRun = quick ? 4000 : 20000;
-  const readN = quick ? 20000 : 1000000;
   const figures = {};
   const rows = [];
-  for (const [engine, make] of [['sqlite', sqlite], ['postgres', postgres]]) {
+  for (const [engine, make] of [['sqlite', sqlite], ['postgres', postgres]].filter(([e]) => engines.includes(e))) {
+    figures[engine] = {};
+    if (parts.includes('ingest')) {
     const db = await make();
     let server;
     try {
@@ -158,13 +163,15 @@ export async function serverBench({ quick, bin }) {
       await server.stop();
       server = null;
       const floor = floorRate(engine, db.url, perRun);
-      figures[engine] = { ingest: { oneClient: one, fourClients: four, plainInsertFloor: floor } };
+      figures[engine].ingest = { oneClient: one, fourClients: four, plainInsertFloor: floor };
       rows.push([`server ingest, ${engine}, 1 client, batches of 500 (executions/s)`, one, { 'plain-insert floor, same rows (engine CLI)': floor }, 'higher']);
       rows.push([`server ingest, ${engine}, 4 clients, batches of 500 (executions/s)`, four, { 'plain-insert floor, same rows (engine CLI)': floor }, 'higher']);
     } finally {
       await server?.stop();
       await db.stop();
     }
+    }
+    if (!parts.includes('reads')) continue;
     const readDb = await make();
     try {
       // Schema first (the server creates it), then the rows straight in, then a restart
@@ -207,8 +214,17 @@ export function printServerTable({ rows }) {
 // `node bench/server.mjs [--quick]` runs it alone, on the binary built by
 // `cargo build --profile server -p runledger-server` (`bench/run.mjs --only server` builds it
 // first, but needs pkg/ for its other sections' imports).
+// `--only ingest|reads` runs one part, `--engine sqlite|postgres` one engine, `--reads N` sets
+// the stored executions the reads run over.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await serverBench({ quick: process.argv.includes('--quick') });
+  const arg = (name) => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1]; };
+  const quick = process.argv.includes('--quick');
+  const result = await serverBench({
+    quick,
+    parts: arg('--only') ? [arg('--only')] : undefined,
+    engines: arg('--engine') ? [arg('--engine')] : undefined,
+    readN: arg('--reads') ? Number(arg('--reads')) : undefined,
+  });
   printServerTable(result);
   console.log(JSON.stringify(result.figures, null, 2));
 }

@@ -10,23 +10,20 @@
 //! | every `…/stats`, `…/database-stats` | `rollups` (day cells, and the slot cells of a partial first day, of one scope), never `executions` |
 //! | `GET /api/v1/lineage/{output_name}` | `execution_outputs_by_name (name, started_at, execution_id)` |
 
-use std::collections::HashMap;
-use std::str::FromStr;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use runledger::history::Cursor;
 use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsGroup, StatsQuery, RELATIVE_ERROR};
-use runledger::{Execution, Status};
+use runledger::Execution;
 use serde_json::{json, Value};
 use sqlx::any::AnyArguments;
 use sqlx::{AnyPool, Arguments, Row};
 
-use crate::db;
 use crate::error::AppError;
+use crate::params::{days, limit, millis, now, param, status, Params, MAX_DAYS_ALL};
 use crate::rollups::{self, Scope};
 use crate::search;
 use crate::state::{authorize_read, AppState};
@@ -48,75 +45,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/workflows/{workflow_id}/stats", get(workflow_stats))
         .route("/api/v1/lineage/{output_name}", get(lineage))
-}
-
-type Params = Query<HashMap<String, String>>;
-
-/// A query parameter parsed as `T`, with a 400 that names it when it is not one.
-fn param<T: FromStr>(params: &Params, name: &str, expected: &str) -> Result<Option<T>, AppError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse().map_err(|_| {
-                AppError::BadRequest(format!("`{name}` must be {expected}; got `{v}`"))
-            })
-        })
-        .transpose()
-}
-
-fn limit(params: &Params, default: i64) -> Result<i64, AppError> {
-    let limit = param::<i64>(params, "limit", "an integer from 1 to 1000")?.unwrap_or(default);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::BadRequest(format!(
-            "`limit` must be from 1 to 1000; got {limit}"
-        )));
-    }
-    Ok(limit)
-}
-
-fn days(params: &Params) -> Result<i64, AppError> {
-    let days = param::<i64>(params, "days", "a whole number of days, at least 1")?.unwrap_or(7);
-    if days < 1 {
-        return Err(AppError::BadRequest(format!(
-            "`days` must be at least 1; got {days}"
-        )));
-    }
-    Ok(days)
-}
-
-fn status(params: &Params) -> Result<Option<Status>, AppError> {
-    params
-        .get("status")
-        .map(|s| {
-            Status::parse(s).ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "`status` must be running, success, failed, error, timeout, cancelled or interrupted; got `{s}`"
-                ))
-            })
-        })
-        .transpose()
-}
-
-fn millis_param(params: &Params, name: &str) -> Result<Option<i64>, AppError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse::<i64>()
-                .ok()
-                .or_else(|| runledger::model::time::parse_rfc3339(v))
-                .ok_or_else(|| {
-                    AppError::BadRequest(format!(
-                        "`{name}` must be milliseconds since the epoch or an RFC 3339 time; got `{v}`"
-                    ))
-                })
-        })
-        .transpose()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn summary_json(record: &str) -> Result<Value, AppError> {
@@ -196,7 +124,7 @@ async fn user_executions(
     q.sql.push_str(" ORDER BY started_at DESC, id DESC");
     q.and(" LIMIT ?", limit).and(" OFFSET ?", offset);
     let executions = q
-        .records(&state.pool)
+        .records(&state.read_pool)
         .await?
         .iter()
         .map(|(_, _, record)| summary_json(record))
@@ -247,10 +175,10 @@ async fn list(
     if let Some(s) = status(&params)? {
         q.and(" AND status = ?", s.as_str().to_owned());
     }
-    if let Some(since) = millis_param(&params, "since")? {
+    if let Some(since) = millis(&params, "since")? {
         q.and(" AND started_at >= ?", since);
     }
-    if let Some(until) = millis_param(&params, "until")? {
+    if let Some(until) = millis(&params, "until")? {
         q.and(" AND started_at <= ?", until);
     }
     if let Some(cursor) = params.get("cursor") {
@@ -271,7 +199,7 @@ async fn list(
         return searched(window, &words, limit);
     }
     q.and(" LIMIT ?", limit + 1);
-    let mut rows = q.records(&state.pool).await?;
+    let mut rows = q.records(&state.read_pool).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
         let (id, started_at, _) = rows.last().expect("limit is at least 1");
@@ -383,10 +311,10 @@ async fn user_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = since_days(days);
     let scope = Scope::User(user_id.clone());
-    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &scope, query.slots().0).await?;
     let mut body = c_stats(one_group(&cells, &query).as_ref(), days);
     body["user_id"] = json!(user_id);
     Ok(Json(body).into_response())
@@ -399,9 +327,9 @@ async fn global_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = since_days(days);
-    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, query.slots().0).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &Scope::Global, query.slots().0).await?;
     Ok(Json(c_stats(one_group(&cells, &query).as_ref(), days)).into_response())
 }
 
@@ -441,7 +369,7 @@ async fn user_database_stats(
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
     let scope = Scope::User(user_id.clone());
-    let cells = rollups::cells(&state.pool, &tenant, &scope, None).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &scope, None).await?;
     Ok(
         Json(json!({ "user_id": user_id, "database_stats": database_stats(&cells) }))
             .into_response(),
@@ -454,7 +382,7 @@ async fn global_database_stats(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, None).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &Scope::Global, None).await?;
     Ok(Json(json!({ "database_stats": database_stats(&cells) })).into_response())
 }
 
@@ -466,7 +394,7 @@ async fn workflow_stats(
     params: Params,
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
-    let days = days(&params)?;
+    let days = days(&params, 7, MAX_DAYS_ALL)?;
     let query = StatsQuery {
         filter: StatsFilter {
             workflow_id: Some(workflow_id.clone()),
@@ -475,7 +403,7 @@ async fn workflow_stats(
         ..since_days(days)
     };
     let scope = Scope::Workflow(workflow_id.clone());
-    let cells = rollups::cells(&state.pool, &tenant, &scope, query.slots().0).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &scope, query.slots().0).await?;
     let g = one_group(&cells, &query);
     Ok(Json(json!({
         "workflow_id": workflow_id,
@@ -508,7 +436,7 @@ async fn lineage(
     .bind(tenant.as_str())
     .bind(output_name.as_str())
     .bind(limit)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     let executions = rows
         .iter()
@@ -528,74 +456,4 @@ async fn lineage(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Json(json!({ "output_name": output_name, "executions": executions })).into_response())
-}
-
-/// Retention's lock among instances sharing a PostgreSQL database.
-const RETENTION_LOCK: i64 = 7302;
-
-/// Holds the retention lock for a round (PostgreSQL: a session lock on a connection kept for
-/// the round, so only one instance prunes at a time; SQLite has one server). `None`: another
-/// instance is pruning now.
-async fn retention_turn(
-    pool: &AnyPool,
-    engine: &str,
-) -> Result<Option<Option<sqlx::pool::PoolConnection<sqlx::Any>>>, sqlx::Error> {
-    if engine != "postgres" {
-        return Ok(Some(None));
-    }
-    let mut conn = pool.acquire().await?;
-    let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
-        .bind(RETENTION_LOCK)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    Ok(got.then_some(Some(conn)))
-}
-
-/// One retention round: deletes what is older in batches of 500 (one short transaction
-/// each), so that ingest never waits long; returns how many.
-async fn retention_round(
-    pool: &AnyPool,
-    engine: &'static str,
-    cutoff: i64,
-) -> Result<usize, sqlx::Error> {
-    let Some(held) = retention_turn(pool, engine).await? else {
-        tracing::info!("retention skipped: another instance is running it");
-        return Ok(0);
-    };
-    let mut removed = 0;
-    let outcome = loop {
-        match db::prune_before(pool, engine, cutoff, 500).await {
-            Ok(n) => {
-                removed += n;
-                if n < 500 {
-                    break Ok(removed);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            Err(e) => break Err(e),
-        }
-    };
-    if let Some(mut conn) = held {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(RETENTION_LOCK)
-            .execute(&mut *conn)
-            .await?;
-    }
-    outcome
-}
-
-/// `--retention-days`: hourly, one instance at a time.
-pub async fn retention_loop(pool: AnyPool, engine: &'static str, days: u32) {
-    loop {
-        let cutoff = now() - i64::from(days) * 86_400_000;
-        match retention_round(&pool, engine, cutoff).await {
-            Ok(removed) if removed > 0 => {
-                tracing::info!(removed, days, "retention removed old executions")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "retention failed; it runs again in an hour"),
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-    }
 }

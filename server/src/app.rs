@@ -39,6 +39,7 @@ pub fn app(pool: AnyPool, engine: &'static str, settings: Settings, live: Live) 
         // Browsers hide non-safelisted headers from scripts unless exposed.
         .expose_headers([header::RETRY_AFTER]);
     let state = AppState {
+        read_pool: settings.read_pool.clone().unwrap_or_else(|| pool.clone()),
         pool,
         engine,
         live,
@@ -82,7 +83,7 @@ async fn execution_get(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let caller = authorize_read(&state, &headers)?;
-    match db::execution(&state.pool, &caller.tenant, &id).await? {
+    match db::execution(&state.read_pool, &caller.tenant, &id).await? {
         Some(record) => Ok(([(header::CONTENT_TYPE, "application/json")], record).into_response()),
         None => Err(AppError::NotFound(format!("no execution {id}"))),
     }

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use runledger::stats::{changes, Contribution};
 use runledger::Execution;
-use sqlx::any::{install_default_drivers, AnyPoolOptions};
-use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+use sqlx::any::{install_default_drivers, AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Row};
 
 use crate::rollups::{Deltas, Fresh};
 use crate::schema::SCHEMA;
@@ -28,13 +30,32 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     } else {
         url.to_owned()
     };
+    let engine = engine_of(&url);
+    // sqlx would log every statement over a second in full at `warn`: a multi-row upsert is
+    // hundreds of KB of SQL. Statements are logged only when asked for
+    // (`RUST_LOG=sqlx=debug`); a slow batch is logged by `crate::ingest` in one line.
+    let options: AnyConnectOptions = url
+        .parse::<AnyConnectOptions>()?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     // SQLite allows one writer at a time: one connection keeps batches from contending.
-    let max = if engine_of(&url) == "sqlite" { 1 } else { 8 };
+    let max = if engine == "sqlite" { 1 } else { 8 };
     let pool = AnyPoolOptions::new()
         .max_connections(max)
-        .connect(&url)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if engine == "sqlite" {
+                    // WAL: readers never wait for the writer. `synchronous = FULL`: a `200`
+                    // means the batch survives a power cut (docs/scaling.md).
+                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
         .await?;
-    let engine = engine_of(&url);
     if crate::migrate::add_tenants(&pool, engine).await? {
         tracing::info!("moved the existing data into the default tenant");
     }
@@ -54,6 +75,20 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
         );
     }
     Ok(pool)
+}
+
+/// Connects to a read replica (`--read-db`): no schema is created or changed there, the
+/// main database's schema reaches it by replication.
+pub async fn connect_read(url: &str) -> Result<AnyPool, sqlx::Error> {
+    install_default_drivers();
+    let options: AnyConnectOptions = url
+        .parse::<AnyConnectOptions>()?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+    AnyPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
 }
 
 /// A batch id seen before in a tenant: its stored answer and the hash of its records

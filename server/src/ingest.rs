@@ -33,11 +33,31 @@ pub struct Ingested {
     pub rejected: usize,
 }
 
-/// The SHA-256 of a batch's records in their canonical form: what ties a batch id to its
-/// content (formatting and gzip do not matter; any change to a record does).
-pub fn records_hash(batch: &IngestRequest) -> String {
-    let canonical = serde_json::to_vec(&batch.records).expect("records always serialize");
-    crate::auth::hash_bytes(&canonical)
+/// Each record of a batch serialized once, in its canonical form: what is hashed, stored
+/// and compared.
+pub fn record_texts(records: &[Execution]) -> Vec<String> {
+    records.iter().map(to_text).collect()
+}
+
+/// The SHA-256 of a batch's records in their canonical form (`[text,text,…]`, exactly the
+/// bytes of the serialized array, so hashes stored before stay valid): what ties a batch id
+/// to its content (formatting and gzip do not matter; any change to a record does).
+pub fn records_hash(texts: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"[");
+    for (i, text) in texts.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(text.as_bytes());
+    }
+    hasher.update(b"]");
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn now() -> i64 {
@@ -63,7 +83,8 @@ pub async fn ingest(
     if batch.batch_id.trim().is_empty() {
         return Err(AppError::MalformedBody("`batch_id` is required".into()));
     }
-    let body_hash = records_hash(&batch);
+    let texts = record_texts(&batch.records);
+    let body_hash = records_hash(&texts);
     let now = now();
     let mut tx = state.pool.begin().await?;
     db::serialize_writers(&mut tx, state.engine).await?;
@@ -82,7 +103,7 @@ pub async fn ingest(
             rejected: 0,
         });
     }
-    let answer = write_records(&mut tx, tenant, &batch.records, now).await?;
+    let answer = write_records(&mut tx, tenant, &batch.records, &texts, now).await?;
     let text = serde_json::to_string(&answer).expect("a response always serializes");
     db::remember_batch(&mut tx, tenant, &batch.batch_id, &body_hash, &text, now).await?;
     crate::notify::announce(&mut tx, &state.live, tenant, &answer.accepted, now).await?;
@@ -152,9 +173,14 @@ impl Current {
     /// without a version is compared as if it carried the stored one.
     fn seen(&self, incoming: &Execution, incoming_text: &str) -> Stored {
         let same_content = if incoming.version == 0 {
-            let mut at_stored = incoming.clone();
-            at_stored.version = self.version();
-            self.text() == to_text(&at_stored)
+            match at_version(incoming_text, self.version()) {
+                Some(text) => self.text() == text,
+                None => {
+                    let mut at_stored = incoming.clone();
+                    at_stored.version = self.version();
+                    self.text() == to_text(&at_stored)
+                }
+            }
         } else {
             self.text() == incoming_text
         };
@@ -169,6 +195,20 @@ impl Current {
     }
 }
 
+/// The text of a record serialized at version 0 (`{"id":…,"schemaVersion":…,"version":0,…`)
+/// as it would be at `version`, without serializing it again. The first `,"version":0,` is
+/// the record's own: the only field before it is the id, a string, where a quote would be
+/// escaped. `None` if the text is not of that form.
+fn at_version(text: &str, version: u64) -> Option<String> {
+    const ZERO: &str = ",\"version\":0,";
+    let at = text.find(ZERO)?;
+    Some(format!(
+        "{},\"version\":{version},{}",
+        &text[..at],
+        &text[at + ZERO.len()..]
+    ))
+}
+
 /// A stored version outside 0..=MAX_VERSION (negative from a wrapped u64, or a pin) was
 /// written before versions were bounded: it counts as 0, so the next real version replaces it.
 fn stored_version(v: i64) -> u64 {
@@ -178,11 +218,13 @@ fn stored_version(v: i64) -> u64 {
         .unwrap_or(0)
 }
 
-/// Judges and writes a batch's records in the caller's transaction.
+/// Judges and writes a batch's records in the caller's transaction (`texts`: each record
+/// serialized, from [`record_texts`]).
 pub async fn write_records(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     records: &[Execution],
+    texts: &[String],
     now: i64,
 ) -> Result<IngestResponse, sqlx::Error> {
     let mut answer = IngestResponse::default();
@@ -201,7 +243,7 @@ pub async fn write_records(
     let mut deltas = Deltas::default();
     // In record order, as if each record were stored on its own: a later record of the same
     // id is judged against the earlier one.
-    for (record, valid) in records.iter().zip(verdicts) {
+    for ((record, valid), record_text) in records.iter().zip(verdicts).zip(texts) {
         if let Err(reason) = valid {
             answer.rejected.push(Rejected {
                 id: record.id.clone(),
@@ -212,14 +254,14 @@ pub async fn write_records(
         let now_current = current.get(record.id.as_str());
         // A record without a version is stored at the one after the current one.
         let version = next_version(record.version, now_current.map(Current::version));
-        let stamped = if version == record.version {
-            Cow::Borrowed(record)
+        let (stamped, text) = if version == record.version {
+            (Cow::Borrowed(record), record_text.clone())
         } else {
             let mut copy = record.clone();
             copy.version = version;
-            Cow::Owned(copy)
+            let text = to_text(&copy);
+            (Cow::Owned(copy), text)
         };
-        let text = to_text(&stamped);
         let seen = now_current.map(|c| c.seen(record, &text));
         let incoming = Incoming {
             version: record.version,
@@ -389,4 +431,24 @@ async fn write_outputs(
         s.execute(tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_versionless_text_is_restamped_exactly_as_serializing_would() {
+        // An id holding the pattern itself, and a node input with a version of its own.
+        let mut e: Execution = serde_json::from_value(serde_json::json!({
+            "id": "a,\"version\":0,b", "status": "success", "kind": "workflow", "startedAt": 5,
+            "completedAt": 9, "nodes": [{ "id": "n", "status": "success", "startedAt": 5,
+            "completedAt": 6, "input": { "version": 0 } }],
+        }))
+        .unwrap();
+        let zero = to_text(&e);
+        e.version = 7;
+        assert_eq!(at_version(&zero, 7).as_deref(), Some(to_text(&e).as_str()));
+        assert_eq!(at_version("{\"id\":\"x\"}", 7), None);
+    }
 }

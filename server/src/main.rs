@@ -27,9 +27,11 @@ mod live;
 mod migrate;
 mod notify;
 mod panic;
+mod params;
 mod rate_limit;
 mod receivers;
 mod record_input;
+mod retention;
 mod rollups;
 mod schema;
 mod search;
@@ -77,6 +79,11 @@ struct Cli {
     /// Request body bytes per second each key may send (after gzip inflation); 0: no limit.
     #[arg(long, default_value_t = 16.0 * 1024.0 * 1024.0)]
     rate_limit_bytes: f64,
+    /// A database the read API (history, stats, one execution) queries instead of --db: a
+    /// read replica of it (same engine). Writes always go to --db; a replica's lag shows as
+    /// reads that trail the latest batches by as much.
+    #[arg(long)]
+    read_db: Option<String>,
     /// Delete executions started more than this many days ago (hourly, in small batches).
     #[arg(long)]
     retention_days: Option<u32>,
@@ -107,6 +114,10 @@ struct Cli {
     /// only; never in production).
     #[arg(long, hide = true)]
     test_faults: bool,
+    /// With --test-faults: how long a retention round waits after deciding to run (tests
+    /// make two instances' rounds overlap with it).
+    #[arg(long, hide = true, default_value = "0s", value_parser = serve::parse_duration)]
+    test_retention_hold: std::time::Duration,
     /// Forward every committed batch as OTLP/HTTP JSON traces to this collector
     /// (`http://host:4318`; `/v1/traces` is appended unless given), from a durable outbox.
     #[arg(long)]
@@ -210,7 +221,22 @@ async fn run(cli: Cli) -> Result<(), String> {
     for sink in &forwarding.sinks {
         tokio::spawn(interop::forwarder::run(pool.clone(), sink.clone()));
     }
+    let read_pool = match &cli.read_db {
+        Some(url) if db::engine_of(url) != engine => {
+            return Err(format!(
+                "--read-db must name a {engine} database like --db; got a {} URL",
+                db::engine_of(url)
+            ))
+        }
+        Some(url) => Some(
+            db::connect_read(url)
+                .await
+                .map_err(|e| format!("cannot open the --read-db database: {e}"))?,
+        ),
+        None => None,
+    };
     let settings = state::Settings {
+        read_pool,
         keys,
         limits: rate_limits,
         max_body_bytes: cli.max_body_bytes,
@@ -249,7 +275,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         live_closer.close();
     };
     if let Some(days) = cli.retention_days {
-        tokio::spawn(api::retention_loop(pool.clone(), engine, days));
+        tokio::spawn(retention::retention_loop(retention::Retention {
+            pool: pool.clone(),
+            engine,
+            days,
+            instance: instance_name(),
+            hold: if cli.test_faults {
+                cli.test_retention_hold
+            } else {
+                std::time::Duration::ZERO
+            },
+        }));
     }
     tokio::spawn(batches::prune_loop(pool.clone(), cli.batch_id_window));
     // The first line on stdout is the address: tests and scripts read it.

@@ -28,12 +28,17 @@ pub struct Settings {
     pub test_faults: bool,
     /// Where committed batches are forwarded (OTLP, OpenLineage).
     pub forwarding: crate::interop::forwarding::Forwarding,
+    /// `--read-db`: the database (a replica) the read API queries; `None`: the main one.
+    pub read_pool: Option<AnyPool>,
 }
 
 /// Shared state.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) pool: AnyPool,
+    /// What the read API (history, stats, one execution) queries: a replica given with
+    /// `--read-db`, else `pool`. Writes, and reads inside a write, always use `pool`.
+    pub(crate) read_pool: AnyPool,
     pub(crate) engine: &'static str,
     pub(crate) settings: Arc<Settings>,
     pub(crate) live: Live,

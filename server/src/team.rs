@@ -9,9 +9,9 @@
 //!   &database_type=&kind=` → `{ groups: [{ key, total, byStatus, successRate, durationMs,
 //!   totalRows }], relativeError }`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +20,7 @@ use runledger::stats::{aggregate, GroupBy, StatsFilter, StatsQuery, SLOT_MS};
 use serde_json::json;
 
 use crate::error::AppError;
+use crate::params::{days, now, only_known, Params, MAX_DAYS};
 use crate::rollups::{self, Every, Scope};
 use crate::state::{authorize_read, AppState};
 
@@ -30,42 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/stats", get(stats))
 }
 
-type Params = Query<HashMap<String, String>>;
-
-/// Longest period a call may cover: a year of days.
-const MAX_DAYS: i64 = 366;
-
-fn days(params: &Params, default: i64) -> Result<i64, AppError> {
-    let Some(text) = params.get("days") else {
-        return Ok(default);
-    };
-    match text.parse::<i64>() {
-        Ok(d) if (1..=MAX_DAYS).contains(&d) => Ok(d),
-        _ => Err(AppError::BadRequest(format!(
-            "`days` must be a whole number from 1 to {MAX_DAYS}; got `{text}`"
-        ))),
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn from_slot(days: i64) -> i64 {
     (now() - days * 86_400_000).div_euclid(SLOT_MS)
-}
-
-/// Refuses parameters the route does not know (a misspelt filter must not widen the answer).
-fn only_known(params: &Params, known: &[&str]) -> Result<(), AppError> {
-    match params.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(AppError::BadRequest(format!(
-            "unknown parameter `{k}`; this route takes {}",
-            known.join(", ")
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// `GET /api/v1/facets?days=N`
@@ -76,14 +43,14 @@ async fn facets(
 ) -> Result<Response, AppError> {
     let tenant = authorize_read(&state, &headers)?.tenant;
     only_known(&params, &["days"])?;
-    let days = days(&params, 30)?;
+    let days = days(&params, 30, MAX_DAYS)?;
     let from = Some(from_slot(days));
     // Tenant-wide cells keep database types and kinds; workflows and users are in their own
     // scopes.
-    let cells = rollups::cells(&state.pool, &tenant, &Scope::Global, from).await?;
+    let cells = rollups::cells(&state.read_pool, &tenant, &Scope::Global, from).await?;
     let every_workflow =
-        rollups::cells_of_every(&state.pool, &tenant, Every::Workflow, from).await?;
-    let every_user = rollups::cells_of_every(&state.pool, &tenant, Every::User, from).await?;
+        rollups::cells_of_every(&state.read_pool, &tenant, Every::Workflow, from).await?;
+    let every_user = rollups::cells_of_every(&state.read_pool, &tenant, Every::User, from).await?;
     let mut workflows = BTreeSet::new();
     let mut users = BTreeSet::new();
     let mut database_types = BTreeSet::new();
@@ -143,7 +110,7 @@ async fn stats(
             "kind",
         ],
     )?;
-    let days = days(&params, 7)?;
+    let days = days(&params, 7, MAX_DAYS)?;
     let query = StatsQuery {
         since: Some(now() - days * 86_400_000),
         until: None,
@@ -186,11 +153,11 @@ async fn stats_cells(
     let from = query.slots().0;
     let cells = match (&filter.user_id, &filter.workflow_id) {
         (Some(user), _) => {
-            rollups::cells(&state.pool, tenant, &Scope::User(user.clone()), from).await?
+            rollups::cells(&state.read_pool, tenant, &Scope::User(user.clone()), from).await?
         }
         (None, Some(workflow)) => {
             rollups::cells(
-                &state.pool,
+                &state.read_pool,
                 tenant,
                 &Scope::Workflow(workflow.clone()),
                 from,
@@ -198,12 +165,12 @@ async fn stats_cells(
             .await?
         }
         (None, None) if by_workflow => {
-            rollups::cells_of_every(&state.pool, tenant, Every::Workflow, from).await?
+            rollups::cells_of_every(&state.read_pool, tenant, Every::Workflow, from).await?
         }
         (None, None) if by_user => {
-            rollups::cells_of_every(&state.pool, tenant, Every::User, from).await?
+            rollups::cells_of_every(&state.read_pool, tenant, Every::User, from).await?
         }
-        (None, None) => rollups::cells(&state.pool, tenant, &Scope::Global, from).await?,
+        (None, None) => rollups::cells(&state.read_pool, tenant, &Scope::Global, from).await?,
     };
     Ok(cells)
 }

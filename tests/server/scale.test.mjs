@@ -218,23 +218,23 @@ describe('two server processes on one PostgreSQL', () => {
     streamB.stop();
   });
 
-  test('retention runs on one instance at a time', async () => {
-    // Both started with --retention-days at once: each old execution is removed once, and
-    // the instance that found the lock taken says it skipped.
+  test('retention runs once for the service, on one instance', async () => {
+    // Both started with --retention-days at once, each round held 2 s after deciding to run
+    // (test-only), so the two rounds overlap: without the lock both would decide to run.
+    // Each old execution is removed once, exactly one round runs (its log line is the
+    // server's count of rounds) and the other instance says it skipped.
     const old = Array.from({ length: 30 }, (_, i) => ({ ...record(700 + i, 1), startedAt: NOW - 40 * 86_400_000, completedAt: NOW - 40 * 86_400_000 + 10 }));
     await post(a.base, 'old-ones', old);
-    const [r1, r2] = await Promise.all([
-      startServer(['--db', db.url, '--retention-days', '30']),
-      startServer(['--db', db.url, '--retention-days', '30']),
-    ]);
+    const flags = ['--db', db.url, '--retention-days', '30', '--test-faults', '--test-retention-hold', '2s'];
+    const [r1, r2] = await Promise.all([startServer(flags), startServer(flags)]);
     try {
-      for (let i = 0; i < 100; i++) {
-        if ((await getJson(a.base, '/api/v1/execution/x700')).status === 404) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const rounds = () => (r1.log() + r2.log()).match(/retention (round ran|skipped)/g) || [];
+      for (let i = 0; i < 200 && rounds().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       for (const e of old) assert.equal((await getJson(a.base, `/api/v1/execution/${e.id}`)).status, 404);
       const logs = r1.log() + r2.log();
-      assert.equal((logs.match(/retention removed old executions/g) || []).length, 1, logs);
+      assert.equal((logs.match(/retention round ran/g) || []).length, 1, logs);
+      assert.equal((logs.match(/retention skipped/g) || []).length, 1, logs);
+      assert.match(logs, /removed(\x1b\[[0-9;]*m)*=(\x1b\[[0-9;]*m)*30\b/);
     } finally {
       await r1.stop();
       await r2.stop();
