@@ -191,7 +191,19 @@ async fn records_survive_close_and_reopen_with_their_node_runs() {
 #[wasm_bindgen_test]
 async fn a_failed_flush_rejects_keeps_the_records_and_a_later_flush_stores_them() {
     let name = unique("atomic");
-    let t = open(&name).await;
+    // No background retry while the database is inspected below: with the default backoff
+    // (full jitter from 0 ms) a retry could store both records before the direct reads run,
+    // as it did under load. `flush()` writes at once whatever the backoff.
+    let t = Tracker::open_with(TrackerOptions {
+        name: Some(name.clone()),
+        retry: Some(runledger::config::RetryOption {
+            base_ms: Some(3_600_000.0),
+            cap_ms: Some(3_600_000.0),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let a = t.start(obj(json!({"workflowId": "wf"}))).unwrap();
     a.succeed().unwrap();
     let b = t.start(obj(json!({"workflowId": "wf"}))).unwrap();
