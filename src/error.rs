@@ -195,12 +195,30 @@ pub enum SyncError {
         /// What came back.
         detail: String,
     },
+    /// A record larger than the ingest server accepts in one request (its default
+    /// `--max-body-bytes`): flagged when it is recorded; kept locally, its sync will be refused.
+    #[error("execution {id} is {} MiB as JSON, more than the ingest server accepts in one request by default ({} MiB, its --max-body-bytes): its sync will be refused (413) and the record dead-lettered (see deadLetters()). It is kept locally. Record less in it (smaller node inputs and outputs, a lower maxValueBytes or maxNodeRuns), or start the server with a larger --max-body-bytes", mib(.bytes), mib(.limit))]
+    TooLarge {
+        /// The execution's id.
+        id: String,
+        /// Its size as JSON.
+        bytes: usize,
+        /// The limit it is over.
+        limit: usize,
+    },
     /// Sync cannot run as asked.
     #[error("sync is not available: {reason}")]
     NotConfigured {
         /// Why.
         reason: String,
     },
+}
+
+/// Bytes as MiB with one decimal, for messages.
+fn mib(bytes: &usize) -> String {
+    // Integer tenths: float formatting with a precision would add its code to the browser wasm.
+    let tenths = bytes.saturating_mul(10) / (1024 * 1024);
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 /// Retention could not bring the store within its limits without dropping records the ingest

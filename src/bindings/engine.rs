@@ -126,6 +126,23 @@ impl Engine {
         self.emit("error", &js);
     }
 
+    /// Flags a record handed over whole (`log()`) that is larger than the ingest server
+    /// accepts in one request by default: an `error` event and a log line, at once, while a
+    /// sync endpoint is set. The record is kept (its sync will dead-letter it).
+    pub fn flag_if_too_large_to_sync(&self, id: &str) {
+        if !self.sync.uploader.state().enabled {
+            return;
+        }
+        let flagged = self
+            .recorder
+            .borrow()
+            .live(id)
+            .and_then(|e| crate::sync::flag_too_large(e, crate::sync::SERVER_BODY_LIMIT));
+        if let Some(error) = flagged {
+            self.emit_error("a recorded execution is too large to sync", &error.into());
+        }
+    }
+
     /// Calls every listener of `event` with `value`.
     pub fn emit(&self, event: &str, value: &JsValue) {
         let listeners: Vec<Function> = self

@@ -181,6 +181,11 @@ impl Tracker {
             .recorder
             .borrow_mut()
             .log(e, now(), random_bytes()))?;
+        // Measured only for a large input: limits and redaction only shrink values, so a
+        // record given as under half the server's limit stays far under it.
+        if text.len() > crate::sync::SERVER_BODY_LIMIT / 2 {
+            self.engine.flag_if_too_large_to_sync(&id);
+        }
         self.engine.changed();
         Ok(id)
     }

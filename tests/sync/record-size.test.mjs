@@ -61,3 +61,35 @@ test('without an endpoint nothing is flagged: a big local record is fine', async
   assert.equal((await tracker.get(id))?.nodes?.length, 150);
   await tracker.close();
 });
+
+test('log(): a whole record over the server body limit is flagged at the call, once; one under it is not', async () => {
+  const db = sqlite();
+  const server = await startServer(['--db', db.url]);   // default --max-body-bytes: 8 MiB
+  try {
+    const tracker = await Tracker.open({ storage: 'memory', endpoint: server.base, sync: { debounceMs: 60_000 } });
+    const errors = [];
+    tracker.on('error', (e) => errors.push(e));
+    const T0 = Date.now() - 60_000;
+    const whole = (nodes) => ({
+      status: 'success', startedAt: T0, completedAt: T0 + 1000,
+      nodes: Array.from({ length: nodes }, (_, i) => ({ id: `n${i}`, startedAt: T0, completedAt: T0 + 1, status: 'success', input: { blob: KB64 } })),
+    });
+    const fits = tracker.log(whole(110));   // about 6.6 MiB: not flagged
+    assert.deepEqual(errors.map((e) => e.message), []);
+    const big = tracker.log(whole(150));    // about 9 MiB: flagged before log() returns
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(' | '));
+    assert.equal(errors[0].name, 'SyncError');
+    assert.match(errors[0].message, new RegExp(`execution ${big} is [0-9.]+ MiB as JSON`));
+    assert.match(errors[0].message, /--max-body-bytes/);
+    // Kept locally; the server agrees when it is sent.
+    await tracker.flush();
+    assert.equal((await tracker.get(big))?.nodes?.length, 150);
+    await tracker.sync().catch(() => {});
+    assert.deepEqual((await tracker.deadLetters()).map((d) => d.id), [big]);
+    assert.equal((await fetch(`${server.base}/api/v1/execution/${fits}`)).status, 200);
+    await tracker.close();
+  } finally {
+    await server.stop();
+    await db.stop();
+  }
+});
