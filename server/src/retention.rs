@@ -12,12 +12,8 @@ use sqlx::{AnyPool, Row};
 
 use crate::db;
 
-/// The rounds run, newest kept for a month.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS retention_rounds (
-        started_at BIGINT NOT NULL,
-        instance TEXT NOT NULL,
-        removed BIGINT NOT NULL
-    )";
+// The rounds run are kept in `retention_rounds` (its table is in `crate::schema`), newest
+// kept for a month.
 
 /// Retention's lock among instances sharing a PostgreSQL database.
 const RETENTION_LOCK: i64 = 7302;

@@ -40,7 +40,12 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (tenant, execution_id, name)
     )",
     "CREATE INDEX IF NOT EXISTS execution_outputs_by_name ON execution_outputs (tenant, name, started_at, execution_id)",
-    crate::retention::SCHEMA,
+    // Retention rounds (see `crate::retention`): the rounds run, newest kept for a month.
+    "CREATE TABLE IF NOT EXISTS retention_rounds (
+        started_at BIGINT NOT NULL,
+        instance TEXT NOT NULL,
+        removed BIGINT NOT NULL
+    )",
     // `body_hash`: the SHA-256 of the batch's records, so a different body under a known id
     // is told apart from a replay (NULL for batches stored before it existed).
     "CREATE TABLE IF NOT EXISTS ingest_batches (
