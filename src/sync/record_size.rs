@@ -12,25 +12,11 @@ use crate::model::Execution;
 /// The ingest server's default `--max-body-bytes` (server/src/main.rs).
 pub const SERVER_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-/// Counts bytes written without keeping them.
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The size of `e` as sync sends it (its JSON), in bytes.
+/// The size of `e` as sync sends it (its JSON), in bytes. Serialized into a `Vec` like every
+/// record the core writes (a counting writer would add a second copy of the serializer to the
+/// browser wasm); only called for a record given as large.
 pub fn json_len(e: &Execution) -> usize {
-    let mut counter = Counter(0);
-    // Serializing the model to a writer that cannot fail does not fail.
-    let _ = serde_json::to_writer(&mut counter, e);
-    counter.0
+    serde_json::to_vec(e).map_or(0, |bytes| bytes.len())
 }
 
 /// The error to report when `e` is larger than `limit` as JSON, or `None` when it fits.
