@@ -35,8 +35,10 @@ watch() {
     if [ $((SECONDS - last)) -ge 15 ]; then
       last=$SECONDS
       local compiled current
+      # `|| true`: a log with no "Compiling" line yet (build.sh builds quietly) is no error
+      # under `set -eo pipefail`, which would otherwise end npm start at the first tick.
       compiled=$(grep -c '^ *Compiling ' "$log" || true)
-      current=$(grep '^ *Compiling ' "$log" | tail -n 1 | awk '{print $2}')
+      current=$(grep '^ *Compiling ' "$log" | tail -n 1 | awk '{print $2}' || true)
       step "  $label: ${compiled} crates compiled${current:+, now $current} ($((SECONDS - t0))s)"
     fi
   done
