@@ -27,19 +27,27 @@ package_log=target/start-package-build.log
 server_state=target/start-server.state
 echo starting >"$server_state"
 
-# watch PID LOG LABEL: while PID runs, every 15 s, how many crates LOG shows compiled.
+# watch PID LOG LABEL: while PID runs, every 15 s, what LOG says it is doing and for how long:
+# the crates compiled so far when cargo lists them (the server build), else the step build.sh
+# last announced (its cargo runs quietly, so it has no crate lines to count).
 watch() {
   local pid=$1 log=$2 label=$3 t0=$SECONDS last=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
     if [ $((SECONDS - last)) -ge 15 ]; then
       last=$SECONDS
-      local compiled current
-      # `|| true`: a log with no "Compiling" line yet (build.sh builds quietly) is no error
-      # under `set -eo pipefail`, which would otherwise end npm start at the first tick.
-      compiled=$(grep -c '^ *Compiling ' "$log" || true)
-      current=$(grep '^ *Compiling ' "$log" | tail -n 1 | awk '{print $2}' || true)
-      step "  $label: ${compiled} crates compiled${current:+, now $current} ($((SECONDS - t0))s)"
+      local compiled current doing
+      # `|| true`: grep finding nothing is no error here; under `set -eo pipefail` it would
+      # otherwise end npm start at the first tick.
+      compiled=$(grep -c '^ *Compiling ' "$log" 2>/dev/null || true)
+      if [ "${compiled:-0}" -gt 0 ]; then
+        current=$(grep '^ *Compiling ' "$log" | tail -n 1 | awk '{print $2}' || true)
+        doing="${compiled} crates compiled${current:+, now $current}"
+      else
+        doing=$(grep '^\[build\] ' "$log" 2>/dev/null | tail -n 1 | sed 's/^\[build\] //' || true)
+        doing=${doing:-starting}
+      fi
+      step "  $label: $doing ($((SECONDS - t0))s so far)"
     fi
   done
 }
