@@ -3,35 +3,18 @@
 // loopback HTTP, with real IndexedDB, real Web Locks and real tabs. The server's
 // --test-faults switch injects 503s and slow commits; nothing else is simulated.
 // Needs pkg/ and target/server/runledger-server (npm test builds both first).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
-import { launchChromium } from '../../scripts/chromium.mjs';
-import { createStaticServer } from '../../scripts/static-server.mjs';
 import { freePort, postgres, sqlite, startServer } from '../server/engines.mjs';
+import { syncPages } from './harness.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
-let pages;
-let browser;
-let origin;
+const harness = syncPages();
 let dbNumber = 0;
-
-before(async () => {
-  pages = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(import.meta.dirname, 'fixtures')]]);
-  await new Promise((r) => pages.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${pages.address().port}`;
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  pages?.close();
-});
 
 /** The real server on a fresh database, with fault injection, reachable from the pages. */
 async function server(args = [], { port, engine = sqlite } = {}) {
   const db = await engine();
-  const s = await startServer(['--db', db.url, '--cors-origin', origin, '--test-faults', ...args], { port });
+  const s = await startServer(['--db', db.url, '--cors-origin', harness.origin, '--test-faults', ...args], { port });
   return {
     ...s,
     stats: async () => (await fetch(`${s.base}/v1/__test/stats`)).json(),
@@ -57,16 +40,7 @@ function options(endpoint, extra = {}) {
   };
 }
 
-async function openTab(context, opts) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${origin}/sync.html?options=${encodeURIComponent(JSON.stringify(opts))}`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 20_000 });
-  assert.deepEqual(errors, []);
-  return page;
-}
-
+const openTab = (context, opts) => harness.openTab(context, opts);
 const state = (page) => page.evaluate(() => window.tracker.syncState());
 const until = (page, predicate, arg) => page.waitForFunction(predicate, arg, { timeout: 20_000, polling: 50 });
 
@@ -95,7 +69,7 @@ async function assertLandedAtLocalVersions(page, srv, ids, key) {
 for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]]) {
   test(`records made while the server is down land exactly once when it comes up (${engineName})`, async () => {
     const port = await freePort();
-    const context = await browser.newContext();
+    const context = await harness.browser.newContext();
     const page = await openTab(context, options(`http://127.0.0.1:${port}`));
     const ids = await page.evaluate(() => window.record(30));
     await until(page, () => window.tracker.syncState().lastError?.includes('cannot be reached'));
@@ -125,7 +99,7 @@ for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]
 
 test('500s and 503 with Retry-After are waited out; a record too big is dead-lettered alone and can be retried', async () => {
   const srv = await server(['--max-body-bytes', '30000']);
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ fail: [{ status: 503, retryAfter: 1, count: 2 }, { status: 500, count: 1 }] });
     const page = await openTab(context, options(srv.base, { maxValueBytes: 100_000, sync: { debounceMs: 60_000 } }));
@@ -160,7 +134,7 @@ test('500s and 503 with Retry-After are waited out; a record too big is dead-let
 
 test('a refused key pauses sync with an error event until the key changes', async () => {
   const srv = await server(['--api-key', 'right-key']);
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     const page = await openTab(context, options(srv.base, { apiKey: 'wrong-key' }));
     const ids = await page.evaluate(() => window.record(3));
@@ -184,7 +158,7 @@ test('a refused key pauses sync with an error event until the key changes', asyn
 
 test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and reopened: no loss, no duplicate', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ delayMs: 300 });
     const opts = options(srv.base, { sync: { debounceMs: 20, maxBatchRecords: 5 } });
@@ -218,7 +192,7 @@ test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and re
 
 test('offline is what a failed request says; the online event syncs at once', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     // A long backoff: only the online event can explain a quick sync afterwards.
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20, retry: { baseMs: 60_000, capMs: 60_000 } } }));
@@ -237,7 +211,7 @@ test('offline is what a failed request says; the online event syncs at once', as
 
 test('work offline: switched off, no request is made; switched on, everything goes', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     const page = await openTab(context, options(srv.base, { syncEnabled: false }));
     const ids = await page.evaluate(() => window.record(3));
@@ -257,7 +231,7 @@ test('work offline: switched off, no request is made; switched on, everything go
 
 test('when the page is hidden, pending records go out with a keepalive request', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     // No debounced sync within the test: only the hidden page can send.
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 600_000 } }));
@@ -277,7 +251,7 @@ test('when the page is hidden, pending records go out with a keepalive request',
 
 test('Chromium: a Retry-After of 30 days waits an hour, one request instead of a flood (issue 14)', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ fail: [{ status: 503, retryAfter: 2_592_000, count: 100_000 }] });
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20 } }));
