@@ -1,7 +1,8 @@
 // Offline-first sync end to end: pkg/browser.js in headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core) against the real runledger-server binary over
 // loopback HTTP, with real IndexedDB, real Web Locks and real tabs. The server's
-// --test-faults switch injects 503s and slow commits; nothing else is simulated.
+// --test-faults switch injects 503s and slow commits; the keepalive test sets the page's
+// visibilityState (headless Chromium never hides a page); nothing else is simulated.
 // Needs pkg/ and target/server/runledger-server (npm test builds both first).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,7 +86,8 @@ for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]
       const up = await state(page);
       assert.equal(up.lastError, undefined);
       assert.ok(up.lastSuccessAt > 0);
-      assert.equal((await srv.stats()).rows, 30);
+      // Sent once, not only stored once (rows are keyed by id): one request carried all 30.
+      assert.deepEqual(await srv.stats().then(({ rows, requests }) => ({ rows, requests })), { rows: 30, requests: 1 });
       await assertLandedAtLocalVersions(page, srv, ids);
       // The observers saw it: pending went up, then to zero.
       const seen = await page.evaluate(() => window.states.map((s) => s.pending));
@@ -237,12 +239,26 @@ test('when the page is hidden, pending records go out with a keepalive request',
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 600_000 } }));
     const ids = await page.evaluate(() => window.record(3));
     assert.equal((await srv.stats()).requests, 0);
+    // Headless Chromium never hides a page by itself, so the test sets visibilityState and
+    // sends the event the browser would. The requests themselves are real: fetch is only
+    // watched (its options noted, then the real fetch called).
     await page.evaluate(() => {
+      const realFetch = window.fetch;
+      window.sent = [];
+      window.fetch = (url, init) => {
+        window.sent.push({ keepalive: init?.keepalive === true, bytes: new Blob([init?.body ?? '']).size });
+        return realFetch(url, init);
+      };
       Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
       document.dispatchEvent(new Event('visibilitychange'));
     });
     await eventually(async () => (await srv.stats()).rows === 3, 'the keepalive batch');
     await assertLandedAtLocalVersions(page, srv, ids);
+    const sent = await page.evaluate(() => window.sent);
+    assert.equal(sent.length, 1, `exactly one request: ${JSON.stringify(sent)}`);
+    assert.equal(sent[0].keepalive, true, 'sent with keepalive, so it outlives the page');
+    assert.ok(sent[0].bytes > 0 && sent[0].bytes <= 64 * 1024, `within the 64 KiB keepalive cap: ${sent[0].bytes}`);
+    assert.equal((await srv.stats()).requests, 1);
   } finally {
     await context.close();
     await srv.stop();
