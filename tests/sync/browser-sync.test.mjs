@@ -185,6 +185,10 @@ test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and re
     const reopened = await openTab(context, opts);
     await until(reopened, () => window.tracker.syncState().pending === 0 && window.tracker.syncState().lastSuccessAt > 0);
     assert.equal((await srv.stats()).rows, 45, 'every record once, none twice');
+    // Rows are keyed by id, so they cannot show a batch applied twice; the server's stats
+    // (rollups updated by each applied record) would count it twice.
+    const global = await (await fetch(`${srv.base}/api/v1/executions/stats/global?days=1`)).json();
+    assert.equal(global.total_executions, 45, 'the re-sent batch was not applied twice');
     await assertLandedAtLocalVersions(reopened, srv, late);
   } finally {
     await context.close();
