@@ -202,10 +202,17 @@ test('offline is what a failed request says; the online event syncs at once', as
   try {
     // A long backoff: only the online event can explain a quick sync afterwards.
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20, retry: { baseMs: 60_000, capMs: 60_000 } } }));
-    await context.setOffline(true);
+    // The requests fail (Chromium aborts them as a lost connection would) while the browser
+    // still says it is online: only the failed request can tell the tracker.
+    const toServer = `${srv.base}/**`;
+    await context.route(toServer, (route) => route.abort('internetdisconnected'));
     const ids = await page.evaluate(() => window.record(4));
     await until(page, () => window.tracker.syncState().lastError !== undefined);
+    assert.equal(await page.evaluate(() => navigator.onLine), true, 'navigator.onLine never said offline');
     assert.equal((await state(page)).pending, 4);
+    await context.unroute(toServer);
+    // The connection back: Chromium going offline and online fires a real `online` event.
+    await context.setOffline(true);
     await context.setOffline(false);
     await until(page, () => window.tracker.syncState().pending === 0);
     await assertLandedAtLocalVersions(page, srv, ids);
