@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --system
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER=/usr/bin/chromedriver
+# Test files are named (tests/<suite>/*.test.mjs, expanded by the shell), not given as a
+# folder: newer Node versions read `node --test <folder>` differently.
 # Each stage header says how long the run (setup included) has taken so far, so a slow CI run shows where.
 stage() { echo "[test] $* (at $SECONDS s)"; }
 
@@ -86,23 +88,23 @@ bash scripts/build.sh
 node_modules/.bin/tsc -p tests/types/tsconfig.json
 wait_for_server
 node bench/run.mjs --quick --server-bin "$server_bin"
-node --test tests/node/
+node --test tests/node/*.test.mjs
 
 stage "the ingest server binary over HTTP, on SQLite and on a throwaway PostgreSQL"
 wait_for_server
-node --test tests/server/
+node --test tests/server/*.test.mjs
 
 stage "the public types against the package as it runs; every README js/ts block type-checked under strict and run"
-node --test tests/types/
+node --test tests/types/*.test.mjs
 
 stage "the Python client (clients/python, standard library only) against the real server binary"
 python3 -m unittest discover -s clients/python/tests -v
 stage "interop: OTLP and OpenLineage against the official OpenTelemetry and OpenLineage libraries"
-node --test tests/interop/
+node --test tests/interop/*.test.mjs
 
 stage "sync end to end: Chromium and Node against the real server"
-node --test tests/sync/
+node --test tests/sync/*.test.mjs
 
 stage "the viewer (www/dist) in Chromium against the real server; screenshots in test-results/"
-node --test tests/viewer/
+node --test tests/viewer/*.test.mjs
 stage "all passed"
