@@ -4,6 +4,8 @@
 // of 1,000,000 executions. `-- --only bundle` measures the browser bundle and rewrites its
 // per-part table in docs/benchmarks.md; `-- --only chromium` runs the Chromium page alone
 // (durable writes against the ceilings, history and stats at 100,000 against Dexie).
+// `-- --server-bin <path>` runs a server already built instead of building one (see below).
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
@@ -15,6 +17,20 @@ const quick = process.argv.includes('--quick');
 const large = process.argv.includes('--large');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 if (only !== null && !['node-file', 'server', 'bundle', 'chromium'].includes(only)) throw new Error(`--only knows the sections node-file, server, bundle and chromium, not ${only}`);
+// `--server-bin <path>` (or RUNLEDGER_SERVER_BIN, which the test suites read too): the server
+// binary to run, already built (npm test builds it once, early, beside the wasm builds); without
+// it the bench builds its own (`cargo build --profile server`).
+const serverBinGiven = process.argv.includes('--server-bin') ? process.argv[process.argv.indexOf('--server-bin') + 1] : process.env.RUNLEDGER_SERVER_BIN;
+if (process.argv.includes('--server-bin') && !serverBinGiven) throw new Error('--server-bin needs the path of a built runledger-server');
+/** The server binary's path: the given build (which must exist), or a fresh `--profile server` build. */
+function serverBinary() {
+  if (serverBinGiven) {
+    if (!existsSync(serverBinGiven)) throw new Error(`the server binary ${serverBinGiven} (--server-bin or RUNLEDGER_SERVER_BIN) does not exist: build it with cargo build --profile server -p runledger-server`);
+    return resolve(serverBinGiven);
+  }
+  execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
+  return join(root, 'target', 'server', 'runledger-server');
+}
 // `--only bundle`: the browser bundle and what each part of its wasm costs (needs pkg/ from
 // scripts/build.sh; no browser); rewrites that table in docs/benchmarks.md.
 if (only === 'bundle') {
@@ -39,9 +55,9 @@ if (only === 'node-file') {
 const N = quick ? 200 : 5000;
 // `--only server`: just the server-at-scale section (bench/server.mjs).
 if (only === 'server') {
-  execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
+  const bin = serverBinary();
   const { serverBench, printServerTable } = await import('./server.mjs');
-  const result = await serverBench({ quick, bin: join(root, 'target', 'server', 'runledger-server') });
+  const result = await serverBench({ quick, bin });
   printServerTable(result);
   await writeFile(join(root, 'bench/results.server.json'), JSON.stringify({ date: new Date().toISOString(), quick, ...result.figures }, null, 2));
   process.exit(0);
@@ -109,10 +125,9 @@ if (only === 'chromium') {
   process.exit(0);
 }
 
-// The ingest server as it would run: its production build (`--profile server`, the one npm
-// test runs too, so --quick builds nothing more).
-execFileSync('cargo', ['build', '--quiet', '-p', 'runledger-server', '--profile', 'server'], { stdio: 'inherit', cwd: root });
-const serverBin = join(root, 'target', 'server', 'runledger-server');
+// The ingest server as it would run: its production build (`--profile server`; npm test hands
+// over the one it built with --server-bin).
+const serverBin = serverBinary();
 
 /** Sync throughput on one engine: runledger's sync() and a plain fetch loop, each to a fresh server. */
 async function syncThroughput(browser, engine) {

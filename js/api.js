@@ -202,6 +202,10 @@ export function install(Tracker) {
     Tracker.prototype[Symbol.asyncDispose] = function asyncDispose() { return this.close(); };
   }
   if (typeof Symbol.dispose === 'symbol') delete Tracker.prototype[Symbol.dispose];
+  // wasm-bindgen's `free()` likewise releases the wasm object without closing (the store stays
+  // locked, what is not flushed is lost): not API. `close()` ends a tracker; the glue's
+  // FinalizationRegistry reclaims one nobody references.
+  delete Tracker.prototype.free;
   const { delete: remove } = Tracker.prototype;
   Tracker.prototype.delete = function deleteAfterDrain(id) {
     // The core drops a pending copy too; the capture layer forgets the id likewise.

@@ -278,6 +278,9 @@ impl Engine {
                 lock.release();
             }
             self.store.close();
+            // Closing writes the file store's index: a failure there is not the caller's
+            // (every record is in the log) but is surfaced like any background one.
+            self.report_maintenance();
         }
         flushed
     }

@@ -610,17 +610,10 @@ impl Tracker {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
     ) -> Promise {
-        let engine = self.engine.clone();
-        let ids = if ids.is_undefined() || ids.is_null() {
-            Ok(None)
-        } else {
-            decode::<Vec<String>>("ids", ids).map(Some)
-        };
-        promise(async move {
-            let ids = ids?;
+        self.on_dead_letters(ids, |engine, ids| async move {
             let n = engine.store.retry_dead_letters(ids.as_deref()).await?;
             engine.resume_sync();
-            Ok(JsValue::from(n as u32))
+            Ok(n)
         })
     }
 
@@ -631,17 +624,8 @@ impl Tracker {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] ids: JsValue,
     ) -> Promise {
-        let engine = self.engine.clone();
-        let ids = if ids.is_undefined() || ids.is_null() {
-            Ok(None)
-        } else {
-            decode::<Vec<String>>("ids", ids).map(Some)
-        };
-        promise(async move {
-            let ids = ids?;
-            let n = engine.store.discard_dead_letters(ids.as_deref()).await?;
-            engine.sync.uploader.refresh_counts(&engine.store).await?;
-            Ok(JsValue::from(n as u32))
+        self.on_dead_letters(ids, |engine, ids| async move {
+            Ok(engine.store.discard_dead_letters(ids.as_deref()).await?)
         })
     }
 
@@ -861,6 +845,28 @@ fn listener_arg(listener: JsValue) -> JsResult<Function> {
     listener
         .dyn_into::<Function>()
         .map_err(|_| js_error(&ValidationError::invalid("listener", "expected a function").into()))
+}
+
+impl Tracker {
+    /// What `retryDeadLetters` and `discardDeadLetters` share: the optional ids from JS, the
+    /// store operation, then the sync counts brought up to date; resolves to how many.
+    fn on_dead_letters<F, Fut>(&self, ids: JsValue, operation: F) -> Promise
+    where
+        F: FnOnce(Rc<Engine>, Option<Vec<String>>) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<usize, Error>> + 'static,
+    {
+        let engine = self.engine.clone();
+        let ids = if ids.is_undefined() || ids.is_null() {
+            Ok(None)
+        } else {
+            decode::<Vec<String>>("ids", ids).map(Some)
+        };
+        promise(async move {
+            let n = operation(engine.clone(), ids?).await?;
+            engine.sync.uploader.refresh_counts(&engine.store).await?;
+            Ok(JsValue::from(n as u32))
+        })
+    }
 }
 
 /// Reads the options; a bad one is a configuration error, named by the option's path.

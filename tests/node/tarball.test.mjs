@@ -108,8 +108,9 @@ test('recording returns before anything is written, and flush makes it visible t
   const run = tracker.start({ workflowId: 'wf' });
   run.succeed();
   assert.equal(tracker.pending, 1);
+  await tracker.flush();
+  assert.equal(tracker.pending, 0, 'flush() wrote it');
   const page = await tracker.history({ workflowId: 'wf' });
   assert.equal(page.items.length, 1);
-  assert.equal(tracker.pending, 0);
   await tracker.close();
 });

@@ -141,3 +141,28 @@ test('credentials and tokens a server echoes never reach errors, warnings, the s
     await server.stop();
   }
 });
+
+test('a server that never answers: the request is abandoned after sync.timeoutMs and the records stay queued', async () => {
+  // Accepts, reads the body, never answers (a hung server or proxy).
+  const hung = await hostile(() => {});
+  const tracker = await Tracker.open({ storage: 'memory', endpoint: hung.base, sync: { debounceMs: 60_000, timeoutMs: 2_000, retry: { baseMs: 60_000, capMs: 60_000 } } });
+  const errors = [];
+  tracker.on('error', (e) => errors.push(e));
+  try {
+    record(tracker, 2);
+    await tracker.flush();
+    // Bounded by the test runner's own timeout if the sync never gave up.
+    const outcome = await tracker.sync().then(() => 'resolved', (e) => e);
+    assert.notEqual(outcome, 'resolved');
+    assert.equal(outcome.name, 'SyncError');
+    assert.equal(hung.requests, 1, 'one request, abandoned');
+    const state = tracker.syncState();
+    assert.equal(state.pending, 2, 'kept for the next try');
+    assert.equal(state.inFlight, 0, 'nothing left in flight');
+    assert.match(state.lastError, /tim(e|ed) ?out/i);
+    assert.ok(errors.length >= 1 && errors.every((e) => e.name === 'SyncError'), errors.map((e) => e.message).join(' | '));
+  } finally {
+    await tracker.close().catch(() => {});
+    await hung.stop();
+  }
+});

@@ -1,37 +1,21 @@
 // Offline-first sync end to end: pkg/browser.js in headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core) against the real runledger-server binary over
 // loopback HTTP, with real IndexedDB, real Web Locks and real tabs. The server's
-// --test-faults switch injects 503s and slow commits; nothing else is simulated.
+// --test-faults switch injects 503s and slow commits; the keepalive test sets the page's
+// visibilityState (headless Chromium never hides a page); nothing else is simulated.
 // Needs pkg/ and target/server/runledger-server (npm test builds both first).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
-import { launchChromium } from '../../scripts/chromium.mjs';
-import { createStaticServer } from '../../scripts/static-server.mjs';
 import { freePort, postgres, sqlite, startServer } from '../server/engines.mjs';
+import { syncPages } from './harness.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
-let pages;
-let browser;
-let origin;
+const harness = syncPages();
 let dbNumber = 0;
-
-before(async () => {
-  pages = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(import.meta.dirname, 'fixtures')]]);
-  await new Promise((r) => pages.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${pages.address().port}`;
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  pages?.close();
-});
 
 /** The real server on a fresh database, with fault injection, reachable from the pages. */
 async function server(args = [], { port, engine = sqlite } = {}) {
   const db = await engine();
-  const s = await startServer(['--db', db.url, '--cors-origin', origin, '--test-faults', ...args], { port });
+  const s = await startServer(['--db', db.url, '--cors-origin', harness.origin, '--test-faults', ...args], { port });
   return {
     ...s,
     stats: async () => (await fetch(`${s.base}/v1/__test/stats`)).json(),
@@ -57,16 +41,7 @@ function options(endpoint, extra = {}) {
   };
 }
 
-async function openTab(context, opts) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(`${origin}/sync.html?options=${encodeURIComponent(JSON.stringify(opts))}`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 20_000 });
-  assert.deepEqual(errors, []);
-  return page;
-}
-
+const openTab = (context, opts) => harness.openTab(context, opts);
 const state = (page) => page.evaluate(() => window.tracker.syncState());
 const until = (page, predicate, arg) => page.waitForFunction(predicate, arg, { timeout: 20_000, polling: 50 });
 
@@ -95,7 +70,7 @@ async function assertLandedAtLocalVersions(page, srv, ids, key) {
 for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]]) {
   test(`records made while the server is down land exactly once when it comes up (${engineName})`, async () => {
     const port = await freePort();
-    const context = await browser.newContext();
+    const context = await harness.browser.newContext();
     const page = await openTab(context, options(`http://127.0.0.1:${port}`));
     const ids = await page.evaluate(() => window.record(30));
     await until(page, () => window.tracker.syncState().lastError?.includes('cannot be reached'));
@@ -111,7 +86,8 @@ for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]
       const up = await state(page);
       assert.equal(up.lastError, undefined);
       assert.ok(up.lastSuccessAt > 0);
-      assert.equal((await srv.stats()).rows, 30);
+      // Sent once, not only stored once (rows are keyed by id): one request carried all 30.
+      assert.deepEqual(await srv.stats().then(({ rows, requests }) => ({ rows, requests })), { rows: 30, requests: 1 });
       await assertLandedAtLocalVersions(page, srv, ids);
       // The observers saw it: pending went up, then to zero.
       const seen = await page.evaluate(() => window.states.map((s) => s.pending));
@@ -125,7 +101,7 @@ for (const [engineName, engine] of [['SQLite', sqlite], ['PostgreSQL', postgres]
 
 test('500s and 503 with Retry-After are waited out; a record too big is dead-lettered alone and can be retried', async () => {
   const srv = await server(['--max-body-bytes', '30000']);
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ fail: [{ status: 503, retryAfter: 1, count: 2 }, { status: 500, count: 1 }] });
     const page = await openTab(context, options(srv.base, { maxValueBytes: 100_000, sync: { debounceMs: 60_000 } }));
@@ -160,7 +136,7 @@ test('500s and 503 with Retry-After are waited out; a record too big is dead-let
 
 test('a refused key pauses sync with an error event until the key changes', async () => {
   const srv = await server(['--api-key', 'right-key']);
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     const page = await openTab(context, options(srv.base, { apiKey: 'wrong-key' }));
     const ids = await page.evaluate(() => window.record(3));
@@ -184,7 +160,7 @@ test('a refused key pauses sync with an error event until the key changes', asyn
 
 test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and reopened: no loss, no duplicate', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ delayMs: 300 });
     const opts = options(srv.base, { sync: { debounceMs: 20, maxBatchRecords: 5 } });
@@ -209,6 +185,10 @@ test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and re
     const reopened = await openTab(context, opts);
     await until(reopened, () => window.tracker.syncState().pending === 0 && window.tracker.syncState().lastSuccessAt > 0);
     assert.equal((await srv.stats()).rows, 45, 'every record once, none twice');
+    // Rows are keyed by id, so they cannot show a batch applied twice; the server's stats
+    // (rollups updated by each applied record) would count it twice.
+    const global = await (await fetch(`${srv.base}/api/v1/executions/stats/global?days=1`)).json();
+    assert.equal(global.total_executions, 45, 'the re-sent batch was not applied twice');
     await assertLandedAtLocalVersions(reopened, srv, late);
   } finally {
     await context.close();
@@ -218,14 +198,21 @@ test('two tabs of one editor: one syncs at a time; a tab closed mid-batch and re
 
 test('offline is what a failed request says; the online event syncs at once', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     // A long backoff: only the online event can explain a quick sync afterwards.
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20, retry: { baseMs: 60_000, capMs: 60_000 } } }));
-    await context.setOffline(true);
+    // The requests fail (Chromium aborts them as a lost connection would) while the browser
+    // still says it is online: only the failed request can tell the tracker.
+    const toServer = `${srv.base}/**`;
+    await context.route(toServer, (route) => route.abort('internetdisconnected'));
     const ids = await page.evaluate(() => window.record(4));
     await until(page, () => window.tracker.syncState().lastError !== undefined);
+    assert.equal(await page.evaluate(() => navigator.onLine), true, 'navigator.onLine never said offline');
     assert.equal((await state(page)).pending, 4);
+    await context.unroute(toServer);
+    // The connection back: Chromium going offline and online fires a real `online` event.
+    await context.setOffline(true);
     await context.setOffline(false);
     await until(page, () => window.tracker.syncState().pending === 0);
     await assertLandedAtLocalVersions(page, srv, ids);
@@ -237,7 +224,7 @@ test('offline is what a failed request says; the online event syncs at once', as
 
 test('work offline: switched off, no request is made; switched on, everything goes', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     const page = await openTab(context, options(srv.base, { syncEnabled: false }));
     const ids = await page.evaluate(() => window.record(3));
@@ -257,18 +244,32 @@ test('work offline: switched off, no request is made; switched on, everything go
 
 test('when the page is hidden, pending records go out with a keepalive request', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     // No debounced sync within the test: only the hidden page can send.
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 600_000 } }));
     const ids = await page.evaluate(() => window.record(3));
     assert.equal((await srv.stats()).requests, 0);
+    // Headless Chromium never hides a page by itself, so the test sets visibilityState and
+    // sends the event the browser would. The requests themselves are real: fetch is only
+    // watched (its options noted, then the real fetch called).
     await page.evaluate(() => {
+      const realFetch = window.fetch;
+      window.sent = [];
+      window.fetch = (url, init) => {
+        window.sent.push({ keepalive: init?.keepalive === true, bytes: new Blob([init?.body ?? '']).size });
+        return realFetch(url, init);
+      };
       Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
       document.dispatchEvent(new Event('visibilitychange'));
     });
     await eventually(async () => (await srv.stats()).rows === 3, 'the keepalive batch');
     await assertLandedAtLocalVersions(page, srv, ids);
+    const sent = await page.evaluate(() => window.sent);
+    assert.equal(sent.length, 1, `exactly one request: ${JSON.stringify(sent)}`);
+    assert.equal(sent[0].keepalive, true, 'sent with keepalive, so it outlives the page');
+    assert.ok(sent[0].bytes > 0 && sent[0].bytes <= 64 * 1024, `within the 64 KiB keepalive cap: ${sent[0].bytes}`);
+    assert.equal((await srv.stats()).requests, 1);
   } finally {
     await context.close();
     await srv.stop();
@@ -277,7 +278,7 @@ test('when the page is hidden, pending records go out with a keepalive request',
 
 test('Chromium: a Retry-After of 30 days waits an hour, one request instead of a flood (issue 14)', async () => {
   const srv = await server();
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   try {
     await srv.faults({ fail: [{ status: 503, retryAfter: 2_592_000, count: 100_000 }] });
     const page = await openTab(context, options(srv.base, { sync: { debounceMs: 20 } }));

@@ -4,50 +4,23 @@
 // tracker's `error` event says it may be CORS and names the server flag to set, with the
 // page's own origin. Then the same page against a server started with that flag syncs.
 // pkg/browser.js in headless Chromium (Debian's /usr/bin/chromium through playwright-core).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
-import { launchChromium } from '../../scripts/chromium.mjs';
-import { createStaticServer } from '../../scripts/static-server.mjs';
 import { sqlite, startServer } from '../server/engines.mjs';
+import { syncPages } from './harness.mjs';
 
-const root = resolve(import.meta.dirname, '../..');
-let pages;
-let browser;
-let origin;
-
-before(async () => {
-  pages = createStaticServer([['/pkg/', join(root, 'pkg')], ['/', join(import.meta.dirname, 'fixtures')]]);
-  await new Promise((r) => pages.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${pages.address().port}`;
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  pages?.close();
-});
-
-async function openPage(context, options) {
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e));
-  await page.goto(`${origin}/sync.html?options=${encodeURIComponent(JSON.stringify(options))}`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 20_000 });
-  assert.deepEqual(pageErrors, []);
-  return page;
-}
+const harness = syncPages();
 
 test('a sync blocked by CORS says so and names --cors-origin with the page origin', async () => {
   const db = sqlite();
   // An API key, so that the origin check of a keyless server is not what refuses the write:
   // the only obstacle left is the browser's CORS check.
   const server = await startServer(['--db', db.url, '--api-key', 'cors-key']);
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   let stopped = false;
   try {
-    assert.notEqual(new URL(server.base).origin, origin, 'two origins');
-    const page = await openPage(context, {
+    assert.notEqual(new URL(server.base).origin, harness.origin, 'two origins');
+    const page = await harness.openTab(context, {
       name: `cors-${process.pid}`, endpoint: server.base, apiKey: 'cors-key',
       sync: { debounceMs: 20, retry: { baseMs: 100, capMs: 200 } },
     });
@@ -58,7 +31,7 @@ test('a sync blocked by CORS says so and names --cors-origin with the page origi
     const errors = await page.evaluate(() => window.errors);
     assert.equal(errors.length, 1, JSON.stringify(errors));
     assert.match(errors[0].message, /CORS/);
-    assert.ok(errors[0].message.includes(`--cors-origin ${origin}`), errors[0].message);
+    assert.ok(errors[0].message.includes(`--cors-origin ${harness.origin}`), errors[0].message);
     assert.equal((await fetch(`${server.base}/api/v1/execution/${id}`, { headers: { authorization: 'Bearer cors-key' } })).status, 404,
       'nothing stored: the browser never let the page read an answer');
     await page.close();
@@ -67,9 +40,9 @@ test('a sync blocked by CORS says so and names --cors-origin with the page origi
 
     // The flag the message names, on a server at the same address, lets the page (reloaded
     // in the same browser profile: the record waits in its IndexedDB outbox) sync.
-    const fixed = await startServer(['--db', db.url, '--api-key', 'cors-key', '--cors-origin', origin], { port: Number(new URL(server.base).port) });
+    const fixed = await startServer(['--db', db.url, '--api-key', 'cors-key', '--cors-origin', harness.origin], { port: Number(new URL(server.base).port) });
     try {
-      const again = await openPage(context, {
+      const again = await harness.openTab(context, {
         name: `cors-${process.pid}`, endpoint: fixed.base, apiKey: 'cors-key',
         sync: { debounceMs: 20, retry: { baseMs: 100, capMs: 200 } },
       });

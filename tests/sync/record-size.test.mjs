@@ -87,6 +87,17 @@ test('log(): a whole record over the server body limit is flagged at the call, o
     await tracker.sync().catch(() => {});
     assert.deepEqual((await tracker.deadLetters()).map((d) => d.id), [big]);
     assert.equal((await fetch(`${server.base}/api/v1/execution/${fits}`)).status, 200);
+    // Discarded: gone from the dead letters and from the sync counts at once, never sent
+    // again; the run stays in the history.
+    assert.equal(tracker.syncState().deadLettered, 1);
+    assert.equal(await tracker.discardDeadLetters([big]), 1);
+    assert.equal(tracker.syncState().deadLettered, 0);
+    assert.deepEqual(await tracker.deadLetters(), []);
+    assert.equal(await tracker.discardDeadLetters([big]), 0, 'nothing left to discard');
+    assert.equal((await tracker.get(big))?.nodes?.length, 150);
+    await tracker.sync();
+    assert.equal(tracker.syncState().pending, 0);
+    assert.equal((await fetch(`${server.base}/api/v1/execution/${big}`)).status, 404);
     await tracker.close();
   } finally {
     await server.stop();

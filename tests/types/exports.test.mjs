@@ -13,9 +13,9 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const TYPES = join(ROOT, 'pkg/index.d.ts');
 
 // Runtime members of Tracker.prototype that are not API: the capture layer's entry points
-// into the core (js/capture/), a trap hook for tests/node/trap.test.mjs, and wasm-bindgen's
-// `free` (releases the wasm object without closing: `close()` is the API).
-const INTERNAL = (name) => name.startsWith('__') || name === 'constructor' || name === 'free';
+// into the core (js/capture/) and a trap hook for tests/node/trap.test.mjs. (wasm-bindgen's
+// `free`, which releases the wasm object without closing, is removed: checked below.)
+const INTERNAL = (name) => name.startsWith('__') || name === 'constructor';
 
 /** Compiles index.d.ts alone under `strict` with these `lib`s; fails on any diagnostic. */
 function compile(lib) {
@@ -75,6 +75,8 @@ for (const entry of ['node.js', 'browser.js']) {
       assert.equal(lib.Tracker.prototype[old], undefined, `${old} is gone from the prototype`);
     }
     assert.equal(lib.Tracker.prototype[Symbol.dispose], undefined, 'no synchronous dispose that would free without closing');
+    assert.equal(lib.Tracker.prototype.free, undefined, 'no free() that would release the wasm object without closing');
+    assert.ok(!types.members.includes('free'), 'free is not typed either');
   });
 }
 

@@ -14,12 +14,12 @@ only, Python 3.9+.
 """
 
 from .outbox import DeadLetter
-from .records import MAX_NODE_RUNS, MAX_RECORD_BYTES, MAX_VALUE_BYTES, RecordError
+from .records import DEFAULT_MAX_BODY_BYTES, MAX_NODE_RUNS, MAX_RECORD_BYTES, MAX_VALUE_BYTES, RecordError
 from .redact import REDACTED
 from .tracker import DEFAULT_PATH, Node, Run, Tracker
 
 __all__ = [
-    "DEFAULT_PATH", "DeadLetter", "MAX_NODE_RUNS", "MAX_RECORD_BYTES", "MAX_VALUE_BYTES", "Node", "REDACTED",
+    "DEFAULT_MAX_BODY_BYTES", "DEFAULT_PATH", "DeadLetter", "MAX_NODE_RUNS", "MAX_RECORD_BYTES", "MAX_VALUE_BYTES", "Node", "REDACTED",
     "RecordError", "Run", "Tracker",
 ]
 __version__ = "0.1.0"

@@ -27,19 +27,25 @@ ERROR_KEYS = ("message", "stack", "nodeId", "type")
 MAX_VALUE_BYTES = 64 * 1024
 #: Most node runs in one execution (the server's limit).
 MAX_NODE_RUNS = 10_000
-#: Largest JSON size of one whole record: half the server's default body limit (8 MiB), so
-#: that a record always fits in a request with room for the batch around it. A bigger one is
-#: refused at record time instead of becoming a dead letter later.
-MAX_RECORD_BYTES = 4 * 1024 * 1024
+#: The ingest server's default ``--max-body-bytes`` (server/src/main.rs): the largest request
+#: body it accepts (``413`` above it). A record is sent at least alone in its request, so one
+#: whose request would be larger can never land; ``Tracker(max_body_bytes=...)`` names the
+#: limit of a server started with another value.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Kept for code written against 0.1.0: the same limit.
+MAX_RECORD_BYTES = DEFAULT_MAX_BODY_BYTES
 
 
-def check_size(record: Dict[str, Any]) -> Dict[str, Any]:
-    """``record`` if its JSON fits in one request, else a ``RecordError`` saying by how much."""
-    size = len(json.dumps(record, separators=(",", ":")).encode())
-    if size > MAX_RECORD_BYTES:
+def check_size(record: Dict[str, Any], request_bytes: int, limit: int) -> Dict[str, Any]:
+    """``record`` if the request that sends it alone (``request_bytes``) fits in the server's
+    body limit, else a ``RecordError`` naming the execution, both sizes and the server flag."""
+    if request_bytes > limit:
         raise RecordError(
-            f"execution `{record.get('id')}` is {size} bytes of JSON, over the limit of {MAX_RECORD_BYTES} "
-            "(the server takes 8 MiB per request); record fewer or smaller node payloads"
+            f"execution `{record.get('id')}` would be sent as a request of {request_bytes} bytes, more than "
+            f"the server accepts in one request ({limit} bytes, its --max-body-bytes; 8 MiB by default): "
+            "the server would refuse it (413) and it could never land. Record fewer or smaller node "
+            "payloads, or start the server with a larger --max-body-bytes and give the Tracker the same "
+            "max_body_bytes"
         )
     return record
 

@@ -13,8 +13,8 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from .outbox import DeadLetter, Outbox
-from .records import RecordError, check_size, now_ms, query_record, workflow_record
-from .sender import Sender
+from .records import DEFAULT_MAX_BODY_BYTES, RecordError, check_size, now_ms, query_record, workflow_record
+from .sender import Sender, request_bytes_alone
 
 log = logging.getLogger("runledger")
 
@@ -27,16 +27,24 @@ class Tracker:
 
     ``Tracker(endpoint, api_key=None, path=DEFAULT_PATH)``: without an endpoint records stay in
     the outbox (``path``, a SQLite file). ``on_error(message)`` hears of each outage once
-    (default: a warning in the ``runledger`` log)."""
+    (default: a warning in the ``runledger`` log). ``max_body_bytes`` is the server's
+    ``--max-body-bytes`` (8 MiB by default): a record whose request would be larger is refused
+    when it is recorded, with a ``RecordError``, since the server would never take it."""
 
     def __init__(self, endpoint: Optional[str] = None, api_key: Optional[str] = None,
                  path: str = DEFAULT_PATH, *, flush_interval: float = 1.0,
                  max_backoff: float = 30.0, queue_size: int = 10_000,
                  on_error: Optional[Callable[[str], None]] = None,
-                 client_id: Optional[str] = None) -> None:
+                 client_id: Optional[str] = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
+            raise ValueError(f"max_body_bytes must be a positive number of bytes (the server's --max-body-bytes), not {max_body_bytes!r}")
         self.outbox = Outbox(path)
         self._on_error = on_error or (lambda message: log.warning("%s", message))
-        self._sender = Sender(endpoint, api_key, client_id or f"py-{uuid.uuid4()}", self.outbox) if endpoint else None
+        self.client_id = client_id or f"py-{uuid.uuid4()}"
+        self.max_body_bytes = max_body_bytes
+        # A batch stays within half the body limit (at most 1 MiB); a record larger goes alone.
+        self._sender = Sender(endpoint, api_key, self.client_id, self.outbox,
+                              max_batch_bytes=min(1024 * 1024, max_body_bytes // 2)) if endpoint else None
         self._flush_interval = flush_interval
         self._max_backoff = max_backoff
         self._background: "queue.Queue[Callable[[], Dict[str, Any]]]" = queue.Queue(queue_size)
@@ -54,9 +62,13 @@ class Tracker:
     def _put(self, record: Dict[str, Any]) -> str:
         if self._closed:
             raise RuntimeError("this tracker is closed")
-        self.outbox.put(check_size(record))
+        self.outbox.put(self._checked(record))
         self._wake.set()
         return record["id"]
+
+    def _checked(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        """``record`` if the server can take it (its request alone within ``max_body_bytes``)."""
+        return check_size(record, request_bytes_alone(self.client_id, record), self.max_body_bytes)
 
     def log_execution(self, **fields: Any) -> str:
         """Records a query execution (the data API's fields: ``execution_id``, ``user_id``,
@@ -130,7 +142,7 @@ class Tracker:
             except queue.Empty:
                 return
             try:
-                self.outbox.put(check_size(build()))
+                self.outbox.put(self._checked(build()))
             except Exception as e:  # never into the caller: reported instead
                 self._report(f"a background record was not recorded: {e}")
 

@@ -71,5 +71,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+        self.proc.stdout.close()
         if self._own_dir and not keep_db:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, os.path.dirname(__file__))
 
 from runledger import REDACTED, RecordError, Tracker  # noqa: E402
+from runledger.records import workflow_record  # noqa: E402
+from runledger.sender import request_body  # noqa: E402
 from server import Server  # noqa: E402
 
 
@@ -198,11 +200,70 @@ class TrackerTest(unittest.TestCase):
         with self.assertRaisesRegex(RecordError, "over the limit"):
             t.log_execution(user_id="u", response_metadata={"blob": "x" * 70_000})
         # Each node payload within its limit, the whole record over one request's share.
-        nodes = [{"nodeId": f"n{i}", "status": "success", "output": {"blob": "y" * 60_000}} for i in range(80)]
-        with self.assertRaisesRegex(RecordError, "server takes 8 MiB"):
+        nodes = [{"nodeId": f"n{i}", "status": "success", "output": {"blob": "y" * 60_000}} for i in range(150)]
+        with self.assertRaisesRegex(RecordError, "its --max-body-bytes; 8 MiB by default"):
             t.log_workflow(workflow_id="wf-big", node_executions=nodes)
         self.assertEqual(t.pending(), 0, "nothing was queued")
         t.close(timeout=1)
+
+    def test_a_record_the_server_would_refuse_for_size_is_refused_at_record_time_and_the_server_agrees(self):
+        # A server started with a small --max-body-bytes, and records whose request, sent
+        # alone, is a few bytes under or just over it (measured as the client sends it).
+        limit = 64 * 1024
+        small = Server("--max-body-bytes", str(limit))
+        try:
+            def record_of_request_size(id_, target):
+                fields = {"id": id_, "workflow_id": "wf-size", "status": "success",
+                          "started_at": 1_790_000_000_000, "completed_at": 1_790_000_001_000}
+
+                def sized(pad):
+                    nodes = [{"nodeId": f"n{i}", "status": "success", "output": {"blob": "z" * (pad // 4)}} for i in range(4)]
+                    fields["node_executions"] = nodes
+                    return len(request_body(client, [dict(workflow_record(**fields), version=1)]))
+                pad = 4 * ((target - sized(0)) // 4)
+                while sized(pad) < target:
+                    pad += 4
+                return dict(fields), sized(pad)
+
+            client = "py-size-test"
+            fits, fits_bytes = record_of_request_size("size-fits", limit - 40)
+            over, over_bytes = record_of_request_size("size-over", limit + 1)
+            self.assertLessEqual(fits_bytes, limit - 19)  # room for the widest version number
+            self.assertGreater(over_bytes, limit)
+
+            t = Tracker(small.base, path=self.path, on_error=self.errors.append, client_id=client,
+                        max_body_bytes=limit, flush_interval=3600)
+            with self.assertRaises(RecordError) as refused:
+                t.log_workflow(**over)
+            message = str(refused.exception)
+            self.assertIn("execution `size-over`", message)
+            self.assertIn("--max-body-bytes", message)
+            self.assertIn(str(limit), message)
+            self.assertEqual(t.pending(), 0, "nothing was queued")
+            t.log_workflow(**fits)
+            self.assertEqual(t.flush(timeout=5), 0)
+            self.assertIsNotNone(small.execution("size-fits"), "the record just under the limit landed")
+            t.close(timeout=1)
+
+            # The server agrees: a client told of a larger limit sends the same record, and the
+            # server refuses it (413), so it becomes a dead letter.
+            lax_path = os.path.join(self.dir, "lax.db")
+            lax = Tracker(small.base, path=lax_path, on_error=self.errors.append, client_id=client,
+                          max_body_bytes=1024 * 1024, flush_interval=3600)
+            lax.log_workflow(**over)
+            self.assertEqual(lax.flush(timeout=5), 0)
+            self.assertIsNone(small.execution("size-over"))
+            letters = lax.dead_letters()
+            self.assertEqual([d.id for d in letters], ["size-over"])
+            self.assertIn("HTTP 413", letters[0].reason)
+            lax.close(timeout=1)
+        finally:
+            small.stop()
+
+    def test_max_body_bytes_must_be_a_positive_number(self):
+        for bad in (0, -1, "8MiB", True, 1.5):
+            with self.assertRaisesRegex(ValueError, "max_body_bytes must be a positive number"):
+                Tracker(path=self.path, max_body_bytes=bad)
 
     def test_the_outbox_is_sqlite_and_keeps_records_without_an_endpoint(self):
         t = Tracker(path=self.path)
