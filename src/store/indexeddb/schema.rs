@@ -443,9 +443,9 @@ pub async fn create_legacy_v4(
     let queued_at = JsValue::from(js_sys::Date::now());
     let (mut metas, mut payloads, mut marks, mut letters) = (vec![], vec![], vec![], vec![]);
     for e in executions {
-        let meta = super::to_js(&e.summary()).map_err(fail)?;
-        super::set_index_keys(e, &meta);
-        metas.push(meta);
+        let mut text = String::new();
+        super::meta_json(e, None, &mut text).map_err(fail)?;
+        metas.push(super::parse_stored(&text).map_err(fail)?);
         let payload = js_sys::Object::new();
         let nodes = serde_json::to_string(&e.nodes).unwrap_or_else(|_| "[]".into());
         let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
