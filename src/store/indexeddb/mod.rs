@@ -101,11 +101,18 @@ fn delete_per_id(
     Ok(())
 }
 
-/// The stored metadata of `e` as JSON text: its summary (no node runs), `seg` when its node
-/// runs are in a segment, and the derived fields that only exist for the multi-entry indexes:
-/// `[value…, startedAt, id]` per failed node, output and external id (sparse: absent when
-/// empty). A flush parses the whole batch's text at once instead of building objects field
-/// by field across the wasm boundary.
+/// The stored metadata of `e` as JSON text:
+/// - `j`: its summary (no node runs) as JSON text, what every read decodes: a string is one
+///   copy for IndexedDB's structured clone, where the summary as an object costs a property
+///   and a value each, and it is sent to the server as it is;
+/// - beside it, only the fields the indexes cover (`id`, `version`, `startedAt`,
+///   `workflowId`, `userId`, `status`, `query.databaseType`), `seg` when its node runs are in
+///   a segment, and the derived fields of the multi-entry indexes: `[value…, startedAt, id]`
+///   per failed node, output and external id (sparse: absent when empty).
+///
+/// A flush parses the whole batch's text at once instead of building objects field by field
+/// across the wasm boundary. Records written before `j` existed hold the summary's fields
+/// themselves; [`from_js`] and [`outgoing`] read both.
 pub(super) fn meta_json(
     e: &Execution,
     seg: Option<u64>,
@@ -116,27 +123,30 @@ pub(super) fn meta_json(
         name: "DataError".into(),
         message: err.to_string(),
     };
+    let quoted = |value: &str| serde_json::to_string(value).map_err(encode_error);
     let summary = serde_json::to_string(&e.summary()).map_err(encode_error)?;
-    // A struct always serializes as an object: `{…}`.
-    out.push_str(&summary[..summary.len() - 1]);
-    let mut first = summary.len() == 2;
-    let mut field = |out: &mut String, name: &str| {
-        if !std::mem::take(&mut first) {
-            out.push(',');
-        }
-        out.push('"');
-        out.push_str(name);
-        out.push_str("\":");
-    };
-    if let Some(seg) = seg {
-        field(out, "seg");
-        out.push_str(&seg.to_string());
-    }
-    let tail = format!(
-        "{},{}",
+    let id = quoted(&e.id)?;
+    out.push_str(&format!(
+        r#"{{"id":{id},"version":{},"startedAt":{},"status":"{}""#,
+        e.version,
         e.started_at,
-        serde_json::to_string(&e.id).map_err(encode_error)?
-    );
+        e.status.as_str()
+    ));
+    for (name, value) in [("workflowId", &e.workflow_id), ("userId", &e.user_id)] {
+        if let Some(value) = value {
+            out.push_str(&format!(r#","{name}":{}"#, quoted(value)?));
+        }
+    }
+    if let Some(database) = e.query.as_ref().and_then(|q| q.database_type.as_ref()) {
+        out.push_str(&format!(
+            r#","query":{{"databaseType":{}}}"#,
+            quoted(database)?
+        ));
+    }
+    if let Some(seg) = seg {
+        out.push_str(&format!(r#","seg":{seg}"#));
+    }
+    let tail = format!("{},{id}", e.started_at);
     let heads: [(&str, Vec<Vec<&str>>); 3] = [
         (
             "failedNodeKeys",
@@ -158,15 +168,14 @@ pub(super) fn meta_json(
         if keys.is_empty() {
             continue;
         }
-        field(out, name);
-        out.push('[');
+        out.push_str(&format!(r#","{name}":["#));
         for (i, head) in keys.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push('[');
             for value in head {
-                out.push_str(&serde_json::to_string(value).map_err(encode_error)?);
+                out.push_str(&quoted(value)?);
                 out.push(',');
             }
             out.push_str(&tail);
@@ -174,8 +183,16 @@ pub(super) fn meta_json(
         }
         out.push(']');
     }
+    out.push_str(r#","j":"#);
+    out.push_str(&quoted(&summary)?);
     out.push('}');
     Ok(())
+}
+
+/// The summary JSON a stored metadata record carries in `j` (absent in records written
+/// before it).
+fn summary_text(meta: &JsValue) -> Option<String> {
+    Reflect::get(meta, &"j".into()).ok()?.as_string()
 }
 
 /// Removes the derived index fields and the segment key (they are not part of the record).
@@ -363,10 +380,13 @@ fn from_js<T: DeserializeOwned>(key: &JsValue, value: &JsValue) -> Result<T, Sto
         key: key.as_string().unwrap_or_else(|| format!("{key:?}")),
         reason,
     };
-    let text = js_sys::JSON::stringify(value)
-        .map_err(|e| corrupt(error_parts(&e).1))?
-        .as_string()
-        .unwrap_or_default();
+    let text = match summary_text(value) {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(value)
+            .map_err(|e| corrupt(error_parts(&e).1))?
+            .as_string()
+            .unwrap_or_default(),
+    };
     serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))
 }
 
@@ -1235,8 +1255,13 @@ fn outgoing(
         .ok()
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0) as u64;
-    strip_stored_fields(meta);
-    let mut json = text(meta)?;
+    let mut json = match summary_text(meta) {
+        Some(json) => json,
+        None => {
+            strip_stored_fields(meta);
+            text(meta)?
+        }
+    };
     // JSON text since layout 2; an array in records migrated from layout 1.
     let nodes = match nodes.as_string() {
         Some(nodes) => Some(nodes),

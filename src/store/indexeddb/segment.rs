@@ -85,8 +85,12 @@ impl SegmentText {
     /// The record with key `seg`: the small arrays through one JSON parse, the text as one
     /// string.
     pub(super) fn record(&self, seg: u64) -> Result<JsValue, JsValue> {
-        let head = serde_json::json!({ "seg": seg, "ids": self.ids, "ends": self.ends });
-        let record = js_sys::JSON::parse(&head.to_string())?;
+        let mut head = format!(r#"{{"seg":{seg},"ids":"#);
+        head.push_str(&serde_json::to_string(&self.ids).map_err(|e| e.to_string())?);
+        head.push_str(r#","ends":"#);
+        head.push_str(&serde_json::to_string(&self.ends).map_err(|e| e.to_string())?);
+        head.push('}');
+        let record = js_sys::JSON::parse(&head)?;
         Reflect::set(&record, &"text".into(), &JsValue::from(self.text.as_str()))?;
         Ok(record)
     }
