@@ -3,14 +3,17 @@
 //! Layout (database version [`DB_VERSION`]):
 //!
 //! ```text
-//! executions  keyPath id   execution metadata, no node payloads
+//! executions  keyPath id   {id, version, startedAt, status, workflowId?, userId?,
+//!                            query?: {databaseType}, seg, …index keys, j}: the indexed fields,
+//!                            and the summary (no node runs) as JSON text in `j`
 //!   by_started   [startedAt, id]
 //!   by_workflow  [workflowId, startedAt, id]
 //!   by_user      [userId, startedAt, id]
 //!   by_database  [query.databaseType, startedAt, id]
 //!   by_status    [status, startedAt, id]
-//! segments    keyPath seg  {seg, nodes: {id: "[...]"}}: the node runs of one flushed batch
-//!                            (JSON text per execution); metadata names it in `seg`
+//! segments    keyPath seg  {seg, ids, ends, text}: the node runs of one flushed batch, each
+//!                            execution's JSON back to back in `text` (`{seg, nodes: {id: "[…]"}}`
+//!                            when moved from version 4); metadata names it in `seg`
 //! outbox      keyPath [id, version]  {id, version, queuedAt}: to be sent to the server
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
