@@ -116,6 +116,8 @@ if (only === 'chromium') {
     const b = await chromiumPage(browser, quick ? '1000' : '100000');
     const rows = chromiumRows(b);
     printTable(rows);
+    const r = b.runledger;
+    console.error(`[bench] durable writes: recording calls ${r.recordingMs.toFixed(0)} ms, flush() ${r.flushMs.toFixed(0)} ms; the ceiling took ${((b.n * 1000) / b.jsonCeiling.durablePerSecond).toFixed(0)} ms for the same ${b.n}`);
     checkNumbers(rows);
     await writeFile(join(root, 'bench/results-chromium.json'), JSON.stringify({ date: new Date().toISOString(), quick, ...b }, null, 2));
   } finally {

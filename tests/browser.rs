@@ -733,5 +733,25 @@ async fn a_version_4_database_is_moved_into_segments_keeping_every_record() {
     assert_eq!(after.len(), 3, "{after:?}");
     assert_eq!(after.iter().sum::<usize>(), 1200, "{after:?}");
     assert_eq!(after.last(), Some(&1), "{after:?}");
+    // Records as version 4 stored them (the summary's own fields) and as a flush stores them
+    // now (the summary as text in `j`) page, filter and send alike.
+    let page = store
+        .history(&runledger::history::HistoryQuery {
+            workflow_id: Some("wf".into()),
+            status: Some(Status::Success),
+            until: Some(records[8].started_at),
+            limit: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let paged: Vec<&str> = page.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(paged, ["v4-8", "v4-7", "v4-6"]);
+    assert_eq!(page.items[1].version, 2, "the rewritten record");
+    let queued = store.outbox(1200, None).await.unwrap();
+    let rewritten = queued.iter().find(|q| q.id == "v4-7").unwrap();
+    assert_eq!(rewritten.version, 2);
+    let sent: Execution = serde_json::from_str(&rewritten.json).unwrap();
+    assert_eq!(sent, finished(&records[7..8])[0]);
     store.close();
 }

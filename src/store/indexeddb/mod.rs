@@ -3,14 +3,17 @@
 //! Layout (database version [`DB_VERSION`]):
 //!
 //! ```text
-//! executions  keyPath id   execution metadata, no node payloads
+//! executions  keyPath id   {id, version, startedAt, status, workflowId?, userId?,
+//!                            query?: {databaseType}, seg, …index keys, j}: the indexed fields,
+//!                            and the summary (no node runs) as JSON text in `j`
 //!   by_started   [startedAt, id]
 //!   by_workflow  [workflowId, startedAt, id]
 //!   by_user      [userId, startedAt, id]
 //!   by_database  [query.databaseType, startedAt, id]
 //!   by_status    [status, startedAt, id]
-//! segments    keyPath seg  {seg, nodes: {id: "[...]"}}: the node runs of one flushed batch
-//!                            (JSON text per execution); metadata names it in `seg`
+//! segments    keyPath seg  {seg, ids, ends, text}: the node runs of one flushed batch, each
+//!                            execution's JSON back to back in `text` (`{seg, nodes: {id: "[…]"}}`
+//!                            when moved from version 4); metadata names it in `seg`
 //! outbox      keyPath [id, version]  {id, version, queuedAt}: to be sent to the server
 //!   by_queued    [queuedAt, id]
 //! dead_letters keyPath [id, version]  {id, version, reason, at}: refused, retryable
@@ -59,7 +62,7 @@ use web_sys::{
 pub use request::error_parts;
 use request::{once, Request, TxDone};
 pub use schema::{create_legacy_v1, create_legacy_v3, create_legacy_v4, DB_VERSION};
-use segment::{drop_entries, new_segment, nodes_in, note_removal, seg_of, Removals};
+use segment::{drop_entries, nodes_in, note_removal, seg_of, Removals};
 
 use super::{
     classify_failure, DeadLetter, FailPoint, OutboxCounts, Outgoing, QueuePosition, Store, Synced,
@@ -101,54 +104,98 @@ fn delete_per_id(
     Ok(())
 }
 
-/// Derived fields that only exist for the multi-entry indexes: `[value…, startedAt, id]` per
-/// failed node, output and external id. Sparse: absent when empty.
-pub(super) fn set_index_keys(e: &Execution, record: &JsValue) {
-    let tail = [
-        JsValue::from(e.started_at as f64),
-        JsValue::from(e.id.as_str()),
-    ];
-    let keys = |heads: Vec<Vec<JsValue>>| -> Array {
-        heads
-            .into_iter()
-            .map(|head| -> JsValue {
-                head.into_iter()
-                    .chain(tail.iter().cloned())
-                    .collect::<Array>()
-                    .into()
-            })
-            .collect()
+/// The stored metadata of `e` as JSON text:
+/// - `j`: its summary (no node runs) as JSON text, what every read decodes: a string is one
+///   copy for IndexedDB's structured clone, where the summary as an object costs a property
+///   and a value each, and it is sent to the server as it is;
+/// - beside it, only the fields the indexes cover (`id`, `version`, `startedAt`,
+///   `workflowId`, `userId`, `status`, `query.databaseType`), `seg` when its node runs are in
+///   a segment, and the derived fields of the multi-entry indexes: `[value…, startedAt, id]`
+///   per failed node, output and external id (sparse: absent when empty).
+///
+/// A flush parses the whole batch's text at once instead of building objects field by field
+/// across the wasm boundary. Records written before `j` existed hold the summary's fields
+/// themselves; [`from_js`] and [`outgoing`] read both.
+pub(super) fn meta_json(
+    e: &Execution,
+    seg: Option<u64>,
+    out: &mut String,
+) -> Result<(), StoreError> {
+    let encode_error = |err: serde_json::Error| StoreError::Transaction {
+        operation: "encode",
+        name: "DataError".into(),
+        message: err.to_string(),
     };
-    let fields = [
+    let quoted = |value: &str| serde_json::to_string(value).map_err(encode_error);
+    let summary = serde_json::to_string(&e.summary()).map_err(encode_error)?;
+    let id = quoted(&e.id)?;
+    out.push_str(&format!(
+        r#"{{"id":{id},"version":{},"startedAt":{},"status":"{}""#,
+        e.version,
+        e.started_at,
+        e.status.as_str()
+    ));
+    for (name, value) in [("workflowId", &e.workflow_id), ("userId", &e.user_id)] {
+        if let Some(value) = value {
+            out.push_str(&format!(r#","{name}":{}"#, quoted(value)?));
+        }
+    }
+    if let Some(database) = e.query.as_ref().and_then(|q| q.database_type.as_ref()) {
+        out.push_str(&format!(
+            r#","query":{{"databaseType":{}}}"#,
+            quoted(database)?
+        ));
+    }
+    if let Some(seg) = seg {
+        out.push_str(&format!(r#","seg":{seg}"#));
+    }
+    let tail = format!("{},{id}", e.started_at);
+    let heads: [(&str, Vec<Vec<&str>>); 3] = [
         (
             "failedNodeKeys",
-            e.failed_nodes
-                .iter()
-                .map(|n| vec![JsValue::from(n.as_str())])
-                .collect::<Vec<_>>(),
+            e.failed_nodes.iter().map(|n| vec![n.as_str()]).collect(),
         ),
         (
             "outputKeys",
-            e.outputs
-                .iter()
-                .map(|o| vec![JsValue::from(o.name.as_str())])
-                .collect(),
+            e.outputs.iter().map(|o| vec![o.name.as_str()]).collect(),
         ),
         (
             "externalKeys",
             e.external_ids
                 .iter()
-                .map(|(system, id)| {
-                    vec![JsValue::from(system.as_str()), JsValue::from(id.as_str())]
-                })
+                .map(|(system, id)| vec![system.as_str(), id.as_str()])
                 .collect(),
         ),
     ];
-    for (field, heads) in fields {
-        if !heads.is_empty() {
-            let _ = Reflect::set(record, &field.into(), &keys(heads));
+    for (name, keys) in heads {
+        if keys.is_empty() {
+            continue;
         }
+        out.push_str(&format!(r#","{name}":["#));
+        for (i, head) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            for value in head {
+                out.push_str(&quoted(value)?);
+                out.push(',');
+            }
+            out.push_str(&tail);
+            out.push(']');
+        }
+        out.push(']');
     }
+    out.push_str(r#","j":"#);
+    out.push_str(&quoted(&summary)?);
+    out.push('}');
+    Ok(())
+}
+
+/// The summary JSON a stored metadata record carries in `j` (absent in records written
+/// before it).
+fn summary_text(meta: &JsValue) -> Option<String> {
+    Reflect::get(meta, &"j".into()).ok()?.as_string()
 }
 
 /// Removes the derived index fields and the segment key (they are not part of the record).
@@ -322,15 +369,27 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
     js_sys::JSON::parse(&text).map_err(|e| encode_error(error_parts(&e).1))
 }
 
+/// JSON text built in Rust as a JS value.
+fn parse_stored(text: &str) -> Result<JsValue, StoreError> {
+    js_sys::JSON::parse(text).map_err(|e| StoreError::Transaction {
+        operation: "encode",
+        name: "DataError".into(),
+        message: error_parts(&e).1,
+    })
+}
+
 fn from_js<T: DeserializeOwned>(key: &JsValue, value: &JsValue) -> Result<T, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         key: key.as_string().unwrap_or_else(|| format!("{key:?}")),
         reason,
     };
-    let text = js_sys::JSON::stringify(value)
-        .map_err(|e| corrupt(error_parts(&e).1))?
-        .as_string()
-        .unwrap_or_default();
+    let text = match summary_text(value) {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(value)
+            .map_err(|e| corrupt(error_parts(&e).1))?
+            .as_string()
+            .unwrap_or_default(),
+    };
     serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))
 }
 
@@ -625,26 +684,33 @@ impl Store for IdbStore {
         };
         let meta = tx.object_store(EXECUTIONS).map_err(&fail_err)?;
         let segments = tx.object_store(SEGMENTS).map_err(&fail_err)?;
-        // What each record replaces (for the rollups and its old segment entry) and the last
-        // segment key: all read at once.
+        // What each record replaces (for the rollups and its old segment entry), then the
+        // last segment key. Requests of a transaction complete in the order they were made,
+        // so once the last one has its result every `get` has too: one await, no listener
+        // per record.
         let previous = batch
             .iter()
-            .map(|e| {
-                meta.get(&JsValue::from(e.id.as_str()))
-                    .map(Request::new)
-                    .map_err(&fail_err)
-            })
+            .map(|e| meta.get(&JsValue::from(e.id.as_str())).map_err(&fail_err))
             .collect::<Result<Vec<_>, _>>()?;
         let last_key = segment::start_last_key(&segments).map_err(&fail_err)?;
+        let seg = segment::next_key(last_key).await.map_err(&fail_err)?;
+        // Each id is written once, at its last position in the batch.
+        let mut last_at: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, e) in batch.iter().enumerate() {
+            last_at.insert(&e.id, i);
+        }
         let mut latest: std::collections::HashMap<&str, &Execution> = Default::default();
         let mut deltas = Vec::new();
         let mut garbage = Removals::new();
-        for (e, read) in batch.iter().zip(previous) {
-            let stored = read.next().await.map_err(&fail_err)?;
+        // Whether an id had a stored version: only then can older outbox marks exist.
+        let mut replaces: std::collections::HashSet<&str> = Default::default();
+        for (e, read) in batch.iter().zip(&previous) {
+            let stored = read.result().map_err(&fail_err)?;
             let old = match latest.get(e.id.as_str()) {
                 Some(earlier_in_batch) => Some((*earlier_in_batch).clone()),
                 None if stored.is_undefined() => None,
                 None => {
+                    replaces.insert(&e.id);
                     note_removal(&mut garbage, &stored, &e.id);
                     Some(
                         from_js::<Execution>(&JsValue::from(e.id.as_str()), &stored)
@@ -655,9 +721,41 @@ impl Store for IdbStore {
             deltas.extend(changes(old.as_ref(), Some(e)));
             latest.insert(&e.id, e);
         }
-        let seg = segment::next_key(last_key).await.map_err(&fail_err)?;
+        // The whole batch's metadata and outbox marks as one JSON text, parsed once:
+        // `[meta, mark, meta, mark, …]`. Metadata is stored as objects (its fields are
+        // indexed); node runs as one text in the batch's one segment.
+        let queued_at = js_sys::Date::now() as i64;
+        let mut text = String::with_capacity(batch.len() * 512);
+        let mut segment_text = segment::SegmentText::new();
+        let mut written_ids = Vec::with_capacity(last_at.len());
+        text.push('[');
+        for (i, e) in batch.iter().enumerate() {
+            if last_at.get(e.id.as_str()) != Some(&i) {
+                continue;
+            }
+            let nodes = serde_json::to_string(&e.nodes).map_err(|err| {
+                abort(StoreError::Transaction {
+                    operation: "encode",
+                    name: "DataError".into(),
+                    message: err.to_string(),
+                })
+            })?;
+            segment_text.push(&e.id, &nodes);
+            if text.len() > 1 {
+                text.push(',');
+            }
+            meta_json(e, Some(seg), &mut text).map_err(abort)?;
+            let id = serde_json::to_string(&e.id).unwrap_or_default();
+            text.push_str(&format!(
+                r#",{{"id":{id},"version":{},"queuedAt":{queued_at}}}"#,
+                e.version
+            ));
+            written_ids.push(e);
+        }
+        text.push(']');
+        let records: Array = parse_stored(&text).map_err(abort)?.unchecked_into();
+        let segment_record = segment_text.record(seg).map_err(&fail_err)?;
         let outbox = tx.object_store(OUTBOX).map_err(&fail_err)?;
-        let queued_at = JsValue::from(js_sys::Date::now());
         let fail = self.fail.borrow_mut().take();
         let mut puts = 0usize;
         let mut put = |store: &web_sys::IdbObjectStore, value: &JsValue| {
@@ -672,41 +770,19 @@ impl Store for IdbStore {
             puts += 1;
             store.put(value).map(drop).map_err(&fail_err)
         };
-        let (segment_record, nodes_by_id) = new_segment(seg);
-        let seg_key = JsValue::from(seg as f64);
         let mut written: Result<(), StoreError> = Ok(());
-        for e in batch {
-            // Metadata is stored as an object (its fields are indexed); node runs as JSON text
-            // in the batch's one segment, which IndexedDB clones far faster than a tree of
-            // small objects, and as one record, not one per execution.
-            let obj = match to_js(&e.summary()) {
-                Ok(obj) => obj,
-                Err(error) => {
-                    written = Err(error);
-                    break;
-                }
-            };
-            set_index_keys(e, &obj);
-            let _ = Reflect::set(&obj, &"seg".into(), &seg_key);
-            let nodes = match serde_json::to_string(&e.nodes) {
-                Ok(nodes) => nodes,
-                Err(err) => {
-                    written = Err(StoreError::Transaction {
-                        operation: "encode",
-                        name: "DataError".into(),
-                        message: err.to_string(),
-                    });
-                    break;
-                }
-            };
-            let _ = Reflect::set(&nodes_by_id, &e.id.as_str().into(), &JsValue::from(nodes));
-            let mark = outbox_mark(&e.id, e.version, &queued_at);
-            written = outbox
-                .delete(&versions_below(&e.id, e.version))
-                .map(drop)
-                .map_err(&fail_err)
-                .and_then(|()| put(&meta, &obj))
-                .and_then(|()| put(&outbox, &mark));
+        for (k, e) in written_ids.iter().enumerate() {
+            let k = k as u32;
+            // A new record has no older marks to replace: no range delete for it.
+            if replaces.contains(e.id.as_str()) {
+                written = outbox
+                    .delete(&versions_below(&e.id, e.version))
+                    .map(drop)
+                    .map_err(&fail_err);
+            }
+            written = written
+                .and_then(|()| put(&meta, &records.get(2 * k)))
+                .and_then(|()| put(&outbox, &records.get(2 * k + 1)));
             if written.is_err() {
                 break;
             }
@@ -1182,8 +1258,13 @@ fn outgoing(
         .ok()
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0) as u64;
-    strip_stored_fields(meta);
-    let mut json = text(meta)?;
+    let mut json = match summary_text(meta) {
+        Some(json) => json,
+        None => {
+            strip_stored_fields(meta);
+            text(meta)?
+        }
+    };
     // JSON text since layout 2; an array in records migrated from layout 1.
     let nodes = match nodes.as_string() {
         Some(nodes) => Some(nodes),

@@ -443,9 +443,7 @@ pub async fn create_legacy_v4(
     let queued_at = JsValue::from(js_sys::Date::now());
     let (mut metas, mut payloads, mut marks, mut letters) = (vec![], vec![], vec![], vec![]);
     for e in executions {
-        let meta = super::to_js(&e.summary()).map_err(fail)?;
-        super::set_index_keys(e, &meta);
-        metas.push(meta);
+        metas.push(legacy_meta(e).map_err(fail)?);
         let payload = js_sys::Object::new();
         let nodes = serde_json::to_string(&e.nodes).unwrap_or_else(|_| "[]".into());
         let _ = Reflect::set(&payload, &"id".into(), &JsValue::from(e.id.as_str()));
@@ -471,6 +469,23 @@ pub async fn create_legacy_v4(
         let _ = db.create_object_store_with_optional_parameters(PAYLOADS, &store_params("id"));
     })
     .await
+}
+
+/// Metadata as versions 2 to 4 (and 5 before `j`) stored it: the summary's own fields plus
+/// the multi-entry index keys, no `j`.
+fn legacy_meta(e: &crate::model::Execution) -> Result<JsValue, StoreError> {
+    let mut text = String::new();
+    super::meta_json(e, None, &mut text)?;
+    let current = super::parse_stored(&text)?;
+    let summary = Reflect::get(&current, &"j".into()).unwrap_or_default();
+    let meta = super::parse_stored(&summary.as_string().unwrap_or_default())?;
+    for field in ["failedNodeKeys", "outputKeys", "externalKeys"] {
+        let keys = Reflect::get(&current, &field.into()).unwrap_or_default();
+        if !keys.is_undefined() {
+            let _ = Reflect::set(&meta, &field.into(), &keys);
+        }
+    }
+    Ok(meta)
 }
 
 /// Opens `name` at `version` with `layout` as its upgrade, then puts `records` into its

@@ -1,15 +1,21 @@
 //! Node payload segments: the node runs of a whole flushed batch in one record.
 //!
 //! Chromium's IndexedDB charges per record and per index entry, not per byte, so a batch's
-//! node runs go into one `segments` record `{seg, nodes: {id: "[…JSON…]"}}` and each
-//! execution's metadata names its segment in `seg`. An entry leaves its segment when the
-//! execution is rewritten (its newer version lives in a newer segment), deleted, cleared or
-//! pruned, and a segment left empty is deleted: space is reclaimed in the transaction that
-//! made it garbage, so a segment never holds more than the live node runs.
+//! node runs go into one `segments` record and each execution's metadata names its segment in
+//! `seg`. A flush writes the text form, `{seg, ids: [id…], ends: [n…], text}`: every entry's
+//! JSON back to back in one string, entry `i` ending at UTF-16 offset `ends[i]`. One string is
+//! one copy for the structured clone and one decode out of wasm, where an object of per-entry
+//! strings costs a property and a string each. Segments moved from the version-4 layout keep
+//! the object form `{seg, nodes: {id: "[…JSON…]"}}`; both are read.
+//!
+//! An entry leaves its segment when the execution is rewritten (its newer version lives in a
+//! newer segment), deleted, cleared or pruned, and a segment left empty is deleted: space is
+//! reclaimed in the transaction that made it garbage, so a segment never holds more than the
+//! live node runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use js_sys::{Object, Reflect};
+use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{IdbCursor, IdbCursorDirection, IdbObjectStore};
@@ -35,7 +41,8 @@ pub(super) fn note_removal(removals: &mut Removals, meta: &JsValue, id: &str) {
     }
 }
 
-/// A new, empty segment record with key `seg`, and its `nodes` map to fill.
+/// A new, empty segment record in the object form with key `seg`, and its `nodes` map to
+/// fill (the version-4 upgrade moves payload objects into it as they are).
 pub(super) fn new_segment(seg: u64) -> (Object, Object) {
     let record = Object::new();
     let nodes = Object::new();
@@ -44,10 +51,94 @@ pub(super) fn new_segment(seg: u64) -> (Object, Object) {
     (record, nodes)
 }
 
-/// The node runs of `id` in a stored segment (`undefined` when absent).
+/// A segment in the text form, filled in Rust and handed to JS whole.
+pub(super) struct SegmentText {
+    ids: Vec<String>,
+    ends: Vec<usize>,
+    text: String,
+    units: usize,
+}
+
+impl SegmentText {
+    pub(super) fn new() -> Self {
+        SegmentText {
+            ids: Vec::new(),
+            ends: Vec::new(),
+            text: String::new(),
+            units: 0,
+        }
+    }
+
+    /// Appends `id`'s node runs (JSON text). Each id once per segment.
+    pub(super) fn push(&mut self, id: &str, nodes: &str) {
+        self.text.push_str(nodes);
+        // JS strings index UTF-16 code units; JSON from serde is mostly ASCII.
+        self.units += if nodes.is_ascii() {
+            nodes.len()
+        } else {
+            nodes.encode_utf16().count()
+        };
+        self.ids.push(id.to_owned());
+        self.ends.push(self.units);
+    }
+
+    /// The record with key `seg`: the small arrays through one JSON parse, the text as one
+    /// string.
+    pub(super) fn record(&self, seg: u64) -> Result<JsValue, JsValue> {
+        let mut head = format!(r#"{{"seg":{seg},"ids":"#);
+        head.push_str(&serde_json::to_string(&self.ids).map_err(|e| e.to_string())?);
+        head.push_str(r#","ends":"#);
+        head.push_str(&serde_json::to_string(&self.ends).map_err(|e| e.to_string())?);
+        head.push('}');
+        let record = js_sys::JSON::parse(&head)?;
+        Reflect::set(&record, &"text".into(), &JsValue::from(self.text.as_str()))?;
+        Ok(record)
+    }
+}
+
+/// The parts of a text-form segment, or `None` for the object form.
+struct TextParts {
+    ids: Array,
+    ends: Array,
+    text: JsString,
+}
+
+fn text_parts(segment: &JsValue) -> Option<TextParts> {
+    let text = Reflect::get(segment, &"text".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    Some(TextParts {
+        ids: Reflect::get(segment, &"ids".into()).ok()?.dyn_into().ok()?,
+        ends: Reflect::get(segment, &"ends".into())
+            .ok()?
+            .dyn_into()
+            .ok()?,
+        text,
+    })
+}
+
+impl TextParts {
+    /// Entry `i`'s text.
+    fn entry(&self, i: u32) -> JsString {
+        let at = |k: u32| self.ends.get(k).as_f64().unwrap_or(0.0) as u32;
+        let start = if i == 0 { 0 } else { at(i - 1) };
+        self.text.slice(start, at(i))
+    }
+}
+
+/// The node runs of `id` in a stored segment (`undefined` when absent): JSON text, or the
+/// array of a segment moved from layout 1.
 pub(super) fn nodes_in(segment: &JsValue, id: &str) -> JsValue {
     if segment.is_undefined() {
         return JsValue::UNDEFINED;
+    }
+    if let Some(parts) = text_parts(segment) {
+        let i = parts.ids.index_of(&JsValue::from(id), 0);
+        return match u32::try_from(i) {
+            Ok(i) => parts.entry(i).into(),
+            Err(_) => JsValue::UNDEFINED,
+        };
     }
     Reflect::get(segment, &"nodes".into())
         .and_then(|nodes| Reflect::get(&nodes, &id.into()))
@@ -72,6 +163,45 @@ pub(super) async fn next_key(last: Request) -> Result<u64, JsValue> {
     })
 }
 
+/// Drops `ids` from a text-form segment; `false` when nothing is left.
+fn drop_from_text(segment: &JsValue, parts: &TextParts, ids: &[String]) -> Result<bool, JsValue> {
+    let gone: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let (kept_ids, kept_ends, pieces) = (Array::new(), Array::new(), Array::new());
+    let mut at = 0u32;
+    for i in 0..parts.ids.length() {
+        let id = parts.ids.get(i);
+        if id.as_string().is_some_and(|id| gone.contains(id.as_str())) {
+            continue;
+        }
+        let piece = parts.entry(i);
+        at += piece.length();
+        pieces.push(&piece);
+        kept_ids.push(&id);
+        kept_ends.push(&JsValue::from(at));
+    }
+    if kept_ids.length() == 0 {
+        return Ok(false);
+    }
+    Reflect::set(segment, &"ids".into(), &kept_ids)?;
+    Reflect::set(segment, &"ends".into(), &kept_ends)?;
+    Reflect::set(segment, &"text".into(), &pieces.join(""))?;
+    Ok(true)
+}
+
+/// Drops `ids` from an object-form segment; `false` when nothing is left.
+fn drop_from_object(segment: &JsValue, ids: &[String]) -> Result<bool, JsValue> {
+    let Some(nodes) = Reflect::get(segment, &"nodes".into())?
+        .dyn_into::<Object>()
+        .ok()
+    else {
+        return Ok(false);
+    };
+    for id in ids {
+        Reflect::delete_property(&nodes, &id.into())?;
+    }
+    Ok(Object::keys(&nodes).length() > 0)
+}
+
 /// Removes the noted entries from their segments, deleting segments left empty; inside the
 /// caller's transaction. Every segment is read at once.
 pub(super) async fn drop_entries(
@@ -90,19 +220,18 @@ pub(super) async fn drop_entries(
         .collect::<Result<Vec<_>, _>>()?;
     for ((seg, ids), read) in removals.into_iter().zip(reads) {
         let segment = read.next().await.map_err(&err)?;
-        let Ok(nodes) = Reflect::get(&segment, &"nodes".into()) else {
+        if segment.is_undefined() {
             continue;
-        };
-        let Some(nodes) = nodes.dyn_ref::<Object>() else {
-            continue;
-        };
-        for id in &ids {
-            Reflect::delete_property(nodes, &id.into()).map_err(&err)?;
         }
-        if Object::keys(nodes).length() == 0 {
-            segments.delete(&JsValue::from(seg as f64)).map_err(&err)?;
-        } else {
+        let left = match text_parts(&segment) {
+            Some(parts) => drop_from_text(&segment, &parts, &ids),
+            None => drop_from_object(&segment, &ids),
+        }
+        .map_err(&err)?;
+        if left {
             segments.put(&segment).map_err(&err)?;
+        } else {
+            segments.delete(&JsValue::from(seg as f64)).map_err(&err)?;
         }
     }
     Ok(())
@@ -113,14 +242,17 @@ pub(super) async fn drop_entries(
 pub(super) async fn census(segments: &IdbObjectStore) -> Result<Vec<(u64, usize)>, JsValue> {
     let all = once(segments.get_all()).await?;
     Ok(all
-        .unchecked_into::<js_sys::Array>()
+        .unchecked_into::<Array>()
         .iter()
         .map(|s| {
             let key = seg_of(&s).unwrap_or(0);
-            let entries = Reflect::get(&s, &"nodes".into())
-                .ok()
-                .and_then(|n| n.dyn_into::<Object>().ok())
-                .map_or(0, |n| Object::keys(&n).length() as usize);
+            let entries = match text_parts(&s) {
+                Some(parts) => parts.ids.length() as usize,
+                None => Reflect::get(&s, &"nodes".into())
+                    .ok()
+                    .and_then(|n| n.dyn_into::<Object>().ok())
+                    .map_or(0, |n| Object::keys(&n).length() as usize),
+            };
             (key, entries)
         })
         .collect())
