@@ -35,6 +35,7 @@
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
 //!   native tests. No `node:` import reaches the browser build.
 
+mod bytes_in;
 mod catalog;
 mod entry;
 mod frame;

@@ -33,6 +33,7 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::bytes_in::{u32_at, u64_at, In};
 use super::entry::{id_hash, postings_of, Disk, Entry};
 use super::frame::crc32;
 use super::FrameRef;
@@ -162,50 +163,6 @@ struct Row {
     status: Status,
 }
 
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    let mut a = [0; 4];
-    a.copy_from_slice(&b[i..i + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Reads strings and lists from content bytes; `None` when they run short.
-struct In<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(slice)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32_at(self.take(4)?, 0))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64_at(self.take(8)?, 0))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        let len = self.u32()? as usize;
-        std::str::from_utf8(self.take(len)?).ok()
-    }
-    fn list<T>(&mut self, mut each: impl FnMut(&mut Self) -> Option<T>) -> Option<Box<[T]>> {
-        let n = self.u32()? as usize;
-        let mut items = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            items.push(each(self)?);
-        }
-        Some(items.into_boxed_slice())
-    }
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -251,10 +208,7 @@ impl Sealed {
         let footer_at = u64_at(&trailer, 0);
         let footer_len = (content_len - 12).checked_sub(footer_at)?;
         let bytes = sealed.read(disk, footer_at, footer_len).ok()?;
-        let mut r = In {
-            bytes: &bytes,
-            at: 0,
-        };
+        let mut r = In::new(&bytes);
         let mut footer = Footer {
             log_id: r.str()?.to_owned(),
             log_len: r.u64()?,
@@ -406,10 +360,7 @@ impl Sealed {
             .ok_or_else(bad)?;
         let len = u32_at(&self.read(disk, at, 4)?, 0);
         let blob = self.read(disk, at.saturating_add(4), u64::from(len))?;
-        let mut r = In {
-            bytes: &blob,
-            at: 0,
-        };
+        let mut r = In::new(&blob);
         let id: Rc<str> = Rc::from(r.str().ok_or_else(bad)?);
         let code = |r: &mut In| r.u32();
         let failed = r.list(code).ok_or_else(bad)?;
