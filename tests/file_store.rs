@@ -531,7 +531,11 @@ fn assert_answers_as(
     assert_eq!(cells, want);
     // One workflow's cells, and windows of slots (the sealed cells are read by range).
     let first = want.first().map_or(0, |c| c.key.slot);
-    let windows = [(None, None), (Some(first), Some(first)), (Some(first + 1), None)];
+    let windows = [
+        (None, None),
+        (Some(first), Some(first)),
+        (Some(first + 1), None),
+    ];
     for w in ["wf-0", "wf-1", "wf-9", "no-such-workflow"] {
         for (from, to) in windows {
             let mut got = block_on(store.workflow_cells(w, from, to)).unwrap();
@@ -780,7 +784,10 @@ fn a_store_written_by_index_format_4_opens_and_upgrades_to_format_5() {
     };
     let check = |store: &FileStore<StdFileIo>| {
         assert_eq!(ids(store), ["e8", "e7", "e6", "e4", "e3", "e2", "e1", "e0"]);
-        assert_eq!(block_on(store.get("e4")).unwrap().unwrap().failed_nodes, ["load"]);
+        assert_eq!(
+            block_on(store.get("e4")).unwrap().unwrap().failed_nodes,
+            ["load"]
+        );
         assert_eq!(block_on(store.get("e5")).unwrap(), None);
         assert_eq!(block_on(store.outbox_counts()).unwrap().pending, 7);
         let wf_a = block_on(store.history(&HistoryQuery {
@@ -1382,7 +1389,14 @@ fn rollup_cells_over_many_slots_read_by_window_from_the_sealed_index() {
     moved.workflow_id = Some("wf-7".into());
     moved.started_at = T0 + 95 * 600_000;
     let mut later: Vec<_> = (120..130)
-        .map(|i| sample(&format!("c{i:03}"), "wf-1", T0 + i * 600_000, Status::Success))
+        .map(|i| {
+            sample(
+                &format!("c{i:03}"),
+                "wf-1",
+                T0 + i * 600_000,
+                Status::Success,
+            )
+        })
         .collect();
     later[0].started_at = T0 + 7 * 600_000;
     fn change<S: Store>(s: &S, moved: &runledger::Execution, later: &[runledger::Execution]) {

@@ -39,7 +39,10 @@ impl RollupCells {
     /// The cells a stats call reads now, rebuilt from scratch.
     pub fn rebuilt(rollups: Rollups) -> RollupCells {
         RollupCells {
-            changed: rollups.cells().map(|c| (c.key.clone(), c.clone())).collect(),
+            changed: rollups
+                .cells()
+                .map(|c| (c.key.clone(), c.clone()))
+                .collect(),
             whole: true,
         }
     }
@@ -77,7 +80,11 @@ impl RollupCells {
     }
 
     /// Brings every sealed cell here (the sealed index is about to be dropped).
-    pub fn materialize(&mut self, sealed: Option<&Sealed>, disk: &dyn Disk) -> Result<(), StoreError> {
+    pub fn materialize(
+        &mut self,
+        sealed: Option<&Sealed>,
+        disk: &dyn Disk,
+    ) -> Result<(), StoreError> {
         if let Some(s) = self.sealed(sealed) {
             let mut all = Vec::new();
             for i in 0..s.cell_count() {
@@ -135,9 +142,8 @@ impl RollupCells {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        let in_window = |slot: i64| {
-            from_slot.is_none_or(|f| slot >= f) && to_slot.is_none_or(|t| slot <= t)
-        };
+        let in_window =
+            |slot: i64| from_slot.is_none_or(|f| slot >= f) && to_slot.is_none_or(|t| slot <= t);
         let mut out: Vec<Cell> = self
             .changed
             .values()

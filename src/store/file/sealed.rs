@@ -586,7 +586,11 @@ impl Sealed {
     }
 
     /// `(workflow, slot)` of cell `i`, read without decoding the rest of its key.
-    pub fn cell_place(&self, disk: &dyn Disk, i: u64) -> Result<(Option<Rc<str>>, i64), StoreError> {
+    pub fn cell_place(
+        &self,
+        disk: &dyn Disk,
+        i: u64,
+    ) -> Result<(Option<Rc<str>>, i64), StoreError> {
         let b = self.read(disk, self.sections.cells.at + i * CELL_ROW, 24)?;
         Ok((self.string(u32_at(&b, 20))?, u64_at(&b, 0) as i64))
     }
@@ -602,7 +606,8 @@ impl Sealed {
             .filter(|_| at.saturating_add(len) <= self.sections.sums.count)
             .ok_or_else(|| damaged(format!("its cell {i} points past its sums")))?;
         let bytes = self.read(disk, at, len)?;
-        decode_sums(key, &bytes).ok_or_else(|| damaged(format!("the sums of its cell {i} do not read")))
+        decode_sums(key, &bytes)
+            .ok_or_else(|| damaged(format!("the sums of its cell {i} do not read")))
     }
 
     /// The first cell at or after `(workflow, slot)` in the cells' order.
