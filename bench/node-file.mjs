@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../pkg/node.js';
+import { initSync } from '../pkg/runledger_node.js';
 import { rng, workflowRun, recordWithOtel, asDocument } from './workload.js';
 
 const BATCH = 1000;
@@ -219,6 +220,12 @@ async function jsonlOpenChild(dir) {
 
 const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
+/** MiB of the wasm memory (it only grows: its high-water mark). */
+function wasmMiB() {
+  // initSync returns the instance the package already made (it makes none once initialized).
+  return mib(initSync().memory.buffer.byteLength);
+}
+
 /** Flushed, then garbage collected twice with a pause: what the process holds at rest. */
 async function settle(flush) {
   await flush();
@@ -226,7 +233,10 @@ async function settle(flush) {
     globalThis.gc();
     await new Promise((r) => setTimeout(r, 100));
   }
-  return mib(process.memoryUsage().rss);
+  const m = process.memoryUsage();
+  // Where it is: V8's heap, the wasm memory, or elsewhere (buffers, the allocator).
+  console.error(`[bench] rss ${mib(m.rss)} MiB: JS heap ${mib(m.heapUsed)} of ${mib(m.heapTotal)}, external ${mib(m.external)}, wasm memory ${wasmMiB()}`);
+  return mib(m.rss);
 }
 
 async function settledChild(dir, first, second) {
