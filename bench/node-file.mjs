@@ -30,7 +30,8 @@ const child = (args, nodeFlags = []) => JSON.parse(execFileSync(process.execPath
 export async function fileStore(n, { jsonlAnchor = true, fill = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-file-'));
   try {
-    const record = fill ? child(['--fill', dir, String(n)]) : child(['--record', dir, String(n)]);
+    const how = { native: '--fill-native', true: '--fill', false: '--record' }[String(fill)];
+    const record = child([how, dir, String(n)]);
     const open = child(['--open', dir]);
     // A million parsed JSON lines would need gigabytes: the large store's anchor is the store
     // of 100,000 in the same run instead (see nodeFileSection).
@@ -157,6 +158,23 @@ async function fillChild(dir, n) {
     console.error(`[bench] filled ${Math.min(n, from + ROUND)} in ${Math.round(performance.now() - t0)} ms`);
   }
   return { fillMs: performance.now() - t0 };
+}
+
+/**
+ * Builds a store of `n` executions natively (`examples/fill_file_store.rs`, release build):
+ * 1,000 runs recorded through the tracker are the templates, copied with new ids and start
+ * times through the store's own `write`, 1,000 a batch, checkpoints as the store makes them.
+ * The JS fill replays every 50,000 through the package, which takes hours at 1,000,000.
+ */
+async function fillNativeChild(dir, n) {
+  const templateDir = join(dir, 'template');
+  await recordChild(templateDir, 1000);
+  const t0 = performance.now();
+  execFileSync('cargo', ['run', '--release', '--quiet', '--example', 'fill_file_store', '--',
+    join(templateDir, 'store', 'runledger.log'), join(dir, 'store'), String(n)],
+  { stdio: ['ignore', 'ignore', 'inherit'], cwd: new URL('..', import.meta.url).pathname });
+  rmSync(templateDir, { recursive: true, force: true });
+  return { fillMs: performance.now() - t0, filledBy: 'examples/fill_file_store.rs (native)' };
 }
 
 async function jsonlChild(dir, n) {
@@ -330,6 +348,7 @@ const [flag, ...rest] = process.argv.slice(2);
 const parts = {
   '--record': ([dir, n]) => recordChild(dir, Number(n)),
   '--fill': ([dir, n]) => fillChild(dir, Number(n)),
+  '--fill-native': ([dir, n]) => fillNativeChild(dir, Number(n)),
   '--jsonl': ([dir, n]) => jsonlChild(dir, Number(n)),
   '--open': ([dir]) => openChild(dir),
   '--jsonl-open': ([dir]) => jsonlOpenChild(dir),
@@ -355,7 +374,7 @@ export async function nodeFileSection({ quick = false, large = false } = {}) {
   const stores = [file];
   if (large) {
     console.error('[bench] the Node file store at 1,000,000 (--large)');
-    stores.push(await fileStore(1_000_000, { jsonlAnchor: false, fill: true }));
+    stores.push(await fileStore(1_000_000, { jsonlAnchor: false, fill: 'native' }));
   }
   const rows = [
     ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,
