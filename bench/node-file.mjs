@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tracker } from '../pkg/node.js';
+import { initSync } from '../pkg/runledger_node.js';
 import { rng, workflowRun, recordWithOtel, asDocument } from './workload.js';
 
 const BATCH = 1000;
@@ -29,7 +30,8 @@ const child = (args, nodeFlags = []) => JSON.parse(execFileSync(process.execPath
 export async function fileStore(n, { jsonlAnchor = true, fill = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-file-'));
   try {
-    const record = fill ? child(['--fill', dir, String(n)]) : child(['--record', dir, String(n)]);
+    const how = { native: '--fill-native', true: '--fill', false: '--record' }[String(fill)];
+    const record = child([how, dir, String(n)]);
     const open = child(['--open', dir]);
     // A million parsed JSON lines would need gigabytes: the large store's anchor is the store
     // of 100,000 in the same run instead (see nodeFileSection).
@@ -158,6 +160,23 @@ async function fillChild(dir, n) {
   return { fillMs: performance.now() - t0 };
 }
 
+/**
+ * Builds a store of `n` executions natively (`examples/fill_file_store.rs`, release build):
+ * 1,000 runs recorded through the tracker are the templates, copied with new ids and start
+ * times through the store's own `write`, 1,000 a batch, checkpoints as the store makes them.
+ * The JS fill replays every 50,000 through the package, which takes hours at 1,000,000.
+ */
+async function fillNativeChild(dir, n) {
+  const templateDir = join(dir, 'template');
+  await recordChild(templateDir, 1000);
+  const t0 = performance.now();
+  execFileSync('cargo', ['run', '--release', '--quiet', '--example', 'fill_file_store', '--',
+    join(templateDir, 'store', 'runledger.log'), join(dir, 'store'), String(n)],
+  { stdio: ['ignore', 'ignore', 'inherit'], cwd: new URL('..', import.meta.url).pathname });
+  rmSync(templateDir, { recursive: true, force: true });
+  return { fillMs: performance.now() - t0, filledBy: 'examples/fill_file_store.rs (native)' };
+}
+
 async function jsonlChild(dir, n) {
   const rand = rng(5);
   const fd = openSync(join(dir, 'runs.jsonl'), 'a');
@@ -219,6 +238,12 @@ async function jsonlOpenChild(dir) {
 
 const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
+/** MiB of the wasm memory (it only grows: its high-water mark). */
+function wasmMiB() {
+  // initSync returns the instance the package already made (it makes none once initialized).
+  return mib(initSync().memory.buffer.byteLength);
+}
+
 /** Flushed, then garbage collected twice with a pause: what the process holds at rest. */
 async function settle(flush) {
   await flush();
@@ -226,7 +251,10 @@ async function settle(flush) {
     globalThis.gc();
     await new Promise((r) => setTimeout(r, 100));
   }
-  return mib(process.memoryUsage().rss);
+  const m = process.memoryUsage();
+  // Where it is: V8's heap, the wasm memory, or elsewhere (buffers, the allocator).
+  console.error(`[bench] rss ${mib(m.rss)} MiB: JS heap ${mib(m.heapUsed)} of ${mib(m.heapTotal)}, external ${mib(m.external)}, wasm memory ${wasmMiB()}`);
+  return mib(m.rss);
 }
 
 async function settledChild(dir, first, second) {
@@ -320,6 +348,7 @@ const [flag, ...rest] = process.argv.slice(2);
 const parts = {
   '--record': ([dir, n]) => recordChild(dir, Number(n)),
   '--fill': ([dir, n]) => fillChild(dir, Number(n)),
+  '--fill-native': ([dir, n]) => fillNativeChild(dir, Number(n)),
   '--jsonl': ([dir, n]) => jsonlChild(dir, Number(n)),
   '--open': ([dir]) => openChild(dir),
   '--jsonl-open': ([dir]) => jsonlOpenChild(dir),
@@ -345,7 +374,7 @@ export async function nodeFileSection({ quick = false, large = false } = {}) {
   const stores = [file];
   if (large) {
     console.error('[bench] the Node file store at 1,000,000 (--large)');
-    stores.push(await fileStore(1_000_000, { jsonlAnchor: false, fill: true }));
+    stores.push(await fileStore(1_000_000, { jsonlAnchor: false, fill: 'native' }));
   }
   const rows = [
     ['durable writes, Node file store (executions/s until flush() has fsynced)', file.perSecond,

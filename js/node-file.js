@@ -109,6 +109,21 @@ function createWhole(path, text) {
   }
 }
 
+/** The largest read served from the shared scratch buffer (larger ones get their own). */
+const SCRATCH_KEPT = 1 << 20;
+let scratch = Buffer.alloc(0);
+
+/**
+ * A buffer for a read of `len` bytes, valid until the next read: the core copies what a
+ * read returns at once. A new buffer per read (a page, a frame) was a C-heap allocation
+ * each, freed only when V8 collects, and the process's heap grew with the history read.
+ */
+function scratchFor(len) {
+  if (len > SCRATCH_KEPT) return Buffer.allocUnsafe(len);
+  if (scratch.length < len) scratch = Buffer.allocUnsafe(Math.max(len, 64 * 1024));
+  return scratch.subarray(0, len);
+}
+
 /** Errors of `link` on file systems that have no hard links. */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
@@ -265,7 +280,7 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       return this.readAt(offset, size - offset);
     },
     readAt(offset, len) {
-      const out = Buffer.allocUnsafe(len);
+      const out = scratchFor(len);
       let done = 0;
       while (done < len) {
         const n = readSync(reader(), out, done, len - done, offset + done);
@@ -283,7 +298,7 @@ export async function openFileIo({ path = DEFAULT_PATH, name = 'runledger', lock
       }
     },
     readIndexAt(offset, len) {
-      const out = Buffer.allocUnsafe(len);
+      const out = scratchFor(len);
       let done = 0;
       while (done < len) {
         const n = readSync(indexReader(), out, done, len - done, offset + done);

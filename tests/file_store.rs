@@ -529,6 +529,29 @@ fn assert_answers_as(
     cells.sort_by(|a, b| a.key.cmp(&b.key));
     want.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(cells, want);
+    // One workflow's cells, and windows of slots (the sealed cells are read by range).
+    let first = want.first().map_or(0, |c| c.key.slot);
+    let windows = [
+        (None, None),
+        (Some(first), Some(first)),
+        (Some(first + 1), None),
+    ];
+    for w in ["wf-0", "wf-1", "wf-9", "no-such-workflow"] {
+        for (from, to) in windows {
+            let mut got = block_on(store.workflow_cells(w, from, to)).unwrap();
+            let mut want = block_on(reference.workflow_cells(w, from, to)).unwrap();
+            got.sort_by(|a, b| a.key.cmp(&b.key));
+            want.sort_by(|a, b| a.key.cmp(&b.key));
+            assert_eq!(got, want, "{w} {from:?}..{to:?}");
+        }
+    }
+    for (from, to) in windows {
+        let mut got = block_on(store.cells(from, to)).unwrap();
+        let mut want = block_on(reference.cells(from, to)).unwrap();
+        got.sort_by(|a, b| a.key.cmp(&b.key));
+        want.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(got, want, "{from:?}..{to:?}");
+    }
 }
 
 #[test]
@@ -677,7 +700,7 @@ fn changes_after_a_checkpoint_hide_the_sealed_rows_they_replace() {
 /// A store written by index format 3 (every entry decoded on open; made by commit 2a96da9's
 /// code from the format-2 fixture, whose open rewrote the index, then e7 written after it).
 #[test]
-fn a_store_written_by_index_format_3_opens_and_upgrades_to_format_4() {
+fn a_store_written_by_index_format_3_opens_and_upgrades_to_format_5() {
     let fixture =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/file-store-index-format-3");
     let dir = temp_dir("upgrade-3");
@@ -724,7 +747,7 @@ fn a_store_written_by_index_format_3_opens_and_upgrades_to_format_4() {
     check(&store);
     let cells = block_on(store.cells(None, None)).unwrap();
     drop(store);
-    assert_eq!(index_format(&dir), 4, "rewritten on open");
+    assert_eq!(index_format(&dir), 5, "rewritten on open");
     let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
     assert!(report.indexed);
     assert_eq!(
@@ -732,6 +755,72 @@ fn a_store_written_by_index_format_3_opens_and_upgrades_to_format_4() {
         "everything came from the new index"
     );
     check(&again);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+}
+
+/// A store written by index format 4 (rollup cells as JSON in its footer; made by commit
+/// b3daa10's code from the format-3 fixture, whose open rewrote the index, then e8 written
+/// after it).
+#[test]
+fn a_store_written_by_index_format_4_opens_and_upgrades_to_format_5() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/file-store-index-format-4");
+    let dir = temp_dir("upgrade-4");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["store.log", "store.index"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
+    }
+    assert_eq!(index_format(&dir), 4);
+    let (store, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed, "an index of format 4 is read");
+    assert!(report.replayed_bytes > 0, "e8 came after it");
+    assert!(report.warnings().is_empty(), "{:?}", report.warnings());
+    let stats_of = |store: &FileStore<StdFileIo>, workflow: &str| {
+        let cells = block_on(store.workflow_cells(workflow, None, None)).unwrap();
+        (
+            cells.iter().map(|c| c.count).sum::<u64>(),
+            cells.iter().map(|c| c.timed).sum::<u64>(),
+        )
+    };
+    let check = |store: &FileStore<StdFileIo>| {
+        assert_eq!(ids(store), ["e8", "e7", "e6", "e4", "e3", "e2", "e1", "e0"]);
+        assert_eq!(
+            block_on(store.get("e4")).unwrap().unwrap().failed_nodes,
+            ["load"]
+        );
+        assert_eq!(block_on(store.get("e5")).unwrap(), None);
+        assert_eq!(block_on(store.outbox_counts()).unwrap().pending, 7);
+        let wf_a = block_on(store.history(&HistoryQuery {
+            workflow_id: Some("wf-a".into()),
+            ..HistoryQuery::default()
+        }))
+        .unwrap();
+        let wf_a: Vec<_> = wf_a.items.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(wf_a, ["e6", "e4", "e2", "e0"]);
+        // The cells read back count the same records as the history holds.
+        assert_eq!(stats_of(store, "wf-a").0, 4);
+    };
+    check(&store);
+    let cells = block_on(store.cells(None, None)).unwrap();
+    assert_eq!(
+        cells.iter().map(|c| c.count).sum::<u64>(),
+        8,
+        "every stored record counted once"
+    );
+    let wf_b = stats_of(&store, "wf-b");
+    drop(store);
+    assert_eq!(index_format(&dir), 5, "rewritten on open");
+    let (again, report) = FileStore::open(StdFileIo::new(&dir, "store").unwrap()).unwrap();
+    assert!(report.indexed);
+    assert_eq!(
+        report.replayed_bytes, 0,
+        "everything came from the new index"
+    );
+    check(&again);
+    assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
+    assert_eq!(stats_of(&again, "wf-b"), wf_b);
+    // A rebuild from the records agrees with the cells carried over from format 4.
+    assert_eq!(block_on(again.rebuild_rollups()).unwrap(), cells.len());
     assert_eq!(block_on(again.cells(None, None)).unwrap(), cells);
 }
 
@@ -1232,4 +1321,100 @@ fn closing_after_much_log_writes_an_index_and_after_little_leaves_it() {
         "one small record is replayed, not indexed"
     );
     assert_eq!(ids(&third).len(), 51);
+}
+
+/// Cells over many slots: read by window and by workflow from the sealed index, under
+/// changes since it was written, then merged into a new one; always as the memory store has
+/// them.
+#[test]
+fn rollup_cells_over_many_slots_read_by_window_from_the_sealed_index() {
+    let dir = temp_dir("cells-by-window");
+    let store = open(&dir);
+    let reference = MemoryStore::new();
+    // Ten minutes apart: three runs a slot, over 40 slots.
+    let runs: Vec<_> = (0..120)
+        .map(|i| {
+            let mut e = sample(
+                &format!("c{i:03}"),
+                &format!("wf-{}", i % 3),
+                T0 + i * 600_000,
+                [Status::Success, Status::Failed][(i % 2) as usize],
+            );
+            e.user_id = Some(format!("u{}", i % 4));
+            e
+        })
+        .collect();
+    block_on(store.write(&runs)).unwrap();
+    block_on(reference.write(&runs)).unwrap();
+    let slot0 = T0.div_euclid(runledger::stats::SLOT_MS);
+    let compare = |store: &FileStore<StdFileIo>| {
+        let windows = [
+            (None, None),
+            (Some(slot0 + 5), Some(slot0 + 9)),
+            (Some(slot0 + 30), None),
+            (None, Some(slot0 + 2)),
+            (Some(slot0 + 100), None),
+        ];
+        let sorted = |mut cells: Vec<runledger::stats::Cell>| {
+            cells.sort_by(|a, b| a.key.cmp(&b.key));
+            cells
+        };
+        for (from, to) in windows {
+            for w in ["wf-0", "wf-1", "wf-2", "wf-7"] {
+                assert_eq!(
+                    sorted(block_on(store.workflow_cells(w, from, to)).unwrap()),
+                    sorted(block_on(reference.workflow_cells(w, from, to)).unwrap()),
+                    "{w} {from:?}..{to:?}"
+                );
+            }
+            assert_eq!(
+                sorted(block_on(store.cells(from, to)).unwrap()),
+                sorted(block_on(reference.cells(from, to)).unwrap()),
+                "{from:?}..{to:?}"
+            );
+        }
+    };
+    store.checkpoint().unwrap();
+    compare(&store);
+    assert!(
+        !block_on(store.workflow_cells("wf-1", Some(slot0 + 5), Some(slot0 + 9)))
+            .unwrap()
+            .is_empty(),
+        "a window in the middle finds cells"
+    );
+    // Changes since: a run moved to another workflow and slot, removals (a cell emptied),
+    // a workflow cleared, new runs in new and old slots.
+    let mut moved = runs[10].clone();
+    moved.version = 2;
+    moved.workflow_id = Some("wf-7".into());
+    moved.started_at = T0 + 95 * 600_000;
+    let mut later: Vec<_> = (120..130)
+        .map(|i| {
+            sample(
+                &format!("c{i:03}"),
+                "wf-1",
+                T0 + i * 600_000,
+                Status::Success,
+            )
+        })
+        .collect();
+    later[0].started_at = T0 + 7 * 600_000;
+    fn change<S: Store>(s: &S, moved: &runledger::Execution, later: &[runledger::Execution]) {
+        block_on(s.write(std::slice::from_ref(moved))).unwrap();
+        block_on(s.delete("c020")).unwrap();
+        block_on(s.delete("c050")).unwrap();
+        block_on(s.clear(Some("wf-2"))).unwrap();
+        block_on(s.write(later)).unwrap();
+    }
+    change(&store, &moved, &later);
+    change(&reference, &moved, &later);
+    compare(&store);
+    store.checkpoint().unwrap();
+    compare(&store);
+    drop(store);
+    let again = open(&dir);
+    compare(&again);
+    // A rebuild from the records ends where the cells kept in step did.
+    block_on(again.rebuild_rollups()).unwrap();
+    compare(&again);
 }

@@ -1,6 +1,8 @@
 //! [`FileIo`] over a JS object the Node entry builds from `node:fs` (js/node-file.js), so
 //! that the wasm itself never imports `node:` modules and stays usable in browsers.
 
+use std::cell::RefCell;
+
 use js_sys::{Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -13,12 +15,37 @@ use crate::store::file::FileIo;
 /// freshId(), readLegacy(): string | null, retireLegacy(), close() }`; each throws on failure.
 pub struct JsFileIo {
     io: JsValue,
+    /// One JS buffer that writes are copied into and handed over from: a new one per write
+    /// (megabytes per batch, freed only when V8 collects) left the process's C heap growing
+    /// with every batch written, its freed chunks pinned by smaller allocations after them.
+    scratch: RefCell<Uint8Array>,
 }
+
+/// The largest scratch buffer kept between writes; a larger write gets a buffer of its own.
+const SCRATCH_KEPT: u32 = 16 << 20;
 
 impl JsFileIo {
     /// Wraps the JS object.
     pub fn new(io: JsValue) -> JsFileIo {
-        JsFileIo { io }
+        JsFileIo {
+            io,
+            scratch: RefCell::new(Uint8Array::new_with_length(0)),
+        }
+    }
+
+    /// `bytes` as a JS array, valid until the next call (the caller's JS uses it at once).
+    fn js_bytes(&self, bytes: &[u8]) -> Uint8Array {
+        let len = bytes.len() as u32;
+        if len > SCRATCH_KEPT {
+            return Uint8Array::from(bytes);
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        if scratch.length() < len {
+            *scratch = Uint8Array::new_with_length(len.next_power_of_two().min(SCRATCH_KEPT));
+        }
+        let view = scratch.subarray(0, len);
+        view.copy_from(bytes);
+        view
     }
 
     fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
@@ -68,7 +95,7 @@ impl FileIo for JsFileIo {
     fn append(&self, at: u64, bytes: &[u8]) -> Result<(), String> {
         self.call(
             "append",
-            &[JsValue::from(at as f64), Uint8Array::from(bytes).into()],
+            &[JsValue::from(at as f64), self.js_bytes(bytes).into()],
         )
         .map(drop)
     }
@@ -108,7 +135,7 @@ impl FileIo for JsFileIo {
         self.call("beginIndex", &[]).map(drop)
     }
     fn append_index(&self, bytes: &[u8]) -> Result<(), String> {
-        self.call("appendIndex", &[Uint8Array::from(bytes).into()])
+        self.call("appendIndex", &[self.js_bytes(bytes).into()])
             .map(drop)
     }
     fn commit_index(&self) -> Result<(), String> {

@@ -1,8 +1,9 @@
 //! What the file store knows of its records: the sealed index on disk (every record as of
 //! the last checkpoint, see [`sealed`](super::sealed)) and, in memory, the records changed
 //! since (new versions, records whose outbox place changed), which hide their sealed rows,
-//! the ids removed since, the outbox's recent part, the dead letters and the stats rollups.
-//! Memory holds what changed since the last checkpoint, not the history.
+//! the ids removed since, the outbox's recent part, the dead letters and the stats rollup
+//! cells changed since ([`rollup_cells`](super::rollup_cells)). Memory holds what changed
+//! since the last checkpoint, not the history.
 //!
 //! Summaries are not kept either: a page (or a change that needs a record's old stats
 //! contribution) reads them from the record's frame in the log through [`Disk`].
@@ -15,6 +16,7 @@ use std::rc::Rc;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::entry::{postings_of, Disk, Entry, Interner, Posting};
+use super::rollup_cells::RollupCells;
 use super::sealed::{Footer, Order, Ranks, Sealed};
 use super::FrameRef;
 use crate::error::StoreError;
@@ -22,6 +24,9 @@ use crate::history::{paginate, HistoryPage, HistoryQuery};
 use crate::model::{Execution, Millis, Status};
 use crate::retention::{verdict, PruneReport, PruneRequest, Verdict};
 use crate::stats::{Cell, Rollups};
+
+/// Calls its argument with cells (see [`RollupCells::each`]).
+type CellSink<'a> = &'a mut dyn FnMut(&Cell) -> Result<(), StoreError>;
 use crate::store::{DeadLetter, OutboxCounts, QueuePosition, Synced};
 
 /// Newest-first walks go backwards over `(startedAt, id)`.
@@ -74,7 +79,7 @@ pub(super) struct Catalog {
     queue: BTreeMap<u64, Rc<str>>,
     next_position: u64,
     dead: HashMap<String, DeadLetter>,
-    rollups: Rollups,
+    rollups: RollupCells,
     strings: Interner,
 }
 
@@ -91,7 +96,7 @@ impl Catalog {
         let mut catalog = Catalog {
             next_position,
             dead: dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
-            rollups: Rollups::from_cells(cells),
+            rollups: RollupCells::from_cells(cells),
             strings,
             ..Catalog::default()
         };
@@ -107,7 +112,7 @@ impl Catalog {
             sealed: Some(sealed),
             next_position: footer.next_position,
             dead: footer.dead.into_iter().map(|d| (d.id.clone(), d)).collect(),
-            rollups: Rollups::from_cells(footer.cells),
+            rollups: RollupCells::from_cells(footer.legacy_cells),
             ..Catalog::default()
         }
     }
@@ -124,6 +129,7 @@ impl Catalog {
         self.postings = Postings::new();
         self.queue = BTreeMap::new();
         self.strings = Interner::default();
+        self.rollups.seal();
     }
 
     fn is_hidden(&self, id: &str) -> bool {
@@ -206,8 +212,9 @@ impl Catalog {
         all
     }
 
-    pub fn cells(&self) -> Vec<Cell> {
-        self.rollups.cells().cloned().collect()
+    /// Calls `f` with every rollup cell, in the sealed index's order.
+    pub fn each_cell(&self, disk: &dyn Disk, f: CellSink) -> Result<(), StoreError> {
+        self.rollups.each(self.sealed.as_ref(), disk, f)
     }
 
     pub fn len(&self) -> usize {
@@ -294,6 +301,12 @@ impl Catalog {
             .as_ref()
             .map(|(o, _)| disk.summary(&o.id, o.frame))
             .transpose()?;
+        self.rollups.replace(
+            self.sealed.as_ref(),
+            disk,
+            old_summary.as_ref(),
+            Some(&summary),
+        )?;
         entry.shadows_sealed = match old {
             Some((o, true)) => {
                 self.adopt(o);
@@ -304,7 +317,6 @@ impl Catalog {
             None => self.removed.remove(&*e.id),
         };
         self.take(&e.id);
-        self.rollups.replace(old_summary.as_ref(), Some(&summary));
         let position = self.next_position;
         self.next_position += 1;
         entry.queued = Some((entry.version, position));
@@ -360,6 +372,8 @@ impl Catalog {
             return Ok(false);
         };
         let summary = disk.summary(&old.id, old.frame)?;
+        self.rollups
+            .replace(self.sealed.as_ref(), disk, Some(&summary), None)?;
         self.dead.remove(id);
         if sealed {
             self.hidden += 1;
@@ -372,7 +386,6 @@ impl Catalog {
                 self.removed.insert(e.id);
             }
         }
-        self.rollups.replace(Some(&summary), None);
         Ok(true)
     }
 
@@ -687,6 +700,7 @@ impl Catalog {
                 sealed_entries.push(e);
             }
         }
+        self.rollups.materialize(self.sealed.as_ref(), disk)?;
         self.sealed = None;
         self.removed = HashSet::default();
         self.hidden = 0;
@@ -820,8 +834,16 @@ impl Catalog {
         Ok(chosen.len())
     }
 
-    pub fn cells_in(&self, from_slot: Option<i64>, to_slot: Option<i64>) -> Vec<Cell> {
-        self.rollups.cells_in(from_slot, to_slot)
+    /// The rollup cells within the slot bounds (of one workflow, when given).
+    pub fn cells_in(
+        &self,
+        disk: &dyn Disk,
+        workflow: Option<&str>,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        self.rollups
+            .within(self.sealed.as_ref(), disk, workflow, from_slot, to_slot)
     }
 
     /// Recomputes the rollups from every stored summary; returns the number of cells.
@@ -832,8 +854,9 @@ impl Catalog {
             rollups.replace(None, Some(&disk.summary(&e.id, e.frame)?));
             Ok(true)
         })?;
-        self.rollups = rollups;
-        Ok(self.rollups.cells().count())
+        let n = rollups.cells().count();
+        self.rollups = RollupCells::rebuilt(rollups);
+        Ok(n)
     }
 
     /// The bytes of the stored records' latest frames (counted, not collected).

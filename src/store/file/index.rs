@@ -19,6 +19,7 @@
 
 use std::rc::Rc;
 
+use super::bytes_in::In;
 use super::catalog::Catalog;
 use super::entry::{Entry, Interner};
 use super::frame::crc32;
@@ -37,51 +38,14 @@ pub struct Covered {
     pub log_len: u64,
 }
 
-struct In<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(slice)
+/// `Some(None)` for an absent string (`len = u32::MAX`), `None` for a damaged one.
+fn opt<'a>(r: &mut In<'a>) -> Option<Option<&'a str>> {
+    let start = r.at;
+    if r.u32()? == NONE {
+        return Some(None);
     }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        let len = self.u32()?;
-        if len == NONE {
-            return None;
-        }
-        std::str::from_utf8(self.take(len as usize)?).ok()
-    }
-    /// `Some(None)` for an absent string, `None` for a damaged one.
-    fn opt(&mut self) -> Option<Option<&'a str>> {
-        let start = self.at;
-        if self.u32()? == NONE {
-            return Some(None);
-        }
-        self.at = start;
-        self.str().map(Some)
-    }
-    fn list<T>(&mut self, mut each: impl FnMut(&mut Self) -> Option<T>) -> Option<Box<[T]>> {
-        let n = self.u32()? as usize;
-        // A damaged count must not reserve gigabytes: grow as items actually read.
-        let mut items = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            items.push(each(self)?);
-        }
-        Some(items.into_boxed_slice())
-    }
+    r.at = start;
+    r.str().map(Some)
 }
 
 /// The catalog an index holds, and what log it covers; `None` when the bytes are not an
@@ -114,7 +78,8 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
     if bytes.get(..4)? != MAGIC {
         return None;
     }
-    let mut head = In { bytes, at: 4 };
+    let mut head = In::new(bytes);
+    head.at = 4;
     if head.u32()? != FORMAT_3 {
         return None;
     }
@@ -123,7 +88,7 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
     if crc32(body) != crc {
         return None;
     }
-    let mut r = In { bytes: body, at: 0 };
+    let mut r = In::new(body);
     let covered = Covered {
         log_id: r.str()?.to_owned(),
         log_len: r.u64()?,
@@ -144,9 +109,9 @@ fn parse(bytes: &[u8]) -> Option<Parsed> {
         // Built-in kinds without allocating; a caller's own word is copied.
         let word = r.str()?;
         let kind = Kind::named(word).unwrap_or_else(|| Kind::Other(word.to_owned()));
-        let workflow_id = r.opt()?.map(|w| strings.get(w));
-        let user_id = r.opt()?.map(|u| strings.get(u));
-        let database_type = r.opt()?.map(|d| strings.get(d));
+        let workflow_id = opt(&mut r)?.map(|w| strings.get(w));
+        let user_id = opt(&mut r)?.map(|u| strings.get(u));
+        let database_type = opt(&mut r)?.map(|d| strings.get(d));
         let failed_nodes = r.list(|r| Some(strings.get(r.str()?)))?;
         let outputs = r.list(|r| Some(strings.get(r.str()?)))?;
         let external_ids = r.list(|r| Some((strings.get(r.str()?), Box::from(r.str()?))))?;

@@ -35,10 +35,13 @@
 //! - The file I/O is handed in ([`FileIo`]): Node's `fs` through the JS entry, `std::fs` in
 //!   native tests. No `node:` import reaches the browser build.
 
+mod bytes_in;
 mod catalog;
+mod cell_codec;
 mod entry;
 mod frame;
 mod index;
+mod rollup_cells;
 mod sealed;
 #[cfg(not(target_arch = "wasm32"))]
 mod std_io;
@@ -465,8 +468,9 @@ impl<F: FileIo> FileStore<F> {
         Ok((store, report))
     }
 
-    /// Loads the index when it describes this log: of format 4, its first page and its
-    /// footer only; of format 3 (read whole, once), to be rewritten in format 4.
+    /// Loads the index when it describes this log: of format 5, its first page and its
+    /// footer only; of format 4 (its rollup cells in the footer, read whole) or format 3
+    /// (read whole), once, to be rewritten in format 5.
     fn load_index(&self, size: u64) -> IndexFound {
         let Ok(Some(index_size)) = self.io.index_size() else {
             return IndexFound::Missing;
@@ -478,12 +482,13 @@ impl<F: FileIo> FileStore<F> {
             _ => return IndexFound::Unusable,
         };
         let (log_id, log_len, catalog, outdated) = match format {
-            sealed::FORMAT => {
+            sealed::FORMAT | sealed::FORMAT_4 => {
                 let Some((sealed, footer)) = Sealed::open(self, index_size) else {
                     return IndexFound::Unusable;
                 };
                 let (log_id, log_len) = (footer.log_id.clone(), footer.log_len);
-                (log_id, log_len, Catalog::over(sealed, footer), false)
+                let outdated = format != sealed::FORMAT;
+                (log_id, log_len, Catalog::over(sealed, footer), outdated)
             }
             index::FORMAT_3 => {
                 reserve_memory(index_size as usize);
@@ -761,14 +766,16 @@ impl<F: FileIo> FileStore<F> {
                 next_position: state.next_position(),
                 count: state.len() as u64,
                 dead_json: serde_json::to_string(&state.dead()).map_err(encode_error("index"))?,
-                cells_json: serde_json::to_string(&state.cells()).map_err(encode_error("index"))?,
             };
             let each = |f: &mut dyn FnMut(&Entry) -> Result<(), StoreError>| {
                 state.each_live(self, &mut |e| f(e).map(|()| true))
             };
             let sink = |bytes: &[u8]| self.io.append_index(bytes).map_err(io_error("index"));
             self.io.begin_index().map_err(io_error("index"))?;
-            sealed::write(&each, &meta, &sink)?;
+            let each_cell = |f: &mut dyn FnMut(&crate::stats::Cell) -> Result<(), StoreError>| {
+                state.each_cell(self, f)
+            };
+            sealed::write(&each, &each_cell, &meta, &sink)?;
             self.io.commit_index().map_err(io_error("index"))?;
         }
         // The new index replaced the one the catalog reads: read it from now on.
@@ -1074,7 +1081,20 @@ impl<F: FileIo> Store for FileStore<F> {
         from_slot: Option<i64>,
         to_slot: Option<i64>,
     ) -> Result<Vec<Cell>, StoreError> {
-        Ok(self.state.borrow().cells_in(from_slot, to_slot))
+        self.recovering(|| self.state.borrow().cells_in(self, None, from_slot, to_slot))
+    }
+
+    async fn workflow_cells(
+        &self,
+        workflow_id: &str,
+        from_slot: Option<i64>,
+        to_slot: Option<i64>,
+    ) -> Result<Vec<Cell>, StoreError> {
+        self.recovering(|| {
+            self.state
+                .borrow()
+                .cells_in(self, Some(workflow_id), from_slot, to_slot)
+        })
     }
 
     async fn rebuild_rollups(&self) -> Result<usize, StoreError> {

@@ -1,13 +1,13 @@
-//! The sealed index (index format 4): every record the catalog held at a checkpoint, on disk
-//! as sorted runs of fixed-size rows read by offset (binary search), so that neither opening
-//! nor memory grows with history. Only the records changed since (the catalog's own entries),
-//! the outbox and a bounded page cache are in memory.
+//! The sealed index (index format 5): every record and every stats rollup cell the catalog
+//! held at a checkpoint, on disk as sorted runs of fixed-size rows read by offset (binary
+//! search), so that neither opening nor memory grows with history. Only the records and cells
+//! changed since (the catalog's own), the outbox and a bounded page cache are in memory.
 //!
 //! The file is pages of 4,096 bytes: 4,092 bytes of content, then the CRC-32 of them (the
 //! last page may be shorter). Every page read is checked. Offsets below count content bytes.
 //!
 //! ```text
-//! "RLIX" [format u32 = 4]
+//! "RLIX" [format u32 = 5]
 //! rows       count × 80 B, oldest first by (startedAt, id): a record's rank is its row number
 //!            startedAt i64, version, frame offset, frame len, blob offset (in the blob
 //!            section), queued version (u64::MAX: not queued), queue position (all u64);
@@ -19,12 +19,19 @@
 //! by_id      (FNV-1a of the id u64, rank u32, 0 u32), sorted
 //! postings   (FNV-1a of the posting u64, rank u32, 0 u32), sorted
 //! queue      (position u64, rank u32, 0 u32), sorted
+//! cells      count × 40 B, in the order of [`cell_codec`](super::cell_codec) (workflow, slot,
+//!            user, database type, status, kind): slot i64, sums offset u64 (in the sums
+//!            section), sums len u32, workflow, user, database type, status, kind (u32
+//!            string codes, u32::MAX: none)
+//! sums       per cell: its counts and sketch (see [`cell_codec`](super::cell_codec))
 //! footer     logId, logLen, nextPosition, count, the sections' (offset, count), the
-//!            strings, dead letters (JSON), rollup cells (JSON)
+//!            strings, dead letters (JSON)
 //! trailer    [footer offset u64] "RLIF"
 //! ```
 //!
 //! Integers are little-endian; a string is `[len u32][utf-8]`; a list `[count u32]` items.
+//! Format 4 is the same without the cells and sums sections, its rollup cells as JSON at the
+//! end of the footer: it is read (cells and all, once) and rewritten in format 5.
 //! A damaged page met after opening is a [`StoreError::Corrupt`] of [`INDEX_KEY`]: the index
 //! is a cache of the log, and the store rebuilds it from the log.
 
@@ -33,23 +40,30 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::bytes_in::{u32_at, u64_at, In};
+use super::cell_codec::{decode_sums, encode_sums, order_of};
 use super::entry::{id_hash, postings_of, Disk, Entry};
 use super::frame::crc32;
 use super::FrameRef;
 use crate::error::StoreError;
 use crate::model::{Kind, Millis, Status};
+use crate::stats::{Cell, CellKey};
 
 /// Bytes per page of the index file.
 const PAGE: u64 = 4096;
 /// Content bytes per page (the rest is its checksum).
 const CONTENT: u64 = PAGE - 4;
 pub const MAGIC: &[u8; 4] = b"RLIX";
-/// The index layout written (1 was JSON, 2 held summaries, 3 every entry decoded on open).
-pub const FORMAT: u32 = 4;
+/// The index layout written (1 was JSON, 2 held summaries, 3 every entry decoded on open, 4
+/// its rollup cells as JSON in the footer, decoded on open).
+pub const FORMAT: u32 = 5;
+/// The layout before: read once, to be rewritten.
+pub const FORMAT_4: u32 = 4;
 const TRAILER: &[u8; 4] = b"RLIF";
 const ROW: u64 = 80;
 const PAIR: u64 = 8;
 const KEYED: u64 = 16;
+const CELL_ROW: u64 = 40;
 const NONE: u32 = u32::MAX;
 /// Pages per generation of the page cache (two generations: at most 2 MiB).
 const CACHED_PAGES: usize = 256;
@@ -88,10 +102,14 @@ struct Sections {
     by_id: Section,
     postings: Section,
     queue: Section,
+    cells: Section,
+    /// `count` is its length in bytes.
+    sums: Section,
 }
 
 impl Sections {
-    fn all(&mut self) -> [&mut Section; 8] {
+    /// The sections of format 4, then those format 5 added.
+    fn all(&mut self) -> [&mut Section; 10] {
         [
             &mut self.rows,
             &mut self.blob,
@@ -101,6 +119,8 @@ impl Sections {
             &mut self.by_id,
             &mut self.postings,
             &mut self.queue,
+            &mut self.cells,
+            &mut self.sums,
         ]
     }
 }
@@ -120,7 +140,8 @@ pub(super) struct Footer {
     pub log_len: u64,
     pub next_position: u64,
     pub dead: Vec<crate::store::DeadLetter>,
-    pub cells: Vec<crate::stats::Cell>,
+    /// The rollup cells of a format-4 index (format 5 keeps them in its sections).
+    pub legacy_cells: Vec<Cell>,
 }
 
 /// Two generations of pages: recent pages (the top of every binary search, the newest rows)
@@ -162,50 +183,6 @@ struct Row {
     status: Status,
 }
 
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    let mut a = [0; 4];
-    a.copy_from_slice(&b[i..i + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Reads strings and lists from content bytes; `None` when they run short.
-struct In<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(slice)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32_at(self.take(4)?, 0))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64_at(self.take(8)?, 0))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        let len = self.u32()? as usize;
-        std::str::from_utf8(self.take(len)?).ok()
-    }
-    fn list<T>(&mut self, mut each: impl FnMut(&mut Self) -> Option<T>) -> Option<Box<[T]>> {
-        let n = self.u32()? as usize;
-        let mut items = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            items.push(each(self)?);
-        }
-        Some(items.into_boxed_slice())
-    }
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -241,7 +218,8 @@ impl Sealed {
             pages: RefCell::default(),
         };
         let head = sealed.read(disk, 0, 8).ok()?;
-        if &head[..4] != MAGIC || u32_at(&head, 4) != FORMAT {
+        let format = u32_at(&head, 4);
+        if &head[..4] != MAGIC || (format != FORMAT && format != FORMAT_4) {
             return None;
         }
         let trailer = sealed.read(disk, content_len.checked_sub(12)?, 12).ok()?;
@@ -251,10 +229,7 @@ impl Sealed {
         let footer_at = u64_at(&trailer, 0);
         let footer_len = (content_len - 12).checked_sub(footer_at)?;
         let bytes = sealed.read(disk, footer_at, footer_len).ok()?;
-        let mut r = In {
-            bytes: &bytes,
-            at: 0,
-        };
+        let mut r = In::new(&bytes);
         let mut footer = Footer {
             log_id: r.str()?.to_owned(),
             log_len: r.u64()?,
@@ -262,7 +237,8 @@ impl Sealed {
             ..Footer::default()
         };
         sealed.count = r.u64()?;
-        for s in sealed.sections.all() {
+        let sections = if format == FORMAT { 10 } else { 8 };
+        for s in sealed.sections.all().into_iter().take(sections) {
             *s = Section {
                 at: r.u64()?,
                 count: r.u64()?,
@@ -276,7 +252,9 @@ impl Sealed {
             .map(|(i, s)| (s.clone(), i as u32))
             .collect();
         footer.dead = serde_json::from_str(r.str()?).ok()?;
-        footer.cells = serde_json::from_str(r.str()?).ok()?;
+        if format == FORMAT_4 {
+            footer.legacy_cells = serde_json::from_str(r.str()?).ok()?;
+        }
         // Every section lies before the footer: no row read later can point outside the file.
         let s = sealed.sections;
         let fits = |section: Section, width: u64| {
@@ -288,6 +266,8 @@ impl Sealed {
         };
         let all_fit = fits(s.rows, ROW)
             && fits(s.blob, 1)
+            && fits(s.sums, 1)
+            && fits(s.cells, CELL_ROW)
             && [s.by_status, s.by_workflow, s.by_user]
                 .iter()
                 .all(|&x| fits(x, PAIR))
@@ -406,10 +386,7 @@ impl Sealed {
             .ok_or_else(bad)?;
         let len = u32_at(&self.read(disk, at, 4)?, 0);
         let blob = self.read(disk, at.saturating_add(4), u64::from(len))?;
-        let mut r = In {
-            bytes: &blob,
-            at: 0,
-        };
+        let mut r = In::new(&blob);
         let id: Rc<str> = Rc::from(r.str().ok_or_else(bad)?);
         let code = |r: &mut In| r.u32();
         let failed = r.list(code).ok_or_else(bad)?;
@@ -587,6 +564,89 @@ impl Sealed {
     pub fn queue_at(&self, disk: &dyn Disk, i: u64) -> Result<(u64, u64), StoreError> {
         self.key(disk, self.sections.queue, KEYED, i)
     }
+
+    /// Rollup cells in it.
+    pub fn cell_count(&self) -> u64 {
+        self.sections.cells.count
+    }
+
+    /// The key of cell `i`, and where its sums are.
+    fn cell_row(&self, disk: &dyn Disk, i: u64) -> Result<(CellKey, u64, u64), StoreError> {
+        let b = self.read(disk, self.sections.cells.at + i * CELL_ROW, CELL_ROW)?;
+        let bad = || damaged(format!("its cell {i} names no status or kind"));
+        let key = CellKey {
+            slot: u64_at(&b, 0) as i64,
+            workflow_id: self.string(u32_at(&b, 20))?.map(|s| s.to_string()),
+            user_id: self.string(u32_at(&b, 24))?.map(|s| s.to_string()),
+            database_type: self.string(u32_at(&b, 28))?.map(|s| s.to_string()),
+            status: self.string(u32_at(&b, 32))?.ok_or_else(bad)?.to_string(),
+            kind: self.string(u32_at(&b, 36))?.ok_or_else(bad)?.to_string(),
+        };
+        Ok((key, u64_at(&b, 8), u64::from(u32_at(&b, 16))))
+    }
+
+    /// `(workflow, slot)` of cell `i`, read without decoding the rest of its key.
+    pub fn cell_place(
+        &self,
+        disk: &dyn Disk,
+        i: u64,
+    ) -> Result<(Option<Rc<str>>, i64), StoreError> {
+        let b = self.read(disk, self.sections.cells.at + i * CELL_ROW, 24)?;
+        Ok((self.string(u32_at(&b, 20))?, u64_at(&b, 0) as i64))
+    }
+
+    /// Cell `i`, whole.
+    pub fn cell(&self, disk: &dyn Disk, i: u64) -> Result<Cell, StoreError> {
+        let (key, at, len) = self.cell_row(disk, i)?;
+        let at = self
+            .sections
+            .sums
+            .at
+            .checked_add(at)
+            .filter(|_| at.saturating_add(len) <= self.sections.sums.count)
+            .ok_or_else(|| damaged(format!("its cell {i} points past its sums")))?;
+        let bytes = self.read(disk, at, len)?;
+        decode_sums(key, &bytes)
+            .ok_or_else(|| damaged(format!("the sums of its cell {i} do not read")))
+    }
+
+    /// The first cell at or after `(workflow, slot)` in the cells' order.
+    pub fn cell_bound(
+        &self,
+        disk: &dyn Disk,
+        workflow: Option<&str>,
+        slot: i64,
+    ) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0, self.cell_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (w, s) = self.cell_place(disk, mid)?;
+            if (w.as_deref(), s) < (workflow, slot) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The cell of `key`, if this index holds one.
+    pub fn find_cell(&self, disk: &dyn Disk, key: &CellKey) -> Result<Option<Cell>, StoreError> {
+        let want = order_of(key);
+        let mut i = self.cell_bound(disk, want.0, want.1)?;
+        while i < self.cell_count() {
+            let (w, s) = self.cell_place(disk, i)?;
+            if (w.as_deref(), s) != (want.0, want.1) {
+                break;
+            }
+            let cell = self.cell(disk, i)?;
+            if cell.key == *key {
+                return Ok(Some(cell));
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
 }
 
 /// Ranks, newest first: every rank below a point, or rows of a section.
@@ -637,12 +697,16 @@ pub(super) struct Meta<'a> {
     pub next_position: u64,
     pub count: u64,
     pub dead_json: String,
-    pub cells_json: String,
 }
 
 /// Calls its argument with every live record, oldest first by `(startedAt, id)`.
 pub(super) type EachLive<'a> =
     &'a dyn Fn(&mut dyn FnMut(&Entry) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+/// Calls its argument with every rollup cell, in the order of
+/// [`order_of`](super::cell_codec::order_of).
+pub(super) type EachCell<'a> =
+    &'a dyn Fn(&mut dyn FnMut(&Cell) -> Result<(), StoreError>) -> Result<(), StoreError>;
 
 /// Writes content as checksummed pages to `sink`, a chunk at a time.
 struct Pager<'a> {
@@ -692,17 +756,18 @@ struct Codes {
 }
 
 impl Codes {
-    fn of(&mut self, s: &Rc<str>) -> u32 {
+    fn of(&mut self, s: &str) -> u32 {
         if let Some(&c) = self.codes.get(s) {
             return c;
         }
         let c = self.strings.len() as u32;
+        let s: Rc<str> = Rc::from(s);
         self.strings.push(s.clone());
-        self.codes.insert(s.clone(), c);
+        self.codes.insert(s, c);
         c
     }
-    fn opt(&mut self, s: &Option<Rc<str>>) -> u32 {
-        s.as_ref().map_or(NONE, |s| self.of(s))
+    fn opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.of(s))
     }
 }
 
@@ -757,6 +822,7 @@ fn write_keyed(p: &mut Pager, mut keyed: Vec<(u64, u32)>) -> Result<Section, Sto
 /// a time, never the records.
 pub(super) fn write(
     each: EachLive,
+    each_cell: EachCell,
     meta: &Meta,
     sink: &dyn Fn(&[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
@@ -792,10 +858,10 @@ pub(super) fn write(
         {
             row[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
         }
-        let workflow = codes.opt(&e.workflow_id);
-        let user = codes.opt(&e.user_id);
-        let database_type = codes.opt(&e.database_type);
-        let kind = codes.of(&Rc::from(e.kind.as_str()));
+        let workflow = codes.opt(e.workflow_id.as_deref());
+        let user = codes.opt(e.user_id.as_deref());
+        let database_type = codes.opt(e.database_type.as_deref());
+        let kind = codes.of(e.kind.as_str());
         for (i, v) in [workflow, user, database_type, kind]
             .into_iter()
             .enumerate()
@@ -851,6 +917,7 @@ pub(super) fn write(
     })?;
     sections.postings = write_keyed(&mut p, postings)?;
     sections.queue = write_keyed(&mut p, queue)?;
+    (sections.cells, sections.sums) = write_cells(&mut p, each_cell, &mut codes)?;
     // The footer and the trailer.
     let footer_at = p.pos();
     let mut footer = Vec::new();
@@ -867,9 +934,72 @@ pub(super) fn write(
         put_str(&mut footer, s);
     }
     put_str(&mut footer, &meta.dead_json);
-    put_str(&mut footer, &meta.cells_json);
     p.put(&footer)?;
     p.put(&footer_at.to_le_bytes())?;
     p.put(TRAILER)?;
     p.flush(true)
+}
+
+/// Writes the cells `each_cell` gives (in their order, checked) as rows, then their sums, in
+/// two passes over them: memory holds one cell at a time.
+fn write_cells(
+    p: &mut Pager,
+    each_cell: EachCell,
+    codes: &mut Codes,
+) -> Result<(Section, Section), StoreError> {
+    let mut rows = Section {
+        at: p.pos(),
+        count: 0,
+    };
+    let mut sums = Vec::new();
+    let mut sums_len = 0u64;
+    let mut last: Option<CellKey> = None;
+    each_cell(&mut |cell| {
+        if last
+            .as_ref()
+            .is_some_and(|l| order_of(l) >= order_of(&cell.key))
+        {
+            return Err(damaged(format!(
+                "a new one would hold cells out of order (at {:?})",
+                cell.key
+            )));
+        }
+        last = Some(cell.key.clone());
+        sums.clear();
+        encode_sums(cell, &mut sums);
+        let k = &cell.key;
+        let mut row = [0u8; CELL_ROW as usize];
+        row[..8].copy_from_slice(&k.slot.to_le_bytes());
+        row[8..16].copy_from_slice(&sums_len.to_le_bytes());
+        row[16..20].copy_from_slice(&(sums.len() as u32).to_le_bytes());
+        for (i, code) in [
+            codes.opt(k.workflow_id.as_deref()),
+            codes.opt(k.user_id.as_deref()),
+            codes.opt(k.database_type.as_deref()),
+            codes.of(&k.status),
+            codes.of(&k.kind),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            row[20 + i * 4..24 + i * 4].copy_from_slice(&code.to_le_bytes());
+        }
+        p.put(&row)?;
+        sums_len += sums.len() as u64;
+        rows.count += 1;
+        Ok(())
+    })?;
+    let at = p.pos();
+    each_cell(&mut |cell| {
+        sums.clear();
+        encode_sums(cell, &mut sums);
+        p.put(&sums)
+    })?;
+    Ok((
+        rows,
+        Section {
+            at,
+            count: sums_len,
+        },
+    ))
 }
