@@ -29,8 +29,9 @@ const run = (id, startedAt, extra = {}) => ({
 
 async function post(base, batch_id, records) {
   const r = await fetch(`${base}/v1/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch_id, client, records }) });
-  assert.equal(r.status, 200, `batch ${batch_id}: ${await r.text()}`);
-  return r.json();
+  const text = await r.text();
+  assert.equal(r.status, 200, `batch ${batch_id}: ${text}`);
+  return JSON.parse(text);
 }
 const getJson = async (base, path) => {
   const r = await fetch(`${base}${path}`);
