@@ -27,7 +27,7 @@ function seed(url, prefix, from, to, n) {
 INSERT INTO executions (tenant, id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at)
 SELECT '', '${prefix}' || i::text, 1, 'query', 'wf' || (i % 50)::text, 'u' || (i % 20)::text, 'success', 'kdb', ${started}, ${started} + 10, 10,
   '{"id":"${prefix}' || i::text || '","version":1,"kind":"query","workflowId":"wf' || (i % 50)::text || '","userId":"u' || (i % 20)::text || '","status":"success","startedAt":' || ${started}::text || ',"completedAt":' || (${started} + 10)::text || ',"durationMs":10,"query":{"databaseType":"kdb","totalRows":1},"nodes":[]}',
-  ${NOW} FROM generate_series(0, ${n - 1}) AS i;
+  ${NOW} FROM generate_series(0::bigint, ${n - 1}) AS i;
 ANALYZE executions;`);
 }
 
@@ -48,7 +48,7 @@ try {
   try {
     for (let i = 0; i < 6000 && !/retention round ran|retention failed/.test(server.log()); i++) await new Promise((r) => setTimeout(r, 100));
     const log = server.log();
-    const listening = at(log, /listening|rollups/);
+    const listening = at(log, /runledger-server ready/);
     const dropped = at(log, /retention dropped a partition/);
     const ran = at(log, /retention round ran/);
     console.log(JSON.stringify({
