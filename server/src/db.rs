@@ -61,7 +61,9 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     }
     if engine == "postgres" {
         crate::partitions::partition_existing(&pool).await?;
-        sqlx::query(crate::partitions::CREATE).execute(&pool).await?;
+        sqlx::query(crate::partitions::CREATE)
+            .execute(&pool)
+            .await?;
     }
     for statement in SCHEMA {
         sqlx::query(statement).execute(&pool).await?;

@@ -223,13 +223,12 @@ pub async fn partition_existing(pool: &sqlx::AnyPool) -> Result<bool, sqlx::Erro
         .bind(crate::schema::WRITERS_LOCK)
         .execute(&mut *tx)
         .await?;
-    let kind: Option<String> = sqlx::query(
-        "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('executions')",
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .map(|r| r.try_get(0))
-    .transpose()?;
+    let kind: Option<String> =
+        sqlx::query("SELECT relkind::text FROM pg_class WHERE oid = to_regclass('executions')")
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
     if kind.as_deref() != Some("r") {
         return Ok(false);
     }
@@ -247,7 +246,9 @@ pub async fn partition_existing(pool: &sqlx::AnyPool) -> Result<bool, sqlx::Erro
     .await?;
     let mut needed = std::collections::BTreeSet::new();
     for row in days {
-        needed.insert(Partition::of(row.try_get::<i64, _>(0)?.saturating_mul(DAY_MS)));
+        needed.insert(Partition::of(
+            row.try_get::<i64, _>(0)?.saturating_mul(DAY_MS),
+        ));
     }
     for p in &needed {
         let statement = p.create().replacen(
@@ -291,7 +292,10 @@ mod tests {
             (Some(1_796_083_200_000), Some(1_798_761_600_000))
         );
         // The last millisecond of a month and the first of the next.
-        assert_eq!(Partition::of(1_796_083_200_000 - 1), Partition::Month(2026, 11));
+        assert_eq!(
+            Partition::of(1_796_083_200_000 - 1),
+            Partition::Month(2026, 11)
+        );
         assert_eq!(Partition::of(0), Partition::Month(1970, 1));
         assert_eq!(Partition::of(-1), Partition::Before1970);
         assert_eq!(Partition::of(i64::MAX), Partition::Later);
@@ -314,7 +318,12 @@ mod tests {
         ] {
             assert_eq!(Partition::parse(&p.name()), Some(p));
         }
-        for other in ["executions_2026_13", "executions_26_01", "executions_x", "rollups"] {
+        for other in [
+            "executions_2026_13",
+            "executions_26_01",
+            "executions_x",
+            "rollups",
+        ] {
             assert_eq!(Partition::parse(other), None, "{other}");
         }
     }
