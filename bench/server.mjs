@@ -198,7 +198,7 @@ export async function serverBench({ quick, bin, parts = ['ingest', 'reads'], eng
       seed(engine, readDb.url, readN);
       const seededS = (performance.now() - t0) / 1000;
       const t1 = performance.now();
-      const s2 = await startServer(['--db', readDb.url], { bin });
+      const s2 = await startServer(['--db', readDb.url], { bin, startTimeoutMs: 900_000 });
       const rebuildS = (performance.now() - t1) / 1000;
       try {
         const reads = await timeReads(s2.base, readN);
