@@ -86,6 +86,21 @@ function runSql(engine, url, sql) {
   if (r.status !== 0) throw new Error(`${engine} seed failed: ${r.stderr}`);
 }
 
+/**
+ * PostgreSQL's executions table is partitioned by UTC month (server/src/partitions.rs, which
+ * creates them as batches need them): rows seeded around the server need their months'
+ * partitions, named as the server names them.
+ */
+function monthPartitions(from, to) {
+  const out = [];
+  const d = new Date(from);
+  for (let y = d.getUTCFullYear(), m = d.getUTCMonth(); Date.UTC(y, m, 1) <= to; m === 11 ? (y++, m = 0) : m++) {
+    const name = `executions_${String(y).padStart(4, '0')}_${String(m + 1).padStart(2, '0')}`;
+    out.push(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF executions FOR VALUES FROM (${Date.UTC(y, m, 1)}) TO (${Date.UTC(y, m + 1, 1)});\n`);
+  }
+  return out.join('');
+}
+
 /** Seeds `n` small executions over 30 days straight into the executions table. */
 function seed(engine, url, n) {
   const series = engine === 'sqlite'
@@ -97,7 +112,7 @@ function seed(engine, url, n) {
   const status = `(CASE WHEN i % 13 = 0 THEN 'timeout' WHEN i % 7 = 0 THEN 'failed' ELSE 'success' END)`;
   const db = `(CASE WHEN i % 3 = 0 THEN 'kdb' WHEN i % 3 = 1 THEN 'postgres' ELSE 'snowflake' END)`;
   const record = `'{"id":"s' ${cat} ${int('i')} ${cat} '","version":1,"kind":"query","workflowId":"wf' ${cat} ${int('i % 200')} ${cat} '","userId":"u' ${cat} ${int('i % 100')} ${cat} '","status":"' ${cat} ${status} ${cat} '","startedAt":' ${cat} ${int(started)} ${cat} ',"completedAt":' ${cat} ${int(`${started} + i % 5000`)} ${cat} ',"durationMs":' ${cat} ${int('i % 5000')} ${cat} ',"query":{"databaseType":"' ${cat} ${db} ${cat} '","totalRows":' ${cat} ${int('i % 97')} ${cat} '},"nodes":[]}'`;
-  runSql(engine, url, `${series}
+  runSql(engine, url, `${engine === 'postgres' ? monthPartitions(NOW - 30 * DAY, NOW) : ''}${series}
 INSERT INTO executions (tenant, id, version, kind, workflow_id, user_id, status, database_type, started_at, completed_at, duration_ms, record, received_at)
 SELECT '', 's' ${cat} ${int('i')}, 1, 'query', 'wf' ${cat} ${int('i % 200')}, 'u' ${cat} ${int('i % 100')}, ${status}, ${db}, ${started}, ${started} + i % 5000, i % 5000, ${record}, ${NOW} FROM s;
 ${engine === 'postgres' ? 'ANALYZE;' : 'ANALYZE;'}`);
@@ -183,7 +198,7 @@ export async function serverBench({ quick, bin, parts = ['ingest', 'reads'], eng
       seed(engine, readDb.url, readN);
       const seededS = (performance.now() - t0) / 1000;
       const t1 = performance.now();
-      const s2 = await startServer(['--db', readDb.url], { bin });
+      const s2 = await startServer(['--db', readDb.url], { bin, startTimeoutMs: 900_000 });
       const rebuildS = (performance.now() - t1) / 1000;
       try {
         const reads = await timeReads(s2.base, readN);

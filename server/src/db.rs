@@ -59,6 +59,12 @@ pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     if crate::migrate::add_tenants(&pool, engine).await? {
         tracing::info!("moved the existing data into the default tenant");
     }
+    if engine == "postgres" {
+        crate::partitions::partition_existing(&pool).await?;
+        sqlx::query(crate::partitions::CREATE)
+            .execute(&pool)
+            .await?;
+    }
     for statement in SCHEMA {
         sqlx::query(statement).execute(&pool).await?;
     }
@@ -149,7 +155,8 @@ pub async fn serialize_writers(
     engine: &str,
 ) -> Result<(), sqlx::Error> {
     if engine == "postgres" {
-        sqlx::query("SELECT pg_advisory_xact_lock(7301)")
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::schema::WRITERS_LOCK)
             .execute(&mut **tx)
             .await?;
     }
@@ -244,6 +251,29 @@ pub async fn prune_before(
     }
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// PostgreSQL: drops every partition of `executions` lying wholly before `cutoff`, each in
+/// its own transaction under the writers' lock (with its lineage and rollup cells); returns
+/// how many executions they held.
+pub async fn drop_expired_partitions(pool: &AnyPool, cutoff: i64) -> Result<usize, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let expired: Vec<crate::partitions::Partition> = crate::partitions::existing(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|p| p.bounds().1.is_some_and(|end| end <= cutoff))
+        .collect();
+    drop(conn);
+    let mut removed = 0;
+    for partition in expired {
+        let mut tx = pool.begin().await?;
+        serialize_writers(&mut tx, "postgres").await?;
+        let held = crate::partitions::drop_expired(&mut tx, partition).await?;
+        tx.commit().await?;
+        tracing::info!(partition = %partition.name(), executions = held, "retention dropped a partition");
+        removed += held;
+    }
+    Ok(removed)
 }
 
 /// One stored execution of a tenant, as JSON text.

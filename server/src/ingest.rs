@@ -136,6 +136,7 @@ enum Current {
         version: u64,
         text: String,
         lifecycle: Lifecycle,
+        started_at: i64,
     },
     Batch {
         text: String,
@@ -239,7 +240,14 @@ pub async fn write_records(
         .map(|(e, _)| e.id.as_str())
         .collect();
     let mut current: HashMap<String, Current> = read_stored(tx, tenant, &ids).await?;
-    let existed: BTreeSet<String> = current.keys().cloned().collect();
+    // Where each stored id is stored (its `started_at`: PostgreSQL's partition key).
+    let existed: HashMap<String, i64> = current
+        .iter()
+        .filter_map(|(id, c)| match c {
+            Current::Stored { started_at, .. } => Some((id.clone(), *started_at)),
+            Current::Batch { .. } => None,
+        })
+        .collect();
     let mut deltas = Deltas::default();
     // In record order, as if each record were stored on its own: a later record of the same
     // id is judged against the earlier one.
@@ -301,6 +309,10 @@ pub async fn write_records(
             Current::Stored { .. } => None,
         })
         .collect();
+    if tx.backend_name() == "PostgreSQL" {
+        crate::partitions::ensure(tx, written.iter().map(|(e, _)| e.started_at)).await?;
+        remove_moved(tx, tenant, &written, &existed).await?;
+    }
     write_executions(tx, tenant, &written, now).await?;
     write_outputs(tx, tenant, &written, &existed).await?;
     deltas.apply(tx, tenant).await?;
@@ -317,7 +329,7 @@ async fn read_stored(
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let mut s = Statement::new(
-            "SELECT id, version, record, status, completed_at FROM executions WHERE tenant = ",
+            "SELECT id, version, record, status, completed_at, started_at FROM executions WHERE tenant = ",
         );
         s.bind(tenant.to_owned()).push(" AND id IN (");
         for (i, id) in chunk.iter().enumerate() {
@@ -337,11 +349,41 @@ async fn read_stored(
                         finished: row.try_get::<String, _>(3)? != "running",
                         completed_at: row.try_get::<Option<i64>, _>(4)?,
                     },
+                    started_at: row.try_get(5)?,
                 },
             );
         }
     }
     Ok(out)
+}
+
+/// PostgreSQL: deletes the stored rows of written executions whose `started_at` changed.
+/// The key there is `(tenant, id, started_at)` (a partitioned table's key holds its partition
+/// key), so the upsert would otherwise keep the old row beside the new one.
+async fn remove_moved(
+    tx: &mut sqlx::AnyConnection,
+    tenant: &str,
+    written: &[(&Execution, &String)],
+    existed: &HashMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    let moved: Vec<&str> = written
+        .iter()
+        .filter(|(e, _)| existed.get(&e.id).is_some_and(|at| *at != e.started_at))
+        .map(|(e, _)| e.id.as_str())
+        .collect();
+    for chunk in moved.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new("DELETE FROM executions WHERE tenant = ");
+        s.bind(tenant.to_owned()).push(" AND id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.bind((*id).to_owned());
+        }
+        s.push(")");
+        s.execute(tx).await?;
+    }
+    Ok(())
 }
 
 async fn write_executions(
@@ -371,11 +413,18 @@ async fn write_executions(
                     .value(tenant.to_owned());
             });
         }
+        // PostgreSQL's key holds `started_at` (see `crate::partitions`); a row whose
+        // `started_at` changed was removed by `remove_moved`.
+        s.push(if tx.backend_name() == "PostgreSQL" {
+            " ON CONFLICT (tenant, id, started_at) DO UPDATE SET"
+        } else {
+            " ON CONFLICT (tenant, id) DO UPDATE SET started_at = excluded.started_at,"
+        });
         s.push(
-            " ON CONFLICT (tenant, id) DO UPDATE SET
+            "
             version = excluded.version, kind = excluded.kind, workflow_id = excluded.workflow_id,
             user_id = excluded.user_id, status = excluded.status, database_type = excluded.database_type,
-            started_at = excluded.started_at, completed_at = excluded.completed_at,
+            completed_at = excluded.completed_at,
             duration_ms = excluded.duration_ms, record = excluded.record, received_at = excluded.received_at",
         );
         s.execute(tx).await?;
@@ -388,12 +437,12 @@ async fn write_outputs(
     tx: &mut sqlx::AnyConnection,
     tenant: &str,
     written: &[(&Execution, &String)],
-    existed: &BTreeSet<String>,
+    existed: &HashMap<String, i64>,
 ) -> Result<(), sqlx::Error> {
     let replaced: Vec<&str> = written
         .iter()
         .map(|(e, _)| e.id.as_str())
-        .filter(|id| existed.contains(*id))
+        .filter(|id| existed.contains_key(*id))
         .collect();
     for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
         let mut s = Statement::new("DELETE FROM execution_outputs WHERE tenant = ");

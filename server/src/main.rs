@@ -28,6 +28,7 @@ mod migrate;
 mod notify;
 mod panic;
 mod params;
+mod partitions;
 mod rate_limit;
 mod receivers;
 mod record_input;

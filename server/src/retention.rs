@@ -72,8 +72,9 @@ enum Round {
     Ran(usize),
 }
 
-/// One round under the lock: deletes what is older than the cutoff in batches of 500 (one
-/// short transaction each, so that ingest never waits long).
+/// One round under the lock: on PostgreSQL drops the partitions wholly older than the cutoff
+/// (`crate::partitions`), then deletes what is still older in batches of 500 (one short
+/// transaction each, so that ingest never waits long).
 async fn round(r: &Retention) -> Result<Round, sqlx::Error> {
     let Some(held) = turn(&r.pool, r.engine).await? else {
         return Ok(Round::Busy);
@@ -105,6 +106,10 @@ async fn prune_unless_recent(r: &Retention) -> Result<Round, sqlx::Error> {
         .await?;
     let cutoff = started - i64::from(r.days) * 86_400_000;
     let mut removed = 0;
+    if r.engine == "postgres" {
+        removed += db::drop_expired_partitions(&r.pool, cutoff).await?;
+    }
+    // What is left before the cutoff (a partly expired month, or SQLite), row by row.
     loop {
         let n = db::prune_before(&r.pool, r.engine, cutoff, 500).await?;
         removed += n;

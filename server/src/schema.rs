@@ -1,7 +1,12 @@
 //! The tables and indexes, as idempotent statements: what a new database is created with and
 //! what `crate::migrate` copies old tables into.
 
-/// Statements creating the schema; each is idempotent.
+/// The PostgreSQL advisory lock that writers of `executions` and `rollups` take for their
+/// transaction (`crate::db::serialize_writers`), so that they take turns.
+pub(crate) const WRITERS_LOCK: i64 = 7301;
+
+/// Statements creating the schema; each is idempotent. (On PostgreSQL `executions` is
+/// created partitioned first, by `crate::partitions`; its statement here then does nothing.)
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS executions (
         tenant TEXT NOT NULL,

@@ -169,9 +169,11 @@ pub fn redact_execution(redactor: &Redactor, e: &mut Execution) {
     mask_texts(redactor, e);
 }
 
-/// [`redact_execution`] with the default rules.
+/// [`redact_execution`] with the default rules (built once: a server calls this for every
+/// record it receives, and building the rules allocates each key fragment).
 pub fn redact_with_defaults(e: &mut Execution) {
-    redact_execution(&Redactor::default(), e);
+    static DEFAULT: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+    redact_execution(DEFAULT.get_or_init(Redactor::default), e);
 }
 
 /// A payload value (node input or output) on its way in.

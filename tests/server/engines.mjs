@@ -55,9 +55,10 @@ export async function postgres() {
 /**
  * Starts the real server binary; resolves with its base URL, a stop function and its log.
  * `port` fixes the port (default: any free one); `bin` picks another build of the binary;
- * `fileLimit` starts it under `ulimit -n fileLimit` (its limit on open files).
+ * `fileLimit` starts it under `ulimit -n fileLimit` (its limit on open files); `startTimeoutMs`
+ * bounds the start (a rollup rebuild of a large seeded database takes longer than 30 s).
  */
-export function startServer(args, { port = 0, bin = SERVER_BIN, fileLimit } = {}) {
+export function startServer(args, { port = 0, bin = SERVER_BIN, fileLimit, startTimeoutMs = 30_000 } = {}) {
   const argv = ['--listen', `127.0.0.1:${port}`, ...args];
   const child = fileLimit
     ? spawn('sh', ['-c', `ulimit -n ${Number(fileLimit)} && exec "$0" "$@"`, bin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -65,7 +66,7 @@ export function startServer(args, { port = 0, bin = SERVER_BIN, fileLimit } = {}
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   return new Promise((res, rej) => {
-    const timer = setTimeout(() => { child.kill(); rej(new Error(`server did not start in 30 s:\n${log}`)); }, 30_000);
+    const timer = setTimeout(() => { child.kill(); rej(new Error(`server did not start in ${startTimeoutMs / 1000} s:\n${log}`)); }, startTimeoutMs);
     child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`server exited with ${code}:\n${log}`)); });
     child.stdout.on('data', (d) => {
       const m = /listening on (http:\/\/\S+)/.exec(String(d));

@@ -71,6 +71,11 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       const server = await startServer(args);
       try {
         assert.match(server.log(), /moved the existing data into the default tenant/);
+        // On PostgreSQL the moved table is then partitioned by month (crate::partitions).
+        if (engine === 'postgres') {
+          assert.match(server.log(), /partitioned the executions table by month/);
+          assert.equal(String(execFileSync('psql', [db.url, '-At', '-c', "SELECT relkind FROM pg_class WHERE relname = 'executions'"])).trim(), 'p');
+        }
         assert.equal((await get(server.base, '/api/v1/execution/legacy-1', 'old-key')).body.version, 1);
         assert.equal((await get(server.base, '/api/v1/executions/stats/global', 'old-key')).body.total_executions, 3, 'rollups rebuilt');
         assert.deepEqual((await get(server.base, '/api/v1/lineage/old-table', 'old-key')).body.executions.map((e) => e.id), ['legacy-1']);
@@ -91,7 +96,7 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
       // A second start finds nothing to move and keeps everything.
       const again = await startServer(args);
       try {
-        assert.doesNotMatch(again.log(), /moved the existing data/);
+        assert.doesNotMatch(again.log(), /moved the existing data|partitioned the executions/);
         const stored = (await get(again.base, '/api/v1/execution/legacy-1', 'old-key')).body;
         assert.deepEqual([stored.version, stored.status], [2, 'failed']);
         assert.equal((await get(again.base, '/api/v1/executions/stats/global', 'old-key')).body.failed_count, 3);

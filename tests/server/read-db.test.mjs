@@ -61,6 +61,10 @@ for (const [engine, makeDb] of [['sqlite', sqlite], ['postgres', postgres]]) {
         assert.deepEqual(ids(await getJson(server.base, '/api/v1/executions?limit=10')), ['only-in-replica']);
         assert.equal((await getJson(server.base, '/api/v1/execution/only-in-replica')).status, 200);
         assert.equal((await getJson(server.base, '/api/v1/execution/written-to-main')).status, 404);
+        // The OpenLineage events of one execution too.
+        assert.equal((await getJson(server.base, '/api/v1/execution/only-in-replica/openlineage')).status, 200);
+        assert.equal((await getJson(server.base, '/api/v1/execution/written-to-main/openlineage')).status, 404);
+        assert.equal((await getJson(plain.base, '/api/v1/execution/written-to-main/openlineage')).status, 200);
         assert.equal((await getJson(server.base, '/api/v1/executions/ana')).body.count, 1);
         assert.equal((await getJson(server.base, '/api/v1/executions/stats/global?days=1')).body.total_executions, 1);
         assert.deepEqual((await getJson(server.base, '/api/v1/facets?days=1')).body.users, ['ana']);

@@ -48,7 +48,8 @@ pub async fn execution_events(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let caller = authorize_read(&state, &headers)?;
-    let Some(text) = db::execution(&state.pool, &caller.tenant, &id).await? else {
+    // A read like the others: from `--read-db` when there is one.
+    let Some(text) = db::execution(&state.read_pool, &caller.tenant, &id).await? else {
         return Err(AppError::NotFound(format!("no execution {id}")));
     };
     let record: Execution =
