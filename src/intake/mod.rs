@@ -1,6 +1,7 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+mod fold;
 pub mod json_path;
 mod limits;
 mod patterns;

@@ -33,10 +33,8 @@ const RELOCATED: &[(&str, &str)] = &[
 
 /// Lower case without `_` and `-`: `workflow_ID`, `workflowId` and `workflow-id` agree.
 fn normalize(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    let kept: String = key.chars().filter(|c| *c != '_' && *c != '-').collect();
+    super::fold::lower_case(&kept)
 }
 
 /// Edits from `a` to `b`, a swap of two neighbours counting as one (optimal string
