@@ -7,10 +7,12 @@
 # - runledger_node*: the Node build (default features, release profile): the same core plus the
 #   file store.
 #
-# wasm-opt runs on the browser wasm with two passes only (merging identical functions, dropping
-# what nothing uses): measured, they shrink the gzipped file by 1 KB, while `-Oz` (and -Os,
-# -O2, --reorder-functions, --merge-similar-functions) make it 1-40 KB *larger* than the rustc
-# output (see docs/benchmarks.md, "Browser bundle"); gzip -9 size is what a page downloads.
+# wasm-opt runs on the browser wasm with single passes that each shrink the gzipped file
+# (merging identical functions, dropping what nothing uses, a few local clean-ups), while `-Oz`
+# (and -Os, -O2, --reorder-functions, --merge-similar-functions, --inlining-optimizing) make it
+# 1-40 KB *larger* than the rustc output (see docs/benchmarks.md, "Browser bundle"); gzip -9
+# size is what a page downloads. scripts/minify-pkg.mjs then shortens the wasm's import and
+# export names and rewrites the glue to match.
 #
 # RUNLEDGER_BUILD=start (what `npm start` uses): only the browser build; the viewer does not
 # load the Node one. (A lighter profile, opt-level 1 / no LTO / 16 codegen units, was measured
@@ -41,9 +43,14 @@ build_wasm() {
 rm -rf pkg && mkdir -p pkg
 echo "[build] compiling the core to wasm32 (profile browser): the browser build"
 build_wasm runledger_core browser --no-default-features
+# The passes after the first two were measured one at a time on the browser wasm, each
+# kept only if it shrinks the gzipped file (docs/benchmarks.md, "Browser bundle", round 3).
 shrink() {
   node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+    --duplicate-function-elimination --remove-unused-module-elements \
+    --dae-optimizing --remove-unused-brs --reorder-locals --optimize-instructions \
+    --strip-target-features --rse --merge-blocks --remove-unused-names --precompute --vacuum \
     --duplicate-function-elimination --remove-unused-module-elements "$@"
 }
 shrink pkg/runledger_core_bg.wasm -o pkg/runledger_core_bg.wasm

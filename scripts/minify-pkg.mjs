@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { transformSync } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 
 const pkg = resolve(import.meta.dirname, '..', 'pkg');
 
@@ -25,6 +26,70 @@ function pointSnippetsAtPkg(glue) {
   }));
 }
 
+/**
+ * Shortens the browser wasm's import names, import module and export names (wasm-opt
+ * `--minify-imports-and-exports-and-modules`: 3.4 KB less gzipped wasm, and a shorter glue) and
+ * rewrites the glue to the new names. Every old name must be found in the glue exactly where
+ * wasm-bindgen writes it (an import object key, a `wasm.` property), and none may be left: a
+ * glue of another shape stops the build rather than shipping a wasm it cannot load.
+ */
+function minifyWasmNames(wasmFile, glue) {
+  const wasmPath = join(pkg, wasmFile);
+  const gluePath = join(pkg, glue);
+  const out = execFileSync(join(pkg, '..', 'node_modules/.bin/wasm-opt'), [
+    '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals',
+    '--enable-nontrapping-float-to-int', '--enable-reference-types', '--enable-multivalue',
+    '--minify-imports-and-exports-and-modules', wasmPath, '-o', wasmPath,
+  ], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const map = JSON.parse(out.slice(out.indexOf('{')));
+  let text = readFileSync(gluePath, 'utf8');
+  const replaceAll = (pattern, to, what) => {
+    let n = 0;
+    text = text.replace(pattern, (...m) => { n++; return to(...m); });
+    if (n === 0) throw new Error(`${glue}: ${what} not found to rename`);
+  };
+  const modules = new Set();
+  for (const [module, base, short] of map.imports) {
+    modules.add(module);
+    replaceAll(new RegExp(`(?<![\\w$.])${base}(?=: function\\b)`, 'g'), () => short, `import ${base}`);
+  }
+  const [module] = modules;
+  if (modules.size !== 1) throw new Error(`${wasmFile}: imports from ${modules.size} modules, expected one`);
+  // The module the wasm now imports from is named by the first import's new module name.
+  const shortModule = readShortModule(wasmPath);
+  replaceAll(new RegExp(`"${module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}": import0`, 'g'),
+    () => `${JSON.stringify(shortModule)}: import0`, `import module ${module}`);
+  for (const [name, short] of map.exports) {
+    // An export the glue never names (`__abort_handler`, `__instance_terminated`) has no
+    // caller to rewrite.
+    if (!text.includes(name)) continue;
+    replaceAll(new RegExp(`\\bwasm\\.${name}(?![\\w$])`, 'g'), () => `wasm.${short}`, `export ${name}`);
+  }
+  for (const [, base] of map.imports) {
+    if (new RegExp(`(?<![\\w$])${base}(?![\\w$])`).test(text)) throw new Error(`${glue}: ${base} is still named after renaming`);
+  }
+  writeFileSync(gluePath, text);
+}
+
+/** The module name of the first import of a wasm file (read from its import section). */
+function readShortModule(path) {
+  const bytes = readFileSync(path);
+  let at = 8;
+  const u32 = () => { let r = 0, shift = 0, b; do { b = bytes[at++]; r += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80); return r; };
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const size = u32();
+    if (id === 2) {
+      u32(); // import count
+      const len = u32();
+      return bytes.subarray(at, at + len).toString('utf8');
+    }
+    at += size;
+  }
+  throw new Error(`${path}: no import section`);
+}
+
+minifyWasmNames('runledger_core_bg.wasm', 'runledger_core.js');
 pointSnippetsAtPkg('runledger_core.js');
 // `RUNLEDGER_BUILD=start` (npm start) builds the browser glue only.
 if (existsSync(join(pkg, 'runledger_node.js'))) pointSnippetsAtPkg('runledger_node.js');

@@ -1,6 +1,7 @@
 //! Everything a record goes through on the way in: decoding, redaction, payload limits and
 //! validation. Pure logic, shared by every store and binding.
 
+mod fold;
 pub mod json_path;
 mod limits;
 mod patterns;
@@ -203,16 +204,21 @@ pub fn decode_with<'de, T: serde::Deserialize<'de>>(
     what: &str,
     text: &'de str,
 ) -> Result<T, ValidationError> {
-    serde_json::from_str(text).map_err(|err| {
-        let located = json_path::locate(text.as_bytes(), &err);
-        let field = if located.path == "." {
-            what.to_owned()
-        } else {
-            format!("{what}.{}", located.path)
-        };
-        strict::explain(&field, &located.message)
-            .unwrap_or_else(|| ValidationError::invalid(field, located.message))
-    })
+    serde_json::from_str(text).map_err(|err| decode_error(what, text, &err))
+}
+
+/// The error of [`decode_with`]: outside the generic function, so that the browser wasm
+/// carries it once rather than once per decoded type.
+#[inline(never)]
+fn decode_error(what: &str, text: &str, err: &serde_json::Error) -> ValidationError {
+    let located = json_path::locate(text.as_bytes(), err);
+    let field = if located.path == "." {
+        what.to_owned()
+    } else {
+        format!("{what}.{}", located.path)
+    };
+    strict::explain(&field, &located.message)
+        .unwrap_or_else(|| ValidationError::invalid(field, located.message))
 }
 
 /// Keys `log()` accepts under other names (see [`Execution`]'s aliases).

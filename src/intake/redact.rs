@@ -52,10 +52,11 @@ impl Default for Redactor {
 }
 
 fn normalize(key: &str) -> String {
-    key.chars()
+    let kept: String = key
+        .chars()
         .filter(|c| !matches!(c, '_' | '-' | ' ' | '.'))
-        .flat_map(char::to_lowercase)
-        .collect()
+        .collect();
+    super::fold::lower_case(&kept)
 }
 
 impl Redactor {

@@ -33,10 +33,8 @@ const RELOCATED: &[(&str, &str)] = &[
 
 /// Lower case without `_` and `-`: `workflow_ID`, `workflowId` and `workflow-id` agree.
 fn normalize(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    let kept: String = key.chars().filter(|c| *c != '_' && *c != '-').collect();
+    super::fold::lower_case(&kept)
 }
 
 /// Edits from `a` to `b`, a swap of two neighbours counting as one (optimal string
@@ -174,12 +172,13 @@ pub fn check_top_level_keys(
         // Not an object: decoding reports what it is instead.
         return Ok(());
     };
-    let mut unknown: Vec<&String> = keys
+    // The first unknown key in sort order (the same one whatever the hash order): `min`,
+    // not a sort, which would add a sort instantiation to the wasm.
+    let unknown = keys
         .keys()
         .filter(|k| !known.contains(&k.as_str()) && !aliases.contains(&k.as_str()))
-        .collect();
-    unknown.sort();
-    match unknown.first() {
+        .min();
+    match unknown {
         Some(key) => Err(unknown_key(what, key, known)),
         None => Ok(()),
     }
