@@ -41,8 +41,20 @@ pub const DEFAULT_SECRET_EXACT_KEYS: &[&str] = &["sid", "sig", "jwt", "otp"];
 #[derive(Clone, Debug)]
 pub struct Redactor {
     fragments: Vec<String>,
+    /// Whether some fragment starts with this byte (the key check's fast path).
+    fragment_starts: [bool; 256],
     exact: Vec<String>,
     enabled: bool,
+}
+
+fn first_bytes(fragments: &[String]) -> [bool; 256] {
+    let mut starts = [false; 256];
+    for f in fragments {
+        if let Some(&b) = f.as_bytes().first() {
+            starts[usize::from(b)] = true;
+        }
+    }
+    starts
 }
 
 impl Default for Redactor {
@@ -61,12 +73,14 @@ fn normalize(key: &str) -> String {
 impl Redactor {
     /// A redactor for exactly these key fragments (no defaults).
     pub fn new<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Self {
+        let fragments: Vec<String> = fragments
+            .into_iter()
+            .map(normalize)
+            .filter(|f| !f.is_empty())
+            .collect();
         Redactor {
-            fragments: fragments
-                .into_iter()
-                .map(normalize)
-                .filter(|f| !f.is_empty())
-                .collect(),
+            fragment_starts: first_bytes(&fragments),
+            fragments,
             exact: Vec::new(),
             enabled: true,
         }
@@ -90,6 +104,7 @@ impl Redactor {
     pub fn disabled() -> Self {
         Redactor {
             fragments: Vec::new(),
+            fragment_starts: [false; 256],
             exact: Vec::new(),
             enabled: false,
         }
@@ -117,8 +132,16 @@ impl Redactor {
     }
 
     fn is_secret_normalized(&self, key: &str) -> bool {
-        self.fragments.iter().any(|f| key.contains(f.as_str()))
-            || self.exact.iter().any(|e| e == key)
+        // Asked of every key of every payload: compared in place where a fragment's first
+        // byte occurs, instead of building a substring searcher per fragment per key.
+        let bytes = key.as_bytes();
+        (0..bytes.len()).any(|i| {
+            self.fragment_starts[usize::from(bytes[i])]
+                && self
+                    .fragments
+                    .iter()
+                    .any(|f| bytes[i..].starts_with(f.as_bytes()))
+        }) || self.exact.iter().any(|e| e == key)
     }
 
     /// `text` with every secret found in it by shape replaced, or `None` when it holds
