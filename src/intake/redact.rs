@@ -176,23 +176,36 @@ impl Redactor {
             return true;
         }
         // Without escapes every string runs from one quote to the next; a string followed by
-        // a colon is an object key.
-        let mut rest = text;
-        while let Some(open) = rest.find('"') {
-            let after_open = &rest[open + 1..];
-            let Some(close) = after_open.find('"') else {
-                return true;
-            };
-            let string = &after_open[..close];
-            rest = &after_open[close + 1..];
-            let is_key = rest.trim_start().starts_with(':');
-            if (is_key && self.is_secret_key(string))
-                || (!is_key && patterns::holds_secret(string, &|name| self.is_secret_key(name)))
-            {
-                return true;
+        // a colon is an object key. One pass over the bytes (no searcher per string).
+        let b = text.as_bytes();
+        let mut open: Option<usize> = None;
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'"' {
+                match open.take() {
+                    None => open = Some(i + 1),
+                    Some(start) => {
+                        let string = &text[start..i];
+                        let mut after = i + 1;
+                        while after < b.len() && b[after].is_ascii_whitespace() {
+                            after += 1;
+                        }
+                        let is_key = b.get(after) == Some(&b':');
+                        if (is_key && self.is_secret_key(string))
+                            || (!is_key
+                                && patterns::holds_secret(string, &|name| {
+                                    self.is_secret_key(name)
+                                }))
+                        {
+                            return true;
+                        }
+                    }
+                }
             }
+            i += 1;
         }
-        false
+        // An unclosed string: not JSON as expected, so look.
+        open.is_some()
     }
 
     /// Redacts `value` in place; returns how many values were hidden.

@@ -51,6 +51,30 @@ test('a record over the server body limit is flagged at record time; the server 
   }
 });
 
+test('worker: true flags the same record (the core on the worker measures it), and the server agrees', async () => {
+  const db = sqlite();
+  const server = await startServer(['--db', db.url]);   // default --max-body-bytes: 8 MiB
+  try {
+    const tracker = await Tracker.open({ storage: 'memory', endpoint: server.base, sync: { debounceMs: 60_000 }, worker: true });
+    const errors = [];
+    tracker.on('error', (e) => errors.push(e));
+    const fits = record(tracker, 'fits', 110);
+    const big = record(tracker, 'too-big', 150);
+    await tracker.flush();
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(' | '));
+    assert.equal(errors[0].name, 'SyncError');
+    assert.match(errors[0].message, new RegExp(`execution ${big} is [0-9.]+ MiB as JSON`));
+    assert.match(errors[0].message, /--max-body-bytes/);
+    await tracker.sync().catch(() => {});
+    assert.deepEqual((await tracker.deadLetters()).map((d) => d.id), [big]);
+    assert.equal((await fetch(`${server.base}/api/v1/execution/${fits}`)).status, 200);
+    await tracker.close();
+  } finally {
+    await server.stop();
+    await db.stop();
+  }
+});
+
 test('without an endpoint nothing is flagged: a big local record is fine', async () => {
   const tracker = await Tracker.open({ storage: 'memory' });
   const errors = [];
