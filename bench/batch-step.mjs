@@ -18,22 +18,38 @@ const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcess
 const tracer = provider.getTracer('bench');
 const otel = (run) => recordWithOtel({ tracer, trace, context }, run);
 
-let gcs = { minor: 0, major: 0, ms: 0 };
+// Every GC pause (start, duration), delivered by the observer once the loop yields.
+const pauses = [];
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    if (e.detail?.kind === 1) gcs.minor++; else gcs.major++;
-    gcs.ms += e.duration;
-  }
+  for (const e of list.getEntries()) pauses.push({ start: e.startTime, ms: e.duration });
 }).observe({ entryTypes: ['gc'] });
 
+/**
+ * The GC time that landed inside runledger's recording calls: each call's window is noted
+ * while the paired measurement runs, then the GC pauses are matched against the windows.
+ */
 async function variant(name, patch) {
   const tracker = await Tracker.open({ name: `bench-${name}`, storage: 'memory', retention: false });
   patch(tracker);
-  gcs = { minor: 0, major: 0, ms: 0 };
-  const result = await pairedInCalls((run) => recordWithRunledger(tracker, run), otel, work);
-  const gc = gcs;
+  const windows = [];
+  const record = (run) => {
+    const t = performance.now();
+    recordWithRunledger(tracker, run);
+    windows.push(t, performance.now());
+  };
+  pauses.length = 0;
+  const result = await pairedInCalls(record, otel, work);
+  await new Promise((r) => setTimeout(r, 20));
+  let inCallsMs = 0, inCalls = 0, allMs = 0;
+  for (const p of pauses) {
+    allMs += p.ms;
+    for (let w = 0; w < windows.length; w += 2) {
+      if (p.start >= windows[w] && p.start < windows[w + 1]) { inCallsMs += p.ms; inCalls++; break; }
+    }
+  }
   await tracker.close();
-  return { name, ...result, gc };
+  const calls = windows.length / 2;
+  return { name, ...result, gc: { pauses: pauses.length, allMs, inCalls, inCallsUsPerExecution: (inCallsMs * 1000) / calls } };
 }
 
 const realText = Journal.prototype.text;

@@ -193,9 +193,7 @@ impl Redactor {
                         let is_key = b.get(after) == Some(&b':');
                         if (is_key && self.is_secret_key(string))
                             || (!is_key
-                                && patterns::holds_secret(string, &|name| {
-                                    self.is_secret_key(name)
-                                }))
+                                && patterns::holds_secret(string, &|name| self.is_secret_key(name)))
                         {
                             return true;
                         }
