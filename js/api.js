@@ -145,18 +145,20 @@ function reportBatchFailure(tracker, error, logLine) {
   emitError(tracker, error);
 }
 
-/** A problem found in what was recorded (a record too big to sync): a log line and an event. */
-function reportRecordProblem(tracker, error) {
-  console.warn(`runledger: ${error.message}`);
-  emitError(tracker, error);
+/** The in-process tracker as the capture layer's core (`CaptureCore`, capture/recorder.js). */
+function captureCoreOf(tracker) {
+  return {
+    limits: tracker.__captureLimits,
+    check: (what, text, system) => tracker.__checkArg(what, text, system),
+    apply: (text) => tracker.__applyBatch(text),
+  };
 }
 
 function recorderOf(tracker, call) {
   if (trap) throw new TrackerBrokenError(call, trap);
   let recorder = recorders.get(tracker);
   if (!recorder) {
-    recorder = new CaptureRecorder(tracker, (error, logLine) => reportBatchFailure(tracker, error, logLine),
-      (error) => reportRecordProblem(tracker, error));
+    recorder = new CaptureRecorder(captureCoreOf(tracker), (error, logLine) => reportBatchFailure(tracker, error, logLine));
     recorders.set(tracker, recorder);
   }
   return recorder;

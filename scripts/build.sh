@@ -4,7 +4,8 @@
 #
 # - runledger_core*: the browser build (`--no-default-features`, `--profile browser`: built for
 #   size throughout): no Node file store; its JS modules minified (scripts/minify-pkg.mjs).
-# - runledger_node*: the Node build (default features, release profile): the same core plus the
+# - runledger_node*: the Node build (default features, `--profile node`: release optimised for
+#   speed, as the batch step runs on the caller's thread): the same core plus the
 #   file store.
 #
 # wasm-opt runs on the browser wasm with single passes that each shrink the gzipped file
@@ -60,8 +61,8 @@ if [ "$mode" = full ]; then
   rm -rf "$target_dir/bundle"
   wasm-bindgen --target web --out-dir "$target_dir/bundle" --out-name runledger_core_names "$wasm"
   shrink -g "$target_dir/bundle/runledger_core_names_bg.wasm" -o "$target_dir/bundle/runledger_core_names_bg.wasm"
-  echo "[build] compiling the core to wasm32 (release): the Node build (with the file store)"
-  build_wasm runledger_node release
+  echo "[build] compiling the core to wasm32 (profile node: release at opt-level 3): the Node build (with the file store)"
+  build_wasm runledger_node node
 fi
 
 cp js/api.js js/browser.js js/node.js js/node-file.js js/values.js js/index.d.ts pkg/

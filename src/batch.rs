@@ -13,11 +13,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::{Error, ValidationError};
+use crate::error::{Error, SyncError, ValidationError};
 use crate::intake::{decode_with, Payload};
 use crate::model::time::Millis;
 use crate::model::{ErrorInfo, NodeDef, NodeOutcome, Output, Status};
 use crate::recorder::{Recorder, StartSpec};
+use crate::sync::RecordSizes;
 
 /// One journal entry. Short keys: the batch text is built per call on the caller's thread.
 #[derive(Deserialize)]
@@ -27,8 +28,9 @@ struct Entry<'a> {
     o: &'a str,
     /// When the call happened (ms since the epoch).
     t: Millis,
-    /// The execution id.
-    r: String,
+    /// The execution id (borrowed from the batch text unless it holds an escape).
+    #[serde(borrow)]
+    r: std::borrow::Cow<'a, str>,
     /// The node run index (`node`, `end`).
     #[serde(default)]
     i: Option<usize>,
@@ -56,13 +58,17 @@ pub struct EntryFailure {
     pub error: Error,
 }
 
-/// The result of one batch: how many entries applied, and those that did not.
+/// The result of one batch: how many entries applied, those that did not, and the records
+/// that grew too large to sync.
 #[derive(Debug, Default)]
 pub struct BatchReport {
     /// Entries applied.
     pub applied: usize,
     /// Entries refused, each with its reason.
     pub failures: Vec<EntryFailure>,
+    /// Records larger than the ingest server accepts (src/sync/record_size.rs), each
+    /// reported once, when the batch that made it so was applied.
+    pub too_large: Vec<SyncError>,
 }
 
 fn decode_raw<'de, T: Deserialize<'de>>(
@@ -74,7 +80,8 @@ fn decode_raw<'de, T: Deserialize<'de>>(
 }
 
 fn payload(raw: Option<&RawValue>) -> Payload {
-    raw.map_or_else(Payload::default, |r| Payload::Text(r.get().to_owned()))
+    // Copied once from the batch text, never parsed again (serde checked it as JSON).
+    raw.map_or_else(Payload::default, |r| Payload::Raw(r.to_owned()))
 }
 
 fn error_info(what: &str, raw: Option<&RawValue>) -> Result<Option<ErrorInfo>, Error> {
@@ -86,21 +93,28 @@ fn error_info(what: &str, raw: Option<&RawValue>) -> Result<Option<ErrorInfo>, E
 }
 
 /// Applies a journal batch (a JSON array of entries) to `recorder`. A text that is not a
-/// batch at all is an error; an entry that cannot apply is listed in the report.
+/// batch at all is an error; an entry that cannot apply is listed in the report. With
+/// `sizes` (the tracker syncs), every record the batch changes is watched for size.
 pub fn apply_batch(
     recorder: &mut Recorder,
     text: &str,
     mut random: impl FnMut() -> [u8; 10],
+    mut sizes: Option<&mut RecordSizes>,
 ) -> Result<BatchReport, Error> {
     let entries: Vec<Entry<'_>> = decode_with("batch", text)?;
     let mut report = BatchReport::default();
     for (position, entry) in entries.into_iter().enumerate() {
         match apply_entry(recorder, &entry, &mut random) {
-            Ok(()) => report.applied += 1,
+            Ok(()) => {
+                report.applied += 1;
+                if let Some(sizes) = sizes.as_deref_mut() {
+                    watch_size(recorder, sizes, &entry, &mut report.too_large);
+                }
+            }
             Err(error) => report.failures.push(EntryFailure {
                 position,
                 op: entry.o.to_owned(),
-                run_id: entry.r.clone(),
+                run_id: entry.r.to_string(),
                 error,
             }),
         }
@@ -108,16 +122,41 @@ pub fn apply_batch(
     Ok(report)
 }
 
+/// Counts what `entry` added to its record; measures the record exactly when its estimate
+/// says it may be near the limit (and once more when it finishes that large).
+fn watch_size(
+    recorder: &Recorder,
+    sizes: &mut RecordSizes,
+    entry: &Entry<'_>,
+    too_large: &mut Vec<SyncError>,
+) {
+    let id = entry.r.as_ref();
+    let added = entry.d.map_or(0, |d| d.get().len()) + entry.v.map_or(0, |v| v.get().len());
+    let measure = sizes.grow(id, added, entry.o == "node");
+    if entry.o == "finish" {
+        if sizes.finish(id) {
+            let flagged = recorder
+                .live(id)
+                .and_then(|e| crate::sync::flag_too_large(e, sizes.limit()));
+            too_large.extend(flagged);
+        }
+    } else if measure {
+        if let Some(error) = recorder.live(id).and_then(|e| sizes.measured(e)) {
+            too_large.push(error);
+        }
+    }
+}
+
 fn apply_entry(
     recorder: &mut Recorder,
     entry: &Entry<'_>,
     random: &mut impl FnMut() -> [u8; 10],
 ) -> Result<(), Error> {
-    let (id, at) = (entry.r.as_str(), entry.t);
+    let (id, at) = (entry.r.as_ref(), entry.t);
     match entry.o {
         "start" => {
             let mut spec: StartSpec = decode_raw("spec", entry.d)?;
-            spec.id = Some(entry.r.clone());
+            spec.id = Some(entry.r.to_string());
             recorder.start(spec, at, random())?;
         }
         "node" => {
@@ -268,7 +307,7 @@ mod tests {
             T0 + 6,
             T0 + 7
         );
-        let report = apply_batch(&mut r, &text, || [7; 10]).unwrap();
+        let report = apply_batch(&mut r, &text, || [7; 10], None).unwrap();
         assert_eq!(report.applied, 8, "{:?}", report.failures);
         let e = r.live("e1").unwrap();
         assert_eq!(e.status, Status::Failed);
@@ -290,12 +329,57 @@ mod tests {
                {{"o":"finish","t":{T0},"r":"e1","k":"running"}},
                {{"o":"finish","t":{T0},"r":"e1","k":"success"}}]"#
         );
-        let report = apply_batch(&mut r, &text, || [7; 10]).unwrap();
+        let report = apply_batch(&mut r, &text, || [7; 10], None).unwrap();
         assert_eq!(report.applied, 2);
         let positions: Vec<usize> = report.failures.iter().map(|f| f.position).collect();
         assert_eq!(positions, [1, 2]);
         assert!(matches!(report.failures[0].error, Error::Lifecycle(_)));
         assert_eq!(r.live("e1").unwrap().status, Status::Success);
+    }
+
+    #[test]
+    fn a_record_growing_past_the_sync_limit_is_flagged_once_by_the_batch_step() {
+        let mut r = recorder();
+        let mut sizes = RecordSizes::new(200_000);
+        let blob = "x".repeat(30_000);
+        let node = |i: usize| {
+            format!(
+                r#"{{"o":"node","t":{T0},"r":"big","i":{i},"d":{{"id":"n{i}"}},"v":{{"b":"{blob}"}}}},{{"o":"end","t":{T0},"r":"big","i":{i},"k":"success"}}"#
+            )
+        };
+        let first = format!(
+            r#"[{{"o":"start","t":{T0},"r":"big"}},{{"o":"start","t":{T0},"r":"small"}},{},{},{}]"#,
+            node(0),
+            node(1),
+            node(2)
+        );
+        let report = apply_batch(&mut r, &first, || [1; 10], Some(&mut sizes)).unwrap();
+        assert!(report.too_large.is_empty(), "about 90 KB: under the limit");
+        // Three batches more: past 200 KB in the second, flagged there, and only there.
+        let mut flagged = Vec::new();
+        for b in 0..3 {
+            let nodes: Vec<String> = (3 + 3 * b..6 + 3 * b).map(node).collect();
+            let text = format!("[{}]", nodes.join(","));
+            let report = apply_batch(&mut r, &text, || [1; 10], Some(&mut sizes)).unwrap();
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            flagged.push(report.too_large);
+        }
+        assert_eq!(flagged.iter().map(Vec::len).collect::<Vec<_>>(), [0, 1, 0]);
+        let message = flagged[1][0].to_string();
+        assert!(message.contains("execution big is"), "{message}");
+        assert!(message.contains("--max-body-bytes"), "{message}");
+        let finish = format!(
+            r#"[{{"o":"finish","t":{T0},"r":"big","k":"success"}},{{"o":"finish","t":{T0},"r":"small","k":"success"}}]"#
+        );
+        let report = apply_batch(&mut r, &finish, || [1; 10], Some(&mut sizes)).unwrap();
+        assert!(
+            report.too_large.is_empty(),
+            "flagged once, not again at its end"
+        );
+        assert!(sizes.is_empty(), "finished records are no longer watched");
+        let e = r.live("big").unwrap();
+        assert_eq!(e.nodes.len(), 12, "the flagged record is kept whole");
+        assert!(crate::sync::json_len(e) > 200_000);
     }
 
     #[test]
@@ -308,7 +392,7 @@ mod tests {
             r#"[{"o":"start","t":1,"r":"x","zz":1}]"#,
         ] {
             assert!(matches!(
-                apply_batch(&mut r, text, || [0; 10]),
+                apply_batch(&mut r, text, || [0; 10], None),
                 Err(Error::Validation(_))
             ));
         }

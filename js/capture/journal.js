@@ -63,7 +63,6 @@ class Entry {
     this.nodeId = nodeId;
     this.v = v;
     this.flags = flags;
-    this.sized = false;   // counted by RecordSizes (a failed batch is built again)
   }
 }
 
@@ -73,9 +72,8 @@ export class Journal {
    * `error` listeners and the log; `readDef(entry)` reads a deferred node definition (JSON
    * text). `limits` bounds payloads: `{ maxValueBytes, previewBytes }`.
    */
-  constructor({ apply, report, readDef, limits, sizes }) {
+  constructor({ apply, report, readDef, limits }) {
     this.apply = apply;
-    this.sizes = sizes;   // RecordSizes (record-size.js): flags a record too big to sync
     this.report = report;
     this.readDef = readDef;
     this.maxBytes = limits.maxValueBytes;
@@ -120,18 +118,11 @@ export class Journal {
         e.def = undefined;
       }
       if (e.d !== undefined) text += `,"d":${e.d}`;
-      let payloadBytes = 0;
       if (e.flags === PAYLOAD) {
         const v = this.payload(e.v);
         if (v !== undefined) text += `,"v":${v}`;
-        payloadBytes = v?.length ?? 0;
       }
       text += '}';
-      // Once per entry: a batch that failed is built again from the same entries.
-      if (this.sizes && !e.sized) {
-        this.sizes.count(e, payloadBytes);
-        e.sized = true;
-      }
     }
     return `${text}]`;
   }

@@ -16,7 +16,6 @@
 //  - payloads (node input and output) are read when the batch is built: see journal.js.
 
 import { Journal, Snapshot, NO_PAYLOAD, PAYLOAD } from './journal.js';
-import { RecordSizes } from './record-size.js';
 import { Lifecycle, invalid } from './lifecycle.js';
 import { boundedJson, jsonText, errorText, describeThrown } from './serialize.js';
 import { newId } from './ids.js';
@@ -36,26 +35,39 @@ function read(what, fn, value) {
   }
 }
 
+/**
+ * What the capture layer needs of a core, and all it needs: the in-process tracker
+ * (js/api.js, `captureCoreOf`) and the worker host (js/worker/host.js) each implement it.
+ *
+ * @typedef {object} CaptureCore
+ * @property {{ maxNodeRuns: number, maxValueBytes: number, previewBytes: number }} limits
+ *   the limits applied at the call;
+ * @property {(what: string, text: string, system?: string) => void} check checks a
+ *   structural argument (JSON text) as the batch step will apply it; throws the core's typed
+ *   error;
+ * @property {(text: string) => void} apply runs the batch step on one journal batch (JSON
+ *   text); throws if the batch as a whole could not be handed over. Problems with single
+ *   records (an entry refused, a record too large to sync) are the core's to report.
+ */
+
 export class CaptureRecorder {
-  #tracker;
+  #core;
 
   /**
-   * `report(error, logLine?)` tells the tracker's `error` listeners and the log that a batch
-   * failed; `flag(error)` that a record has a problem (too big to sync: record-size.js).
+   * `core` is a {@link CaptureCore}; `report(error, logLine?)` tells the tracker's `error`
+   * listeners and the log that a batch failed or a deferred value was refused.
    */
-  constructor(tracker, report, flag = report) {
-    this.#tracker = tracker;
-    const limits = tracker.__captureLimits;
+  constructor(core, report) {
+    this.#core = core;
+    const limits = core.limits;
     this.limits = limits;
     this.report = report;
     this.lifecycle = new Lifecycle(limits.maxNodeRuns);
-    const sizes = new RecordSizes({ syncing: () => tracker.syncState().enabled, flag });
     this.journal = new Journal({
-      apply: (text) => tracker.__applyBatch(text),
+      apply: core.apply,
       report,
       readDef: (entry) => this.#readDeferredDef(entry),
       limits,
-      sizes,
     });
     this.checked = new Map();   // kind → Map(text → parsed fields the capture needs)
     this.known = new KnownArguments();
@@ -68,7 +80,7 @@ export class CaptureRecorder {
     const key = system === undefined ? text : `${system}\u0000${text}`;
     let known = seen.get(key);
     if (known === undefined) {
-      this.#tracker.__checkArg(what, text, system);
+      this.#core.check(what, text, system);
       known = what === 'node' ? JSON.parse(text) : true;
       if (seen.size >= CHECKED_LIMIT) seen.clear();
       seen.set(key, known);

@@ -98,14 +98,12 @@ export class WorkerTracker {
         this.#stopped = true;
       });
     });
-    // The capture layer talks to a "core" with the in-process core's three hidden methods:
-    // checks on this thread's checker, batches to the worker.
+    // The capture layer's core (`CaptureCore`, capture/recorder.js): arguments are checked
+    // on this thread's checker, batches go to the worker.
     const core = {
-      __captureLimits: checker.__captureLimits,
-      __checkArg: (what, text, system) => checker.__checkArg(what, text, system),
-      __applyBatch: (text) => this.#postBatch(text),
-      // The record-size check (capture/record-size.js) asks whether the tracker syncs.
-      syncState: () => this.#state.syncState ?? { enabled: false },
+      limits: checker.__captureLimits,
+      check: (what, text, system) => checker.__checkArg(what, text, system),
+      apply: (text) => this.#postBatch(text),
     };
     process.on('beforeExit', this.#onExit);
     this.#recorder = new CaptureRecorder(core, (error, logLine) => this.#emitError(error, logLine));

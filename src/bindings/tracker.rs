@@ -55,6 +55,8 @@ pub struct Tracker {
     engine: Rc<Engine>,
     recovered: Vec<String>,
     warnings: Vec<String>,
+    /// Running records watched for size by the batch step (src/sync/record_size.rs).
+    record_sizes: std::cell::RefCell<crate::sync::RecordSizes>,
 }
 
 #[wasm_bindgen]
@@ -114,11 +116,16 @@ impl Tracker {
     pub fn apply_batch(&self, text: &str) -> JsResult<u32> {
         js(self.engine.ensure_open())?;
         let pages_before = platform::memory_pages();
+        // Records are watched for size only while they would be synced.
+        let syncing = self.engine.sync.uploader.state().enabled;
+        let mut sizes = self.record_sizes.borrow_mut();
         let report = js(crate::batch::apply_batch(
             &mut self.engine.recorder.borrow_mut(),
             text,
             random_bytes,
+            syncing.then_some(&mut *sizes),
         ))?;
+        drop(sizes);
         for failure in &report.failures {
             self.engine.emit_error(
                 &format!(
@@ -127,6 +134,10 @@ impl Tracker {
                 ),
                 &failure.error,
             );
+        }
+        for error in report.too_large {
+            self.engine
+                .emit_error("a recorded execution is too large to sync", &error.into());
         }
         platform::grow_in_large_steps(pages_before);
         if report.applied > 0 {
@@ -802,6 +813,7 @@ impl Tracker {
             engine,
             recovered,
             warnings: Vec::new(),
+            record_sizes: Default::default(),
         })
     }
 
@@ -836,6 +848,7 @@ impl Tracker {
             engine,
             recovered: orphans.into_iter().map(|e| e.id).collect(),
             warnings,
+            record_sizes: Default::default(),
         })
     }
 }

@@ -72,8 +72,8 @@ impl IntakePolicy {
         let mut value = match payload {
             Payload::Text(text) => {
                 if text.len() <= self.max_value_bytes && !self.redactor.might_match(&text) {
-                    if let Some(json) = Json::from_text(text.clone()) {
-                        return json;
+                    if let Ok(raw) = serde_json::value::RawValue::from_string(text.clone()) {
+                        return Json::from_raw(raw);
                     }
                 }
                 match serde_json::from_str(&text) {
@@ -82,6 +82,13 @@ impl IntakePolicy {
                 }
             }
             Payload::Value(value) => value,
+            Payload::Raw(raw) => {
+                let text = raw.get();
+                if text.len() <= self.max_value_bytes && !self.redactor.might_match(text) {
+                    return Json::from_raw(raw);
+                }
+                serde_json::from_str(text).unwrap_or(Value::Null)
+            }
         };
         self.redactor.redact(&mut value);
         truncate_value(&mut value, self.max_value_bytes, self.preview_bytes);
@@ -178,12 +185,26 @@ pub fn redact_with_defaults(e: &mut Execution) {
 }
 
 /// A payload value (node input or output) on its way in.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Payload {
     /// JSON text (from `JSON.stringify`): parsed only if it may need redaction or is too big.
     Text(String),
     /// An already parsed value.
     Value(Value),
+    /// JSON text already checked by a parser (a payload of a journal batch, src/batch.rs):
+    /// kept as it is, without a second parse, unless it may need redaction or is too big.
+    Raw(Box<serde_json::value::RawValue>),
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Payload::Text(a), Payload::Text(b)) => a == b,
+            (Payload::Value(a), Payload::Value(b)) => a == b,
+            (Payload::Raw(a), Payload::Raw(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
 }
 
 impl Default for Payload {

@@ -58,12 +58,36 @@ fn secrets(text: &str, secret_name: &dyn Fn(&str) -> bool) -> Vec<Range<usize>> 
 
 /// Whether `text` holds a secret [`mask`] would hide.
 pub fn holds_secret(text: &str, secret_name: &dyn Fn(&str) -> bool) -> bool {
-    !secrets(text, secret_name).is_empty()
+    could_hold_secret(text) && !secrets(text, secret_name).is_empty()
+}
+
+/// False when no detector can match in `text`: one pass, no allocation (the recording hot
+/// path's pre-scan asks this of every string of every payload, nearly all of them plain).
+/// Each detector needs one of these: `=` or `:` (named values, and `://` for URL passwords),
+/// `bearer ` in any case, `eyJ` (a JWT), an AWS key id prefix, or a PEM `PRIVATE KEY-----`.
+fn could_hold_secret(text: &str) -> bool {
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        let rest = &b[i..];
+        match b[i] {
+            b'=' | b':' => true,
+            b'b' | b'B' => rest.len() >= 7 && rest[..7].eq_ignore_ascii_case(b"bearer "),
+            b'e' => rest.starts_with(b"eyJ"),
+            b'A' => ["AKIA", "ASIA", "ABIA", "ACCA"]
+                .iter()
+                .any(|p| rest.starts_with(p.as_bytes())),
+            b'P' => rest.starts_with(b"PRIVATE KEY-----"),
+            _ => false,
+        }
+    })
 }
 
 /// The text with every recognised secret replaced by `[REDACTED]`; `None` when there was
 /// none. `secret_name` says whether a parameter, header or field name marks a secret.
 pub fn mask(text: &str, secret_name: &dyn Fn(&str) -> bool) -> Option<String> {
+    if !could_hold_secret(text) {
+        return None;
+    }
     let mut ranges = secrets(text, secret_name);
     if ranges.is_empty() {
         return None;

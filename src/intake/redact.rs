@@ -41,8 +41,20 @@ pub const DEFAULT_SECRET_EXACT_KEYS: &[&str] = &["sid", "sig", "jwt", "otp"];
 #[derive(Clone, Debug)]
 pub struct Redactor {
     fragments: Vec<String>,
+    /// Whether some fragment starts with this byte (the key check's fast path).
+    fragment_starts: [bool; 256],
     exact: Vec<String>,
     enabled: bool,
+}
+
+fn first_bytes(fragments: &[String]) -> [bool; 256] {
+    let mut starts = [false; 256];
+    for f in fragments {
+        if let Some(&b) = f.as_bytes().first() {
+            starts[usize::from(b)] = true;
+        }
+    }
+    starts
 }
 
 impl Default for Redactor {
@@ -62,12 +74,14 @@ fn normalize(key: &str) -> String {
 impl Redactor {
     /// A redactor for exactly these key fragments (no defaults).
     pub fn new<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Self {
+        let fragments: Vec<String> = fragments
+            .into_iter()
+            .map(normalize)
+            .filter(|f| !f.is_empty())
+            .collect();
         Redactor {
-            fragments: fragments
-                .into_iter()
-                .map(normalize)
-                .filter(|f| !f.is_empty())
-                .collect(),
+            fragment_starts: first_bytes(&fragments),
+            fragments,
             exact: Vec::new(),
             enabled: true,
         }
@@ -91,6 +105,7 @@ impl Redactor {
     pub fn disabled() -> Self {
         Redactor {
             fragments: Vec::new(),
+            fragment_starts: [false; 256],
             exact: Vec::new(),
             enabled: false,
         }
@@ -118,8 +133,16 @@ impl Redactor {
     }
 
     fn is_secret_normalized(&self, key: &str) -> bool {
-        self.fragments.iter().any(|f| key.contains(f.as_str()))
-            || self.exact.iter().any(|e| e == key)
+        // Asked of every key of every payload: compared in place where a fragment's first
+        // byte occurs, instead of building a substring searcher per fragment per key.
+        let bytes = key.as_bytes();
+        (0..bytes.len()).any(|i| {
+            self.fragment_starts[usize::from(bytes[i])]
+                && self
+                    .fragments
+                    .iter()
+                    .any(|f| bytes[i..].starts_with(f.as_bytes()))
+        }) || self.exact.iter().any(|e| e == key)
     }
 
     /// `text` with every secret found in it by shape replaced, or `None` when it holds
@@ -154,23 +177,34 @@ impl Redactor {
             return true;
         }
         // Without escapes every string runs from one quote to the next; a string followed by
-        // a colon is an object key.
-        let mut rest = text;
-        while let Some(open) = rest.find('"') {
-            let after_open = &rest[open + 1..];
-            let Some(close) = after_open.find('"') else {
-                return true;
-            };
-            let string = &after_open[..close];
-            rest = &after_open[close + 1..];
-            let is_key = rest.trim_start().starts_with(':');
-            if (is_key && self.is_secret_key(string))
-                || (!is_key && patterns::holds_secret(string, &|name| self.is_secret_key(name)))
-            {
-                return true;
+        // a colon is an object key. One pass over the bytes (no searcher per string).
+        let b = text.as_bytes();
+        let mut open: Option<usize> = None;
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'"' {
+                match open.take() {
+                    None => open = Some(i + 1),
+                    Some(start) => {
+                        let string = &text[start..i];
+                        let mut after = i + 1;
+                        while after < b.len() && b[after].is_ascii_whitespace() {
+                            after += 1;
+                        }
+                        let is_key = b.get(after) == Some(&b':');
+                        if (is_key && self.is_secret_key(string))
+                            || (!is_key
+                                && patterns::holds_secret(string, &|name| self.is_secret_key(name)))
+                        {
+                            return true;
+                        }
+                    }
+                }
             }
+            i += 1;
         }
-        false
+        // An unclosed string: not JSON as expected, so look.
+        open.is_some()
     }
 
     /// Redacts `value` in place; returns how many values were hidden.

@@ -39,6 +39,15 @@ impl Json {
         RawValue::from_string(text).ok().map(|raw| Json(Some(raw)))
     }
 
+    /// Takes JSON text already checked as JSON (a payload borrowed from a parsed batch):
+    /// no second parse, no copy.
+    pub fn from_raw(raw: Box<RawValue>) -> Json {
+        if raw.get() == "null" {
+            return Json(None);
+        }
+        Json(Some(raw))
+    }
+
     /// The JSON text (`null` for null).
     pub fn text(&self) -> &str {
         self.0.as_deref().map_or("null", RawValue::get)

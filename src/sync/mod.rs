@@ -31,6 +31,6 @@ pub use pace::{
 pub use protocol::{
     ClientInfo, ErrorBody, ErrorDetail, IngestRequest, IngestResponse, Rejected, INGEST_PATH,
 };
-pub use record_size::{flag as flag_too_large, json_len, SERVER_BODY_LIMIT};
+pub use record_size::{flag as flag_too_large, json_len, RecordSizes, SERVER_BODY_LIMIT};
 pub use reply::{decide, parse_retry_after, Reply, Step};
 pub use uploader::{batch_id, PassEnd, SyncState, Uplink, Uploader, KEEPALIVE_BUDGET_BYTES};

@@ -8,6 +8,7 @@ import { boundedJson } from '../../js/capture/serialize.js';
 import { Lifecycle } from '../../js/capture/lifecycle.js';
 import { newId } from '../../js/capture/ids.js';
 import { KnownArguments } from '../../js/capture/known.js';
+import { CaptureRecorder } from '../../js/capture/recorder.js';
 
 async function open(options = {}) {
   const tracker = await Tracker.open({ storage: 'memory', ...options });
@@ -323,4 +324,44 @@ test('known arguments on their own: a spec of known fields is written as read wh
   assert.equal(known.nodeId(Object.create({ id: 'a' })), undefined, 'not a plain object');
   for (let i = 0; i < 5000; i++) known.learnNode({ id: `n${i}` });
   assert.ok(known.nodeIds.size <= 4096, 'the memory is bounded');
+});
+
+test('the capture layer needs only its small core interface (limits, check, apply): a core of our own is enough', async () => {
+  // A core made here, the in-process tracker's three calls behind it, watched: what the
+  // capture layer asks of any core (the tracker and the worker host each implement it).
+  const tracker = await Tracker.open({ storage: 'memory', maxNodeRuns: 3 });
+  const checked = [], batches = [], reports = [];
+  const core = {
+    limits: tracker.__captureLimits,
+    check: (what, text, system) => { checked.push(what); tracker.__checkArg(what, text, system); },
+    apply: (text) => { batches.push(text); tracker.__applyBatch(text); },
+  };
+  const recorder = new CaptureRecorder(core, (error) => reports.push(error));
+  assert.equal(recorder.limits.maxNodeRuns, 3, 'the limits come from the core');
+  const id = recorder.start({ workflowId: 'own-core' });
+  const index = recorder.nodeStart(id, { id: 'a' }, { rows: 1 });
+  recorder.nodeEnd(id, index, 'success', { rows: 2 });
+  recorder.finish(id, 'success');
+  assert.deepEqual(checked, ['spec', 'node'], 'each new structural argument is checked by the core');
+  assert.throws(() => recorder.start({ workflowID: 'typo' }), { name: 'ValidationError' });
+  assert.equal(batches.length, 0, 'nothing handed over during the task');
+  await Promise.resolve();
+  assert.equal(batches.length, 1, 'one batch at the end of the task, through `apply`');
+  assert.equal(JSON.parse(batches[0]).length, 4);
+  await tracker.flush();
+  const back = await tracker.get(id);
+  assert.deepEqual([back.workflowId, back.status, back.nodes[0].input, back.nodes[0].output], ['own-core', 'success', { rows: 1 }, { rows: 2 }]);
+  // A core whose apply fails as a whole: the failure is reported and the entries kept.
+  let fail = true;
+  core.apply = (text) => { if (fail) throw new Error('core unavailable'); tracker.__applyBatch(text); };
+  const recorder2 = new CaptureRecorder(core, (error) => reports.push(error));
+  const id2 = recorder2.start({ workflowId: 'own-core' });
+  recorder2.finish(id2, 'failed');
+  recorder2.journal.drain();
+  assert.deepEqual(reports.map((e) => e.message), ['core unavailable']);
+  fail = false;
+  recorder2.journal.drain();
+  await tracker.flush();
+  assert.equal((await tracker.get(id2)).status, 'failed', 'kept, then applied by the next drain');
+  await tracker.close();
 });

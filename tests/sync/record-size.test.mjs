@@ -28,12 +28,12 @@ test('a record over the server body limit is flagged at record time; the server 
     const fits = record(tracker, 'fits', 110);
     await tracker.flush();
     assert.deepEqual(errors.map((e) => e.message), [], 'a record under the limit is not flagged');
-    // About 9 MiB: flagged once, when the batch step reads it, before any sync.
+    // About 9 MiB: flagged once, by the core's batch step measuring it, before any sync.
     const big = record(tracker, 'too-big', 150);
     await tracker.flush();
     assert.equal(errors.length, 1, errors.map((e) => e.message).join(' | '));
     assert.equal(errors[0].name, 'SyncError');
-    assert.match(errors[0].message, new RegExp(`execution ${big} is already about [0-9.]+ MiB`));
+    assert.match(errors[0].message, new RegExp(`execution ${big} is [0-9.]+ MiB as JSON`));
     assert.match(errors[0].message, /--max-body-bytes/);
     assert.equal(tracker.syncState().inFlight, 0, 'flagged before anything was sent');
     // The server agrees: the flagged record is refused for size and dead-lettered, the
@@ -44,6 +44,30 @@ test('a record over the server body limit is flagged at record time; the server 
     assert.match(dead[0].reason, /larger than the server accepts/);
     assert.equal((await fetch(`${server.base}/api/v1/execution/${fits}`)).status, 200);
     assert.equal((await fetch(`${server.base}/api/v1/execution/${big}`)).status, 404);
+    await tracker.close();
+  } finally {
+    await server.stop();
+    await db.stop();
+  }
+});
+
+test('worker: true flags the same record (the core on the worker measures it), and the server agrees', async () => {
+  const db = sqlite();
+  const server = await startServer(['--db', db.url]);   // default --max-body-bytes: 8 MiB
+  try {
+    const tracker = await Tracker.open({ storage: 'memory', endpoint: server.base, sync: { debounceMs: 60_000 }, worker: true });
+    const errors = [];
+    tracker.on('error', (e) => errors.push(e));
+    const fits = record(tracker, 'fits', 110);
+    const big = record(tracker, 'too-big', 150);
+    await tracker.flush();
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(' | '));
+    assert.equal(errors[0].name, 'SyncError');
+    assert.match(errors[0].message, new RegExp(`execution ${big} is [0-9.]+ MiB as JSON`));
+    assert.match(errors[0].message, /--max-body-bytes/);
+    await tracker.sync().catch(() => {});
+    assert.deepEqual((await tracker.deadLetters()).map((d) => d.id), [big]);
+    assert.equal((await fetch(`${server.base}/api/v1/execution/${fits}`)).status, 200);
     await tracker.close();
   } finally {
     await server.stop();
