@@ -180,6 +180,9 @@ impl Engine {
         self.flush().await?;
         self.sync.uploader.reset_backoff();
         self.sync.not_before.set(0.0);
+        // This pass does the work of one still waiting for its turn (scheduled at open or
+        // after a write), which would otherwise run after it for nothing.
+        self.sync.due_at.set(None);
         let _running = self.sync.running.lock().await;
         match self.run_pass(false).await? {
             true => Ok(self.sync.uploader.state()),
@@ -250,9 +253,16 @@ impl Engine {
                 if engine.flush().await.is_err() || !engine.sync_ready() {
                     return;
                 }
+                // The keepalive pass takes over from a pass still waiting for its turn (the
+                // one scheduled at open or after a write): that one would send the same
+                // records without keepalive, a request that may die with the page.
+                engine.sync.due_at.set(None);
                 if let Some(_running) = engine.sync.running.try_lock() {
-                    // What does not go out now goes on the next open; failures are retried.
-                    let _ = engine.run_pass(true).await;
+                    // Failures are retried: what does not go out now goes with the next pass
+                    // (at once if the page stays, else on the next open).
+                    if engine.run_pass(true).await != Ok(true) {
+                        engine.schedule_sync(engine.config.sync.debounce_ms as f64);
+                    }
                 }
             });
         });
