@@ -371,9 +371,27 @@ async fn remove_moved(
         .filter(|(e, _)| existed.get(&e.id).is_some_and(|at| *at != e.started_at))
         .map(|(e, _)| e.id.as_str())
         .collect();
-    for chunk in moved.chunks(ROWS_PER_STATEMENT) {
-        let mut s = Statement::new("DELETE FROM executions WHERE tenant = ");
-        s.bind(tenant.to_owned()).push(" AND id IN (");
+    delete_by_ids(
+        tx,
+        "DELETE FROM executions WHERE tenant = ",
+        " AND id IN (",
+        tenant,
+        &moved,
+    )
+    .await
+}
+
+/// Runs `DELETE … WHERE tenant = ? AND <column> IN (…)` over `ids`, a statement per chunk.
+async fn delete_by_ids(
+    tx: &mut sqlx::AnyConnection,
+    head: &str,
+    in_clause: &str,
+    tenant: &str,
+    ids: &[&str],
+) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut s = Statement::new(head);
+        s.bind(tenant.to_owned()).push(in_clause);
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
@@ -444,18 +462,14 @@ async fn write_outputs(
         .map(|(e, _)| e.id.as_str())
         .filter(|id| existed.contains_key(*id))
         .collect();
-    for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
-        let mut s = Statement::new("DELETE FROM execution_outputs WHERE tenant = ");
-        s.bind(tenant.to_owned()).push(" AND execution_id IN (");
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            s.bind((*id).to_owned());
-        }
-        s.push(")");
-        s.execute(tx).await?;
-    }
+    delete_by_ids(
+        tx,
+        "DELETE FROM execution_outputs WHERE tenant = ",
+        " AND execution_id IN (",
+        tenant,
+        &replaced,
+    )
+    .await?;
     let rows: Vec<(&str, &str, i64)> = written
         .iter()
         .flat_map(|(e, _)| {

@@ -15,22 +15,11 @@
 use sqlx::Row;
 
 /// The partitioned table (the same columns as `crate::schema`'s).
-pub const CREATE: &str = "CREATE TABLE IF NOT EXISTS executions (
-        tenant TEXT NOT NULL,
-        id TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        kind TEXT NOT NULL,
-        workflow_id TEXT,
-        user_id TEXT,
-        status TEXT NOT NULL,
-        database_type TEXT,
-        started_at BIGINT NOT NULL,
-        completed_at BIGINT,
-        duration_ms DOUBLE PRECISION,
-        record TEXT NOT NULL,
-        received_at BIGINT NOT NULL,
-        PRIMARY KEY (tenant, id, started_at)
-    ) PARTITION BY RANGE (started_at)";
+pub const CREATE: &str = concat!(
+    "CREATE TABLE IF NOT EXISTS executions (",
+    crate::schema::executions_columns!(),
+    "PRIMARY KEY (tenant, id, started_at)) PARTITION BY RANGE (started_at)"
+);
 
 const DAY_MS: i64 = 86_400_000;
 

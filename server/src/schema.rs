@@ -5,25 +5,26 @@
 /// transaction (`crate::db::serialize_writers`), so that they take turns.
 pub(crate) const WRITERS_LOCK: i64 = 7301;
 
+/// The columns of `executions`, shared by this plain table and the partitioned one of
+/// `crate::partitions` (PostgreSQL), so the two cannot drift apart.
+macro_rules! executions_columns {
+    () => {
+        "tenant TEXT NOT NULL, id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, \
+         workflow_id TEXT, user_id TEXT, status TEXT NOT NULL, database_type TEXT, \
+         started_at BIGINT NOT NULL, completed_at BIGINT, duration_ms DOUBLE PRECISION, \
+         record TEXT NOT NULL, received_at BIGINT NOT NULL, "
+    };
+}
+pub(crate) use executions_columns;
+
 /// Statements creating the schema; each is idempotent. (On PostgreSQL `executions` is
 /// created partitioned first, by `crate::partitions`; its statement here then does nothing.)
 pub(crate) const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS executions (
-        tenant TEXT NOT NULL,
-        id TEXT NOT NULL,
-        version BIGINT NOT NULL,
-        kind TEXT NOT NULL,
-        workflow_id TEXT,
-        user_id TEXT,
-        status TEXT NOT NULL,
-        database_type TEXT,
-        started_at BIGINT NOT NULL,
-        completed_at BIGINT,
-        duration_ms DOUBLE PRECISION,
-        record TEXT NOT NULL,
-        received_at BIGINT NOT NULL,
-        PRIMARY KEY (tenant, id)
-    )",
+    concat!(
+        "CREATE TABLE IF NOT EXISTS executions (",
+        executions_columns!(),
+        "PRIMARY KEY (tenant, id))"
+    ),
     "CREATE INDEX IF NOT EXISTS executions_by_user ON executions (tenant, user_id, started_at)",
     "CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (tenant, workflow_id, started_at)",
     "CREATE INDEX IF NOT EXISTS executions_by_status ON executions (tenant, status, started_at)",
